@@ -1,0 +1,233 @@
+"""The ``biztrace`` command: a thin router to each part's entry point.
+
+Every option has a flag, a ``BIZTRACE_*`` environment variable and a default (pydantic-
+settings builds both from the same model). Query commands take ``--json`` and then print
+one JSON document on stdout; logs go to stderr.
+
+Exit codes: 0 success, 1 nothing found, 2 usage error, 3 the store cannot be used.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+from pydantic import AliasChoices, BaseModel, Field
+from pydantic_settings import BaseSettings, CliApp, CliPositionalArg, CliSubCommand, SettingsConfigDict
+
+from biztrace.options import StoreOptions
+from biztrace.store import StoreError, connect
+from collector.settings import CollectorSettings
+
+EXIT_NOT_FOUND = 1
+EXIT_STORE = 3
+
+
+class CommandFailed(Exception):
+    """A command's expected failure: printed as one line on stderr, with an exit code."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _print_json(document: BaseModel | list | dict) -> None:
+    if isinstance(document, BaseModel):
+        sys.stdout.write(document.model_dump_json(indent=2) + "\n")
+    else:
+        sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+
+
+class CollectCommand(CollectorSettings):
+    """Receive OTLP traces (HTTP :4318, gRPC :4317) and write them to the store.
+
+    Acknowledges a request only after its spans are committed, and stores a retried
+    request once. Ctrl-C or SIGTERM writes what is queued, then exits.
+
+    Example: biztrace collect --store chdb:data --token s3cret
+    """
+
+    def cli_cmd(self) -> None:
+        from collector.service import Collector
+
+        collector = Collector(self)
+        try:
+            collector.start()
+        except StoreError as exc:
+            raise CommandFailed(str(exc), EXIT_STORE) from exc
+        except OSError as exc:
+            collector.stop()
+            raise CommandFailed(str(exc), EXIT_STORE) from exc
+        ports = collector.ports
+        print(
+            f"biztrace collector: OTLP/HTTP http://{self.host}:{ports.http}/v1/traces, "
+            f"OTLP/gRPC {self.host}:{ports.grpc}, store {collector.store.address.display}",
+            file=sys.stderr,
+        )
+        collector.run_until_signal()
+
+
+class DbInit(StoreOptions):
+    """Create or upgrade the schema (idempotent: running it twice changes nothing)."""
+
+    json_output: bool = Field(False, validation_alias=AliasChoices("json"), description="print JSON")
+
+    def cli_cmd(self) -> None:
+        from collector import schema
+
+        with _open(self.store) as store:
+            applied = schema.apply(store, self.schema_options())
+            report = schema.status(store, self.schema_options())
+        if self.json_output:
+            _print_json({"applied": [m.version for m in applied], "migrations": [r.model_dump() for r in report]})
+        else:
+            names = ", ".join(f"{m.version:03d}_{m.name}" for m in applied) or "nothing (already up to date)"
+            print(f"applied: {names}")
+
+
+class DbStatus(StoreOptions):
+    """Show which schema migrations the store has."""
+
+    json_output: bool = Field(False, validation_alias=AliasChoices("json"), description="print JSON")
+
+    def cli_cmd(self) -> None:
+        from collector import schema
+
+        with _open(self.store) as store:
+            report = schema.status(store, self.schema_options())
+        if self.json_output:
+            _print_json([r.model_dump() for r in report])
+            return
+        for row in report:
+            state = f"applied {row.applied_at:%Y-%m-%d %H:%M:%S}" if row.applied else "pending"
+            if row.applied and row.checksum_matches is False:
+                state += " (file changed since)"
+            print(f"{row.version:03d}  {row.name:<20} {state}")
+        pending = sum(not r.applied for r in report)
+        print(f"{len(report) - pending} applied, {pending} pending" + ("; run: biztrace db init" if pending else ""))
+
+
+class DbCommand(BaseModel):
+    """Manage the store's schema."""
+
+    init: CliSubCommand[DbInit]
+    status: CliSubCommand[DbStatus]
+
+    def cli_cmd(self) -> None:
+        CliApp.run_subcommand(self)
+
+
+class OrderCommand(StoreOptions):
+    """Show every hop of one business key, across all its traces, in time order.
+
+    KEY is an order id, or a customer, SKU, invoice, shipment or return id.
+
+    Example: biztrace order O-1182 --json
+    """
+
+    key: CliPositionalArg[str] = Field(description="the business key to look up, e.g. O-1182")
+    json_output: bool = Field(False, validation_alias=AliasChoices("json"), description="print JSON")
+    limit: int = Field(10_000, ge=1, description="at most this many hops")
+
+    def cli_cmd(self) -> None:
+        from biztrace.lookup import key_history
+
+        with _open(self.store) as store:
+            history = key_history(store, self.key, self.limit)
+        if self.json_output:
+            _print_json(history)
+        else:
+            _print_history(history)
+        if not history.found:
+            raise CommandFailed(f"no hop carries the key {self.key!r} in this store", EXIT_NOT_FOUND)
+
+
+def _print_history(history) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    if not history.found:
+        return
+    table = Table(title=f"{history.key}: {len(history.hops)} hops in {history.traces} traces")
+    for column in ("start (UTC)", "system", "stage", "span", "duration", "status", "trace id", "span id"):
+        table.add_column(column, no_wrap=column in ("trace id", "span id"))
+    for hop in history.hops:
+        status = hop.status if not hop.error_type else f"{hop.status} ({hop.error_type})"
+        style = "red" if hop.status == "Error" else None
+        table.add_row(
+            hop.start.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3],
+            hop.system,
+            hop.stage or "-",
+            hop.span_name,
+            f"{hop.duration_ms:,.1f} ms",
+            status,
+            hop.trace_id,
+            hop.span_id,
+            style=style,
+        )
+    console.print(table)
+
+
+class _open:
+    """Open the store for one command, turning store errors into exit code 3."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+
+    def __enter__(self):
+        try:
+            self.store = connect(self.dsn)
+        except StoreError as exc:
+            raise CommandFailed(str(exc), EXIT_STORE) from exc
+        return self.store
+
+    def __exit__(self, *exc: object) -> None:
+        self.store.close()
+
+
+class Biztrace(BaseSettings):
+    """biztrace: business transaction tracing for distributors.
+
+    Every option also reads a BIZTRACE_* environment variable (e.g. BIZTRACE_STORE).
+    Run 'biztrace COMMAND --help' for a command's options.
+    """
+
+    model_config = SettingsConfigDict(
+        cli_kebab_case=True,
+        cli_implicit_flags=True,
+        cli_hide_none_type=True,
+        cli_prog_name="biztrace",
+        extra="ignore",
+    )
+
+    collect: CliSubCommand[CollectCommand] = Field(description="run the OTLP collector")
+    db: CliSubCommand[DbCommand] = Field(description="create, upgrade or inspect the schema")
+    order: CliSubCommand[OrderCommand] = Field(description="every hop of one order (or other business key)")
+
+    def cli_cmd(self) -> None:
+        CliApp.run_subcommand(self)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``biztrace`` console script."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        CliApp.run(Biztrace, cli_args=args)
+    except CommandFailed as exc:
+        print(f"biztrace: {exc}", file=sys.stderr)
+        return exc.code
+    except StoreError as exc:
+        print(f"biztrace: {exc}", file=sys.stderr)
+        return EXIT_STORE
+    except SystemExit as exc:
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

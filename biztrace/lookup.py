@@ -1,0 +1,60 @@
+"""Find every hop of one business key: what ``biztrace order KEY`` and support's search show."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from importlib import resources
+
+from pydantic import BaseModel, Field
+
+from biztrace.store import Store
+
+_KEY_HOPS = (resources.files("biztrace") / "sql" / "key_hops.sql").read_text()
+
+
+class Hop(BaseModel):
+    """One span of the key's life, as every system reported it."""
+
+    start: datetime = Field(description="span start, UTC")
+    trace_id: str
+    span_id: str
+    parent_span_id: str
+    service: str
+    system: str
+    process: str
+    stage: str
+    span_name: str
+    duration_ms: float
+    status: str = Field(description="Unset, Ok or Error")
+    status_message: str
+    error_type: str
+    order_id: str
+    customer_id: str
+    amount: float | None
+    currency: str
+    quantity: float | None
+    biz_status: str
+
+
+class KeyHistory(BaseModel):
+    """Everything stored about one business key."""
+
+    key: str
+    found: bool
+    traces: int = Field(description="distinct traces the key appears in")
+    systems: list[str] = Field(description="systems in order of first appearance")
+    hops: list[Hop]
+
+
+def key_history(store: Store, key: str, limit: int = 10_000) -> KeyHistory:
+    """Every hop carrying ``key``, oldest first (at most ``limit``)."""
+    result = store.client.query(_KEY_HOPS, parameters={"db": store.database, "key": key, "limit": limit})
+    hops = []
+    for row in result.named_results():
+        row["duration_ms"] = row.pop("duration_ns") / 1e6
+        hops.append(Hop(**row))
+    systems: list[str] = []
+    for hop in hops:
+        if hop.system not in systems:
+            systems.append(hop.system)
+    return KeyHistory(key=key, found=bool(hops), traces=len({hop.trace_id for hop in hops}), systems=systems, hops=hops)

@@ -1,0 +1,199 @@
+"""Bounded queue between the receivers and the writers; acknowledges after commit.
+
+Receivers ``submit`` a checked request and get a future that completes only once the
+batch holding it is committed (or has failed for good). Writer threads take batches by
+size (``max_batch_spans``) or age (``flush_interval_ms``). Memory stays bounded: a request
+that would push the queue past ``max_queue_spans`` is refused with :class:`Overloaded`, and
+the client retries after the advertised delay.
+
+A failed write is retried with the same batch id (the store's deduplication token) until
+``write_timeout_s``; then every request of the batch fails with :class:`StoreUnavailable`,
+and since nothing was acknowledged, the clients' retries lose nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import Future
+
+from collector.errors import Overloaded, StoreUnavailable
+from collector.intake import Intake
+from collector.ledger import RequestLedger
+from collector.metrics import CollectorMetrics
+from collector.writer import Batch, Writer
+
+logger = logging.getLogger(__name__)
+
+
+class Batcher:
+    """Batches requests for one or more writers, each on its own thread.
+
+    Args:
+        writers: one thread per writer; two writers on two clients use both cores.
+        ledger: committed-request memory used to drop clients' retries.
+        max_batch_spans: flush when this many spans wait.
+        flush_interval_ms: flush when the oldest waiting request is this old.
+        max_queue_spans: refuse new requests beyond this many waiting spans.
+        write_timeout_s: give up on a batch after retrying this long.
+    """
+
+    def __init__(
+        self,
+        writers: Sequence[Writer],
+        ledger: RequestLedger | None = None,
+        metrics: CollectorMetrics | None = None,
+        *,
+        max_batch_spans: int = 50_000,
+        flush_interval_ms: int = 200,
+        max_queue_spans: int = 400_000,
+        write_timeout_s: float = 30.0,
+        retry_initial_s: float = 0.1,
+    ) -> None:
+        if not writers:
+            raise ValueError("Batcher needs at least one writer")
+        self._writers = list(writers)
+        self.ledger = ledger or RequestLedger()
+        self.metrics = metrics or CollectorMetrics()
+        self.max_batch_spans = max_batch_spans
+        self.flush_interval_s = flush_interval_ms / 1000
+        self.max_queue_spans = max_queue_spans
+        self.write_timeout_s = write_timeout_s
+        self.retry_initial_s = retry_initial_s
+        self._queue: deque[tuple[Intake, Future[None], float]] = deque()
+        self._queued_spans = 0
+        self._inflight: dict[bytes, Future[None]] = {}
+        self._cond = threading.Condition()
+        self._stopping = False
+        self._threads: list[threading.Thread] = []
+
+    @property
+    def queued_spans(self) -> int:
+        return self._queued_spans
+
+    def start(self) -> None:
+        """Start one thread per writer."""
+        for index, writer in enumerate(self._writers):
+            thread = threading.Thread(target=self._run, args=(writer,), name=f"biztrace-writer-{index}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def submit(self, intake: Intake) -> Future[None]:
+        """Queue a request; the future completes when it is committed.
+
+        Never blocks. Raises :class:`Overloaded` when the queue is full or stopping.
+        """
+        done = self.ledger.committed_days(intake.fingerprint)
+        if done:
+            remaining = {sample.day for sample in intake.samples} - done
+            if not remaining:
+                self.metrics.spans_deduplicated.inc(intake.spans)
+                return _resolved()
+            intake = intake.without_days(set(done))
+        if intake.spans == 0:
+            return _resolved()
+        with self._cond:
+            if self._stopping:
+                raise Overloaded("the collector is shutting down; retry against the next instance", 5)
+            same = self._inflight.get(intake.fingerprint)
+            if same is not None:
+                return same
+            if self._queued_spans + intake.spans > self.max_queue_spans and self._queue:
+                self.metrics.spans_rejected.labels("queue_full").inc(intake.spans)
+                raise Overloaded(
+                    f"the queue holds {self._queued_spans} of {self.max_queue_spans} spans; retry shortly", 1
+                )
+            future: Future[None] = Future()
+            self._queue.append((intake, future, time.monotonic()))
+            self._queued_spans += intake.spans
+            self._inflight[intake.fingerprint] = future
+            self.metrics.queue_spans.set(self._queued_spans)
+            if self._queued_spans >= self.max_batch_spans or len(self._queue) == 1:
+                self._cond.notify()
+            return future
+
+    def _take(self) -> list[tuple[Intake, Future[None], float]] | None:
+        with self._cond:
+            while True:
+                if self._queue:
+                    age = time.monotonic() - self._queue[0][2]
+                    if self._stopping or self._queued_spans >= self.max_batch_spans or age >= self.flush_interval_s:
+                        break
+                    self._cond.wait(self.flush_interval_s - age)
+                elif self._stopping:
+                    return None
+                else:
+                    self._cond.wait()
+            taken = []
+            spans = 0
+            while self._queue and (not taken or spans + self._queue[0][0].spans <= self.max_batch_spans):
+                item = self._queue.popleft()
+                taken.append(item)
+                spans += item[0].spans
+            self._queued_spans -= spans
+            self.metrics.queue_spans.set(self._queued_spans)
+            if self._queue:
+                self._cond.notify()
+            return taken
+
+    def _run(self, writer: Writer) -> None:
+        while (taken := self._take()) is not None:
+            batch = Batch(uuid.uuid4().hex, [intake for intake, _, _ in taken])
+            error = self._write(writer, batch)
+            for intake, future, _ in taken:
+                with self._cond:
+                    self._inflight.pop(intake.fingerprint, None)
+                if error is None:
+                    self.ledger.record(intake.fingerprint, {sample.day for sample in intake.samples})
+                    future.set_result(None)
+                else:
+                    future.set_exception(error)
+            if error is None:
+                self.metrics.spans_written.inc(batch.spans)
+
+    def _write(self, writer: Writer, batch: Batch) -> StoreUnavailable | None:
+        deadline = time.monotonic() + self.write_timeout_s
+        delay = self.retry_initial_s
+        while True:
+            started = time.monotonic()
+            try:
+                writer.write(batch)
+                self.metrics.batch_seconds.observe(time.monotonic() - started)
+                return None
+            except Exception as exc:  # a writer may fail in any way; the batch must survive it
+                if time.monotonic() + delay > deadline:
+                    logger.error("giving up on batch %s (%d spans): %s", batch.batch_id, batch.spans, exc)
+                    self.metrics.batch_failures.inc()
+                    return StoreUnavailable(f"the store did not commit the batch: {_first_line(exc)}")
+                logger.warning("batch %s failed (%s); retrying in %.1fs", batch.batch_id, _first_line(exc), delay)
+                self.metrics.batch_retries.inc()
+                time.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    def shutdown(self, timeout_s: float = 30.0) -> bool:
+        """Stop accepting, flush what is queued, and wait for the writers.
+
+        Returns whether every writer finished within ``timeout_s``.
+        """
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        deadline = time.monotonic() + timeout_s
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        return not any(thread.is_alive() for thread in self._threads)
+
+
+def _resolved() -> Future[None]:
+    future: Future[None] = Future()
+    future.set_result(None)
+    return future
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,128 @@
+"""OTLP/HTTP on ``/v1/traces`` (protobuf and JSON, gzip, chunked), plus /healthz and /metrics.
+
+Status codes follow the OTLP specification: 200 with ``partial_success`` when some spans
+were rejected, 400 for a body that is not OTLP, 401 without the bearer token, 413 for a
+body over the limit after decompression, 415 for an unknown content type or encoding,
+429 (queue full) and 503 (store not committing) with ``Retry-After``. Error bodies are a
+``google.rpc.Status`` in the request's encoding.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+from google.protobuf import json_format
+from google.rpc import status_pb2
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from collector.errors import DecodeError, Overloaded, PayloadTooLarge, StoreUnavailable
+from collector.receiver import Encoding, Receiver
+
+logger = logging.getLogger(__name__)
+
+TRACES_PATH = "/v1/traces"
+_TYPES: dict[str, Encoding] = {"application/x-protobuf": "protobuf", "application/json": "json"}
+_ENCODINGS = {"", "identity", "gzip", "deflate"}
+
+
+def _reply(encoding: Encoding, status: int, message: str, headers: dict[str, str] | None = None) -> web.Response:
+    body = status_pb2.Status(code=_grpc_code(status), message=message)
+    if encoding == "json":
+        return web.json_response({"code": body.code, "message": message}, status=status, headers=headers)
+    return web.Response(
+        body=body.SerializeToString(), status=status, content_type="application/x-protobuf", headers=headers
+    )
+
+
+def _grpc_code(status: int) -> int:
+    return {400: 3, 401: 16, 413: 8, 415: 3, 429: 8, 503: 14}.get(status, 2)
+
+
+def _success(encoding: Encoding, rejected: int, message: str) -> web.Response:
+    response = ExportTraceServiceResponse()
+    if rejected or message:
+        response.partial_success.rejected_spans = rejected
+        response.partial_success.error_message = message
+    if encoding == "json":
+        return web.Response(text=json_format.MessageToJson(response, indent=None), content_type="application/json")
+    return web.Response(body=response.SerializeToString(), content_type="application/x-protobuf")
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    body = bytearray()
+    async for chunk in request.content.iter_chunked(1 << 16):
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge(f"request body exceeds {limit} bytes after decompression")
+    return bytes(body)
+
+
+def build_app(receiver: Receiver, health: dict[str, object] | None = None) -> web.Application:
+    """The aiohttp application serving OTLP/HTTP, health and metrics."""
+
+    async def export(request: web.Request) -> web.StreamResponse:
+        content_type = request.content_type.lower()
+        encoding = _TYPES.get(content_type)
+        metrics = receiver.metrics
+        if encoding is None:
+            metrics.requests.labels("http", "unsupported_media_type").inc()
+            return _reply(
+                "json",
+                415,
+                f"unsupported Content-Type {content_type!r}: use application/x-protobuf or application/json",
+            )
+        if not receiver.authorized(request.headers.get("Authorization")):
+            metrics.requests.labels("http", "unauthenticated").inc()
+            return _reply(encoding, 401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
+        content_encoding = request.headers.get("Content-Encoding", "").strip().lower()
+        if content_encoding not in _ENCODINGS:
+            metrics.requests.labels("http", "unsupported_media_type").inc()
+            return _reply(encoding, 415, f"unsupported Content-Encoding {content_encoding!r}: use gzip or none")
+        try:
+            body = await _read_body(request, receiver.max_body_bytes)
+            accepted = receiver.receive(body, encoding, "http")
+            await asyncio.wrap_future(accepted.committed)
+        except PayloadTooLarge as exc:
+            metrics.requests.labels("http", "too_large").inc()
+            return _reply(encoding, 413, str(exc), {"Connection": "close"})
+        except DecodeError as exc:
+            metrics.requests.labels("http", "bad_request").inc()
+            return _reply(encoding, 400, str(exc))
+        except Overloaded as exc:
+            metrics.requests.labels("http", "overloaded").inc()
+            return _reply(encoding, 429, str(exc), {"Retry-After": str(exc.retry_after_s)})
+        except StoreUnavailable as exc:
+            metrics.requests.labels("http", "unavailable").inc()
+            return _reply(encoding, 503, str(exc), {"Retry-After": str(exc.retry_after_s)})
+        except web.HTTPException as exc:  # aiohttp's own limits and decompression errors
+            metrics.requests.labels("http", "bad_request").inc()
+            return _reply(encoding, exc.status if exc.status >= 400 else 400, exc.text or exc.reason)
+        except Exception as exc:  # a bad gzip stream surfaces here as a payload error
+            if "decompress" in str(exc).lower() or "gzip" in str(exc).lower() or "zlib" in str(exc).lower():
+                metrics.requests.labels("http", "bad_request").inc()
+                return _reply(encoding, 400, f"body could not be decompressed: {exc}")
+            logger.exception("unexpected error handling an OTLP/HTTP request")
+            metrics.requests.labels("http", "error").inc()
+            return _reply(encoding, 500, "internal error; see the collector's log")
+        metrics.requests.labels("http", "partial" if accepted.intake.rejected else "ok").inc()
+        return _success(encoding, accepted.intake.rejected, accepted.intake.error_message())
+
+    async def healthz(request: web.Request) -> web.Response:
+        batcher = receiver.batcher
+        document = {"status": "ok", "queue_spans": batcher.queued_spans, "max_queue_spans": batcher.max_queue_spans}
+        document.update(health or {})
+        return web.json_response(document)
+
+    async def metrics_endpoint(request: web.Request) -> web.Response:
+        payload = generate_latest(receiver.metrics.registry)
+        return web.Response(body=payload, headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    # aiohttp's own cap sits above ours so that our handler answers with the clear message
+    app = web.Application(client_max_size=receiver.max_body_bytes + (1 << 20))
+    app.router.add_post(TRACES_PATH, export)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_endpoint)
+    return app

@@ -1,0 +1,231 @@
+"""Versioned, idempotent schema management for the store, and the names of its tables.
+
+Migrations are the numbered files in ``collector/sql``; each is a template rendered with
+the deployment's options (database, ``ON CLUSTER``, replicated engines, retention) and
+applied once. Applied versions are recorded in ``biztrace_schema_migrations``; running
+:func:`apply` again is a no-op, and a store at an older version is upgraded in place.
+Every statement is ``CREATE ... IF NOT EXISTS`` (or an idempotent ``ALTER``), so a
+migration interrupted half-way is safe to run again.
+
+Readers (alerts, dashboard) import the table-name constants from here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import resources
+from string import Template
+
+from clickhouse_connect.driver.binding import quote_identifier
+from pydantic import BaseModel, Field
+
+from biztrace.store import Store
+
+TRACES = "otel_traces"
+TRACE_ID_TS = "otel_traces_trace_id_ts"
+INGEST = "otlp_ingest"
+HOPS = "biz_hops"
+KEYS = "biz_keys"
+LEDGER = "biztrace_ingest_ledger"
+MIGRATIONS = "biztrace_schema_migrations"
+
+_SQL = resources.files("collector") / "sql"
+_NAME = re.compile(r"^(\d{3})_(\w+)\.sql$")
+
+
+class SchemaOptions(BaseModel):
+    """How the schema is laid out on this deployment."""
+
+    cluster: str | None = Field(None, description="cluster name: adds ON CLUSTER to every statement")
+    replicated: bool = Field(False, description="use Replicated*MergeTree engines (needs Keeper)")
+    ttl_days: int = Field(0, ge=0, description="retention of spans and hops in days; 0 keeps them forever")
+    dedup_window: int = Field(1000, ge=1, description="recent insert blocks remembered for deduplication")
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One numbered schema step."""
+
+    version: int
+    name: str
+    template: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.template.encode()).hexdigest()[:16]
+
+
+def migrations() -> list[Migration]:
+    """Every migration shipped with this version, in order."""
+    found = []
+    for entry in _SQL.iterdir():
+        match = _NAME.match(entry.name)
+        if match:
+            found.append(Migration(int(match.group(1)), match.group(2), entry.read_text()))
+    return sorted(found, key=lambda m: m.version)
+
+
+def _fragment(name: str, **values: str) -> str:
+    return Template((_SQL / "fragments" / f"{name}.sql").read_text().strip()).substitute(values)
+
+
+def _attributes_expression(attrs: str) -> str:
+    """SQL turning an OTLP ``KeyValue`` array into the exporter's string map.
+
+    Lambda variables: ``a`` an attribute, ``x`` an array item, ``kv`` a map entry.
+    """
+
+    def json_string(s: str) -> str:
+        return _fragment("json_string", s=s)
+
+    def float_string(d: str) -> str:
+        return _fragment("float_string", d=d)
+
+    def scalar_json(v: str) -> str:
+        return _fragment(
+            "scalar_json",
+            v=v,
+            json_string_of_string=json_string(f"{v}.string_value"),
+            float_of_double=float_string(f"{v}.double_value"),
+        )
+
+    any_value = _fragment(
+        "any_value",
+        v="a.value",
+        float_of_double=float_string("a.value.double_value"),
+        scalar_json_of_x=scalar_json("x"),
+        json_string_of_key=json_string("kv.key"),
+        scalar_json_of_kv_value=scalar_json("kv.value"),
+    )
+    return _fragment("attributes_map", attrs=attrs, any_value_of_a_value=any_value)
+
+
+_SCALAR_FIELDS = (
+    "value Enum8('none' = 0, 'string_value' = 1, 'bool_value' = 2, 'int_value' = 3, "
+    "'double_value' = 4, 'array_value' = 5, 'kvlist_value' = 6, 'bytes_value' = 7), "
+    "string_value String, bool_value Bool, int_value Int64, double_value Float64, bytes_value String"
+)
+_SCALAR = f"Tuple({_SCALAR_FIELDS})"
+_ANY_VALUE = (
+    f"Tuple({_SCALAR_FIELDS}, array_value Tuple(values Array({_SCALAR})), "
+    f"kvlist_value Tuple(values Array(Tuple(key String, value {_SCALAR}))))"
+)
+KV_TYPE = f"Array(Tuple(key String, value {_ANY_VALUE}))"
+"""ClickHouse type of an OTLP ``repeated KeyValue`` read two AnyValue levels deep."""
+
+
+def render(migration: Migration, options: SchemaOptions, database: str = "default") -> list[str]:
+    """The statements of one migration for these options, ready to run."""
+    on_cluster = f"ON CLUSTER {quote_identifier(options.cluster)}" if options.cluster else ""
+
+    def engine(kind: str) -> str:
+        if options.replicated:
+            return f"Replicated{kind}('/clickhouse/tables/{{shard}}/{{database}}/{{table}}', '{{replica}}')"
+        return f"{kind}()"
+
+    ttl = options.ttl_days
+    values = {
+        "db": quote_identifier(database),
+        "on_cluster": on_cluster,
+        "merge_tree": engine("MergeTree"),
+        "aggregating_merge_tree": engine("AggregatingMergeTree"),
+        "replacing_merge_tree": engine("ReplacingMergeTree"),
+        "ttl_timestamp": f"TTL toDateTime(Timestamp) + toIntervalDay({ttl})" if ttl else "",
+        "ttl_start": f"TTL toDateTime(Start) + toIntervalDay({ttl})" if ttl else "",
+        "dedup_window": "" if options.replicated else f", non_replicated_deduplication_window = {options.dedup_window}",
+        "kv_type": KV_TYPE,
+        "span_attributes": _attributes_expression("sp.attributes"),
+        "resource_attributes": _attributes_expression("rs.resource.attributes"),
+        "event_attributes": _attributes_expression("e.attributes"),
+        "link_attributes": _attributes_expression("l.attributes"),
+    }
+    text = Template(migration.template).substitute(values)
+    return [statement for statement in _split(text) if statement]
+
+
+def _split(text: str) -> list[str]:
+    """Split on ``;`` at line ends, dropping comment-only pieces."""
+    pieces = re.split(r";\s*\n", text.strip().rstrip(";") + "\n")
+    out = []
+    for piece in pieces:
+        lines = [line for line in piece.splitlines() if not line.strip().startswith("--")]
+        statement = "\n".join(lines).strip()
+        if statement:
+            out.append(statement)
+    return out
+
+
+class MigrationStatus(BaseModel):
+    """One migration as ``db status`` reports it."""
+
+    version: int
+    name: str
+    applied: bool
+    applied_at: datetime | None = None
+    checksum_matches: bool | None = None
+
+
+def _ensure_migrations_table(store: Store, options: SchemaOptions) -> None:
+    on_cluster = f"ON CLUSTER {quote_identifier(options.cluster)}" if options.cluster else ""
+    engine = (
+        "ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')"
+        if options.replicated
+        else "MergeTree()"
+    )
+    store.client.command(
+        f"CREATE TABLE IF NOT EXISTS {store.table(MIGRATIONS)} {on_cluster} "
+        "(version UInt32, name String, checksum String, applied_at DateTime64(3)) "
+        f"ENGINE = {engine} ORDER BY version"
+    )
+
+
+def _applied(store: Store) -> dict[int, tuple[str, datetime]]:
+    rows = store.client.query(
+        f"SELECT version, argMax(checksum, applied_at), max(applied_at) FROM {store.table(MIGRATIONS)} GROUP BY version"
+    ).result_rows
+    return {int(version): (checksum, applied_at) for version, checksum, applied_at in rows}
+
+
+def status(store: Store, options: SchemaOptions) -> list[MigrationStatus]:
+    """Which migrations this store has, without changing anything."""
+    exists = store.client.command(
+        "SELECT count() FROM system.tables WHERE database = {db:String} AND name = {name:String}",
+        parameters={"db": store.database, "name": MIGRATIONS},
+    )
+    applied = _applied(store) if int(exists) else {}
+    report = []
+    for migration in migrations():
+        record = applied.get(migration.version)
+        report.append(
+            MigrationStatus(
+                version=migration.version,
+                name=migration.name,
+                applied=record is not None,
+                applied_at=record[1] if record else None,
+                checksum_matches=(record[0] == migration.checksum) if record else None,
+            )
+        )
+    return report
+
+
+def apply(store: Store, options: SchemaOptions) -> list[Migration]:
+    """Apply every migration the store lacks, in order; returns those applied."""
+    _ensure_migrations_table(store, options)
+    applied = _applied(store)
+    done = []
+    for migration in migrations():
+        if migration.version in applied:
+            continue
+        for statement in render(migration, options, store.database):
+            store.client.command(statement)
+        store.client.insert(
+            MIGRATIONS,
+            [[migration.version, migration.name, migration.checksum, datetime.now()]],
+            column_names=["version", "name", "checksum", "applied_at"],
+            database=store.database,
+        )
+        done.append(migration)
+    return done

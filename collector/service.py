@@ -1,0 +1,160 @@
+"""The running collector: receivers, batcher and writers wired together, with a clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import threading
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from biztrace.store import Store, connect
+from collector import ledger as ledger_module
+from collector import schema
+from collector.batcher import Batcher
+from collector.grpc_receiver import build_server
+from collector.http_receiver import build_app
+from collector.intake import Limits
+from collector.metrics import CollectorMetrics
+from collector.receiver import Receiver
+from collector.settings import CollectorSettings
+from collector.writer import ClickHouseWriter
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Ports:
+    http: int
+    grpc: int
+
+
+class _StoreView:
+    """A store seen through another client, so each writer thread has its own."""
+
+    def __init__(self, store: Store, client) -> None:
+        self.client = client
+        self.database = store.database
+        self.table = store.table
+
+
+class Collector:
+    """Starts and stops everything ``biztrace collect`` runs.
+
+    Args:
+        settings: the collector's options.
+        store: an already open store (the demo shares one); opened from settings if None.
+    """
+
+    def __init__(self, settings: CollectorSettings, store: Store | None = None) -> None:
+        self.settings = settings
+        self._own_store = store is None
+        self.store = store
+        self.metrics = CollectorMetrics()
+        self.batcher: Batcher | None = None
+        self.ports: Ports | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._runner: web.AppRunner | None = None
+        self._grpc = None
+        self._http_thread: threading.Thread | None = None
+        self._stopped = threading.Event()
+
+    def start(self) -> Ports:
+        """Open the store, bring its schema up to date, and start listening."""
+        s = self.settings
+        if self.store is None:
+            self.store = connect(s.store)
+        schema.apply(self.store, s.schema_options())
+        request_ledger = ledger_module.RequestLedger(window_s=s.dedup_window_s)
+        remembered = ledger_module.recover(self.store, request_ledger)
+        if remembered:
+            logger.info("remembered %d recently committed requests from the ledger", remembered)
+        writers = [ClickHouseWriter(self.store, s.protobuf_schema)]
+        for _ in range(s.writers - 1):
+            writers.append(ClickHouseWriter(_StoreView(self.store, self.store.new_client()), s.protobuf_schema))
+        self.batcher = Batcher(
+            writers,
+            request_ledger,
+            self.metrics,
+            max_batch_spans=s.max_batch_spans,
+            flush_interval_ms=s.flush_interval_ms,
+            max_queue_spans=s.max_queue_spans,
+            write_timeout_s=s.write_timeout_s,
+        )
+        self.batcher.start()
+        token = s.token.get_secret_value() if s.token else None
+        receiver = Receiver(self.batcher, Limits(s.max_attributes, s.max_value_length), s.max_body_bytes, token)
+        self._grpc, grpc_port = build_server(receiver, f"{s.host}:{s.grpc_port}")
+        self._grpc.start()
+        http_port = self._start_http(receiver)
+        self.ports = Ports(http=http_port, grpc=grpc_port)
+        logger.info(
+            "collector listening: OTLP/HTTP %s:%d, OTLP/gRPC %s:%d, store %s",
+            s.host,
+            http_port,
+            s.host,
+            grpc_port,
+            self.store.address.display,
+        )
+        return self.ports
+
+    def _start_http(self, receiver: Receiver) -> int:
+        ready = threading.Event()
+        bound: list[int] = []
+        failure: list[BaseException] = []
+        health = {"store": self.store.address.display}
+
+        def serve() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            asyncio.set_event_loop(loop)
+            try:
+                self._runner = web.AppRunner(build_app(receiver, health), access_log=None, shutdown_timeout=5)
+                loop.run_until_complete(self._runner.setup())
+                site = web.TCPSite(self._runner, self.settings.host, self.settings.http_port)
+                loop.run_until_complete(site.start())
+                bound.append(site._server.sockets[0].getsockname()[1])  # the port, when 0 was asked
+            except BaseException as exc:  # reported to start() below
+                failure.append(exc)
+                ready.set()
+                return
+            ready.set()
+            loop.run_forever()
+            loop.run_until_complete(self._runner.cleanup())
+            loop.close()
+
+        self._http_thread = threading.Thread(target=serve, name="biztrace-http", daemon=True)
+        self._http_thread.start()
+        ready.wait()
+        if failure:
+            raise OSError(f"cannot start OTLP/HTTP on {self.settings.host}:{self.settings.http_port}: {failure[0]}")
+        return bound[0]
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Refuse new requests, write everything queued, then close. Idempotent."""
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        if self.batcher is not None:
+            if not self.batcher.shutdown(timeout_s):
+                logger.error("writers did not finish within %.0fs; unacknowledged requests will be retried", timeout_s)
+        if self._grpc is not None:
+            self._grpc.stop(grace=2).wait(5)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._http_thread is not None:
+            self._http_thread.join(10)
+        if self._own_store and self.store is not None:
+            self.store.close()
+
+    def run_until_signal(self) -> None:
+        """Block until SIGINT or SIGTERM, then stop cleanly."""
+        done = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: done.set())
+        while not done.wait(1.0):
+            pass
+        logger.info("stopping: writing what is queued")
+        self.stop()

@@ -1,0 +1,42 @@
+"""The collector's configuration: every option has a flag, a ``BIZTRACE_*`` variable and a default."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+
+from biztrace.options import StoreOptions
+
+
+class CollectorSettings(StoreOptions):
+    """Receive OTLP traces over HTTP and gRPC and write them to the store.
+
+    Acknowledges a request only after its spans are committed; retried requests are
+    stored once. Stop with Ctrl-C or SIGTERM: what is queued is written first.
+    """
+
+    host: str = Field("0.0.0.0", description="address both receivers listen on")
+    http_port: int = Field(4318, ge=0, le=65535, description="OTLP/HTTP port (POST /v1/traces; GET /healthz, /metrics)")
+    grpc_port: int = Field(4317, ge=0, le=65535, description="OTLP/gRPC port")
+    token: SecretStr | None = Field(None, description="require 'Authorization: Bearer <token>' on both protocols")
+    max_body_bytes: int = Field(
+        64 << 20, ge=1024, description="largest request accepted, after decompression (413 above)"
+    )
+    max_attributes: int = Field(128, ge=1, description="a span with more attributes is rejected (partial success)")
+    max_value_length: int = Field(16_384, ge=16, description="a span with a longer attribute value is rejected")
+    max_batch_spans: int = Field(50_000, ge=1, description="write a batch when this many spans wait")
+    flush_interval_ms: int = Field(200, ge=1, description="write a batch when its oldest request waited this long")
+    max_queue_spans: int = Field(
+        400_000, ge=1, description="refuse requests (429 / UNAVAILABLE) beyond this many waiting spans"
+    )
+    writers: int = Field(2, ge=1, le=16, description="parallel writer threads (each its own store client)")
+    write_timeout_s: float = Field(
+        30.0, gt=0, description="retry a failed batch this long before failing its requests (503)"
+    )
+    dedup_window_s: float = Field(
+        900.0, gt=0, description="how long a committed request is remembered to drop client retries"
+    )
+    protobuf_schema: str | None = Field(
+        None,
+        description="format_schema path of otlp_trace.proto as the ClickHouse server sees it "
+        "(default: the packaged file, right for the embedded store)",
+    )

@@ -1,0 +1,1 @@
+multiIf(isNaN($d), 'json: unsupported value: NaN', isInfinite($d), if($d > 0, 'json: unsupported value: +Inf', 'json: unsupported value: -Inf'), position(toString($d), 'e') > 0 AND position(toString($d), 'e-') = 0, replaceOne(toString($d), 'e', 'e+'), toString($d))

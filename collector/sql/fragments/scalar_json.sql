@@ -1,0 +1,1 @@
+multiIf($v.value = 'string_value', $json_string_of_string, $v.value = 'int_value', toString($v.int_value), $v.value = 'bool_value', if($v.bool_value, 'true', 'false'), $v.value = 'double_value', $float_of_double, $v.value = 'bytes_value', concat('"', base64Encode($v.bytes_value), '"'), 'null')
