@@ -14,6 +14,7 @@ and since nothing was acknowledged, the clients' retries lose nothing.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import uuid
@@ -29,6 +30,9 @@ from collector.writer import Batch, Writer
 
 logger = logging.getLogger(__name__)
 
+FAULT_EXIT_CODE = 86
+"""Exit status of a process ended by ``exit_after_commits``."""
+
 
 class Batcher:
     """Batches requests for one or more writers, each on its own thread.
@@ -40,6 +44,8 @@ class Batcher:
         flush_interval_ms: flush when the oldest waiting request is this old.
         max_queue_spans: refuse new requests beyond this many waiting spans.
         write_timeout_s: give up on a batch after retrying this long.
+        exit_after_commits: fault injection for durability tests: end the process right
+            after this many commits, before acknowledging (a crash at the worst moment).
     """
 
     def __init__(
@@ -53,6 +59,7 @@ class Batcher:
         max_queue_spans: int = 400_000,
         write_timeout_s: float = 30.0,
         retry_initial_s: float = 0.1,
+        exit_after_commits: int | None = None,
     ) -> None:
         if not writers:
             raise ValueError("Batcher needs at least one writer")
@@ -64,6 +71,8 @@ class Batcher:
         self.max_queue_spans = max_queue_spans
         self.write_timeout_s = write_timeout_s
         self.retry_initial_s = retry_initial_s
+        self._exit_after_commits = exit_after_commits
+        self._commits = 0
         self._queue: deque[tuple[Intake, Future[None], float]] = deque()
         self._queued_spans = 0
         self._inflight: dict[bytes, Future[None]] = {}
@@ -144,6 +153,12 @@ class Batcher:
         while (taken := self._take()) is not None:
             batch = Batch(uuid.uuid4().hex, [intake for intake, _, _ in taken])
             error = self._write(writer, batch)
+            if error is None and self._exit_after_commits is not None:
+                with self._cond:
+                    self._commits += 1
+                    if self._commits >= self._exit_after_commits:
+                        logger.critical("fault injection: exiting after commit %d, before acknowledging", self._commits)
+                        os._exit(FAULT_EXIT_CODE)
             for intake, future, _ in taken:
                 with self._cond:
                     self._inflight.pop(intake.fingerprint, None)

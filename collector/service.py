@@ -15,7 +15,7 @@ from collector import ledger as ledger_module
 from collector import schema
 from collector.batcher import Batcher
 from collector.grpc_receiver import build_server
-from collector.http_receiver import build_app
+from collector.http_receiver import build_app, make_runner
 from collector.intake import Limits
 from collector.metrics import CollectorMetrics
 from collector.receiver import Receiver
@@ -82,6 +82,7 @@ class Collector:
             flush_interval_ms=s.flush_interval_ms,
             max_queue_spans=s.max_queue_spans,
             write_timeout_s=s.write_timeout_s,
+            exit_after_commits=s.fault_exit_after_commits,
         )
         self.batcher.start()
         token = s.token.get_secret_value() if s.token else None
@@ -111,7 +112,7 @@ class Collector:
             self._loop = loop
             asyncio.set_event_loop(loop)
             try:
-                self._runner = web.AppRunner(build_app(receiver, health), access_log=None, shutdown_timeout=5)
+                self._runner = make_runner(build_app(receiver, health))
                 loop.run_until_complete(self._runner.setup())
                 site = web.TCPSite(self._runner, self.settings.host, self.settings.http_port)
                 loop.run_until_complete(site.start())

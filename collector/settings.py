@@ -35,6 +35,9 @@ class CollectorSettings(StoreOptions):
     dedup_window_s: float = Field(
         900.0, gt=0, description="how long a committed request is remembered to drop client retries"
     )
+    fault_exit_after_commits: int | None = Field(
+        None, ge=1, description="testing only: exit right after the Nth commit, before acknowledging (a crash)"
+    )
     protobuf_schema: str | None = Field(
         None,
         description="format_schema path of otlp_trace.proto as the ClickHouse server sees it "

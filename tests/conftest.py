@@ -7,28 +7,20 @@ each test gets its own database in it. With BIZTRACE_TEST_CLICKHOUSE_URL set
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support import store_dsn
 
 from biztrace.store import Store, connect
 from collector import schema
-
-SERVER_URL = os.environ.get("BIZTRACE_TEST_CLICKHOUSE_URL")
 
 
 @pytest.fixture(scope="session")
 def store_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("chdb-store")
-
-
-def store_dsn(root: Path, database: str) -> str:
-    if SERVER_URL:
-        return f"{SERVER_URL.rstrip('/')}/{database}"
-    return f"chdb://{root}?database={database}"
 
 
 @pytest.fixture
