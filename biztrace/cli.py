@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from urllib.parse import quote
 
 from pydantic import AliasChoices, BaseModel, Field
 from pydantic_settings import BaseSettings, CliApp, CliPositionalArg, CliSubCommand, SettingsConfigDict
 
 from biztrace.options import StoreOptions
-from biztrace.store import StoreError, connect
+from biztrace.store import StoreBusy, StoreError, connect
 from collector.settings import CollectorSettings
 
 EXIT_NOT_FOUND = 1
@@ -131,16 +132,35 @@ class OrderCommand(StoreOptions):
     limit: int = Field(10_000, ge=1, description="at most this many hops")
 
     def cli_cmd(self) -> None:
-        from biztrace.lookup import key_history
+        from biztrace.lookup import KeyHistory, key_history
 
-        with _open(self.store) as store:
-            history = key_history(store, self.key, self.limit)
+        try:
+            with _open(self.store) as store:
+                history = key_history(store, self.key, self.limit)
+        except CommandFailed as exc:
+            busy = exc.__cause__
+            if not isinstance(busy, StoreBusy) or not busy.endpoint:
+                raise
+            history = KeyHistory.model_validate_json(
+                _http_get(f"{busy.endpoint}/api/v1/keys/{quote(self.key, safe='')}?limit={self.limit}")
+            )
         if self.json_output:
             _print_json(history)
         else:
             _print_history(history)
         if not history.found:
             raise CommandFailed(f"no hop carries the key {self.key!r} in this store", EXIT_NOT_FOUND)
+
+
+def _http_get(url: str) -> bytes:
+    """GET from the process that holds the embedded store; its failure is exit code 3."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response:
+            return response.read()
+    except OSError as exc:
+        raise CommandFailed(f"the store is busy and its holder did not answer at {url}: {exc}", EXIT_STORE) from exc
 
 
 def _print_history(history) -> None:

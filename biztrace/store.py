@@ -25,6 +25,8 @@ DEFAULT_STORE = "chdb:data"
 """The embedded store in ``./data``, used when no ``--store`` is given."""
 
 PID_FILE = "biztrace.pid"
+ENDPOINT_FILE = "biztrace.endpoint"
+"""Where the process holding an embedded store publishes the HTTP address that answers lookups."""
 
 
 class StoreError(Exception):
@@ -32,7 +34,14 @@ class StoreError(Exception):
 
 
 class StoreBusy(StoreError):
-    """Another process holds the embedded data directory."""
+    """Another process holds the embedded data directory.
+
+    ``endpoint`` is the holder's lookup API (``http://host:port``) when it publishes one.
+    """
+
+    def __init__(self, message: str, endpoint: str | None = None) -> None:
+        super().__init__(message)
+        self.endpoint = endpoint
 
 
 @dataclass(frozen=True)
@@ -175,11 +184,24 @@ def _holder(path: Path) -> int | None:
 
 def _busy(path: Path | None, holder: int | None) -> StoreBusy:
     who = f"process {holder}" if holder else "another process"
+    endpoint = None
+    if path is not None:
+        with contextlib.suppress(OSError):
+            endpoint = (path / ENDPOINT_FILE).read_text().strip() or None
     return StoreBusy(
         f"the embedded store {path} is in use by {who}: chDB allows one process per data directory. "
-        "Query it through that process (the demo's dashboard), stop it first, or run a ClickHouse "
-        "server and use an http:// store."
+        "Ask that process (a running collector answers lookups over HTTP), stop it first, or run a "
+        "ClickHouse server and use an http:// store.",
+        endpoint,
     )
+
+
+def publish_endpoint(store: Store, url: str) -> Path:
+    """Tell other processes where this one answers lookups on its embedded store."""
+    assert store.address.path is not None
+    path = store.address.path / ENDPOINT_FILE
+    path.write_text(url + "\n")
+    return path
 
 
 def _translate(address: StoreAddress, exc: Exception) -> StoreError:

@@ -84,8 +84,12 @@ def make_runner(app: web.Application) -> web.AppRunner:
     return web.AppRunner(app, access_log=None, shutdown_timeout=5, auto_decompress=False)
 
 
-def build_app(receiver: Receiver, health: dict[str, object] | None = None) -> web.Application:
-    """The aiohttp application serving OTLP/HTTP, health and metrics."""
+KEYS_PATH = "/api/v1/keys/{key}"
+"""Read-only lookup of one business key, for processes that cannot open the embedded store."""
+
+
+def build_app(receiver: Receiver, health: dict[str, object] | None = None, store=None) -> web.Application:
+    """The aiohttp application serving OTLP/HTTP, health, metrics and (with a store) key lookups."""
 
     async def export(request: web.Request) -> web.StreamResponse:
         content_type = request.content_type.lower()
@@ -138,9 +142,22 @@ def build_app(receiver: Receiver, health: dict[str, object] | None = None) -> we
         payload = generate_latest(receiver.metrics.registry)
         return web.Response(body=payload, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
+    async def key_lookup(request: web.Request) -> web.Response:
+        from biztrace.lookup import key_history
+
+        try:
+            limit = max(1, min(int(request.query.get("limit", "10000")), 100_000))
+        except ValueError:
+            return web.json_response({"message": "limit must be an integer"}, status=400)
+        loop = asyncio.get_running_loop()
+        history = await loop.run_in_executor(None, key_history, store, request.match_info["key"], limit)
+        return web.Response(text=history.model_dump_json(), content_type="application/json")
+
     # aiohttp's own cap sits above ours so that our handler answers with the clear message
     app = web.Application(client_max_size=receiver.max_body_bytes + (1 << 20))
     app.router.add_post(TRACES_PATH, export)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_endpoint)
+    if store is not None:
+        app.router.add_get(KEYS_PATH, key_lookup)
     return app

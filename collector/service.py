@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from biztrace.store import Store, connect
+from biztrace.store import Store, connect, publish_endpoint
 from collector import ledger as ledger_module
 from collector import schema
 from collector.batcher import Batcher
@@ -60,6 +60,7 @@ class Collector:
         self._grpc = None
         self._http_thread: threading.Thread | None = None
         self._stopped = threading.Event()
+        self.store_endpoint = None
 
     def start(self) -> Ports:
         """Open the store, bring its schema up to date, and start listening."""
@@ -91,6 +92,10 @@ class Collector:
         self._grpc.start()
         http_port = self._start_http(receiver)
         self.ports = Ports(http=http_port, grpc=grpc_port)
+        self.store_endpoint = None
+        if self.store.address.embedded:
+            host = "127.0.0.1" if s.host in ("0.0.0.0", "::", "") else s.host
+            self.store_endpoint = publish_endpoint(self.store, f"http://{host}:{http_port}")
         logger.info(
             "collector listening: OTLP/HTTP %s:%d, OTLP/gRPC %s:%d, store %s",
             s.host,
@@ -112,7 +117,7 @@ class Collector:
             self._loop = loop
             asyncio.set_event_loop(loop)
             try:
-                self._runner = make_runner(build_app(receiver, health))
+                self._runner = make_runner(build_app(receiver, health, self.store))
                 loop.run_until_complete(self._runner.setup())
                 site = web.TCPSite(self._runner, self.settings.host, self.settings.http_port)
                 loop.run_until_complete(site.start())
@@ -147,6 +152,8 @@ class Collector:
             self._loop.call_soon_threadsafe(self._loop.stop)
         if self._http_thread is not None:
             self._http_thread.join(10)
+        if self.store_endpoint is not None:
+            self.store_endpoint.unlink(missing_ok=True)
         if self._own_store and self.store is not None:
             self.store.close()
 

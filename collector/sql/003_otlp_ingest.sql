@@ -25,8 +25,8 @@ SELECT
     sp.trace_state AS TraceState,
     sp.name AS SpanName,
     ['Unspecified', 'Internal', 'Server', 'Client', 'Producer', 'Consumer'][sp.kind + 1] AS SpanKind,
-    ResourceAttributes['service.name'] AS ServiceName,
-    ${resource_attributes} AS ResourceAttributes,
+    resource.1['service.name'] AS ServiceName,
+    resource.1 AS ResourceAttributes,
     ss.scope.name AS ScopeName,
     ss.scope.version AS ScopeVersion,
     ${span_attributes} AS SpanAttributes,
@@ -41,6 +41,7 @@ SELECT
     arrayMap(l -> l.trace_state, sp.links) AS `Links.TraceState`,
     arrayMap(l -> ${link_attributes}, sp.links) AS `Links.Attributes`
 FROM ${db}.otlp_ingest
-ARRAY JOIN resource_spans AS rs
-ARRAY JOIN rs.scope_spans AS ss
+-- each resource's attribute map is converted once, not once per span
+ARRAY JOIN arrayMap(rs -> (${resource_attributes}, rs.scope_spans), resource_spans) AS resource
+ARRAY JOIN resource.2 AS ss
 ARRAY JOIN ss.spans AS sp;

@@ -1,0 +1,155 @@
+"""The ``biztrace`` command on the real embedded store: output, --json, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from support import CollectorProcess, store_dsn
+
+from biztrace.cli import main
+from collector import intake
+from collector.writer import Batch, ClickHouseWriter
+
+
+def _dsn(store) -> str:
+    return store_dsn(store.address.path, store.database) if store.address.embedded else store.address.dsn
+
+
+def _write_order(store, order: str) -> None:
+    request = ExportTraceServiceRequest()
+    for system, stage, offset in (("crm", "order.captured", 0), ("erp", "order.accepted", 5), ("wms", "", 9)):
+        rs = request.resource_spans.add()
+        kv = rs.resource.attributes.add()
+        kv.key, kv.value.string_value = "service.name", system
+        span = rs.scope_spans.add().spans.add()
+        span.trace_id, span.span_id = bytes([offset + 1] * 16), bytes([offset + 2] * 8)
+        span.name = f"{system}.hop"
+        span.start_time_unix_nano = 1_790_000_000_000_000_000 + offset * 1_000_000_000
+        span.end_time_unix_nano = span.start_time_unix_nano + 2_500_000
+        for key, value in (
+            ("order.id", order),
+            ("biz.stage", stage),
+            ("invoice.id", "INV-7" if system == "erp" else ""),
+        ):
+            if value:
+                attr = span.attributes.add()
+                attr.key, attr.value.string_value = key, value
+        if system == "wms":
+            span.status.code = 2
+            attr = span.attributes.add()
+            attr.key, attr.value.string_value = "error.type", "timeout"
+    checked = intake.check(request, None)
+    ClickHouseWriter(store).write(Batch("cli-test", [checked]))
+
+
+def test_order_json_lists_every_hop_in_time_order(store, capsys):
+    _write_order(store, "O-1182")
+    assert main(["order", "O-1182", "--store", _dsn(store), "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["key"] == "O-1182" and document["found"] is True
+    assert document["traces"] == 3
+    assert document["systems"] == ["crm", "erp", "wms"]
+    hops = document["hops"]
+    assert [h["stage"] for h in hops] == ["order.captured", "order.accepted", ""]
+    assert [h["status"] for h in hops] == ["Unset", "Unset", "Error"]
+    assert hops[2]["error_type"] == "timeout"
+    assert hops[0]["duration_ms"] == pytest.approx(2.5)
+    assert {"trace_id", "span_id", "service", "system", "stage", "start", "duration_ms", "status"} <= set(hops[0])
+
+
+def test_order_by_secondary_key_finds_only_hops_carrying_it(store, capsys):
+    _write_order(store, "O-55")
+    assert main(["order", "INV-7", "--store", _dsn(store), "--json"]) == 0
+    hops = json.loads(capsys.readouterr().out)["hops"]
+    assert [(h["system"], h["order_id"]) for h in hops] == [("erp", "O-55")]
+
+
+def test_order_table_output_is_readable(store, capsys):
+    _write_order(store, "O-9")
+    assert main(["order", "O-9", "--store", _dsn(store)]) == 0
+    out = capsys.readouterr().out
+    assert "O-9: 3 hops in 3 traces" in out
+    assert "order.captured" in out and "Error (timeout)" in out
+
+
+def test_unknown_key_exits_1_with_a_clear_message(store, capsys):
+    assert main(["order", "O-NOPE", "--store", _dsn(store)]) == 1
+    captured = capsys.readouterr()
+    assert "no hop carries the key 'O-NOPE'" in captured.err
+    assert "Traceback" not in captured.err
+    assert main(["order", "O-NOPE", "--store", _dsn(store), "--json"]) == 1
+    assert json.loads(capsys.readouterr().out)["found"] is False
+
+
+def test_db_init_is_idempotent_and_status_reports_it(empty_store, capsys):
+    dsn = _dsn(empty_store)
+    assert main(["db", "status", "--store", dsn, "--json"]) == 0
+    assert not any(row["applied"] for row in json.loads(capsys.readouterr().out))
+    assert main(["db", "init", "--store", dsn, "--json"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["applied"] == [m["version"] for m in first["migrations"]]
+    assert main(["db", "init", "--store", dsn, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["applied"] == []
+    assert main(["db", "status", "--store", dsn]) == 0
+    assert "0 pending" in capsys.readouterr().out
+
+
+def test_bad_store_dsn_exits_3(capsys):
+    assert main(["order", "O-1", "--store", "postgres://nope"]) == 3
+    assert "neither chdb" in capsys.readouterr().err
+
+
+def test_busy_embedded_store_exits_3_naming_the_holder(tmp_path, capsys):
+    directory = tmp_path / "held"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom biztrace.store import connect\nconnect(sys.argv[1])\n"
+         "print('ready', flush=True)\ntime.sleep(60)", f"chdb://{directory}"],
+        stdout=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert holder.stdout.readline().strip() == b"ready"
+        assert main(["order", "O-1", "--store", f"chdb://{directory}"]) == 3
+        err = capsys.readouterr().err
+        assert f"in use by process {holder.pid}" in err
+        assert "Traceback" not in err
+    finally:
+        holder.kill()
+        holder.wait(10)
+        holder.stdout.close()
+
+
+def test_help_teaches_commands_and_environment(capsys):
+    assert main(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert "collect" in out and "order" in out and "BIZTRACE_" in out
+    assert main(["order", "--help"]) == 0
+    assert "biztrace order O-1182 --json" in capsys.readouterr().out
+
+
+def test_order_asks_the_running_collector_when_it_holds_the_embedded_store(tmp_path, capsys):
+    collector = CollectorProcess(tmp_path / "live").start()
+    try:
+        request = ExportTraceServiceRequest()
+        span = request.resource_spans.add().scope_spans.add().spans.add()
+        span.trace_id, span.span_id, span.name = bytes([3] * 16), bytes([4] * 8), "edi.850"
+        attr = span.attributes.add()
+        attr.key, attr.value.string_value = "order.id", "O-LIVE"
+        urllib.request.urlopen(
+            urllib.request.Request(
+                f"{collector.http_url}/v1/traces",
+                data=request.SerializeToString(),
+                headers={"Content-Type": "application/x-protobuf"},
+            ),
+            timeout=30,
+        ).close()
+        assert main(["order", "O-LIVE", "--store", f"chdb://{collector.data_dir}", "--json"]) == 0
+        history = json.loads(capsys.readouterr().out)
+        assert [hop["span_name"] for hop in history["hops"]] == ["edi.850"]
+        assert main(["order", "O-MISSING", "--store", f"chdb://{collector.data_dir}"]) == 1
+    finally:
+        assert collector.terminate() == 0
