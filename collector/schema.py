@@ -211,8 +211,34 @@ def status(store: Store, options: SchemaOptions) -> list[MigrationStatus]:
     return report
 
 
+_RETENTION = {TRACES: "Timestamp", TRACE_ID_TS: "Start", HOPS: "Timestamp", KEYS: "Timestamp"}
+"""Tables whose rows expire with ``ttl_days``, and the time column each expires by."""
+
+
+def apply_retention(store: Store, options: SchemaOptions) -> list[str]:
+    """Set ``ttl_days`` on tables whose TTL differs (a store created with another value).
+
+    Returns the tables altered. ``ttl_days=0`` leaves existing TTLs alone.
+    """
+    if not options.ttl_days:
+        return []
+    on_cluster = f"ON CLUSTER {quote_identifier(options.cluster)}" if options.cluster else ""
+    altered = []
+    for table, column in _RETENTION.items():
+        wanted = f"toDateTime({column}) + toIntervalDay({options.ttl_days})"
+        current = store.client.command(
+            "SELECT create_table_query FROM system.tables WHERE database = {db:String} AND name = {name:String}",
+            parameters={"db": store.database, "name": table},
+        )
+        if wanted in str(current):
+            continue
+        store.client.command(f"ALTER TABLE {store.table(table)} {on_cluster} MODIFY TTL {wanted}")
+        altered.append(table)
+    return altered
+
+
 def apply(store: Store, options: SchemaOptions) -> list[Migration]:
-    """Apply every migration the store lacks, in order; returns those applied."""
+    """Apply every migration the store lacks, in order, then the retention; returns those applied."""
     _ensure_migrations_table(store, options)
     applied = _applied(store)
     done = []
@@ -228,4 +254,5 @@ def apply(store: Store, options: SchemaOptions) -> list[Migration]:
             database=store.database,
         )
         done.append(migration)
+    apply_retention(store, options)
     return done
