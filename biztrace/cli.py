@@ -12,14 +12,17 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from datetime import datetime
+from pathlib import Path
 from urllib.parse import quote
 
-from pydantic import AliasChoices, BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, CliApp, CliPositionalArg, CliSubCommand, SettingsConfigDict
 
 from biztrace.options import StoreOptions
 from biztrace.store import StoreBusy, StoreError, connect
 from collector.settings import CollectorSettings
+from simulator.scenario import FaultRates
 
 EXIT_NOT_FOUND = 1
 EXIT_STORE = 3
@@ -190,6 +193,93 @@ def _print_history(history) -> None:
     console.print(table)
 
 
+class SimulateCommand(BaseSettings):
+    """Emit a distributor's business over OTLP to a collector: backfill, then optionally live.
+
+    Orders are captured in CRM, eCommerce, EDI, marketplaces and portals, routed by middleware,
+    accepted by the ERP, allocated and shipped by the WMS/TMS (split shipments, backorders),
+    invoiced and paid; returns and customer master updates too. Faults are injected at the
+    given rates (--faults.stuck 0.05 ...) and listed in the --ground-truth file.
+
+    Example: biztrace simulate --days 3 --orders-per-day 2000 --ground-truth truth.json --json
+    """
+
+    model_config = SettingsConfigDict(env_prefix="BIZTRACE_SIMULATE_", cli_kebab_case=True,
+                                      cli_implicit_flags=True, cli_hide_none_type=True, extra="ignore")  # fmt: skip
+
+    endpoint: str = Field("http://localhost:4318", description="the collector's OTLP/HTTP address")
+    token: str | None = Field(None, description="bearer token, when the collector requires one")
+    days: float = Field(1.0, gt=0, le=366, description="days of history to backfill, ending now")
+    orders_per_day: int = Field(2000, ge=1, description="orders captured per day (backfill and live)")
+    seed: int = Field(1, description="same seed, same business")
+    now: datetime | None = Field(None, description="the simulation's present (ISO 8601; default: the clock)")
+    return_rate: float = Field(0.03, ge=0, le=1, description="share of shipped orders returned")
+    faults: FaultRates = Field(default_factory=FaultRates, description="fault rates, each a share of orders")
+    ground_truth: Path | None = Field(None, description="write the injected faults to this JSON file")
+    live: bool = Field(False, description="after the backfill, keep sending through the OTel SDK in real time")
+    duration_s: float | None = Field(None, gt=0, description="stop live mode after this many seconds (default: Ctrl-C)")
+    concurrency: int = Field(4, ge=1, le=64, description="backfill requests in flight")
+    json_output: bool = Field(False, validation_alias=AliasChoices("json"), description="print a JSON summary")
+
+    def cli_cmd(self) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from simulator.run import SdkEmitter, backfill, live
+        from simulator.scenario import Scenario
+        from simulator.sender import OtlpHttpSender, SendError
+
+        options = {"now": self.now} if self.now else {}
+        scenario = Scenario(seed=self.seed, days=self.days, orders_per_day=self.orders_per_day,
+                            return_rate=self.return_rate, faults=self.faults, **options)  # fmt: skip
+        try:
+            sender = OtlpHttpSender(self.endpoint, token=self.token, concurrency=self.concurrency)
+        except ValueError as exc:
+            raise CommandFailed(str(exc), 2) from exc
+        expected = round(scenario.orders_per_day * scenario.days * 10)
+        columns = (TextColumn("backfill"), BarColumn(), MofNCompleteColumn(), TextColumn("spans"), TimeElapsedColumn())
+        with Progress(*columns, transient=True, console=_stderr_console()) as bar:
+            task = bar.add_task("spans", total=expected)
+            try:
+                summary, world, future = backfill(
+                    scenario, sender, ground_truth=self.ground_truth, keep_future=self.live,
+                    progress=lambda n: bar.advance(task, n),
+                )  # fmt: skip
+            except SendError as exc:
+                raise CommandFailed(
+                    f"the collector at {self.endpoint} refused the backfill: {exc}", EXIT_STORE
+                ) from exc
+            finally:
+                sender.close()
+        if self.live:
+            print(f"backfilled {summary.spans_sent} spans; now live (Ctrl-C to stop)", file=sys.stderr)
+            emitter = SdkEmitter(self.endpoint, self.token)
+            try:
+                sent = live(
+                    scenario, emitter, future, world, duration_s=self.duration_s, ground_truth=self.ground_truth
+                )
+            except KeyboardInterrupt:
+                sent = 0
+            finally:
+                emitter.shutdown()
+            summary.mode = "backfill+live"
+            summary.spans_sent += sent
+        if self.json_output:
+            _print_json(summary)
+        else:
+            faults = ", ".join(f"{kind} {count}" for kind, count in sorted(summary.faults.items())) or "none"
+            print(
+                f"sent {summary.spans_sent:,} spans ({summary.orders:,} orders, {summary.returns:,} returns, "
+                f"{summary.customer_updates:,} customer updates) in {summary.seconds:.1f}s "
+                f"= {summary.spans_per_second:,.0f} spans/s; faults: {faults}"
+            )
+
+
+def _stderr_console():
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
 class _open:
     """Open the store for one command, turning store errors into exit code 3."""
 
@@ -225,6 +315,7 @@ class Biztrace(BaseSettings):
     collect: CliSubCommand[CollectCommand] = Field(description="run the OTLP collector")
     db: CliSubCommand[DbCommand] = Field(description="create, upgrade or inspect the schema")
     order: CliSubCommand[OrderCommand] = Field(description="every hop of one order (or other business key)")
+    simulate: CliSubCommand[SimulateCommand] = Field(description="emit a distributor's realistic traffic over OTLP")
 
     def cli_cmd(self) -> None:
         CliApp.run_subcommand(self)
@@ -242,6 +333,11 @@ def main(argv: list[str] | None = None) -> int:
     except StoreError as exc:
         print(f"biztrace: {exc}", file=sys.stderr)
         return EXIT_STORE
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(part) for part in error["loc"][1:] or error["loc"]).replace("_", "-")
+            print(f"biztrace: --{where}: {error['msg']} (got {error.get('input')!r})", file=sys.stderr)
+        return 2
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 2
     except KeyboardInterrupt:

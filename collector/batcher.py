@@ -40,7 +40,11 @@ class Batcher:
     Args:
         writers: one thread per writer; two writers on two clients use both cores.
         ledger: committed-request memory used to drop clients' retries.
-        max_batch_spans: flush when this many spans wait.
+        max_batch_spans: the largest batch one write takes.
+        min_batch_spans: a free writer takes what waits as soon as this many spans do;
+            below it, it waits up to ``flush_interval_ms``. Every insert has a fixed cost
+            (about 0.2 s here), so under load batches grow while writers are busy (group
+            commit), and under light load a request waits at most the flush interval.
         flush_interval_ms: flush when the oldest waiting request is this old.
         max_queue_spans: refuse new requests beyond this many waiting spans.
         write_timeout_s: give up on a batch after retrying this long.
@@ -55,6 +59,7 @@ class Batcher:
         metrics: CollectorMetrics | None = None,
         *,
         max_batch_spans: int = 50_000,
+        min_batch_spans: int = 5_000,
         flush_interval_ms: int = 200,
         max_queue_spans: int = 400_000,
         write_timeout_s: float = 30.0,
@@ -67,6 +72,7 @@ class Batcher:
         self.ledger = ledger or RequestLedger()
         self.metrics = metrics or CollectorMetrics()
         self.max_batch_spans = max_batch_spans
+        self.min_batch_spans = min(min_batch_spans, max_batch_spans)
         self.flush_interval_s = flush_interval_ms / 1000
         self.max_queue_spans = max_queue_spans
         self.write_timeout_s = write_timeout_s
@@ -121,7 +127,7 @@ class Batcher:
             self._queued_spans += intake.spans
             self._inflight[intake.fingerprint] = future
             self.metrics.queue_spans.set(self._queued_spans)
-            if self._queued_spans >= self.max_batch_spans or len(self._queue) == 1:
+            if self._queued_spans >= self.min_batch_spans or len(self._queue) == 1:
                 self._cond.notify()
             return future
 
@@ -130,7 +136,7 @@ class Batcher:
             while True:
                 if self._queue:
                     age = time.monotonic() - self._queue[0][2]
-                    if self._stopping or self._queued_spans >= self.max_batch_spans or age >= self.flush_interval_s:
+                    if self._stopping or self._queued_spans >= self.min_batch_spans or age >= self.flush_interval_s:
                         break
                     self._cond.wait(self.flush_interval_s - age)
                 elif self._stopping:

@@ -80,6 +80,7 @@ class Collector:
             request_ledger,
             self.metrics,
             max_batch_spans=s.max_batch_spans,
+            min_batch_spans=s.min_batch_spans,
             flush_interval_ms=s.flush_interval_ms,
             max_queue_spans=s.max_queue_spans,
             write_timeout_s=s.write_timeout_s,

@@ -23,7 +23,10 @@ class CollectorSettings(StoreOptions):
     )
     max_attributes: int = Field(128, ge=1, description="a span with more attributes is rejected (partial success)")
     max_value_length: int = Field(16_384, ge=16, description="a span with a longer attribute value is rejected")
-    max_batch_spans: int = Field(50_000, ge=1, description="write a batch when this many spans wait")
+    max_batch_spans: int = Field(50_000, ge=1, description="the largest batch one write takes")
+    min_batch_spans: int = Field(
+        5_000, ge=1, description="a free writer starts as soon as this many spans wait (else after the flush interval)"
+    )
     flush_interval_ms: int = Field(200, ge=1, description="write a batch when its oldest request waited this long")
     max_queue_spans: int = Field(
         400_000, ge=1, description="refuse requests (429 / UNAVAILABLE) beyond this many waiting spans"
