@@ -218,7 +218,8 @@ class SimulateCommand(BaseSettings):
     ground_truth: Path | None = Field(None, description="write the injected faults to this JSON file")
     live: bool = Field(False, description="after the backfill, keep sending through the OTel SDK in real time")
     duration_s: float | None = Field(None, gt=0, description="stop live mode after this many seconds (default: Ctrl-C)")
-    concurrency: int = Field(4, ge=1, le=64, description="backfill requests in flight")
+    concurrency: int = Field(32, ge=1, le=256, description="backfill requests in flight (acks come after commit)")
+    retry_for_s: float = Field(120.0, gt=0, description="keep retrying a refused or unanswered request this long")
     json_output: bool = Field(False, validation_alias=AliasChoices("json"), description="print a JSON summary")
 
     def cli_cmd(self) -> None:
@@ -232,7 +233,9 @@ class SimulateCommand(BaseSettings):
         scenario = Scenario(seed=self.seed, days=self.days, orders_per_day=self.orders_per_day,
                             return_rate=self.return_rate, faults=self.faults, **options)  # fmt: skip
         try:
-            sender = OtlpHttpSender(self.endpoint, token=self.token, concurrency=self.concurrency)
+            sender = OtlpHttpSender(
+                self.endpoint, token=self.token, concurrency=self.concurrency, retry_for_s=self.retry_for_s
+            )
         except ValueError as exc:
             raise CommandFailed(str(exc), 2) from exc
         expected = round(scenario.orders_per_day * scenario.days * 10)

@@ -34,6 +34,8 @@ class OtlpHttpSender:
             self._headers["Authorization"] = f"Bearer {token}"
         self._retry_for_s = retry_for_s
         self._local = threading.local()
+        self._connections: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="biztrace-sim-send")
         self._slots = threading.BoundedSemaphore(concurrency * 2)
 
@@ -43,6 +45,8 @@ class OtlpHttpSender:
             kind = http.client.HTTPSConnection if self._secure else http.client.HTTPConnection
             connection = kind(self._host, self._port, timeout=60)
             self._local.connection = connection
+            with self._lock:
+                self._connections.append(connection)
         return connection
 
     def _post(self, body: bytes) -> None:
@@ -60,6 +64,9 @@ class OtlpHttpSender:
                     raise SendError(f"collector answered {response.status}: {text[:300]!r}")
                 wait = float(response.getheader("Retry-After") or delay)
             except (OSError, http.client.HTTPException):
+                connection = getattr(self._local, "connection", None)
+                if connection is not None:
+                    connection.close()
                 self._local.connection = None
                 wait = delay
             if time.monotonic() + wait > deadline:
@@ -77,4 +84,9 @@ class OtlpHttpSender:
         return future
 
     def close(self) -> None:
+        """Wait for what is in flight, then close the connections."""
         self._pool.shutdown(wait=True)
+        with self._lock:
+            for connection in self._connections:
+                connection.close()
+            self._connections.clear()

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, Field
 
-from simulator.scenario import Scenario
+from simulator.scenario import FAULT_KINDS, Scenario
 
 NS_PER_MIN = 60 * 1_000_000_000
 
@@ -125,7 +125,7 @@ def generate(scenario: Scenario, world: World | None = None) -> Iterator[Hop]:
     span_ns = now_ns - start_ns
     n_orders = max(1, round(scenario.orders_per_day * scenario.days))
     prices = [round(rng.uniform(2, 400), 2) for _ in range(scenario.skus)]
-    fault_names = [name for name in scenario.faults.model_fields if getattr(scenario.faults, name) > 0]
+    fault_names = [name for name in FAULT_KINDS if getattr(scenario.faults, name) > 0]
     fault_weights = [getattr(scenario.faults, name) for name in fault_names]
     no_fault = 1 - sum(fault_weights)
 
