@@ -31,6 +31,10 @@ HOPS = "biz_hops"
 KEYS = "biz_keys"
 LEDGER = "biztrace_ingest_ledger"
 MIGRATIONS = "biztrace_schema_migrations"
+EXCEPTION_EVENTS = "biztrace_exception_events"
+ALERT_EVENTS = "biztrace_alert_events"
+NOTIFICATIONS = "biztrace_notifications"
+SILENCES = "biztrace_silences"
 
 _SQL = resources.files("collector") / "sql"
 _NAME = re.compile(r"^(\d{3})_(\w+)\.sql$")

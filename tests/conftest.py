@@ -12,12 +12,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from support import CollectorProcess, store_dsn
 
 from biztrace.store import Store, connect
 from collector import schema
 from collector.service import Collector
 from collector.settings import CollectorSettings
+from support import CollectorProcess, store_dsn
 
 
 @pytest.fixture(scope="session")

@@ -9,11 +9,11 @@ import urllib.request
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from support import CollectorProcess, store_dsn
 
 from biztrace.cli import main
 from collector import intake
 from collector.writer import Batch, ClickHouseWriter
+from support import CollectorProcess, store_dsn
 
 
 def _dsn(store) -> str:

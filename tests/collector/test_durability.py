@@ -19,9 +19,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from support import query_store
 
 from collector.batcher import FAULT_EXIT_CODE
+from support import query_store
 
 
 def _emit(exporter, spans: int, batch: int = 100) -> None:

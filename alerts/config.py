@@ -1,0 +1,335 @@
+"""Processes, SLAs, rules, routes and receivers: one YAML file, validated completely on load.
+
+The built-in ``defaults.yaml`` declares the processes of ``shared/CONVENTIONS.md``; a user
+file adds or overrides processes, rules and runbooks by name, and replaces ``route``,
+``receivers`` and ``inhibit_rules`` when it has them. A mistake is reported as
+``file:line: field: problem`` (:class:`ConfigError`), never as a traceback.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+
+from alerts.errors import ConfigError
+
+KEY_COLUMNS = {
+    "order.id": "OrderId",
+    "customer.id": "CustomerId",
+    "invoice.id": "InvoiceId",
+    "shipment.id": "ShipmentId",
+    "return.id": "ReturnId",
+}
+"""Attributes that can key a process, and their column in ``biz_hops``."""
+
+_DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def parse_duration(value: object) -> timedelta:
+    """``90s``, ``30m``, ``4h``, ``2d``, ``1h30m``, a number of seconds, or a timedelta."""
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return timedelta(seconds=value)
+    text = str(value).strip()
+    match = _DURATION.match(text)
+    if not text or not match or not any(match.groups()):
+        raise ValueError(f"{value!r} is not a duration like 90s, 30m, 4h, 2d or 1h30m")
+    days, hours, minutes, seconds = (int(part or 0) for part in match.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class SLA(_Strict):
+    """Time allowed to reach a stage, optionally different per priority and per channel."""
+
+    within: Duration
+    since: Literal["previous", "start"] = Field("previous", description="measured from the previous stage or the first")
+    by_priority: dict[str, Duration] = Field(default_factory=dict)
+    by_channel: dict[str, Duration] = Field(default_factory=dict)
+
+
+class Stage(_Strict):
+    """One milestone of a process."""
+
+    name: str = Field(min_length=1)
+    system: str = Field("", description="the system expected to reach this stage: at fault when it is overdue")
+    sla: SLA | None = None
+
+
+class Process(_Strict):
+    """A business process: its key, ordered stages, and which stage completes it."""
+
+    key: str = Field(description="the attribute that keys a transaction: " + ", ".join(KEY_COLUMNS))
+    stages: list[Stage] = Field(min_length=1)
+    completes_at: str | None = Field(None, description="the stage that completes it (default: the last)")
+    end_to_end: SLA | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Process:
+        if self.key not in KEY_COLUMNS:
+            raise ValueError(f"key {self.key!r} is not one of {', '.join(KEY_COLUMNS)}")
+        names = [stage.name for stage in self.stages]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"stage {repeated[0]!r} is listed twice")
+        if self.completes_at is None:
+            self.completes_at = names[-1]
+        elif self.completes_at not in names:
+            raise ValueError(f"completes_at {self.completes_at!r} is not one of its stages")
+        return self
+
+    @property
+    def key_column(self) -> str:
+        return KEY_COLUMNS[self.key]
+
+    def stage_names(self) -> list[str]:
+        return [stage.name for stage in self.stages]
+
+
+RuleKind = Literal[
+    "stuck_count", "stuck_share", "sla_adherence", "hop_latency_p95",
+    "error_rate", "duplicate_rate", "dead_letters", "mismatch_rate",
+]  # fmt: skip
+DEFAULT_GROUPING: dict[str, list[str]] = {
+    "stuck_count": ["process"],
+    "stuck_share": ["process"],
+    "sla_adherence": ["process"],
+    "hop_latency_p95": ["system", "span_name"],
+    "error_rate": ["process"],
+    "duplicate_rate": ["process"],
+    "dead_letters": ["process", "system"],
+    "mismatch_rate": ["process"],
+}
+"""Labels each rule kind reports by, unless the rule says ``by:``."""
+
+
+class Rule(_Strict):
+    """An alert rule, evaluated as SQL in ClickHouse on every pass."""
+
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="becomes the alertname label")
+    kind: RuleKind
+    threshold: float
+    process: str | None = None
+    stage: str | None = None
+    system: str | None = None
+    window: Duration = Field(timedelta(hours=1), description="time window of rates, latencies and counts")
+    for_: Duration = Field(timedelta(0), alias="for", description="how long the condition holds before firing")
+    severity: Literal["critical", "error", "warning", "info"] = "warning"
+    by: list[str] | None = Field(None, description="labels to report by (default depends on the kind)")
+    labels: dict[str, str] = Field(default_factory=dict)
+    summary: str = Field("", description="annotation; {value} is replaced, e.g. '{value:.0f} orders stuck'")
+
+    @property
+    def fires_below(self) -> bool:
+        """SLA adherence fires when it drops under the threshold; every other kind above it."""
+        return self.kind == "sla_adherence"
+
+    def grouping(self) -> list[str]:
+        return self.by if self.by is not None else DEFAULT_GROUPING[self.kind]
+
+
+class Route(_Strict):
+    """A node of the routing tree; children inherit what they do not set (Alertmanager)."""
+
+    receiver: str | None = None
+    matchers: dict[str, str] = Field(default_factory=dict, description="label: value, or label: ~regex")
+    group_by: list[str] | None = None
+    group_wait: Duration | None = None
+    group_interval: Duration | None = None
+    repeat_interval: Duration | None = None
+    continue_: bool = Field(False, alias="continue")
+    routes: list[Route] = Field(default_factory=list)
+
+
+class Receiver(_Strict):
+    """Where notifications go: zero or more channels (no channel: history only)."""
+
+    name: str
+    webhook: list[dict[str, Any]] | dict[str, Any] | None = None
+    slack: list[dict[str, Any]] | dict[str, Any] | None = None
+    pagerduty: list[dict[str, Any]] | dict[str, Any] | None = None
+    email: list[dict[str, Any]] | dict[str, Any] | None = None
+    alertmanager: list[dict[str, Any]] | dict[str, Any] | None = None
+
+    def channel_configs(self) -> list[tuple[str, dict[str, Any]]]:
+        found = []
+        for kind in ("webhook", "slack", "pagerduty", "email", "alertmanager"):
+            value = getattr(self, kind)
+            for item in value if isinstance(value, list) else [value] if value else []:
+                found.append((kind, item))
+        return found
+
+
+class InhibitRule(_Strict):
+    """While a source alert fires, matching target alerts are not notified."""
+
+    source_matchers: dict[str, str]
+    target_matchers: dict[str, str]
+    equal: list[str] = Field(default_factory=list)
+
+
+class Runbook(_Strict):
+    """A runbook link per exception kind, optionally per process."""
+
+    kind: str
+    url: str
+    process: str | None = None
+
+
+class AlertsConfig(_Strict):
+    """The whole configuration."""
+
+    evaluation_interval: Duration = timedelta(minutes=1)
+    processes: dict[str, Process]
+    rules: list[Rule] = Field(default_factory=list)
+    route: Route = Field(default_factory=lambda: Route(receiver="default"))
+    receivers: list[Receiver] = Field(default_factory=lambda: [Receiver(name="default")])
+    inhibit_rules: list[InhibitRule] = Field(default_factory=list)
+    runbooks: list[Runbook] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _references(self) -> AlertsConfig:
+        names = [rule.name for rule in self.rules]
+        for rule in self.rules:
+            if names.count(rule.name) > 1:
+                raise ValueError(f"rule {rule.name!r} is defined twice")
+            if rule.process is not None and rule.process not in self.processes:
+                raise ValueError(f"rule {rule.name!r}: process {rule.process!r} is not defined")
+            if rule.stage is not None:
+                owners = [self.processes[rule.process]] if rule.process else list(self.processes.values())
+                if not any(rule.stage in p.stage_names() for p in owners):
+                    raise ValueError(f"rule {rule.name!r}: stage {rule.stage!r} is not a stage of its process")
+        receivers = {receiver.name for receiver in self.receivers}
+        if self.route.receiver is None:
+            raise ValueError("route: the top route needs a receiver")
+        for route in _walk(self.route):
+            if route.receiver is not None and route.receiver not in receivers:
+                raise ValueError(f"route: receiver {route.receiver!r} is not defined under receivers")
+        return self
+
+    def runbook(self, kind: str, process: str | None) -> str:
+        """The most specific runbook URL for an exception kind and process ('' when none)."""
+        best = ""
+        for runbook in self.runbooks:
+            if runbook.kind == kind and runbook.process == process:
+                return runbook.url
+            if runbook.kind == kind and runbook.process is None:
+                best = runbook.url
+        return best
+
+
+def _walk(route: Route):
+    yield route
+    for child in route.routes:
+        yield from _walk(child)
+
+
+def _merge(base: dict[str, Any], user: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    merged["processes"] = {**(base.get("processes") or {}), **(user.get("processes") or {})}
+    for section in ("rules", "runbooks"):
+        by_name = {_identity(item): item for item in base.get(section) or []}
+        for item in user.get(section) or []:
+            by_name[_identity(item)] = item
+        merged[section] = list(by_name.values())
+    for section in ("route", "receivers", "inhibit_rules", "evaluation_interval"):
+        if section in user:
+            merged[section] = user[section]
+    unknown = set(user) - {"processes", "rules", "runbooks", "route", "receivers", "inhibit_rules",
+                           "evaluation_interval"}  # fmt: skip
+    for section in unknown:
+        merged[section] = user[section]  # reported by validation as an unknown field
+    return merged
+
+
+def _identity(item: object) -> object:
+    if isinstance(item, dict):
+        return item.get("name") or (item.get("kind"), item.get("process"))
+    return id(item)
+
+
+def _read(text: str, source: str) -> tuple[dict[str, Any], yaml.Node | None]:
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark else source
+        raise ConfigError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}:1: the configuration must be a mapping (processes:, rules:, ...)")
+    return data, node
+
+
+def _line(node: yaml.Node | None, loc: tuple[object, ...]) -> int | None:
+    """The line of the YAML node at a pydantic error location (best effort)."""
+    best = node.start_mark.line + 1 if node is not None else None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            found = next((value for key, value in node.value if key.value == part), None)
+            if found is None:
+                key = str(part).rstrip("_")
+                found = next((value for k, value in node.value if k.value == key), None)
+            node = found
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            break
+        if node is None:
+            break
+        best = node.start_mark.line + 1
+    return best
+
+
+def load(path: str | Path | None = None) -> AlertsConfig:
+    """The built-in defaults, with the user's file (if any) merged over them.
+
+    Raises:
+        ConfigError: naming the file, the line and the field at fault.
+    """
+    defaults_text = (resources.files("alerts") / "defaults.yaml").read_text()
+    base, _ = _read(defaults_text, "alerts/defaults.yaml")
+    if path is None:
+        return _validate(base, None, "alerts/defaults.yaml")
+    source = str(path)
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise ConfigError(f"{source}: cannot read the configuration: {exc.strerror or exc}") from exc
+    user, node = _read(text, source)
+    return _validate(_merge(base, user), node, source)
+
+
+def loads(text: str, source: str = "<config>") -> AlertsConfig:
+    """Like :func:`load` for YAML text (tests, the dashboard's editor)."""
+    base, _ = _read((resources.files("alerts") / "defaults.yaml").read_text(), "alerts/defaults.yaml")
+    user, node = _read(text, source)
+    return _validate(_merge(base, user), node, source)
+
+
+def _validate(data: dict[str, Any], node: yaml.Node | None, source: str) -> AlertsConfig:
+    try:
+        return AlertsConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors()[:10]:
+            loc = tuple(part for part in error["loc"] if part not in ("function-after[_consistent()]",))
+            field = ".".join(str(part) for part in loc) or "(top)"
+            line = _line(node, loc)
+            where = f"{source}:{line}" if line else source
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(f"{where}: {field}: {message}")
+        raise ConfigError("\n".join(problems)) from exc

@@ -1,0 +1,112 @@
+"""Transaction state per process and key, computed in ClickHouse from the process definitions.
+
+Nothing here loops over hops: the definitions become query parameters (see
+``sql/transactions.sql``) and ClickHouse groups, orders and classifies.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from importlib import resources
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from alerts.config import AlertsConfig
+from biztrace.store import Store
+
+TxState = Literal["complete", "in_flight", "stuck", "failed", "dead_letter"]
+
+_SQL = resources.files("alerts") / "sql"
+
+
+def sql(name: str) -> str:
+    """The text of ``alerts/sql/<name>.sql``."""
+    return (_SQL / f"{name}.sql").read_text()
+
+
+class Transaction(BaseModel):
+    """Where one business transaction stands at ``now``."""
+
+    process: str
+    key: str
+    state: TxState
+    current_stage: str = Field(description="the furthest stage reached ('' if none yet)")
+    current_stage_at: datetime
+    next_stage: str
+    next_system: str = Field(description="the system expected to reach the next stage")
+    due_at: datetime | None = Field(description="when the next stage is due by its SLA")
+    started_at: datetime
+    last_at: datetime
+    age_s: int
+    first_system: str
+    last_system: str
+    last_hop_stage: str
+    last_span: str
+    trouble_at: datetime | None = Field(description="when the hop that failed or dead-lettered it ran")
+    trouble_stage: str
+    trouble_system: str
+    trouble_span: str
+    error_type: str
+    priority: str
+    channel: str
+    hops: int
+    stages_reached: list[str]
+    stages_reached_at: list[datetime]
+
+
+def process_parameters(config: AlertsConfig) -> dict[str, Any]:
+    """The process definitions as the array parameters the SQL files take."""
+    p: dict[str, list[Any]] = {key: [] for key in (
+        "processes", "process_keys", "completion_index", "stage_keys", "stage_index", "index_keys", "index_stage",
+        "index_system", "index_sla_s", "index_since_start", "priority_keys", "priority_sla_s", "channel_keys",
+        "channel_sla_s",
+    )}  # fmt: skip
+    for name, process in config.processes.items():
+        p["processes"].append(name)
+        p["process_keys"].append(process.key)
+        names = process.stage_names()
+        p["completion_index"].append(names.index(process.completes_at) + 1)
+        for index, stage in enumerate(process.stages, start=1):
+            p["stage_keys"].append(f"{name}|{stage.name}")
+            p["stage_index"].append(index)
+            index_key = f"{name}|{index}"
+            p["index_keys"].append(index_key)
+            p["index_stage"].append(stage.name)
+            p["index_system"].append(stage.system)
+            sla = stage.sla
+            p["index_sla_s"].append(sla.within.total_seconds() if sla else 0.0)
+            p["index_since_start"].append(1 if sla and sla.since == "start" else 0)
+            for priority, within in (sla.by_priority if sla else {}).items():
+                p["priority_keys"].append(f"{index_key}|{priority}")
+                p["priority_sla_s"].append(within.total_seconds())
+            for channel, within in (sla.by_channel if sla else {}).items():
+                p["channel_keys"].append(f"{index_key}|{channel}")
+                p["channel_sla_s"].append(within.total_seconds())
+    return p
+
+
+def transactions(
+    store: Store,
+    config: AlertsConfig,
+    now: datetime,
+    *,
+    keys: list[str] | None = None,
+    states: list[str] | None = None,
+) -> list[Transaction]:
+    """Every transaction's state at ``now`` (optionally only some keys or states)."""
+    parameters = process_parameters(config)
+    parameters.update(db=store.database, now=now, keys=keys or [], states=states or [])
+    result = store.client.query(sql("transactions"), parameters=parameters)
+    return [Transaction(**row) for row in result.named_results()]
+
+
+def state_counts(store: Store, config: AlertsConfig, now: datetime) -> dict[tuple[str, str], int]:
+    """(process, state) -> count, for overviews, without fetching every transaction."""
+    parameters = process_parameters(config)
+    parameters.update(db=store.database, now=now, keys=[], states=[])
+    rows = store.client.query(
+        f"SELECT process, state, count() FROM ({sql('transactions')}) GROUP BY process, state",
+        parameters=parameters,
+    ).result_rows
+    return {(process, state): int(count) for process, state, count in rows}
