@@ -237,14 +237,19 @@ def _walk(route: Route):
         yield from _walk(child)
 
 
-def _merge(base: dict[str, Any], user: dict[str, Any]) -> dict[str, Any]:
+def _merge(base: dict[str, Any], user: dict[str, Any]) -> tuple[dict[str, Any], dict[tuple[str, int], int]]:
+    """Defaults with the user's file over them; also maps merged list positions to the user's."""
     merged = dict(base)
+    origin: dict[tuple[str, int], int] = {}
     merged["processes"] = {**(base.get("processes") or {}), **(user.get("processes") or {})}
     for section in ("rules", "runbooks"):
-        by_name = {_identity(item): item for item in base.get(section) or []}
-        for item in user.get(section) or []:
-            by_name[_identity(item)] = item
-        merged[section] = list(by_name.values())
+        by_name: dict[object, tuple[object, int | None]] = {_identity(i): (i, None) for i in base.get(section) or []}
+        for position, item in enumerate(user.get(section) or []):
+            by_name[_identity(item)] = (item, position)
+        merged[section] = [item for item, _ in by_name.values()]
+        for index, (_, position) in enumerate(by_name.values()):
+            if position is not None:
+                origin[(section, index)] = position
     for section in ("route", "receivers", "inhibit_rules", "evaluation_interval"):
         if section in user:
             merged[section] = user[section]
@@ -252,7 +257,7 @@ def _merge(base: dict[str, Any], user: dict[str, Any]) -> dict[str, Any]:
                            "evaluation_interval"}  # fmt: skip
     for section in unknown:
         merged[section] = user[section]  # reported by validation as an unknown field
-    return merged
+    return merged, origin
 
 
 def _identity(item: object) -> object:
@@ -303,30 +308,36 @@ def load(path: str | Path | None = None) -> AlertsConfig:
     defaults_text = (resources.files("alerts") / "defaults.yaml").read_text()
     base, _ = _read(defaults_text, "alerts/defaults.yaml")
     if path is None:
-        return _validate(base, None, "alerts/defaults.yaml")
+        return _validate(base, {}, None, "alerts/defaults.yaml")
     source = str(path)
     try:
         text = Path(path).read_text()
     except OSError as exc:
         raise ConfigError(f"{source}: cannot read the configuration: {exc.strerror or exc}") from exc
     user, node = _read(text, source)
-    return _validate(_merge(base, user), node, source)
+    merged, origin = _merge(base, user)
+    return _validate(merged, origin, node, source)
 
 
 def loads(text: str, source: str = "<config>") -> AlertsConfig:
     """Like :func:`load` for YAML text (tests, the dashboard's editor)."""
     base, _ = _read((resources.files("alerts") / "defaults.yaml").read_text(), "alerts/defaults.yaml")
     user, node = _read(text, source)
-    return _validate(_merge(base, user), node, source)
+    merged, origin = _merge(base, user)
+    return _validate(merged, origin, node, source)
 
 
-def _validate(data: dict[str, Any], node: yaml.Node | None, source: str) -> AlertsConfig:
+def _validate(
+    data: dict[str, Any], origin: dict[tuple[str, int], int], node: yaml.Node | None, source: str
+) -> AlertsConfig:
     try:
         return AlertsConfig.model_validate(data)
     except ValidationError as exc:
         problems = []
         for error in exc.errors()[:10]:
             loc = tuple(part for part in error["loc"] if part not in ("function-after[_consistent()]",))
+            if len(loc) > 1 and (loc[0], loc[1]) in origin:  # a user's rule or runbook: its own position
+                loc = (loc[0], origin[(loc[0], loc[1])], *loc[2:])
             field = ".".join(str(part) for part in loc) or "(top)"
             line = _line(node, loc)
             where = f"{source}:{line}" if line else source

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
 AlertState = Literal["pending", "firing", "resolved"]
 Severity = Literal["critical", "error", "warning", "info"]
+
+
+def naive_utc(moment: datetime) -> datetime:
+    """Times inside alerts are naive UTC, as ClickHouse returns them; convert at the edges."""
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def fingerprint(labels: dict[str, str]) -> str:

@@ -9,7 +9,6 @@ Exit codes: 0 success, 1 nothing found, 2 usage error, 3 the store cannot be use
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from datetime import datetime
@@ -19,28 +18,12 @@ from urllib.parse import quote
 from pydantic import AliasChoices, BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, CliApp, CliPositionalArg, CliSubCommand, SettingsConfigDict
 
+from alerts.commands import AlertsCommand, ExceptionsCommand
+from biztrace.cliutil import EXIT_NOT_FOUND, EXIT_STORE, CommandFailed, open_store, print_json
 from biztrace.options import StoreOptions
-from biztrace.store import StoreBusy, StoreError, connect
+from biztrace.store import StoreBusy, StoreError
 from collector.settings import CollectorSettings
 from simulator.scenario import FaultRates
-
-EXIT_NOT_FOUND = 1
-EXIT_STORE = 3
-
-
-class CommandFailed(Exception):
-    """A command's expected failure: printed as one line on stderr, with an exit code."""
-
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def _print_json(document: BaseModel | list | dict) -> None:
-    if isinstance(document, BaseModel):
-        sys.stdout.write(document.model_dump_json(indent=2) + "\n")
-    else:
-        sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
 
 
 class CollectCommand(CollectorSettings):
@@ -80,11 +63,11 @@ class DbInit(StoreOptions):
     def cli_cmd(self) -> None:
         from collector import schema
 
-        with _open(self.store) as store:
+        with open_store(self.store) as store:
             applied = schema.apply(store, self.schema_options())
             report = schema.status(store, self.schema_options())
         if self.json_output:
-            _print_json({"applied": [m.version for m in applied], "migrations": [r.model_dump() for r in report]})
+            print_json({"applied": [m.version for m in applied], "migrations": [r.model_dump() for r in report]})
         else:
             names = ", ".join(f"{m.version:03d}_{m.name}" for m in applied) or "nothing (already up to date)"
             print(f"applied: {names}")
@@ -98,10 +81,10 @@ class DbStatus(StoreOptions):
     def cli_cmd(self) -> None:
         from collector import schema
 
-        with _open(self.store) as store:
+        with open_store(self.store) as store:
             report = schema.status(store, self.schema_options())
         if self.json_output:
-            _print_json([r.model_dump() for r in report])
+            print_json([r.model_dump() for r in report])
             return
         for row in report:
             state = f"applied {row.applied_at:%Y-%m-%d %H:%M:%S}" if row.applied else "pending"
@@ -138,7 +121,7 @@ class OrderCommand(StoreOptions):
         from biztrace.lookup import KeyHistory, key_history
 
         try:
-            with _open(self.store) as store:
+            with open_store(self.store) as store:
                 history = key_history(store, self.key, self.limit)
         except CommandFailed as exc:
             busy = exc.__cause__
@@ -148,7 +131,7 @@ class OrderCommand(StoreOptions):
                 _http_get(f"{busy.endpoint}/api/v1/keys/{quote(self.key, safe='')}?limit={self.limit}")
             )
         if self.json_output:
-            _print_json(history)
+            print_json(history)
         else:
             _print_history(history)
         if not history.found:
@@ -267,7 +250,7 @@ class SimulateCommand(BaseSettings):
             summary.mode = "backfill+live"
             summary.spans_sent += sent
         if self.json_output:
-            _print_json(summary)
+            print_json(summary)
         else:
             faults = ", ".join(f"{kind} {count}" for kind, count in sorted(summary.faults.items())) or "none"
             print(
@@ -281,23 +264,6 @@ def _stderr_console():
     from rich.console import Console
 
     return Console(stderr=True)
-
-
-class _open:
-    """Open the store for one command, turning store errors into exit code 3."""
-
-    def __init__(self, dsn: str) -> None:
-        self.dsn = dsn
-
-    def __enter__(self):
-        try:
-            self.store = connect(self.dsn)
-        except StoreError as exc:
-            raise CommandFailed(str(exc), EXIT_STORE) from exc
-        return self.store
-
-    def __exit__(self, *exc: object) -> None:
-        self.store.close()
 
 
 class Biztrace(BaseSettings):
@@ -319,6 +285,8 @@ class Biztrace(BaseSettings):
     db: CliSubCommand[DbCommand] = Field(description="create, upgrade or inspect the schema")
     order: CliSubCommand[OrderCommand] = Field(description="every hop of one order (or other business key)")
     simulate: CliSubCommand[SimulateCommand] = Field(description="emit a distributor's realistic traffic over OTLP")
+    exceptions: CliSubCommand[ExceptionsCommand] = Field(description="transactions in trouble, and acting on them")
+    alerts: CliSubCommand[AlertsCommand] = Field(description="evaluate rules, run the alert loop, silences")
 
     def cli_cmd(self) -> None:
         CliApp.run_subcommand(self)

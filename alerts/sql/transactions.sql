@@ -58,7 +58,9 @@ per_transaction AS (
         any(priority) AS tx_priority,
         any(channel) AS tx_channel,
         sum(hops) AS tx_hops,
-        arraySort(x -> x.1, groupArrayIf((idx, stage, first_at), idx > 0)) AS reached
+        arraySort(x -> x.1, groupArrayIf((idx, stage, first_at), idx > 0)) AS reached,
+        minIf(first_at, idx = transform(process, {processes:Array(String)}, {completion_index:Array(UInt16)},
+                                        toUInt16(0))) AS tx_completed_at
     FROM per_stage
     GROUP BY process, key
 ),
@@ -90,6 +92,7 @@ SELECT
     next_system,
     due_at,
     tx_started_at AS started_at,
+    if(complete, tx_completed_at, NULL) AS completed_at,
     tx_last_at AS last_at,
     dateDiff('second', tx_started_at, {now:DateTime64(9)}) AS age_s,
     tx_first_system AS first_system,

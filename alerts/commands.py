@@ -1,0 +1,305 @@
+"""``biztrace exceptions ...`` and ``biztrace alerts ...``: thin commands over the alerts package."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+from pydantic import AliasChoices, BaseModel, Field
+from pydantic_settings import CliApp, CliPositionalArg, CliSubCommand, get_subcommand
+
+from alerts import config as alerts_config
+from alerts.errors import AlertsError, NotFound
+from alerts.models import naive_utc
+from biztrace.cliutil import EXIT_NOT_FOUND, CommandFailed, open_store, print_json
+from biztrace.options import StoreOptions
+
+
+class _AlertsOptions(StoreOptions):
+    config: Path | None = Field(None, description="YAML with processes, rules, routes (merged over the defaults)")
+    now: datetime | None = Field(None, description="evaluate as of this time (ISO 8601; default: the clock)")
+    json_output: bool = Field(False, validation_alias=AliasChoices("json"), description="print one JSON document")
+
+    def load_config(self) -> alerts_config.AlertsConfig:
+        try:
+            return alerts_config.load(self.config)
+        except AlertsError as exc:
+            raise CommandFailed(str(exc), 2) from exc
+
+    def moment(self) -> datetime:
+        return naive_utc(self.now or datetime.now(UTC))
+
+
+class _Act(BaseModel):
+    key: CliPositionalArg[str] = Field(description="the transaction's key, e.g. O-1182")
+    by: str = Field(description="who acts (recorded in the audit trail)")
+    kind: str | None = Field(None, description="only this kind (stuck, failed, duplicate, dead_letter, mismatch)")
+    process: str | None = Field(None, description="only this process")
+
+
+class ExceptionsAck(_Act):
+    """Acknowledge the open exceptions of a transaction."""
+
+
+class ExceptionsAssign(_Act):
+    """Assign the exceptions of a transaction to somebody."""
+
+    to: str = Field(description="the assignee")
+
+
+class ExceptionsResolve(_Act):
+    """Resolve the exceptions of a transaction (reopened if the problem returns)."""
+
+    note: str = Field("", description="what was done")
+
+
+class ExceptionsCommand(_AlertsOptions):
+    """List transactions in trouble (stuck, failed, duplicate, dead_letter), or act on them.
+
+    The list reflects the stored spans at the moment it is asked. Without --state it shows
+    open and acknowledged exceptions; --state resolved shows the resolved ones.
+
+    Examples:
+      biztrace exceptions --kind stuck --process order_to_cash --json
+      biztrace exceptions ack O-1182 --by alice
+      biztrace exceptions resolve O-1182 --by alice --note "re-sent the 856"
+    """
+
+    process: str | None = Field(None, description="only this process")
+    kind: str | None = Field(None, description="only this kind")
+    stage: str | None = Field(None, description="only exceptions at this stage")
+    system: str | None = Field(None, description="only exceptions whose system at fault is this one")
+    state: str | None = Field(None, description="open, acknowledged or resolved")
+    min_age: str | None = Field(None, description="only older than this, e.g. 2h or 1d")
+    key: str | None = Field(None, description="only this transaction")
+    ack: CliSubCommand[ExceptionsAck]
+    assign: CliSubCommand[ExceptionsAssign]
+    resolve: CliSubCommand[ExceptionsResolve]
+
+    def cli_cmd(self) -> None:
+        from alerts.exceptions import Filters, act, list_exceptions
+
+        config = self.load_config()
+        action = get_subcommand(self, is_required=False)
+        with open_store(self.store) as store:
+            if action is None:
+                try:
+                    min_age = alerts_config.parse_duration(self.min_age) if self.min_age else None
+                    filters = Filters(process=self.process, kind=self.kind, stage=self.stage, system=self.system,
+                                      state=self.state, key=self.key,
+                                      min_age_s=int(min_age.total_seconds()) if min_age else None)  # fmt: skip
+                except ValueError as exc:
+                    raise CommandFailed(f"bad filter: {exc}", 2) from exc
+                items = list_exceptions(store, config, self.moment(), filters)
+                if self.json_output:
+                    print_json([item.model_dump(mode="json") for item in items])
+                else:
+                    _print_exceptions(items)
+                return
+            verb = {ExceptionsAck: "acknowledge", ExceptionsAssign: "assign", ExceptionsResolve: "resolve"}[
+                type(action)
+            ]
+            try:
+                items = act(store, config, self.moment(), key=action.key, action=verb, actor=action.by,
+                            kind=action.kind, process=action.process, assignee=getattr(action, "to", ""),
+                            note=getattr(action, "note", ""))  # fmt: skip
+            except NotFound as exc:
+                raise CommandFailed(str(exc), EXIT_NOT_FOUND) from exc
+        if self.json_output:
+            print_json([item.model_dump(mode="json") for item in items])
+        else:
+            for item in items:
+                print(f"{item.process} {item.key} {item.kind}: {item.state}"
+                      + (f", assigned to {item.assignee}" if item.assignee else ""))  # fmt: skip
+
+
+def _print_exceptions(items) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    if not items:
+        console.print("no exceptions")
+        return
+    table = Table(title=f"{len(items)} exceptions")
+    for column in ("process", "key", "kind", "stage", "system", "since (UTC)", "age", "state", "who"):
+        table.add_column(column)
+    for item in items:
+        who = item.assignee or item.acknowledged_by or item.resolved_by
+        urgent = item.kind in ("failed", "dead_letter") and item.state == "open"
+        table.add_row(item.process, item.key, item.kind, item.stage or "-", item.system or "-",
+                      item.since.strftime("%Y-%m-%d %H:%M"), _age(item.age_s), item.state, who,
+                      style="red" if urgent else None)  # fmt: skip
+    console.print(table)
+
+
+def _age(seconds: int) -> str:
+    if seconds >= 86_400:
+        return f"{seconds / 86_400:.1f}d"
+    if seconds >= 3600:
+        return f"{seconds / 3600:.1f}h"
+    return f"{max(seconds, 0) // 60}m"
+
+
+class AlertsEvaluate(_AlertsOptions):
+    """One evaluation pass: every alert with its rule, labels, severity, state, value and transactions.
+
+    Records state changes and sends due notifications, as one loop iteration does;
+    --dry-run only evaluates.
+    """
+
+    dry_run: bool = Field(False, description="evaluate only: write nothing, notify nobody")
+
+    def cli_cmd(self) -> None:
+        from alerts.loop import run_pass
+
+        config = self.load_config()
+        with open_store(self.store) as store:
+            report = run_pass(store, config, self.moment(), persist=not self.dry_run)
+        if self.json_output:
+            print_json(report)
+            return
+        for alert in report.alerts:
+            muted = report.muted.get(alert.fingerprint)
+            labels = ", ".join(f"{k}={v}" for k, v in alert.labels.items() if k not in ("alertname", "severity"))
+            print(f"{alert.state:<9} {alert.severity:<8} {alert.rule} {{{labels}}} value={alert.value:g}"
+                  + (f" [{muted}]" if muted else ""))  # fmt: skip
+        for error in report.rule_errors:
+            print(f"rule error: {error}", file=sys.stderr)
+        if not report.alerts:
+            print("no alerts")
+
+
+class AlertsRun(_AlertsOptions):
+    """Evaluate every evaluation_interval until Ctrl-C or SIGTERM; notifications go out as due."""
+
+    def cli_cmd(self) -> None:
+        from alerts.loop import run_forever
+
+        config = self.load_config()
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+        with open_store(self.store) as store:
+            print(f"alert loop: every {config.evaluation_interval.total_seconds():g}s, "
+                  f"{len(config.rules)} rules, store {store.address.display}", file=sys.stderr)  # fmt: skip
+            run_forever(store, config, stop=stop, on_pass=lambda r: print(
+                f"{r.evaluated_at:%H:%M:%S} {sum(a.state == 'firing' for a in r.alerts)} firing, "
+                f"{len(r.notifications)} notifications", file=sys.stderr))  # fmt: skip
+
+
+class SilenceAdd(_AlertsOptions):
+    """Mute notifications of matching alerts for a while."""
+
+    matcher: list[str] = Field(description="label=value (or label=~regex); repeat for several")
+    duration: str = Field("2h", description="how long, e.g. 30m, 2h, 1d")
+    by: str = Field(description="who silences")
+    comment: str = Field("", description="why")
+
+    def cli_cmd(self) -> None:
+        from alerts import store as alert_store
+        from alerts.silences import Silence
+
+        matchers = {}
+        for item in self.matcher:
+            name, sep, value = item.partition("=")
+            if not sep or not name:
+                raise CommandFailed(f"--matcher {item!r} is not label=value", 2)
+            matchers[name] = value
+        try:
+            length = alerts_config.parse_duration(self.duration)
+        except ValueError as exc:
+            raise CommandFailed(f"--duration: {exc}", 2) from exc
+        now = self.moment()
+        silence = Silence(id=alert_store.new_silence_id(), matchers=matchers, starts_at=now, ends_at=now + length,
+                          created_by=self.by, comment=self.comment, created_at=now)  # fmt: skip
+        with open_store(self.store) as store:
+            alert_store.save_silence(store, silence)
+        print_json(silence) if self.json_output else print(
+            f"silence {silence.id} until {silence.ends_at:%Y-%m-%d %H:%M} UTC"
+        )
+
+
+class SilenceList(_AlertsOptions):
+    """Every silence with its state (pending, active, expired)."""
+
+    def cli_cmd(self) -> None:
+        from alerts import store as alert_store
+
+        with open_store(self.store) as store:
+            silences = alert_store.silences(store)
+        now = self.moment()
+        rows = [{**s.model_dump(mode="json"), "state": s.state(now)} for s in silences]
+        if self.json_output:
+            print_json(rows)
+            return
+        for row in rows or [None]:
+            if row is None:
+                print("no silences")
+                break
+            matchers = ", ".join(f"{k}={v}" for k, v in row["matchers"].items())
+            print(f"{row['id']}  {row['state']:<8} until {row['ends_at']}  {{{matchers}}}  by {row['created_by']}")
+
+
+class SilenceExpire(_AlertsOptions):
+    """End a silence now."""
+
+    id: CliPositionalArg[str] = Field(description="the silence id")
+
+    def cli_cmd(self) -> None:
+        from alerts import store as alert_store
+
+        with open_store(self.store) as store:
+            found = {s.id: s for s in alert_store.silences(store)}
+            if self.id not in found:
+                raise CommandFailed(f"no silence {self.id!r}", EXIT_NOT_FOUND)
+            now = self.moment()
+            ended = found[self.id].model_copy(update={"ends_at": min(now, found[self.id].ends_at)})
+            alert_store.save_silence(store, ended)
+        print(f"silence {self.id} expired")
+
+
+class SilenceCommand(BaseModel):
+    """Create, list and expire silences."""
+
+    add: CliSubCommand[SilenceAdd]
+    list: CliSubCommand[SilenceList]
+    expire: CliSubCommand[SilenceExpire]
+
+    def cli_cmd(self) -> None:
+        CliApp.run_subcommand(self)
+
+
+class AlertsHistory(_AlertsOptions):
+    """Recent alert state changes and notification outcomes."""
+
+    limit: int = Field(100, ge=1)
+
+    def cli_cmd(self) -> None:
+        from alerts import store as alert_store
+
+        with open_store(self.store) as store:
+            document = {"alerts": alert_store.history(store, self.limit),
+                        "notifications": alert_store.notifications(store, self.limit)}  # fmt: skip
+        if self.json_output:
+            print_json(document)
+            return
+        for row in document["alerts"]:
+            print(
+                f"{row['At']:%Y-%m-%d %H:%M:%S} {row['State']:<9} {row['Rule']} {dict(row['Labels'])} {row['Value']:g}"
+            )
+
+
+class AlertsCommand(BaseModel):
+    """Evaluate alert rules once, run the loop, manage silences, read history."""
+
+    evaluate: CliSubCommand[AlertsEvaluate]
+    run: CliSubCommand[AlertsRun]
+    silence: CliSubCommand[SilenceCommand]
+    history: CliSubCommand[AlertsHistory]
+
+    def cli_cmd(self) -> None:
+        CliApp.run_subcommand(self)

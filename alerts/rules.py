@@ -1,0 +1,125 @@
+"""Alert rules evaluated as SQL in ClickHouse: each rule kind is a file in ``sql/rules``.
+
+A pass snapshots every transaction's state once (a Memory table), then runs each rule's
+query: over the snapshot for transaction rules, over ``biz_hops`` for hop rules. A rule
+returns one row per label group with its value and up to 50 transaction keys behind it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from string import Template
+from typing import Any
+
+from clickhouse_connect.driver.binding import quote_identifier
+from pydantic import BaseModel
+
+from alerts.config import AlertsConfig, Rule
+from alerts.errors import QueryError
+from alerts.transactions import process_parameters, sql
+from biztrace.store import Store
+
+LABEL_COLUMNS = ("process", "stage", "system", "channel", "priority", "span_name")
+"""Labels a rule may group by (``by:``); they are columns of the rule queries."""
+
+SNAPSHOT_KINDS = {"stuck_count", "stuck_share", "error_rate", "sla_adherence"}
+
+
+class RuleResult(BaseModel):
+    """One label group's value for one rule at one pass."""
+
+    rule: str
+    labels: dict[str, str]
+    value: float
+    active: bool
+    keys: list[str]
+
+
+@contextmanager
+def snapshot(store: Store, config: AlertsConfig, now: datetime) -> Iterator[str]:
+    """A Memory table with every transaction's state at ``now``; dropped on exit."""
+    name = f"biztrace_snapshot_{uuid.uuid4().hex[:12]}"
+    table = store.table(name)
+    parameters = process_parameters(config)
+    parameters.update(db=store.database, now=now, keys=[], states=[])
+    query = Template(sql("snapshot")).substitute(transactions=sql("transactions"))
+    store.client.command(f"CREATE TABLE {table} ENGINE = Memory AS {query}", parameters=parameters)
+    try:
+        yield table
+    finally:
+        store.client.command(f"DROP TABLE IF EXISTS {table}")
+
+
+def _query(rule: Rule, snapshot_table: str) -> str:
+    group = rule.grouping()
+    unknown = [label for label in group if label not in LABEL_COLUMNS]
+    if unknown:
+        raise QueryError(f"rule {rule.name}: cannot group by {unknown[0]!r}; use {', '.join(LABEL_COLUMNS)}")
+    allowed = {"hop_latency_p95": {"system", "span_name", "process", "stage"}}.get(rule.kind)
+    if rule.kind in ("duplicate_rate", "dead_letters"):
+        allowed = {"system", "process", "stage"}
+    if rule.kind in SNAPSHOT_KINDS:
+        allowed = {"process", "stage", "system", "channel", "priority"}
+    if allowed is not None and not set(group) <= allowed:
+        raise QueryError(f"rule {rule.name}: a {rule.kind} rule groups by {', '.join(sorted(allowed))} only")
+    columns = ", ".join(quote_identifier(label) for label in group) or "tuple()"
+    filters = ["1"]
+    for label in ("process", "stage", "system"):
+        if getattr(rule, label) is not None:
+            filters.append(f"{quote_identifier(label)} = {{{label}:String}}")
+    return Template(sql(f"rules/{rule.kind}")).substitute(
+        group=columns, snapshot=snapshot_table, filters=" AND ".join(filters)
+    )
+
+
+def evaluate_rule(
+    store: Store, config: AlertsConfig, rule: Rule, now: datetime, snapshot_table: str
+) -> list[RuleResult]:
+    """One rule's groups and values at ``now``.
+
+    Raises:
+        QueryError: the rule cannot be evaluated (the message names the rule).
+    """
+    parameters: dict[str, Any] = {
+        "db": store.database,
+        "now": now,
+        "window_start": now - rule.window,
+        "process": rule.process or "",
+        "stage": rule.stage or "",
+        "system": rule.system or "",
+        "e2e_processes": [name for name, p in config.processes.items() if p.end_to_end],
+        "e2e_s": [p.end_to_end.within.total_seconds() for p in config.processes.values() if p.end_to_end],
+    }
+    try:
+        result = store.client.query(_query(rule, snapshot_table), parameters=parameters)
+    except QueryError:
+        raise
+    except Exception as exc:  # ClickHouse errors: name the rule, keep the first line
+        raise QueryError(f"rule {rule.name} ({rule.kind}) failed in ClickHouse: {str(exc).splitlines()[0]}") from exc
+    group = rule.grouping()
+    found = []
+    for row in result.named_results():
+        value = float(row["value"])
+        active = value < rule.threshold if rule.fires_below else value > rule.threshold
+        labels = {label: str(row[label]) for label in group}
+        found.append(RuleResult(rule=rule.name, labels=labels, value=value, active=active, keys=list(row["keys"])))
+    return found
+
+
+def evaluate(store: Store, config: AlertsConfig, now: datetime) -> tuple[list[RuleResult], list[str]]:
+    """Every rule at ``now``; returns results and, separately, the rules that failed (with why).
+
+    A failing rule never stops the others.
+    """
+    results: list[RuleResult] = []
+    errors: list[str] = []
+    with snapshot(store, config, now) as table:
+        for rule in config.rules:
+            try:
+                results.extend(evaluate_rule(store, config, rule, now, table))
+            except QueryError as exc:
+                errors.append(str(exc))
+    return results, errors

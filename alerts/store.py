@@ -1,0 +1,149 @@
+"""Reads and writes the alert loop's tables: alert history, notification log, silences.
+
+This module is the only writer of ``biztrace_alert_events``, ``biztrace_notifications``
+and ``biztrace_silences``; the dashboard's silence actions go through it too.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from alerts.models import AlertInstance, Notification, TransactionRef
+from alerts.silences import Silence
+from biztrace.store import Store
+from collector import schema
+
+
+def _naive(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=None) if moment is not None else None
+
+
+@dataclass
+class Stored:
+    """The latest recorded state of one alert instance, and when it entered it."""
+
+    alert: AlertInstance
+    since: datetime
+
+
+def current_alerts(store: Store) -> dict[str, Stored]:
+    """Latest state per fingerprint of alerts that are pending, firing or recently resolved."""
+    rows = store.client.query(
+        f"""
+        SELECT Fingerprint, argMax(Rule, At), argMax(Labels, At), argMax(Annotations, At), argMax(State, At),
+               argMax(Value, At), argMax(ActiveSince, At), argMax(Transactions, At), max(At)
+        FROM {store.table(schema.ALERT_EVENTS)}
+        GROUP BY Fingerprint
+        HAVING argMax(State, At) != 'inactive'
+        """
+    ).result_rows
+    found = {}
+    for fingerprint, rule, labels, notes, state, value, active_since, transactions, at in rows:
+        alert = AlertInstance(
+            rule=rule, labels=dict(labels), annotations=dict(notes), state=state, value=value,
+            active_since=active_since, resolved_at=at if state == "resolved" else None,
+            transactions=[TransactionRef(**t) for t in json.loads(transactions or "[]")],
+        )  # fmt: skip
+        found[fingerprint] = Stored(alert, at)
+    return found
+
+
+def record_alerts(store: Store, changes: list[tuple[AlertInstance, str]], now: datetime) -> None:
+    """Append state transitions: (alert, state) where state may be 'inactive' (dropped)."""
+    if not changes:
+        return
+    rows = [
+        [_naive(now), alert.rule, alert.fingerprint, alert.labels, alert.annotations, state, alert.value,
+         _naive(alert.active_since), json.dumps([t.model_dump(mode="json") for t in alert.transactions])]
+        for alert, state in changes
+    ]  # fmt: skip
+    store.client.insert(
+        schema.ALERT_EVENTS, rows, database=store.database,
+        column_names=["At", "Rule", "Fingerprint", "Labels", "Annotations", "State", "Value", "ActiveSince",
+                      "Transactions"],
+    )  # fmt: skip
+
+
+def history(store: Store, limit: int = 500) -> list[dict]:
+    """Recent alert state transitions, newest first."""
+    result = store.client.query(
+        f"SELECT At, Rule, Fingerprint, Labels, State, Value FROM {store.table(schema.ALERT_EVENTS)} "
+        "ORDER BY At DESC LIMIT {limit:UInt32}",
+        parameters={"limit": limit},
+    )
+    return [dict(row) for row in result.named_results()]
+
+
+@dataclass
+class LastSent:
+    """The last delivered notification of a group."""
+
+    at: datetime
+    firing: frozenset[str]
+    status: str
+
+
+def last_sent(store: Store) -> dict[str, LastSent]:
+    """Per group key, the last notification that reached at least one channel."""
+    rows = store.client.query(
+        f"SELECT GroupKey, max(At), argMax(FiringFingerprints, At), argMax(Status, At) "
+        f"FROM {store.table(schema.NOTIFICATIONS)} WHERE Delivered GROUP BY GroupKey"
+    ).result_rows
+    return {key: LastSent(at, frozenset(firing), status) for key, at, firing, status in rows}
+
+
+def record_notification(store: Store, notification: Notification, channel: str, delivered: bool, attempts: int,
+                        error: str | None, now: datetime) -> None:  # fmt: skip
+    """Log one delivery outcome (a failed one too: it is visible and retried next pass)."""
+    store.client.insert(
+        schema.NOTIFICATIONS,
+        [[_naive(now), notification.receiver, notification.group_key, notification.status, channel, delivered,
+          attempts, error or "", [a.fingerprint for a in notification.alerts],
+          [a.fingerprint for a in notification.firing]]],
+        database=store.database,
+        column_names=["At", "Receiver", "GroupKey", "Status", "Channel", "Delivered", "Attempts", "Error",
+                      "Fingerprints", "FiringFingerprints"],
+    )  # fmt: skip
+
+
+def notifications(store: Store, limit: int = 200) -> list[dict]:
+    """Recent delivery outcomes, newest first."""
+    result = store.client.query(
+        f"SELECT At, Receiver, GroupKey, Status, Channel, Delivered, Attempts, Error "
+        f"FROM {store.table(schema.NOTIFICATIONS)} ORDER BY At DESC LIMIT {{limit:UInt32}}",
+        parameters={"limit": limit},
+    )
+    return [dict(row) for row in result.named_results()]
+
+
+def silences(store: Store) -> list[Silence]:
+    """Every silence, latest version of each."""
+    rows = store.client.query(
+        f"SELECT Id, argMax(Matchers, Version), argMax(StartsAt, Version), argMax(EndsAt, Version), "
+        f"argMax(CreatedBy, Version), argMax(Comment, Version), argMax(CreatedAt, Version) "
+        f"FROM {store.table(schema.SILENCES)} GROUP BY Id ORDER BY argMax(StartsAt, Version)"
+    ).result_rows
+    return [
+        Silence(id=i, matchers=dict(m), starts_at=s, ends_at=e, created_by=by, comment=c, created_at=at)
+        for i, m, s, e, by, c, at in rows
+    ]
+
+
+def save_silence(store: Store, silence: Silence) -> Silence:
+    """Store a new silence or a new version of one (expiry, edits)."""
+    version = int(datetime.now().timestamp() * 1e6)
+    store.client.insert(
+        schema.SILENCES,
+        [[silence.id, version, _naive(silence.created_at), _naive(silence.starts_at), _naive(silence.ends_at),
+          silence.matchers, silence.created_by, silence.comment]],
+        database=store.database,
+        column_names=["Id", "Version", "CreatedAt", "StartsAt", "EndsAt", "Matchers", "CreatedBy", "Comment"],
+    )  # fmt: skip
+    return silence
+
+
+def new_silence_id() -> str:
+    return uuid.uuid4().hex[:12]
