@@ -56,20 +56,27 @@ class Transaction(BaseModel):
 
 
 def process_parameters(config: AlertsConfig) -> dict[str, Any]:
-    """The process definitions as the array parameters the SQL files take."""
+    """The process definitions as the array parameters the SQL files take.
+
+    Per process (in ``processes`` order): the key column's number and the completion
+    stage's index; ``(process, stage)`` pairs with their 1-based index; and keyed
+    ``process|index``: the stage's name, owning system, SLA seconds (0: none) and whether
+    the SLA counts from the start. Overrides are keyed ``process|index|priority`` and
+    ``process|index|channel``.
+    """
+    key_numbers = {"order.id": 1, "customer.id": 2, "invoice.id": 3, "shipment.id": 4, "return.id": 5}
     p: dict[str, list[Any]] = {key: [] for key in (
-        "processes", "process_keys", "completion_index", "stage_keys", "stage_index", "index_keys", "index_stage",
-        "index_system", "index_sla_s", "index_since_start", "priority_keys", "priority_sla_s", "channel_keys",
-        "channel_sla_s",
+        "processes", "key_columns", "completion_index", "stage_pairs", "stage_pair_index", "index_keys",
+        "index_stage", "index_system", "index_sla_s", "index_since_start", "priority_keys", "priority_sla_s",
+        "channel_keys", "channel_sla_s",
     )}  # fmt: skip
     for name, process in config.processes.items():
         p["processes"].append(name)
-        p["process_keys"].append(process.key)
-        names = process.stage_names()
-        p["completion_index"].append(names.index(process.completes_at) + 1)
+        p["key_columns"].append(key_numbers[process.key])
+        p["completion_index"].append(process.stage_names().index(process.completes_at) + 1)
         for index, stage in enumerate(process.stages, start=1):
-            p["stage_keys"].append(f"{name}|{stage.name}")
-            p["stage_index"].append(index)
+            p["stage_pairs"].append((name, stage.name))
+            p["stage_pair_index"].append(index)
             index_key = f"{name}|{index}"
             p["index_keys"].append(index_key)
             p["index_stage"].append(stage.name)

@@ -1,10 +1,9 @@
 -- Business events delivered more than once (same biz.event_id) per transaction.
 SELECT
     Process AS process,
-    transform(Process, {processes:Array(String)}, {process_keys:Array(String)}, '') AS key_attr,
-    multiIf(key_attr = 'order.id', OrderId, key_attr = 'customer.id', CustomerId,
-            key_attr = 'invoice.id', InvoiceId, key_attr = 'shipment.id', ShipmentId,
-            key_attr = 'return.id', ReturnId, '') AS key,
+    transform(Process, {processes:Array(String)}, {key_columns:Array(UInt8)}, toUInt8(0)) AS key_column,
+    multiIf(key_column = 1, OrderId, key_column = 2, CustomerId, key_column = 3, InvoiceId,
+            key_column = 4, ShipmentId, key_column = 5, ReturnId, '') AS key,
     EventId AS event_id,
     count() AS deliveries,
     any(Stage) AS stage,
@@ -15,5 +14,5 @@ SELECT
 FROM {db:Identifier}.biz_hops
 WHERE Process IN {processes:Array(String)} AND EventId != '' AND Timestamp <= {now:DateTime64(9)}
   AND ({keys:Array(String)} = [] OR has({keys:Array(String)}, key))
-GROUP BY process, key_attr, key, event_id
+GROUP BY process, key_column, key, event_id
 HAVING deliveries > 1 AND key != ''

@@ -1,76 +1,64 @@
--- Transaction state per (process, key), derived from biz_hops at the moment it is asked.
--- The process definitions arrive as parameters ("process|stage" and "process|index" keyed
--- arrays), so a process or stage added to the YAML needs no code. Classification:
+-- Transaction state per (process, key), derived from biz_hops at the moment it is asked, in
+-- one aggregation per transaction. The process definitions arrive as parameters (arrays
+-- indexed by process number and stage index), so a process or stage added to the YAML needs
+-- no code. Classification:
 --   complete    the completion stage (or a later one) was reached
 --   dead_letter a hop parked the message in a dead-letter queue, and no stage was reached after
 --   failed      a hop ended in ERROR, and no stage was reached after (child spans do not count)
 --   stuck       the next stage is overdue against its SLA at {now}
 --   in_flight   otherwise
 WITH
-per_stage AS (
+hops AS (
     SELECT
         Process AS process,
-        transform(Process, {processes:Array(String)}, {process_keys:Array(String)}, '') AS key_attr,
-        multiIf(key_attr = 'order.id', OrderId, key_attr = 'customer.id', CustomerId,
-                key_attr = 'invoice.id', InvoiceId, key_attr = 'shipment.id', ShipmentId,
-                key_attr = 'return.id', ReturnId, '') AS key,
-        Stage AS stage,
-        transform(concat(Process, '|', Stage), {stage_keys:Array(String)}, {stage_index:Array(UInt16)}, toUInt16(0)) AS idx,
-        min(Timestamp) AS first_at,
-        max(Timestamp) AS last_at,
-        maxIf(Timestamp, StatusCode = 'Error' OR DeadLetter) AS trouble_at,
-        argMaxIf(DeadLetter, Timestamp, StatusCode = 'Error' OR DeadLetter) AS trouble_dead_letter,
-        argMaxIf(ErrorType, Timestamp, StatusCode = 'Error' OR DeadLetter) AS trouble_error,
-        argMaxIf(SpanId, Timestamp, StatusCode = 'Error' OR DeadLetter) AS trouble_span,
-        argMaxIf(System, Timestamp, StatusCode = 'Error' OR DeadLetter) AS trouble_system,
-        maxIf(Timestamp, StatusCode != 'Error' AND NOT DeadLetter) AS ok_at,
-        argMax(SpanId, Timestamp) AS last_span,
-        argMax(System, Timestamp) AS last_system,
-        argMin(System, Timestamp) AS first_system,
-        any(Priority) AS priority,
-        anyIf(Channel, Channel != '') AS channel,
-        count() AS hops
+        transform(Process, {processes:Array(String)}, {key_columns:Array(UInt8)}, toUInt8(0)) AS key_column,
+        multiIf(key_column = 1, OrderId, key_column = 2, CustomerId, key_column = 3, InvoiceId,
+                key_column = 4, ShipmentId, key_column = 5, ReturnId, '') AS key,
+        -- per-row lookups go through transform() on a hash: indexing constant arrays per row is slow
+        transform(cityHash64(Process, Stage), arrayMap(x -> cityHash64(x.1, x.2), {stage_pairs:Array(Tuple(String, String))}),
+                  {stage_pair_index:Array(UInt16)}, toUInt16(0)) AS idx,
+        StatusCode = 'Error' OR DeadLetter AS trouble,
+        Timestamp, Stage, System, SpanId, ErrorType, DeadLetter, Priority, Channel
     FROM {db:Identifier}.biz_hops
     WHERE Process IN {processes:Array(String)} AND Timestamp <= {now:DateTime64(9)}
-    GROUP BY process, key_attr, key, stage, idx
-    HAVING key != ''
 ),
 per_transaction AS (
     SELECT
         process,
         key,
-        min(first_at) AS tx_started_at,
-        max(last_at) AS tx_last_at,
+        min(Timestamp) AS tx_started_at,
+        max(Timestamp) AS tx_last_at,
+        groupArrayIf((idx, Timestamp), idx > 0) AS reached_pairs,
         max(idx) AS stage_index,
-        argMax(stage, idx) AS current_stage,
-        argMax(first_at, idx) AS current_stage_at,
-        max(trouble_at) AS tx_trouble_at,
-        argMax(trouble_dead_letter, trouble_at) AS tx_trouble_dead_letter,
-        argMax(trouble_error, trouble_at) AS tx_trouble_error,
-        argMax(trouble_span, trouble_at) AS tx_trouble_span,
-        argMax(trouble_system, trouble_at) AS tx_trouble_system,
-        argMax(stage, trouble_at) AS tx_trouble_stage,
-        maxIf(ok_at, idx > 0) AS tx_progress_at,
-        argMax(last_span, last_at) AS tx_last_span,
-        argMax(stage, last_at) AS last_hop_stage,
-        argMax(last_system, last_at) AS tx_last_system,
-        argMin(first_system, first_at) AS tx_first_system,
-        any(priority) AS tx_priority,
-        any(channel) AS tx_channel,
-        sum(hops) AS tx_hops,
-        arraySort(x -> x.1, groupArrayIf((idx, stage, first_at), idx > 0)) AS reached,
-        minIf(first_at, idx = transform(process, {processes:Array(String)}, {completion_index:Array(UInt16)},
-                                        toUInt16(0))) AS tx_completed_at
-    FROM per_stage
+        maxIf(Timestamp, trouble) AS tx_trouble_at,
+        argMaxIf((DeadLetter, ErrorType, SpanId, System, Stage), Timestamp, trouble) AS trouble_info,
+        maxIf(Timestamp, idx > 0 AND NOT trouble) AS tx_progress_at,
+        argMax(SpanId, Timestamp) AS tx_last_span,
+        argMax(System, Timestamp) AS tx_last_system,
+        argMax(Stage, Timestamp) AS tx_last_stage,
+        argMin(System, Timestamp) AS tx_first_system,
+        any(Priority) AS tx_priority,
+        anyIf(Channel, Channel != '') AS tx_channel,
+        count() AS tx_hops
+    FROM hops
+    WHERE key != ''
     GROUP BY process, key
 ),
 classified AS (
     SELECT
         *,
-        concat(process, '|', toString(stage_index + 1)) AS next_key,
+        -- first time each stage was reached (the pairs hold every stage hop, retries included)
+        arraySort(arrayDistinct(arrayMap(x -> x.1, reached_pairs))) AS reached_index,
+        arrayMap(i -> arrayMin(arrayMap(x -> x.2, arrayFilter(x -> x.1 = i, reached_pairs))), reached_index)
+            AS reached_at,
+        transform(concat(process, '|', toString(stage_index)), {index_keys:Array(String)}, {index_stage:Array(String)},
+                  '') AS current_stage,
+        reached_at[indexOf(reached_index, stage_index)] AS current_stage_at,
         transform(process, {processes:Array(String)}, {completion_index:Array(UInt16)}, toUInt16(0)) AS completion_index,
         stage_index >= completion_index AND stage_index > 0 AS complete,
         tx_trouble_at > toDateTime64(0, 9) AND tx_trouble_at > tx_progress_at AS in_trouble,
+        stage_index + 1 AS next_index,
+        concat(process, '|', toString(next_index)) AS next_key,
         transform(next_key, {index_keys:Array(String)}, {index_stage:Array(String)}, '') AS next_stage,
         transform(next_key, {index_keys:Array(String)}, {index_system:Array(String)}, '') AS next_system,
         transform(concat(next_key, '|', tx_priority), {priority_keys:Array(String)}, {priority_sla_s:Array(Float64)},
@@ -84,7 +72,7 @@ classified AS (
 SELECT
     process,
     key,
-    multiIf(complete, 'complete', in_trouble AND tx_trouble_dead_letter, 'dead_letter', in_trouble, 'failed',
+    multiIf(complete, 'complete', in_trouble AND trouble_info.1, 'dead_letter', in_trouble, 'failed',
             due_at IS NOT NULL AND due_at < {now:DateTime64(9)}, 'stuck', 'in_flight') AS state,
     current_stage,
     current_stage_at,
@@ -92,23 +80,24 @@ SELECT
     next_system,
     due_at,
     tx_started_at AS started_at,
-    if(complete, tx_completed_at, NULL) AS completed_at,
+    if(complete, reached_at[indexOf(reached_index, completion_index)], NULL) AS completed_at,
     tx_last_at AS last_at,
     dateDiff('second', tx_started_at, {now:DateTime64(9)}) AS age_s,
     tx_first_system AS first_system,
     tx_last_system AS last_system,
-    last_hop_stage,
+    tx_last_stage AS last_hop_stage,
     tx_last_span AS last_span,
     if(in_trouble, tx_trouble_at, NULL) AS trouble_at,
-    if(in_trouble, tx_trouble_stage, '') AS trouble_stage,
-    if(in_trouble, tx_trouble_system, '') AS trouble_system,
-    if(in_trouble, tx_trouble_span, '') AS trouble_span,
-    if(in_trouble, tx_trouble_error, '') AS error_type,
+    if(in_trouble, trouble_info.5, '') AS trouble_stage,
+    if(in_trouble, trouble_info.4, '') AS trouble_system,
+    if(in_trouble, trouble_info.3, '') AS trouble_span,
+    if(in_trouble, trouble_info.2, '') AS error_type,
     tx_priority AS priority,
     tx_channel AS channel,
     tx_hops AS hops,
-    arrayMap(x -> x.2, reached) AS stages_reached,
-    arrayMap(x -> x.3, reached) AS stages_reached_at
+    arrayMap(i -> transform(concat(process, '|', toString(i)), {index_keys:Array(String)},
+                            {index_stage:Array(String)}, ''), reached_index) AS stages_reached,
+    reached_at AS stages_reached_at
 FROM classified
 WHERE ({keys:Array(String)} = [] OR has({keys:Array(String)}, key))
   AND ({states:Array(String)} = [] OR has({states:Array(String)}, state))

@@ -1,0 +1,109 @@
+"""Figure of issue 4: one alert evaluation pass over N transactions (about 10 hops each).
+
+Hops are generated inside ClickHouse straight into ``biz_hops`` (what evaluation reads),
+shaped like the order-to-cash flow: most transactions complete, some stop early, some fail,
+some are dead-lettered, some events are delivered twice. Baseline in the same run: a plain
+``count()`` over the same table, and a full scan of the columns evaluation reads.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from alerts import config as alerts_config
+from alerts.loop import run_pass
+from alerts.rules import evaluate
+from biztrace.store import Store
+
+STAGES = "['order.captured','','order.accepted','','','inventory.allocated','shipment.confirmed','','invoice.posted','payment.received']"
+SYSTEMS = "['crm','middleware','erp','erp','erp','wms','wms','tms','erp','billing']"
+
+FILL = f"""
+INSERT INTO {{db:Identifier}}.biz_hops
+    (Timestamp, TraceId, SpanId, ServiceName, SpanName, Duration, StatusCode, OrderId, CustomerId, SkuIds,
+     Process, Stage, System, Channel, Priority, Amount, Currency, Quantity, EventId, DeadLetter, ErrorType)
+SELECT
+    {{start:DateTime64(9)}} + toIntervalSecond(intDiv(order, 1) * {{spacing_s:UInt32}} + hop * 600) AS Timestamp,
+    lower(hex(MD5(toString(order * 100 + intDiv(hop, 2))))) AS TraceId,
+    substring(lower(hex(MD5(toString(n)))), 1, 16) AS SpanId,
+    {SYSTEMS}[hop + 1] AS ServiceName,
+    concat({SYSTEMS}[hop + 1], '.', if({STAGES}[hop + 1] = '', 'step', {STAGES}[hop + 1])) AS SpanName,
+    toUInt64(20000000 + (n % 97) * 10000000) AS Duration,
+    if(order % 101 = 7 AND hop = 5, 'Error', 'Unset') AS StatusCode,
+    concat('O-', toString(order)) AS OrderId,
+    concat('C-', toString(order % 5000)) AS CustomerId,
+    [concat('SKU-', toString(order % 20000))] AS SkuIds,
+    'order_to_cash' AS Process,
+    {STAGES}[hop + 1] AS Stage,
+    {SYSTEMS}[hop + 1] AS System,
+    ['web','edi','marketplace','field_sales','portal'][order % 5 + 1] AS Channel,
+    ['high','normal','normal','normal','low'][order % 5 + 1] AS Priority,
+    toFloat64(order % 1000) AS Amount,
+    'EUR' AS Currency,
+    toFloat64(order % 17 + 1) AS Quantity,
+    if({STAGES}[hop + 1] = '', '', concat('O-', toString(order), ':', {STAGES}[hop + 1])) AS EventId,
+    order % 211 = 5 AND hop = 1 AS DeadLetter,
+    if(order % 101 = 7 AND hop = 5, 'timeout', '') AS ErrorType
+FROM (SELECT number AS n, intDiv(number, 10) + {{first:UInt64}} AS order, number % 10 AS hop
+      FROM numbers({{rows:UInt64}}))
+WHERE NOT (order % 13 < 3 AND hop > order % 7)        -- in flight or stuck: stopped early
+  AND NOT (order % 101 = 7 AND hop > 5)               -- failed at allocation
+  AND NOT (order % 211 = 5 AND hop > 1)               -- dead-lettered by middleware
+"""
+
+
+def fill(store: Store, transactions: int, now: datetime, chunk: int = 100_000, progress=None) -> int:
+    """Generate ``transactions`` orders of ~10 hops in ``biz_hops``; returns the hops stored."""
+    spacing_s = max(1, int(30 * 86_400 / max(transactions, 1)))  # spread over 30 days
+    start = now - timedelta(days=31)
+    for first in range(0, transactions, chunk):
+        count = min(chunk, transactions - first)
+        store.client.command(FILL, parameters={"db": store.database, "start": start, "spacing_s": spacing_s,
+                                               "first": first, "rows": count * 10})  # fmt: skip
+        if progress:
+            progress(count)
+    return int(store.client.command(f"SELECT count() FROM {store.table('biz_hops')}"))
+
+
+def _timed(fn, repeats: int) -> float:
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def measure(store: Store, now: datetime, repeats: int = 3) -> dict[str, Any]:
+    """Median seconds of: count(), a scan of what evaluation reads, rule evaluation, a full pass."""
+    config = alerts_config.load()
+    table = store.table("biz_hops")
+    count_s = _timed(lambda: store.client.command(f"SELECT count() FROM {table}"), repeats)
+    scan_s = _timed(lambda: store.client.command(
+        f"SELECT count(), uniqExact(OrderId), max(Timestamp), countIf(StatusCode = 'Error'), countIf(DeadLetter), "
+        f"uniqExact(Stage), uniqExact(EventId) FROM {table}"), repeats)  # fmt: skip
+    evaluate_s = _timed(lambda: evaluate(store, config, now), repeats)
+    pass_s = _timed(lambda: run_pass(store, config, now, persist=False), repeats)
+    transactions = int(store.client.command(f"SELECT uniqExact(OrderId) FROM {table}"))
+    return {
+        "transactions": transactions,
+        "hops": int(store.client.command(f"SELECT count() FROM {table}")),
+        "count_s": round(count_s, 4),
+        "scan_s": round(scan_s, 3),
+        "evaluate_s": round(evaluate_s, 3),
+        "pass_s": round(pass_s, 3),
+        "pass_over_count": round(pass_s / count_s, 1) if count_s else None,
+        "pass_over_scan": round(pass_s / scan_s, 2) if scan_s else None,
+        "goal_pass_s": 2.0,
+    }
+
+
+def run(store: Store, transactions: int, progress=None) -> dict[str, Any]:
+    """Fill and measure."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    fill(store, transactions, now, progress=progress)
+    store.client.command(f"OPTIMIZE TABLE {store.table('biz_hops')} FINAL")
+    return measure(store, now)
