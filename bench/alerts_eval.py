@@ -18,7 +18,10 @@ from alerts.loop import run_pass
 from alerts.rules import evaluate
 from biztrace.store import Store
 
-STAGES = "['order.captured','','order.accepted','','','inventory.allocated','shipment.confirmed','','invoice.posted','payment.received']"
+STAGES = (
+    "['order.captured','','order.accepted','','','inventory.allocated','shipment.confirmed','',"
+    "'invoice.posted','payment.received']"
+)
 SYSTEMS = "['crm','middleware','erp','erp','erp','wms','wms','tms','erp','billing']"
 
 FILL = f"""
