@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from biztrace.store import Store
 
 _KEY_HOPS = (resources.files("biztrace") / "sql" / "key_hops.sql").read_text()
+_ORDER_HOPS = (resources.files("biztrace") / "sql" / "order_hops.sql").read_text()
 
 
 class Hop(BaseModel):
@@ -47,10 +48,17 @@ class KeyHistory(BaseModel):
 
 
 def key_history(store: Store, key: str, limit: int = 10_000) -> KeyHistory:
-    """Every hop carrying ``key``, oldest first (at most ``limit``)."""
-    result = store.client.query(_KEY_HOPS, parameters={"db": store.database, "key": key, "limit": limit})
+    """Every hop carrying ``key``, oldest first (at most ``limit``).
+
+    An order id is read straight from ``biz_hops``'s primary key; any other id (or an order
+    id never stored) goes through ``biz_keys``.
+    """
+    parameters = {"db": store.database, "key": key, "limit": limit}
+    rows = list(store.client.query(_ORDER_HOPS, parameters=parameters).named_results())
+    if not rows:
+        rows = list(store.client.query(_KEY_HOPS, parameters=parameters).named_results())
     hops = []
-    for row in result.named_results():
+    for row in rows:
         row["duration_ms"] = row.pop("duration_ns") / 1e6
         hops.append(Hop(**row))
     systems: list[str] = []

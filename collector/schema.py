@@ -36,6 +36,14 @@ ALERT_EVENTS = "biztrace_alert_events"
 NOTIFICATIONS = "biztrace_notifications"
 SILENCES = "biztrace_silences"
 
+EXPORTER_INSERT_COLUMNS = (
+    "Timestamp", "TraceId", "SpanId", "ParentSpanId", "TraceState", "SpanName", "SpanKind", "ServiceName",
+    "ResourceAttributes", "ScopeName", "ScopeVersion", "SpanAttributes", "Duration", "StatusCode", "StatusMessage",
+    "Events.Timestamp", "Events.Name", "Events.Attributes", "Links.TraceId", "Links.SpanId", "Links.TraceState",
+    "Links.Attributes",
+)  # fmt: skip
+"""The contrib exporter's INSERT column list, in its order: the compatibility contract."""
+
 _SQL = resources.files("collector") / "sql"
 _NAME = re.compile(r"^(\d{3})_(\w+)\.sql$")
 

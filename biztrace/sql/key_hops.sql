@@ -1,6 +1,7 @@
--- Every hop that carries one business key (order, customer, SKU, invoice, shipment or
--- return id), across all its traces, in time order. biz_keys finds the hops by key and
--- biz_hops is read by its primary key, so this touches a few granules of each table.
+-- Every hop that carries one business key (customer, SKU, invoice, shipment or return id),
+-- across all its traces, in time order. biz_keys finds the hops by key and biz_hops is read
+-- by its primary key, so this touches a few granules of each table. (Order ids take the
+-- shorter path of order_hops.sql.)
 SELECT
     h.Timestamp AS start,
     h.TraceId AS trace_id,

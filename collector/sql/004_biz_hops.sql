@@ -34,7 +34,7 @@ CREATE TABLE IF NOT EXISTS ${db}.biz_hops ${on_cluster} (
 PARTITION BY toYYYYMM(Timestamp)
 ORDER BY (OrderId, Timestamp, SpanId)
 ${ttl_timestamp}
-SETTINGS index_granularity = 8192${dedup_window};
+SETTINGS index_granularity = 1024${dedup_window};
 
 -- The map is cast once to plain String keys: lookups on LowCardinality keys cost 2.5x more.
 CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.biz_hops_mv ${on_cluster} TO ${db}.biz_hops AS

@@ -10,7 +10,7 @@ CREATE TABLE IF NOT EXISTS ${db}.biz_keys ${on_cluster} (
 PARTITION BY toYYYYMM(Timestamp)
 ORDER BY (Key, Timestamp, SpanId)
 ${ttl_timestamp}
-SETTINGS index_granularity = 8192${dedup_window};
+SETTINGS index_granularity = 1024${dedup_window};
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.biz_keys_mv ${on_cluster} TO ${db}.biz_keys AS
 SELECT key.1 AS Key, key.2 AS KeyKind, Timestamp, OrderId, SpanId

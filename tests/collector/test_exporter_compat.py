@@ -24,12 +24,7 @@ from collector.writer import Batch, ClickHouseWriter
 from .otlp_reference import expected_row, go_float
 
 REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference" / "otel-clickhouse-exporter-traces.sql"
-INSERT_COLUMNS = [
-    "Timestamp", "TraceId", "SpanId", "ParentSpanId", "TraceState", "SpanName", "SpanKind", "ServiceName",
-    "ResourceAttributes", "ScopeName", "ScopeVersion", "SpanAttributes", "Duration", "StatusCode", "StatusMessage",
-    "Events.Timestamp", "Events.Name", "Events.Attributes", "Links.TraceId", "Links.SpanId", "Links.TraceState",
-    "Links.Attributes",
-]  # fmt: skip
+INSERT_COLUMNS = list(schema.EXPORTER_INSERT_COLUMNS)
 
 
 def _value(item: object) -> AnyValue:

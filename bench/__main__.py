@@ -1,0 +1,114 @@
+"""Run the benchmarks: ``python -m bench`` (``make bench``); figures go to docs/benchmarks.md.
+
+Every figure is a ratio against a baseline measured in the same run, because this machine
+is shared and noisy. ``--quick`` runs small sizes to check the benchmarks themselves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=Console(stderr=True), transient=True)  # fmt: skip
+
+
+def _ingest(quick: bool) -> dict:
+    from bench import ingest
+
+    return ingest.run(requests=40 if quick else 400)
+
+
+def _lookup(quick: bool) -> dict:
+    from bench import lookup
+    from biztrace.store import connect
+    from collector import schema
+
+    spans = 1_000_000 if quick else 10_000_000
+    store = connect(f"chdb://{tempfile.mkdtemp(prefix='biztrace-bench-lookup-')}")
+    schema.apply(store, schema.SchemaOptions())
+    with _progress() as bar:
+        task = bar.add_task("generating spans", total=spans)
+        lookup.fill(store, spans, progress=lambda n: bar.advance(task, n))
+    result = lookup.measure(store)
+    result["storage"] = lookup.storage(store)
+    store.close()
+    return result
+
+
+def _alerts(quick: bool) -> dict:
+    from bench import alerts_eval
+    from biztrace.store import connect
+    from collector import schema
+
+    transactions = 100_000 if quick else 1_000_000
+    store = connect(f"chdb://{tempfile.mkdtemp(prefix='biztrace-bench-alerts-')}")
+    schema.apply(store, schema.SchemaOptions())
+    with _progress() as bar:
+        task = bar.add_task("generating transactions", total=transactions)
+        result = alerts_eval.run(store, transactions, progress=lambda n: bar.advance(task, n))
+    store.close()
+    return result
+
+
+BENCHMARKS = {"ingest": _ingest, "lookup": _lookup, "alerts": _alerts}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes: check the benchmarks, not the figures")
+    parser.add_argument("--only", choices=sorted(BENCHMARKS), action="append", help="run only these (repeatable)")
+    parser.add_argument("--json", action="store_true", help="print the results as one JSON document")
+    args = parser.parse_args()
+    results: dict[str, dict] = {}
+    for name in args.only or list(BENCHMARKS):
+        started = time.monotonic()
+        print(f"running {name} ...", file=sys.stderr)
+        # chDB hosts one engine per process: each in-process benchmark runs in its own process
+        results[name] = _in_subprocess(name, args.quick) if name != "ingest" else BENCHMARKS[name](args.quick)
+        print(f"{name}: {time.monotonic() - started:.0f}s", file=sys.stderr)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2))
+    print(json.dumps(results, indent=2) if args.json else _table(results))
+    return 0
+
+
+def _in_subprocess(name: str, quick: bool) -> dict:
+    import subprocess
+
+    code = f"import json; from bench.__main__ import BENCHMARKS; print(json.dumps(BENCHMARKS[{name!r}]({quick!r})))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    if out.returncode:
+        raise SystemExit(f"{name} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _table(results: dict) -> str:
+    lines = ["| benchmark | figure | value |", "|---|---|---|"]
+    for name, result in results.items():
+        for key, value in _flatten(result):
+            lines.append(f"| {name} | {key} | {value} |")
+    return "\n".join(lines)
+
+
+def _flatten(document: dict, prefix: str = ""):
+    for key, value in document.items():
+        if isinstance(value, dict):
+            yield from _flatten(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
