@@ -1,0 +1,91 @@
+"""The evaluation pass on simulated faults, with a controllable clock and recording channels."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from alerts import config as alerts_config
+from alerts import store as alert_store
+from alerts.channels import RecordingChannel, deliver
+from alerts.loop import run_pass
+
+from .conftest import NOW
+
+CONFIG = alerts_config.loads("""
+rules:
+  - {name: OrdersStuck, kind: stuck_count, process: order_to_cash, threshold: 0, for: 10m, severity: critical}
+  - {name: DeadLetters, kind: dead_letters, threshold: 0, window: 1d, severity: critical}
+  - {name: DuplicateDeliveries, kind: duplicate_rate, threshold: 0, window: 1d}
+  - {name: FailedTransactions, kind: error_rate, threshold: 0, window: 30d, severity: error}
+  - {name: HopLatencyHigh, kind: hop_latency_p95, threshold: 1000000, window: 1h}
+route: {receiver: ops, group_by: [alertname], group_wait: 30s, group_interval: 5m, repeat_interval: 4h}
+receivers: [{name: ops}]
+""")
+
+
+def _quick(channel, notification):
+    return deliver(channel, notification, sleep=lambda _: None)
+
+
+def _firing(report) -> dict[str, str]:
+    return {a.rule: a.state for a in report.alerts}
+
+
+def test_rules_fire_wait_notify_and_resolve(simulated):
+    store = simulated.store
+    channel = RecordingChannel("ops")
+    channels = {"ops": [("recording", channel)]}
+    first = run_pass(store, CONFIG, NOW, channels=channels, deliver=_quick)
+    assert first.rule_errors == []
+    states = _firing(first)
+    assert states["OrdersStuck"] == "pending"  # for: 10m
+    assert states["DeadLetters"] == states["DuplicateDeliveries"] == states["FailedTransactions"] == "firing"
+    assert "HopLatencyHigh" not in states
+    dead = next(a for a in first.alerts if a.rule == "DeadLetters")
+    truth_dead = {f.key for f in simulated.truth.faults if f.kind == "dead_letter"
+                  and f.at_ns >= (NOW - timedelta(days=1)).timestamp() * 1e9}  # fmt: skip
+    assert dead.value == len(truth_dead) and {t.key for t in dead.transactions} == truth_dead
+    assert first.notifications == [] and channel.sent == []  # group_wait
+    assert first.exception_events.get("open", 0) > 0
+
+    def sent_since(index: int) -> dict[str, str]:
+        return {n.alerts[0].rule: n.status for n in channel.sent[index:]}
+
+    second = run_pass(store, CONFIG, NOW + timedelta(minutes=1), channels=channels, deliver=_quick)
+    assert second.notifications and all(n.delivered for n in second.notifications)
+    assert {"DeadLetters", "DuplicateDeliveries", "FailedTransactions"} <= set(sent_since(0))
+    assert "OrdersStuck" not in sent_since(0)
+
+    mark = len(channel.sent)
+    third = run_pass(store, CONFIG, NOW + timedelta(minutes=11), channels=channels, deliver=_quick)
+    assert _firing(third)["OrdersStuck"] == "firing"
+    assert "OrdersStuck" not in sent_since(mark)  # it fired this pass: group_wait again
+    run_pass(store, CONFIG, NOW + timedelta(minutes=12), channels=channels, deliver=_quick)
+    assert sent_since(mark)["OrdersStuck"] == "firing"
+    assert "DeadLetters" not in sent_since(mark), "unchanged groups wait for repeat_interval"
+
+    mark = len(channel.sent)
+    later = NOW + timedelta(days=2)  # dead letters and duplicates left their 1-day window
+    resolved = run_pass(store, CONFIG, later, channels=channels, deliver=_quick)
+    assert _firing(resolved)["DeadLetters"] == "resolved"
+    sent = sent_since(mark)
+    assert sent["DeadLetters"] == "resolved" and sent["DuplicateDeliveries"] == "resolved"
+    history = alert_store.history(store)
+    assert {"pending", "firing", "resolved"} <= {row["State"] for row in history}
+
+
+def test_a_receiver_that_is_down_never_stops_evaluation(simulated):
+    store = simulated.store
+    store.client.command(f"TRUNCATE TABLE {store.table('biztrace_alert_events')}")
+    store.client.command(f"TRUNCATE TABLE {store.table('biztrace_notifications')}")
+    down = RecordingChannel("down", fail_times=1000, recoverable=True)
+    channels = {"ops": [("webhook", down)]}
+    run_pass(store, CONFIG, NOW, channels=channels, deliver=_quick)
+    report = run_pass(store, CONFIG, NOW + timedelta(minutes=1), channels=channels, deliver=_quick)
+    assert report.notifications and not any(n.delivered for n in report.notifications)
+    assert all(n.attempts == 5 and "told to fail" in n.error for n in report.notifications)
+    log = alert_store.notifications(store)
+    assert log and not any(row["Delivered"] for row in log)
+    up = RecordingChannel("up")
+    retry = run_pass(store, CONFIG, NOW + timedelta(minutes=2), channels={"ops": [("webhook", up)]}, deliver=_quick)
+    assert retry.notifications and all(n.delivered for n in retry.notifications), "failed groups are sent again"
