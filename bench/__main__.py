@@ -62,7 +62,19 @@ def _alerts(quick: bool) -> dict:
     return result
 
 
-BENCHMARKS = {"ingest": _ingest, "lookup": _lookup, "alerts": _alerts}
+def _hop(quick: bool) -> dict:
+    from bench import hop_overhead
+
+    return hop_overhead.run(quick)
+
+
+def _simulate(quick: bool) -> dict:
+    from bench import simulate_rate
+
+    return simulate_rate.run(quick)
+
+
+BENCHMARKS = {"ingest": _ingest, "lookup": _lookup, "alerts": _alerts, "hop": _hop, "simulate": _simulate}
 
 
 def main() -> int:
@@ -76,7 +88,8 @@ def main() -> int:
         started = time.monotonic()
         print(f"running {name} ...", file=sys.stderr)
         # chDB hosts one engine per process: each in-process benchmark runs in its own process
-        results[name] = _in_subprocess(name, args.quick) if name != "ingest" else BENCHMARKS[name](args.quick)
+        in_process = name in ("ingest", "hop", "simulate")  # these start their own collector processes
+        results[name] = BENCHMARKS[name](args.quick) if in_process else _in_subprocess(name, args.quick)
         print(f"{name}: {time.monotonic() - started:.0f}s", file=sys.stderr)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=2))

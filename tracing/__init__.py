@@ -1,0 +1,60 @@
+"""biztrace's instrumentation: business hops as OpenTelemetry spans.
+
+Example:
+    import tracing
+    tracing.configure("erp-integration")
+    with tracing.hop("order.accepted", system="erp", order_id="O-1182"):
+        accept(order)
+
+Any OpenTelemetry SDK that sets the attributes of ``shared/CONVENTIONS.md`` is a
+producer; this package is one convenient way to set them.
+"""
+
+from __future__ import annotations
+
+from tracing.api import (
+    HopAttributes,
+    HopFailure,
+    HopValidationError,
+    hop,
+    link_to,
+    mark_dead_letter,
+    mark_duplicate,
+    mark_failed,
+    mark_mapping_failure,
+    mark_retry,
+    record,
+)
+from tracing.bootstrap import configure, exporter
+from tracing.context import business_context, current_keys
+from tracing.processes import register_process
+from tracing.processor import BusinessSpanProcessor
+from tracing.propagation import attached, extract, inject, propagate, span_context_from_traceparent, submit
+from tracing.sampling import BusinessKeySampler
+
+__all__ = [
+    "BusinessKeySampler",
+    "BusinessSpanProcessor",
+    "HopAttributes",
+    "HopFailure",
+    "HopValidationError",
+    "attached",
+    "business_context",
+    "configure",
+    "current_keys",
+    "exporter",
+    "extract",
+    "hop",
+    "inject",
+    "link_to",
+    "mark_dead_letter",
+    "mark_duplicate",
+    "mark_failed",
+    "mark_mapping_failure",
+    "mark_retry",
+    "propagate",
+    "record",
+    "register_process",
+    "span_context_from_traceparent",
+    "submit",
+]

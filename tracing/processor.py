@@ -1,0 +1,53 @@
+"""Copies business keys from baggage onto every span as it starts."""
+
+from __future__ import annotations
+
+import logging
+
+from opentelemetry import baggage
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+
+from tracing import conventions as c
+from tracing.context import BAGGAGE_KEYS
+
+logger = logging.getLogger(__name__)
+
+
+class BusinessSpanProcessor(SpanProcessor):
+    """Sets ``order.id``, ``customer.id``, ``sku.ids`` ... from baggage on spans that lack them.
+
+    A downstream hop that knows nothing about orders still lands in the order's view.
+    ``on_start`` never raises and never blocks (it only reads the context).
+    """
+
+    def __init__(self) -> None:
+        self._warned = False
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        try:
+            found = baggage.get_all(parent_context)
+            if not found:
+                return
+            existing = span.attributes or {}
+            for name in BAGGAGE_KEYS:
+                value = found.get(name)
+                if value is None or name in existing:
+                    continue
+                if name == c.SKU_IDS:
+                    span.set_attribute(name, [item for item in str(value).split(",") if item])
+                else:
+                    span.set_attribute(name, str(value))
+        except Exception:  # telemetry never breaks the host
+            if not self._warned:
+                logger.exception("biztrace: could not copy business keys onto a span")
+                self._warned = True
+
+    def on_end(self, span: ReadableSpan) -> None:
+        pass
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
