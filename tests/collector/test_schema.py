@@ -1,0 +1,57 @@
+"""Schema management: idempotent, versioned, upgradable, and the cluster DDL parses."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from collector import schema
+
+
+def test_apply_twice_is_a_no_op(empty_store):
+    first = schema.apply(empty_store, schema.SchemaOptions())
+    assert [m.version for m in first] == [m.version for m in schema.migrations()]
+    assert schema.apply(empty_store, schema.SchemaOptions()) == []
+    assert all(row.applied and row.checksum_matches for row in schema.status(empty_store, schema.SchemaOptions()))
+
+
+def test_an_older_store_is_upgraded_in_place(empty_store):
+    store = empty_store
+    older = schema.migrations()[:3]
+    schema._ensure_migrations_table(store, schema.SchemaOptions())
+    for migration in older:
+        for statement in schema.render(migration, schema.SchemaOptions(), store.database):
+            store.client.command(statement)
+        row = [migration.version, migration.name, migration.checksum, datetime(2026, 1, 1)]
+        store.client.insert(schema.MIGRATIONS, [row], column_names=["version", "name", "checksum", "applied_at"],
+                            database=store.database)  # fmt: skip
+    store.client.command(
+        f"INSERT INTO {store.table('otel_traces')} (Timestamp, TraceId, SpanId, SpanName, SpanAttributes) "
+        "VALUES (now64(9), 'aaaa', 'bbbb', 'old.span', map('order.id', 'O-OLD'))"
+    )
+    pending = [row.version for row in schema.status(store, schema.SchemaOptions()) if not row.applied]
+    assert pending == [m.version for m in schema.migrations()[3:]]
+    applied = schema.apply(store, schema.SchemaOptions())
+    assert [m.version for m in applied] == pending
+    assert int(store.client.command(f"SELECT count() FROM {store.table('otel_traces')}")) == 1
+    new_span = "INSERT INTO {t} (Timestamp, TraceId, SpanId, SpanName, SpanAttributes) VALUES " \
+               "(now64(9), 'cccc', 'dddd', 'new.span', map('order.id', 'O-NEW'))"  # fmt: skip
+    store.client.command(new_span.format(t=store.table("otel_traces")))
+    assert int(store.client.command(f"SELECT count() FROM {store.table('biz_hops')}")) == 1  # fed from now on
+
+
+def test_cluster_ddl_uses_on_cluster_replicated_engines_and_ttl_and_parses(empty_store):
+    options = schema.SchemaOptions(cluster="biztrace_cluster", replicated=True, ttl_days=30)
+    statements = [s for m in schema.migrations() for s in schema.render(m, options, "biztrace")]
+    creates = [s for s in statements if s.startswith("CREATE")]
+    assert creates and all("ON CLUSTER `biztrace_cluster`" in s for s in creates)
+    tables = [s for s in creates if s.startswith("CREATE TABLE") and "ENGINE = Null" not in s]
+    assert all("ENGINE = Replicated" in s for s in tables)
+    assert "ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')" in "".join(
+        tables
+    )
+    assert all("non_replicated_deduplication_window" not in s for s in tables)
+    spans = next(s for s in tables if "`biztrace`.otel_traces ON" in s)
+    assert "TTL toDateTime(Timestamp) + toIntervalDay(30)" in spans
+    for statement in statements:  # chDB cannot run ON CLUSTER without Keeper, but it parses it
+        formatted = empty_store.client.command("SELECT formatQuery({q:String})", parameters={"q": statement})
+        assert "CLUSTER" in str(formatted) or not statement.startswith("CREATE")
