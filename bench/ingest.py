@@ -130,7 +130,7 @@ def run_protocol(protocol: str, requests: int, concurrency: int = 16) -> dict[st
     }
 
 
-def run(requests: int = 400, concurrency: int = 16) -> dict[str, Any]:
+def run(requests: int = 400, concurrency: int = 64) -> dict[str, Any]:
     """HTTP, gRPC and the ceiling, in one run; ratios against the ceiling."""
     http = run_protocol("http", requests, concurrency)
     grpc = run_protocol("grpc", requests, concurrency)
