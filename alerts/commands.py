@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 import sys
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pydantic import AliasChoices, BaseModel, Field
@@ -142,6 +142,74 @@ def _age(seconds: int) -> str:
     if seconds >= 3600:
         return f"{seconds / 3600:.1f}h"
     return f"{max(seconds, 0) // 60}m"
+
+
+class ReconcileCommand(_AlertsOptions):
+    """Which transactions do systems disagree on, and by how much, per period.
+
+    Prints the parity table (per rule, period and channel: pairs, counts, totals, variance,
+    mismatch rate, share posted within SLA) and the mismatched transactions.
+
+    Example: biztrace reconcile --period day --since 2026-11-01 --process order_to_cash --json
+    """
+
+    period: str = Field("day", description="hour, day, week or month")
+    since: datetime | None = Field(None, description="from (ISO 8601; default: 30 days before --now)")
+    process: str | None = Field(None, description="only this process")
+    rule: str | None = Field(None, description="only this reconciliation rule")
+    channel: str | None = Field(None, description="only this sales channel")
+    system: str | None = Field(None, description="only rules where this system is one side")
+
+    def cli_cmd(self) -> None:
+        from alerts.reconcile import mismatches, parity
+
+        if self.period not in ("hour", "day", "week", "month"):
+            raise CommandFailed(f"--period {self.period!r}: use hour, day, week or month", 2)
+        config = self.load_config()
+        if self.system:
+            keep = [r for r in config.reconciliation if self.system in (r.left.system, r.right.system)]
+            config = config.model_copy(update={"reconciliation": keep})
+        now = self.moment()
+        since = naive_utc(self.since) if self.since else now - timedelta(days=30)
+        with open_store(self.store) as store:
+            table = parity(store, config, now, since=since, period=self.period, rule=self.rule, process=self.process,
+                           channel=self.channel)  # fmt: skip
+            found = [m for m in mismatches(store, config, now, since=since, rule=self.rule, process=self.process)
+                     if self.channel is None or m.channel == self.channel]  # fmt: skip
+        if self.json_output:
+            print_json({"parity": [r.model_dump(mode="json") for r in table],
+                        "mismatches": [m.model_dump(mode="json") for m in found]})  # fmt: skip
+            return
+        _print_reconciliation(table, found)
+
+
+def _print_reconciliation(table, found) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=None if sys.stdout.isatty() else 200)
+    parity_table = Table(title="parity")
+    for column in ("rule", "period", "channel", "pairs", "left", "right", "left total", "right total", "variance",
+                   "mismatch rate", "within SLA"):  # fmt: skip
+        parity_table.add_column(column)
+    for row in table:
+        within = f"{row.right_within_sla_share:.1%}" if row.right_within_sla_share is not None else "-"
+        cells = (row.rule, f"{row.period:%Y-%m-%d %H:%M}", row.channel or "-", str(row.pairs), str(row.left_count),
+                 str(row.right_count), f"{row.left_total:,.2f}", f"{row.right_total:,.2f}", f"{row.variance:,.2f}",
+                 f"{row.mismatch_rate:.2%}", within)  # fmt: skip
+        parity_table.add_row(*cells)
+    console.print(parity_table)
+    if not found:
+        console.print("no mismatched transactions")
+        return
+    listing = Table(title=f"{len(found)} mismatched transactions")
+    for column in ("rule", "key", "matched on", "field", "left", "right", "systems", "since (UTC)"):
+        listing.add_column(column)
+    for m in found:
+        listing.add_row(m.rule, m.key, m.match_key, m.field, "-" if m.left is None else str(m.left),
+                        "-" if m.right is None else str(m.right), f"{m.left_system} -> {m.right_system}",
+                        f"{m.since:%Y-%m-%d %H:%M}")  # fmt: skip
+    console.print(listing)
 
 
 class AlertsEvaluate(_AlertsOptions):

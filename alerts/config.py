@@ -173,6 +173,53 @@ class Receiver(_Strict):
         return found
 
 
+class Observation(_Strict):
+    """One side of a reconciliation: hops of a stage, optionally of one system."""
+
+    stage: str
+    system: str | None = None
+
+
+class Tolerance(_Strict):
+    """Differences up to max(abs, rel * |left|) are not mismatches."""
+
+    amount_abs: float = Field(0.01, ge=0)
+    amount_rel: float = Field(0.0, ge=0)
+    quantity_abs: float = Field(0.0, ge=0)
+    quantity_rel: float = Field(0.0, ge=0)
+
+
+class Reconciliation(_Strict):
+    """Two systems' observations of the same thing that must agree.
+
+    Observations pair up by ``match_on`` (default: the process key). Matching by
+    ``shipment.id`` compares each invoice with its shipment, so partial shipments and
+    backorders are legitimate differences from the captured order, not mismatches.
+    """
+
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    process: str
+    left: Observation
+    right: Observation
+    match_on: str | None = Field(None, description="attribute pairing the observations: " + ", ".join(KEY_COLUMNS))
+    compare: list[Literal["amount", "quantity", "status"]] = Field(default_factory=lambda: ["amount", "quantity"])
+    tolerance: Tolerance = Field(default_factory=Tolerance)
+    tolerance_by_currency: dict[str, Tolerance] = Field(default_factory=dict)
+    status_map: dict[str, str] = Field(default_factory=dict, description="left status -> the right status it means")
+    presence: Literal["none", "right_requires_left", "left_requires_right", "both"] = Field(
+        "right_requires_left", description="which side existing without the other is a mismatch"
+    )
+    grace: Duration = Field(timedelta(0), description="how long the right side may lag before its absence counts")
+
+    @model_validator(mode="after")
+    def _keys(self) -> Reconciliation:
+        if self.match_on is not None and self.match_on not in KEY_COLUMNS:
+            raise ValueError(f"match_on {self.match_on!r} is not one of {', '.join(KEY_COLUMNS)}")
+        if "status" in self.compare and not self.status_map:
+            raise ValueError("comparing status needs a status_map (left status: right status)")
+        return self
+
+
 class InhibitRule(_Strict):
     """While a source alert fires, matching target alerts are not notified."""
 
@@ -199,9 +246,17 @@ class AlertsConfig(_Strict):
     receivers: list[Receiver] = Field(default_factory=lambda: [Receiver(name="default")])
     inhibit_rules: list[InhibitRule] = Field(default_factory=list)
     runbooks: list[Runbook] = Field(default_factory=list)
+    reconciliation: list[Reconciliation] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _references(self) -> AlertsConfig:
+        for check in self.reconciliation:
+            process = self.processes.get(check.process)
+            if process is None:
+                raise ValueError(f"reconciliation {check.name!r}: process {check.process!r} is not defined")
+            for side in (check.left, check.right):
+                if side.stage not in process.stage_names():
+                    raise ValueError(f"reconciliation {check.name!r}: {side.stage!r} is not a stage of {check.process}")
         names = [rule.name for rule in self.rules]
         for rule in self.rules:
             if names.count(rule.name) > 1:
@@ -242,7 +297,7 @@ def _merge(base: dict[str, Any], user: dict[str, Any]) -> tuple[dict[str, Any], 
     merged = dict(base)
     origin: dict[tuple[str, int], int] = {}
     merged["processes"] = {**(base.get("processes") or {}), **(user.get("processes") or {})}
-    for section in ("rules", "runbooks"):
+    for section in ("rules", "runbooks", "reconciliation"):
         by_name: dict[object, tuple[object, int | None]] = {_identity(i): (i, None) for i in base.get(section) or []}
         for position, item in enumerate(user.get(section) or []):
             by_name[_identity(item)] = (item, position)
@@ -254,7 +309,7 @@ def _merge(base: dict[str, Any], user: dict[str, Any]) -> tuple[dict[str, Any], 
         if section in user:
             merged[section] = user[section]
     unknown = set(user) - {"processes", "rules", "runbooks", "route", "receivers", "inhibit_rules",
-                           "evaluation_interval"}  # fmt: skip
+                           "evaluation_interval", "reconciliation"}  # fmt: skip
     for section in unknown:
         merged[section] = user[section]  # reported by validation as an unknown field
     return merged, origin
@@ -336,7 +391,7 @@ def _validate(
         problems = []
         for error in exc.errors()[:10]:
             loc = tuple(part for part in error["loc"] if part not in ("function-after[_consistent()]",))
-            if len(loc) > 1 and (loc[0], loc[1]) in origin:  # a user's rule or runbook: its own position
+            if len(loc) > 1 and (loc[0], loc[1]) in origin:  # a user's list item: its own position
                 loc = (loc[0], origin[(loc[0], loc[1])], *loc[2:])
             field = ".".join(str(part) for part in loc) or "(top)"
             line = _line(node, loc)

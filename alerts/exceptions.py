@@ -19,6 +19,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from alerts import reconcile
 from alerts.config import AlertsConfig
 from alerts.errors import NotFound
 from alerts.transactions import process_parameters, sql, transactions
@@ -93,6 +94,17 @@ def detect(store: Store, config: AlertsConfig, now: datetime, keys: list[str] | 
             process=tx.process, key=tx.key, kind=tx.state, stage=stage, system=system, since=since,
             age_s=int((now.replace(tzinfo=None) - since).total_seconds()), evidence=evidence, detail=detail,
             priority=tx.priority, channel=tx.channel, runbook=config.runbook(tx.state, tx.process),
+        ))  # fmt: skip
+    for mismatch in reconcile.mismatches(store, config, now, keys=keys):
+        system = (
+            mismatch.left_system if mismatch.field == "presence" and mismatch.left is None else mismatch.right_system
+        )
+        found.append(ExceptionItem(
+            process=mismatch.process, key=mismatch.key, kind="mismatch", stage=mismatch.stage, system=system,
+            since=mismatch.since, age_s=int((now.replace(tzinfo=None) - mismatch.since).total_seconds()),
+            evidence=mismatch.evidence, runbook=config.runbook("mismatch", mismatch.process),
+            detail={"rule": mismatch.rule, "field": mismatch.field, "match_key": mismatch.match_key,
+                    "left": mismatch.left, "right": mismatch.right, "currency": mismatch.currency},
         ))  # fmt: skip
     parameters = process_parameters(config)
     parameters.update(db=store.database, now=now, keys=keys or [])

@@ -75,6 +75,27 @@ def _query(rule: Rule, snapshot_table: str) -> str:
     )
 
 
+def _mismatch_rate(store: Store, config: AlertsConfig, rule: Rule, now: datetime) -> list[RuleResult]:
+    """Share of reconciled pairs that disagree, per process (or the rule's grouping)."""
+    from alerts import reconcile
+
+    totals: dict[str, list] = {}
+    for row in reconcile.parity(store, config, now, since=now - rule.window, process=rule.process, period="month"):
+        process = next(r.process for r in config.reconciliation if r.name == row.rule)
+        entry = totals.setdefault(process, [0, 0])
+        entry[0] += row.pairs
+        entry[1] += row.mismatched
+    keys = {}
+    for mismatch in reconcile.mismatches(store, config, now, since=now - rule.window, process=rule.process):
+        keys.setdefault(mismatch.process, []).append(mismatch.key)
+    results = []
+    for process, (pairs, mismatched) in totals.items():
+        value = mismatched / pairs if pairs else 0.0
+        results.append(RuleResult(rule=rule.name, labels={"process": process}, value=value,
+                                  active=value > rule.threshold, keys=keys.get(process, [])[:50]))  # fmt: skip
+    return results
+
+
 def evaluate_rule(
     store: Store, config: AlertsConfig, rule: Rule, now: datetime, snapshot_table: str
 ) -> list[RuleResult]:
@@ -93,6 +114,11 @@ def evaluate_rule(
         "e2e_processes": [name for name, p in config.processes.items() if p.end_to_end],
         "e2e_s": [p.end_to_end.within.total_seconds() for p in config.processes.values() if p.end_to_end],
     }
+    if rule.kind == "mismatch_rate":
+        try:
+            return _mismatch_rate(store, config, rule, now)
+        except Exception as exc:  # name the rule, keep the first line
+            raise QueryError(f"rule {rule.name} (mismatch_rate) failed: {str(exc).splitlines()[0]}") from exc
     try:
         result = store.client.query(_query(rule, snapshot_table), parameters=parameters)
     except QueryError:

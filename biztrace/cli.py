@@ -18,7 +18,7 @@ from urllib.parse import quote
 from pydantic import AliasChoices, BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, CliApp, CliPositionalArg, CliSubCommand, SettingsConfigDict
 
-from alerts.commands import AlertsCommand, ExceptionsCommand
+from alerts.commands import AlertsCommand, ExceptionsCommand, ReconcileCommand
 from biztrace.cliutil import EXIT_NOT_FOUND, EXIT_STORE, CommandFailed, open_store, print_json
 from biztrace.options import StoreOptions
 from biztrace.store import StoreBusy, StoreError
@@ -287,6 +287,7 @@ class Biztrace(BaseSettings):
     simulate: CliSubCommand[SimulateCommand] = Field(description="emit a distributor's realistic traffic over OTLP")
     exceptions: CliSubCommand[ExceptionsCommand] = Field(description="transactions in trouble, and acting on them")
     alerts: CliSubCommand[AlertsCommand] = Field(description="evaluate rules, run the alert loop, silences")
+    reconcile: CliSubCommand[ReconcileCommand] = Field(description="where systems disagree: parity and mismatches")
 
     def cli_cmd(self) -> None:
         CliApp.run_subcommand(self)

@@ -29,7 +29,7 @@ def test_detection_matches_ground_truth_exactly(simulated):
     for item in found:
         by_kind.setdefault(item.kind, set()).add(item.key)
     truth = simulated.truth
-    for kind in ("failed", "dead_letter", "duplicate"):
+    for kind in ("failed", "dead_letter", "duplicate", "mismatch"):
         expected = {f.key for f in truth.faults if f.kind == kind}
         assert by_kind.get(kind, set()) == expected, kind
         assert expected, f"the scenario produced no {kind}"

@@ -1,0 +1,74 @@
+-- One reconciliation rule: pair the left and right observations by the match key, take each
+-- side's latest value per key (a duplicate delivery is not a second observation), and flag
+-- amount, quantity or status differences beyond tolerance, and missing sides. Every pair is
+-- returned (mismatched or not), so the parity report and the mismatch list share this query.
+WITH
+observed AS (
+    SELECT
+        multiIf({match_column:UInt8} = 1, OrderId, {match_column:UInt8} = 2, CustomerId,
+                {match_column:UInt8} = 3, InvoiceId, {match_column:UInt8} = 4, ShipmentId,
+                {match_column:UInt8} = 5, ReturnId, '') AS match_key,
+        multiIf({key_column:UInt8} = 1, OrderId, {key_column:UInt8} = 2, CustomerId,
+                {key_column:UInt8} = 3, InvoiceId, {key_column:UInt8} = 4, ShipmentId,
+                {key_column:UInt8} = 5, ReturnId, '') AS key,
+        Stage = {right_stage:String} AND ({right_system:String} = '' OR System = {right_system:String}) AS is_right,
+        Timestamp, Amount, Quantity, BizStatus, Currency, SpanId, System, Channel
+    FROM {db:Identifier}.biz_hops
+    WHERE Process = {process:String} AND StatusCode != 'Error'
+      AND Timestamp >= {since:DateTime64(9)} AND Timestamp <= {now:DateTime64(9)}
+      AND ((Stage = {left_stage:String} AND ({left_system:String} = '' OR System = {left_system:String}))
+        OR (Stage = {right_stage:String} AND ({right_system:String} = '' OR System = {right_system:String})))
+),
+paired AS (
+    SELECT
+        match_key,
+        any(key) AS key,
+        countIf(NOT is_right) > 0 AS has_left,
+        countIf(is_right) > 0 AS has_right,
+        argMaxIf(Amount, Timestamp, NOT is_right) AS left_amount,
+        argMaxIf(Amount, Timestamp, is_right) AS right_amount,
+        argMaxIf(Quantity, Timestamp, NOT is_right) AS left_quantity,
+        argMaxIf(Quantity, Timestamp, is_right) AS right_quantity,
+        argMaxIf(BizStatus, Timestamp, NOT is_right) AS left_status,
+        argMaxIf(BizStatus, Timestamp, is_right) AS right_status,
+        argMaxIf(System, Timestamp, NOT is_right) AS left_system,
+        argMaxIf(System, Timestamp, is_right) AS right_system,
+        any(Currency) AS currency,
+        any(Channel) AS channel,
+        minIf(Timestamp, NOT is_right) AS left_at,
+        maxIf(Timestamp, is_right) AS right_at,
+        max(Timestamp) AS last_at,
+        groupArray(SpanId) AS span_ids
+    FROM observed
+    WHERE match_key != ''
+    GROUP BY match_key
+),
+judged AS (
+    SELECT *,
+        transform(currency, {currencies:Array(String)}, {amount_abs_by_currency:Array(Float64)},
+                  {amount_abs:Float64}) AS amount_abs,
+        has_left AND has_right AND has({compare:Array(String)}, 'amount')
+            AND abs(ifNull(left_amount, 0) - ifNull(right_amount, 0))
+                > greatest(amount_abs, {amount_rel:Float64} * abs(ifNull(left_amount, 0))) AS amount_differs,
+        has_left AND has_right AND has({compare:Array(String)}, 'quantity')
+            AND abs(ifNull(left_quantity, 0) - ifNull(right_quantity, 0))
+                > greatest({quantity_abs:Float64}, {quantity_rel:Float64} * abs(ifNull(left_quantity, 0))) AS quantity_differs,
+        has_left AND has_right AND has({compare:Array(String)}, 'status')
+            AND transform(left_status, {status_from:Array(String)}, {status_to:Array(String)}, left_status)
+                != right_status AS status_differs,
+        (has_right AND NOT has_left AND {presence:String} IN ('right_requires_left', 'both'))
+          OR (has_left AND NOT has_right AND {presence:String} IN ('left_requires_right', 'both')
+              AND left_at + toIntervalSecond({grace_s:UInt32}) < {now:DateTime64(9)}) AS presence_differs
+    FROM paired
+)
+SELECT
+    key, match_key, channel, currency,
+    amount_differs OR quantity_differs OR status_differs OR presence_differs AS mismatched,
+    multiIf(presence_differs, 'presence', amount_differs, 'amount', quantity_differs, 'quantity',
+            status_differs, 'status', '') AS field,
+    has_left AND has_right AND right_at <= left_at + toIntervalSecond({right_sla_s:UInt32}) AS right_within_sla,
+    if(has_left, left_at, right_at) AS observed_at,
+    left_amount, right_amount, left_quantity, right_quantity, left_status, right_status,
+    if(has_left, left_system, '') AS left_system, if(has_right, right_system, '') AS right_system,
+    has_left, has_right, last_at, span_ids
+FROM judged

@@ -1,0 +1,100 @@
+"""Reconciliation against the simulator's ground truth, and tolerances at their edges."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from alerts import config as alerts_config
+from alerts.reconcile import mismatches, parity
+from collector import intake
+from collector.writer import Batch, ClickHouseWriter
+
+from .conftest import NOW
+
+CONFIG = alerts_config.load()
+
+
+def test_known_mismatches_are_all_found_and_nothing_else(simulated):
+    found = mismatches(simulated.store, CONFIG, NOW)
+    expected = {(f.key, f.detail["field"]) for f in simulated.truth.faults if f.kind == "mismatch"}
+    assert expected, "the scenario produced no mismatches"
+    assert {(m.key, m.field) for m in found} == expected  # precision and recall both 1.0
+    by_key = {(m.key, m.field): m for m in found}
+    for fault in simulated.truth.faults:
+        if fault.kind != "mismatch":
+            continue
+        mismatch = by_key[(fault.key, fault.detail["field"])]
+        assert mismatch.match_key == fault.detail["shipment_id"] and mismatch.rule == "invoice_vs_shipment"
+        if fault.detail["field"] in ("amount", "quantity"):
+            assert (mismatch.left, mismatch.right) == (fault.detail["wms"], fault.detail["erp"])
+        else:
+            assert mismatch.left is None and mismatch.evidence
+
+
+def test_partial_shipments_reconcile_per_shipment(simulated):
+    split = simulated.store.client.query(
+        f"SELECT OrderId FROM {simulated.store.table('biz_hops')} WHERE Stage = 'shipment.confirmed' "
+        "GROUP BY OrderId HAVING uniqExact(ShipmentId) > 1"
+    ).result_rows
+    assert split, "the scenario has split shipments"
+    flagged = {m.key for m in mismatches(simulated.store, CONFIG, NOW)}
+    faulty = {f.key for f in simulated.truth.faults}
+    assert not {key for (key,) in split} - faulty & flagged
+
+
+def test_parity_by_day(simulated):
+    rows = parity(simulated.store, CONFIG, NOW, since=NOW - timedelta(days=10), rule="invoice_vs_shipment")
+    assert rows and all(r.left_system == "wms" and r.right_system == "erp" for r in rows)
+    assert sum(r.mismatched for r in rows) == sum(1 for f in simulated.truth.faults if f.kind == "mismatch")
+    assert all(r.right_within_sla_share is None or 0 <= r.right_within_sla_share <= 1 for r in rows)
+    assert sum(r.pairs for r in rows) >= sum(r.left_count for r in rows) > 0
+
+
+def _pair(store, shipment: str, left: tuple[float, float], right: tuple[float, float], currency: str = "EUR"):
+    request = ExportTraceServiceRequest()
+    for i, (system, stage, (amount, quantity)) in enumerate((("wms", "shipment.confirmed", left),
+                                                             ("erp", "invoice.posted", right))):  # fmt: skip
+        rs = request.resource_spans.add()
+        kv = rs.resource.attributes.add()
+        kv.key, kv.value.string_value = "service.name", system
+        span = rs.scope_spans.add().spans.add()
+        span.trace_id = bytes([len(shipment), i + 1] + [7] * 14)
+        span.span_id = bytes([len(shipment), i + 1] + [9] * 6)
+        span.name = f"{system}.{stage}"
+        span.start_time_unix_nano = int((NOW - timedelta(hours=2 - i)).timestamp() * 1e9)
+        for key, value in (("order.id", f"O-{shipment}"), ("shipment.id", shipment), ("biz.process", "order_to_cash"),
+                           ("biz.stage", stage), ("biz.system", system), ("biz.currency", currency)):  # fmt: skip
+            attribute = span.attributes.add()
+            attribute.key, attribute.value.string_value = key, value
+        for key, number in (("biz.amount", amount), ("biz.quantity", quantity)):
+            attribute = span.attributes.add()
+            attribute.key, attribute.value.double_value = key, number
+    ClickHouseWriter(store).write(Batch(f"pair-{shipment}", [intake.check(request, None)]))
+
+
+def test_tolerances_at_their_edges_and_per_currency(store):
+    config = alerts_config.loads("""
+reconciliation:
+  - name: invoice_vs_shipment
+    process: order_to_cash
+    match_on: shipment.id
+    left: {stage: shipment.confirmed, system: wms}
+    right: {stage: invoice.posted, system: erp}
+    tolerance: {amount_abs: 0.5, amount_rel: 0.01, quantity_abs: 1}
+    tolerance_by_currency: {JPY: {amount_abs: 100}}
+""")
+    _pair(store, "A", (1000.0, 5), (1010.0, 6))  # 1% of 1000 and 1 unit: at the edge, not a mismatch
+    _pair(store, "B", (1000.0, 5), (1010.5, 5))  # just over 1%
+    _pair(store, "C", (10.0, 5), (10.5, 5))  # within the 0.5 absolute tolerance
+    _pair(store, "D", (10.0, 5), (10.0, 7))  # two units off
+    _pair(store, "E", (1000.0, 5), (1100.0, 5), currency="JPY")  # within JPY's 100
+    _pair(store, "F", (1000.0, 5), (1101.0, 5), currency="JPY")
+    found = {(m.match_key, m.field) for m in mismatches(store, config, NOW.replace(tzinfo=None) + timedelta(hours=1))}
+    assert found == {("B", "amount"), ("D", "quantity"), ("F", "amount")}
+
+
+def test_since_limits_the_window(simulated):
+    assert mismatches(simulated.store, CONFIG, NOW, since=NOW + timedelta(days=1)) == []
+    assert isinstance(NOW, datetime)
