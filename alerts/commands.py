@@ -161,7 +161,7 @@ class ReconcileCommand(_AlertsOptions):
     system: str | None = Field(None, description="only rules where this system is one side")
 
     def cli_cmd(self) -> None:
-        from alerts.reconcile import mismatches, parity
+        from alerts.reconcile import report
 
         if self.period not in ("hour", "day", "week", "month"):
             raise CommandFailed(f"--period {self.period!r}: use hour, day, week or month", 2)
@@ -172,15 +172,12 @@ class ReconcileCommand(_AlertsOptions):
         now = self.moment()
         since = naive_utc(self.since) if self.since else now - timedelta(days=30)
         with open_store(self.store) as store:
-            table = parity(store, config, now, since=since, period=self.period, rule=self.rule, process=self.process,
-                           channel=self.channel)  # fmt: skip
-            found = [m for m in mismatches(store, config, now, since=since, rule=self.rule, process=self.process)
-                     if self.channel is None or m.channel == self.channel]  # fmt: skip
+            result = report(store, config, now, since=since, period=self.period, rule=self.rule,
+                            process=self.process, channel=self.channel, system=self.system)  # fmt: skip
         if self.json_output:
-            print_json({"parity": [r.model_dump(mode="json") for r in table],
-                        "mismatches": [m.model_dump(mode="json") for m in found]})  # fmt: skip
+            print_json({name: [row.model_dump(mode="json") for row in rows] for name, rows in result.items()})
             return
-        _print_reconciliation(table, found)
+        _print_reconciliation(result["parity"], result["mismatches"])
 
 
 def _print_reconciliation(table, found) -> None:

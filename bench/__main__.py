@@ -62,6 +62,21 @@ def _alerts(quick: bool) -> dict:
     return result
 
 
+def _reconcile(quick: bool) -> dict:
+    from bench import reconcile_eval
+    from biztrace.store import connect
+    from collector import schema
+
+    orders = 100_000 if quick else 1_000_000
+    store = connect(f"chdb://{tempfile.mkdtemp(prefix='biztrace-bench-reconcile-')}")
+    schema.apply(store, schema.SchemaOptions())
+    with _progress() as bar:
+        task = bar.add_task("generating orders", total=orders)
+        result = reconcile_eval.run(store, orders, progress=lambda n: bar.advance(task, n))
+    store.close()
+    return result
+
+
 def _hop(quick: bool) -> dict:
     from bench import hop_overhead
 
@@ -74,7 +89,8 @@ def _simulate(quick: bool) -> dict:
     return simulate_rate.run(quick)
 
 
-BENCHMARKS = {"ingest": _ingest, "lookup": _lookup, "alerts": _alerts, "hop": _hop, "simulate": _simulate}
+BENCHMARKS = {"ingest": _ingest, "lookup": _lookup, "alerts": _alerts, "reconcile": _reconcile, "hop": _hop,
+              "simulate": _simulate}  # fmt: skip
 
 
 def main() -> int:

@@ -2,6 +2,7 @@
 -- side's latest value per key (a duplicate delivery is not a second observation), and flag
 -- amount, quantity or status differences beyond tolerance, and missing sides. Every pair is
 -- returned (mismatched or not), so the parity report and the mismatch list share this query.
+-- Evidence span ids are fetched afterwards, for the mismatched pairs only (evidence.sql).
 WITH
 observed AS (
     SELECT
@@ -31,14 +32,13 @@ paired AS (
         argMaxIf(Quantity, Timestamp, is_right) AS right_quantity,
         argMaxIf(BizStatus, Timestamp, NOT is_right) AS left_status,
         argMaxIf(BizStatus, Timestamp, is_right) AS right_status,
-        argMaxIf(System, Timestamp, NOT is_right) AS left_system,
-        argMaxIf(System, Timestamp, is_right) AS right_system,
+        anyIf(System, NOT is_right) AS left_system,
+        anyIf(System, is_right) AS right_system,
         any(Currency) AS currency,
         any(Channel) AS channel,
         minIf(Timestamp, NOT is_right) AS left_at,
         maxIf(Timestamp, is_right) AS right_at,
-        max(Timestamp) AS last_at,
-        groupArray(SpanId) AS span_ids
+        max(Timestamp) AS last_at
     FROM observed
     WHERE match_key != ''
     GROUP BY match_key
@@ -70,5 +70,5 @@ SELECT
     if(has_left, left_at, right_at) AS observed_at,
     left_amount, right_amount, left_quantity, right_quantity, left_status, right_status,
     if(has_left, left_system, '') AS left_system, if(has_right, right_system, '') AS right_system,
-    has_left, has_right, last_at, span_ids
+    has_left, has_right, last_at
 FROM judged

@@ -98,3 +98,26 @@ reconciliation:
 def test_since_limits_the_window(simulated):
     assert mismatches(simulated.store, CONFIG, NOW, since=NOW + timedelta(days=1)) == []
     assert isinstance(NOW, datetime)
+
+
+def test_system_parity_counts_transactions_and_duplicates(simulated):
+    from alerts.reconcile import system_parity
+
+    rows = system_parity(simulated.store, CONFIG, NOW, since=NOW - timedelta(days=10), process="order_to_cash")
+    assert {r.system for r in rows} >= {"erp", "wms", "middleware"}
+    assert sum(r.duplicate_events for r in rows) == sum(1 for f in simulated.truth.faults if f.kind == "duplicate")
+
+
+def test_reconcile_command_prints_json(simulated, capsys):
+    import json
+
+    from biztrace.cli import main
+    from support import store_dsn
+
+    dsn = store_dsn(simulated.store.address.path, simulated.store.database)
+    assert main(["reconcile", "--store", dsn, "--now", NOW.isoformat(), "--since",
+                 (NOW - timedelta(days=10)).isoformat(), "--json"]) == 0  # fmt: skip
+    document = json.loads(capsys.readouterr().out)
+    assert {"parity", "systems", "mismatches"} <= set(document)
+    assert len(document["mismatches"]) == sum(1 for f in simulated.truth.faults if f.kind == "mismatch")
+    assert main(["reconcile", "--store", dsn, "--now", NOW.isoformat(), "--period", "fortnight"]) == 2
