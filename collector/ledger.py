@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from collector import schema
-from collector.intake import NS_PER_DAY, Sample
+from collector.intake import Sample
 
 
 class RequestLedger:
@@ -64,8 +64,9 @@ def present_samples(store, samples: list[Sample], chunk: int = 5_000) -> set[tup
     found: set[tuple[str, str]] = set()
     for start in range(0, len(samples), chunk):
         part = samples[start : start + chunk]
-        low = min(s.start_ns for s in part)
-        high = max(s.start_ns for s in part)
+        # the bounds only prune; a second of margin covers timestamps stored at microsecond precision
+        low = min(s.start_ns for s in part) - 1_000_000_000
+        high = max(s.start_ns for s in part) + 1_000_000_000
         rows = store.client.query(
             f"SELECT TraceId, SpanId FROM {store.table(schema.TRACES)} "
             "WHERE Timestamp BETWEEN fromUnixTimestamp64Nano({low:Int64}) AND fromUnixTimestamp64Nano({high:Int64}) "
@@ -86,15 +87,16 @@ def recover(store, ledger: RequestLedger, now: datetime | None = None) -> int:
     now = now or datetime.now(UTC).replace(tzinfo=None)
     since = now - timedelta(seconds=ledger.window_s)
     rows = store.client.query(
-        f"SELECT Fingerprint, SampleTraceId, SampleSpanId, toInt64(toUnixTimestamp64Nano(SampleTimestamp)) "
+        f"SELECT Fingerprint, SampleTraceId, SampleSpanId, toInt64(toUnixTimestamp64Nano(SampleTimestamp)), "
+        f"toInt64(toUInt16(Day)) "
         f"FROM {store.table(schema.LEDGER)} WHERE WrittenAt >= {{since:DateTime64(3)}}",
         parameters={"since": since},
     ).result_rows
     if not rows:
         return 0
     samples = {}
-    for fingerprint, trace_id, span_id, start_ns in rows:
-        samples.setdefault(fingerprint, []).append(Sample(start_ns // NS_PER_DAY, trace_id, span_id, start_ns))
+    for fingerprint, trace_id, span_id, start_ns, day in rows:
+        samples.setdefault(fingerprint, []).append(Sample(day, trace_id, span_id, start_ns))
     present = present_samples(store, [s for group in samples.values() for s in group])
     remembered = 0
     for fingerprint, group in samples.items():
