@@ -1,0 +1,46 @@
+"""Transaction state for a process keyed by its own attribute, configured without code."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from alerts import config as alerts_config
+from alerts.transactions import transactions
+
+NOW = datetime(2026, 11, 20, 12, 0)
+CONFIG = alerts_config.loads("""
+processes:
+  procure_to_pay:
+    key: invoice.id
+    stages:
+      - name: po.created
+      - name: goods.received
+        system: wms
+        sla: {within: 2h}
+      - name: invoice.matched
+        sla: {within: 1d}
+""")
+
+
+def _hop(store, invoice: str, stage: str, at: datetime, span: str, status: str = "Unset") -> None:
+    store.client.command(
+        f"INSERT INTO {store.table('biz_hops')} (Timestamp, SpanId, InvoiceId, OrderId, Process, Stage, System, "
+        "StatusCode) VALUES ({at:DateTime64(9)}, {span:String}, {invoice:String}, 'PO-SHARED', 'procure_to_pay', "
+        "{stage:String}, 'erp', {status:String})",
+        parameters={"at": at, "span": span, "invoice": invoice, "stage": stage, "status": status},
+    )
+
+
+def test_a_new_process_is_keyed_by_its_attribute(store):
+    _hop(store, "INV-1", "po.created", NOW - timedelta(hours=5), "a1")
+    _hop(store, "INV-2", "po.created", NOW - timedelta(hours=1), "b1")
+    _hop(store, "INV-2", "goods.received", NOW - timedelta(minutes=30), "b2")
+    _hop(store, "INV-3", "po.created", NOW - timedelta(hours=1), "c1")
+    _hop(store, "INV-3", "goods.received", NOW - timedelta(minutes=20), "c2", status="Error")
+    states = {t.key: (t.state, t.current_stage) for t in transactions(store, CONFIG, NOW)
+              if t.process == "procure_to_pay"}  # fmt: skip
+    assert states == {
+        "INV-1": ("stuck", "po.created"),  # goods not received within 2h
+        "INV-2": ("in_flight", "goods.received"),
+        "INV-3": ("failed", "goods.received"),  # the stage it failed at
+    }
