@@ -161,9 +161,9 @@ class ReconcileCommand(_AlertsOptions):
     system: str | None = Field(None, description="only rules where this system is one side")
 
     def cli_cmd(self) -> None:
-        from alerts.reconcile import report
+        from alerts.reconcile import BUCKETS, report
 
-        if self.period not in ("hour", "day", "week", "month"):
+        if self.period not in BUCKETS:
             raise CommandFailed(f"--period {self.period!r}: use hour, day, week or month", 2)
         config = self.load_config()
         if self.system:

@@ -9,6 +9,7 @@ pairs per period and channel (counts, totals, variance, share posted within SLA)
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from string import Template
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -19,6 +20,13 @@ from biztrace.store import Store
 
 _COLUMNS = {"order.id": 1, "customer.id": 2, "invoice.id": 3, "shipment.id": 4, "return.id": 5}
 Period = Literal["hour", "day", "week", "month"]
+BUCKETS: dict[str, str] = {
+    "hour": "toStartOfHour",
+    "day": "toStartOfDay",
+    "week": "toMonday",
+    "month": "toStartOfMonth",
+}
+"""The ClickHouse function that truncates a time to each period."""
 
 
 class Mismatch(BaseModel):
@@ -152,7 +160,7 @@ def parity(
 ) -> list[ParityRow]:
     """Per period and channel, each rule's counts, totals, variance and mismatch rate."""
     since = since or now - timedelta(days=30)
-    bucket = {"hour": "toStartOfHour", "day": "toStartOfDay", "week": "toMonday", "month": "toStartOfMonth"}[period]
+    bucket = BUCKETS[period]
     rows: list[ParityRow] = []
     for check in _rules(config, rule, process):
         query = f"""
@@ -208,10 +216,8 @@ def system_parity(
     system: str | None = None,
 ) -> list[SystemParityRow]:
     """Per period, system and channel: transactions seen and duplicate message rate."""
-    from string import Template
-
     since = since or now - timedelta(days=30)
-    bucket = {"hour": "toStartOfHour", "day": "toStartOfDay", "week": "toMonday", "month": "toStartOfMonth"}[period]
+    bucket = BUCKETS[period]
     query = Template(sql("system_parity")).substitute(bucket=bucket)
     rows = []
     for name, definition in config.processes.items():

@@ -24,6 +24,16 @@ def _progress() -> Progress:
                     console=Console(stderr=True), transient=True)  # fmt: skip
 
 
+def _fresh_store(name: str):
+    """A new embedded store with biztrace's schema, in a temporary directory."""
+    from biztrace.store import connect
+    from collector import schema
+
+    store = connect(f"chdb://{tempfile.mkdtemp(prefix=f'biztrace-bench-{name}-')}")
+    schema.apply(store, schema.SchemaOptions())
+    return store
+
+
 def _ingest(quick: bool) -> dict:
     from bench import ingest
 
@@ -32,12 +42,9 @@ def _ingest(quick: bool) -> dict:
 
 def _lookup(quick: bool) -> dict:
     from bench import lookup
-    from biztrace.store import connect
-    from collector import schema
 
     spans = 1_000_000 if quick else 10_000_000
-    store = connect(f"chdb://{tempfile.mkdtemp(prefix='biztrace-bench-lookup-')}")
-    schema.apply(store, schema.SchemaOptions())
+    store = _fresh_store("lookup")
     with _progress() as bar:
         task = bar.add_task("generating spans", total=spans)
         lookup.fill(store, spans, progress=lambda n: bar.advance(task, n))
@@ -49,12 +56,9 @@ def _lookup(quick: bool) -> dict:
 
 def _alerts(quick: bool) -> dict:
     from bench import alerts_eval
-    from biztrace.store import connect
-    from collector import schema
 
     transactions = 100_000 if quick else 1_000_000
-    store = connect(f"chdb://{tempfile.mkdtemp(prefix='biztrace-bench-alerts-')}")
-    schema.apply(store, schema.SchemaOptions())
+    store = _fresh_store("alerts")
     with _progress() as bar:
         task = bar.add_task("generating transactions", total=transactions)
         result = alerts_eval.run(store, transactions, progress=lambda n: bar.advance(task, n))
@@ -64,12 +68,9 @@ def _alerts(quick: bool) -> dict:
 
 def _reconcile(quick: bool) -> dict:
     from bench import reconcile_eval
-    from biztrace.store import connect
-    from collector import schema
 
     orders = 100_000 if quick else 1_000_000
-    store = connect(f"chdb://{tempfile.mkdtemp(prefix='biztrace-bench-reconcile-')}")
-    schema.apply(store, schema.SchemaOptions())
+    store = _fresh_store("reconcile")
     with _progress() as bar:
         task = bar.add_task("generating orders", total=orders)
         result = reconcile_eval.run(store, orders, progress=lambda n: bar.advance(task, n))

@@ -8,14 +8,13 @@ some are dead-lettered, some events are delivered twice. Baseline in the same ru
 
 from __future__ import annotations
 
-import statistics
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from alerts import config as alerts_config
 from alerts.loop import run_pass
 from alerts.rules import evaluate
+from bench.timing import median_seconds
 from biztrace.store import Store
 
 STAGES = (
@@ -71,25 +70,16 @@ def fill(store: Store, transactions: int, now: datetime, chunk: int = 100_000, p
     return int(store.client.command(f"SELECT count() FROM {store.table('biz_hops')}"))
 
 
-def _timed(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
-
-
 def measure(store: Store, now: datetime, repeats: int = 3) -> dict[str, Any]:
     """Median seconds of: count(), a scan of what evaluation reads, rule evaluation, a full pass."""
     config = alerts_config.load()
     table = store.table("biz_hops")
-    count_s = _timed(lambda: store.client.command(f"SELECT count() FROM {table}"), repeats)
-    scan_s = _timed(lambda: store.client.command(
+    count_s = median_seconds(lambda: store.client.command(f"SELECT count() FROM {table}"), repeats)
+    scan_s = median_seconds(lambda: store.client.command(
         f"SELECT count(), uniqExact(OrderId), max(Timestamp), countIf(StatusCode = 'Error'), countIf(DeadLetter), "
         f"uniqExact(Stage), uniqExact(EventId) FROM {table}"), repeats)  # fmt: skip
-    evaluate_s = _timed(lambda: evaluate(store, config, now), repeats)
-    pass_s = _timed(lambda: run_pass(store, config, now, persist=False), repeats)
+    evaluate_s = median_seconds(lambda: evaluate(store, config, now), repeats)
+    pass_s = median_seconds(lambda: run_pass(store, config, now, persist=False), repeats)
     transactions = int(store.client.command(f"SELECT uniqExact(OrderId) FROM {table}"))
     return {
         "transactions": transactions,

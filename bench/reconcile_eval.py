@@ -6,13 +6,12 @@ Per order, generated inside ClickHouse into ``biz_hops``: captured, accepted, on
 
 from __future__ import annotations
 
-import statistics
-import time
 from datetime import datetime, timedelta
 from typing import Any
 
 from alerts import config as alerts_config
 from alerts.reconcile import mismatches, parity, report
+from bench.timing import median_seconds
 from biztrace.store import Store
 
 FILL = """
@@ -52,12 +51,7 @@ def measure(store: Store, day: datetime, repeats: int = 3) -> dict[str, Any]:
     table = store.table("biz_hops")
 
     def timed(fn) -> float:
-        runs = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            fn()
-            runs.append(time.perf_counter() - started)
-        return statistics.median(runs)
+        return median_seconds(fn, repeats)
 
     scan_s = timed(lambda: store.client.command(
         f"SELECT count(), sum(Amount), sum(Quantity), uniqExact(ShipmentId), uniqExact(OrderId) FROM {table} "

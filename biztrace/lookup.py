@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 from importlib import resources
+from string import Template
 
 from pydantic import BaseModel, Field
 
 from biztrace.store import Store
 
-_KEY_HOPS = (resources.files("biztrace") / "sql" / "key_hops.sql").read_text()
-_ORDER_HOPS = (resources.files("biztrace") / "sql" / "order_hops.sql").read_text()
+_TEMPLATE = Template((resources.files("biztrace") / "sql" / "key_hops.sql").read_text())
+_ORDER_HOPS = _TEMPLATE.substitute(match="h.OrderId = {key:String}")
+_KEY_HOPS = _TEMPLATE.substitute(
+    match="(h.OrderId, h.Timestamp, h.SpanId) IN "
+    "(SELECT OrderId, Timestamp, SpanId FROM {db:Identifier}.biz_keys WHERE Key = {key:String})"
+)
 
 
 class Hop(BaseModel):

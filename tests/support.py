@@ -103,3 +103,11 @@ def query_store(data_dir: Path, sql: str) -> list[list[object]]:
         env={**os.environ},
     )
     return json.loads(out.stdout)
+
+
+def wait_for(predicate, timeout_s: float = 10.0) -> None:
+    """Poll until ``predicate()`` holds; fail the test after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached"
+        time.sleep(0.01)

@@ -1,7 +1,7 @@
--- Every hop that carries one business key (customer, SKU, invoice, shipment or return id),
--- across all its traces, in time order. biz_keys finds the hops by key and biz_hops is read
--- by its primary key, so this touches a few granules of each table. (Order ids take the
--- shorter path of order_hops.sql.)
+-- Every hop that carries one business key, across all its traces, in time order. $match is
+-- either the order-id path (biz_hops' primary key directly) or the any-key path (biz_keys,
+-- sorted by key, finds the hops, then biz_hops is read by its primary key). Either touches a
+-- few granules of each table.
 SELECT
     h.Timestamp AS start,
     h.TraceId AS trace_id,
@@ -23,9 +23,7 @@ SELECT
     h.Quantity AS quantity,
     h.BizStatus AS biz_status
 FROM {db:Identifier}.biz_hops AS h
-WHERE (h.OrderId, h.Timestamp, h.SpanId) IN (
-    SELECT OrderId, Timestamp, SpanId FROM {db:Identifier}.biz_keys WHERE Key = {key:String}
-)
+WHERE $match
 ORDER BY h.Timestamp, h.SpanId
 LIMIT 1 BY h.TraceId, h.SpanId
 LIMIT {limit:UInt32}

@@ -22,6 +22,7 @@ from collector.grpc_receiver import build_server
 from collector.intake import Limits
 from collector.receiver import Receiver
 from collector.writer import Batch, InMemoryWriter
+from support import wait_for
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
@@ -103,15 +104,6 @@ class _BlockingWriter(InMemoryWriter):
         super().write(batch)
 
 
-def _wait_for(predicate, timeout_s: float = 10.0) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.01)
-
-
 def test_full_queue_is_unavailable_with_retry_info():
     writer = _BlockingWriter()
     batcher = Batcher([writer], max_queue_spans=2, flush_interval_ms=1)
@@ -121,9 +113,9 @@ def test_full_queue_is_unavailable_with_retry_info():
     waiting = [threading.Thread(target=_call, args=(port, _request(2, order))) for order in ("O-1", "O-2")]
     try:
         waiting[0].start()  # taken by the (blocked) writer
-        _wait_for(lambda: batcher.queued_spans == 0 and len(batcher._inflight) == 1)
+        wait_for(lambda: batcher.queued_spans == 0 and len(batcher._inflight) == 1)
         waiting[1].start()  # fills the queue
-        _wait_for(lambda: batcher.queued_spans == 2)
+        wait_for(lambda: batcher.queued_spans == 2)
         error = _try(port, "O-3")
         assert error is not None and error.code() == grpc.StatusCode.UNAVAILABLE
         details = dict(error.trailing_metadata())["grpc-status-details-bin"]

@@ -25,6 +25,7 @@ from collector.http_receiver import build_app, make_runner
 from collector.intake import Limits
 from collector.receiver import Receiver
 from collector.writer import Batch, InMemoryWriter
+from support import wait_for
 
 
 def _request(n: int = 3, order: str = "O-1", bad_span_ids: int = 0) -> ExportTraceServiceRequest:
@@ -304,9 +305,9 @@ def test_full_queue_answers_429_with_retry_after(serve_app):
     ]
     try:
         waiting[0].start()  # taken by the (blocked) writer
-        _wait_for(lambda: batcher.queued_spans == 0 and len(batcher._inflight) == 1)
+        wait_for(lambda: batcher.queued_spans == 0 and len(batcher._inflight) == 1)
         waiting[1].start()  # fills the queue
-        _wait_for(lambda: batcher.queued_spans == 3)
+        wait_for(lambda: batcher.queued_spans == 3)
         status, headers, raw = _post(port, _request(3, "O-C").SerializeToString(), proto)
         assert status == 429
         assert headers["Retry-After"] == "1"
@@ -317,15 +318,6 @@ def test_full_queue_answers_429_with_retry_after(serve_app):
             thread.join(10)
         batcher.shutdown(5)
     assert writer.spans == 6
-
-
-def _wait_for(predicate, timeout_s: float = 10.0) -> None:
-    import time
-
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached"
-        time.sleep(0.01)
 
 
 def test_store_that_does_not_commit_answers_503(serve_app):
