@@ -7,6 +7,7 @@ import logging
 from opentelemetry import baggage
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.trace import get_current_span
 
 from tracing import conventions as c
 from tracing.context import BAGGAGE_KEYS
@@ -15,10 +16,12 @@ logger = logging.getLogger(__name__)
 
 
 class BusinessSpanProcessor(SpanProcessor):
-    """Sets ``order.id``, ``customer.id``, ``sku.ids`` ... from baggage on spans that lack them.
+    """Sets ``order.id``, ``customer.id``, ``sku.ids`` ... on spans that lack them.
 
-    A downstream hop that knows nothing about orders still lands in the order's view.
-    ``on_start`` never raises and never blocks (it only reads the context).
+    The keys come from the parent span when it runs in this process (a hop's children), or
+    from baggage when the work arrived from elsewhere (HTTP, a message) or was put there with
+    ``business_context``. A downstream hop that knows nothing about orders still lands in
+    the order's view. ``on_start`` never raises and never blocks (it only reads the context).
     """
 
     def __init__(self) -> None:
@@ -26,6 +29,14 @@ class BusinessSpanProcessor(SpanProcessor):
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         try:
+            parent = get_current_span(parent_context)
+            inherited = getattr(parent, "attributes", None)
+            existing = span.attributes or {}
+            if inherited:
+                for name in BAGGAGE_KEYS:
+                    value = inherited.get(name)
+                    if value is not None and name not in existing:
+                        span.set_attribute(name, value)
             found = baggage.get_all(parent_context)
             if not found:
                 return

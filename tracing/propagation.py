@@ -13,29 +13,42 @@ from collections.abc import Callable, MutableMapping
 from concurrent.futures import Executor, Future
 from typing import Any
 
+from opentelemetry import baggage
 from opentelemetry import context as otel_context
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.propagators.composite import CompositePropagator
-from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, set_span_in_context
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, get_current_span, set_span_in_context
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 _PROPAGATOR = CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])
 
 
+def _with_span_keys() -> otel_context.Context:
+    """The current context, plus the current span's business keys in baggage."""
+    from tracing.context import BAGGAGE_KEYS, with_keys
+
+    attributes = getattr(get_current_span(), "attributes", None) or {}
+    present = baggage.get_all()
+    keys = {k: list(v) if isinstance(v, tuple) else v for k, v in attributes.items()
+            if k in BAGGAGE_KEYS and k not in present}  # fmt: skip
+    return with_keys(keys) if keys else otel_context.get_current()
+
+
 def inject(carrier: MutableMapping[str, str] | list[tuple[str, bytes]]) -> None:
-    """Write the current trace context and baggage into outgoing headers.
+    """Write the trace context and the business keys (as W3C baggage) into outgoing headers.
 
     Example:
         headers = {}
         inject(headers)  # then send headers with the HTTP request or message
     """
+    ctx = _with_span_keys()
     if isinstance(carrier, list):
         fields: dict[str, str] = {}
-        _PROPAGATOR.inject(fields)
+        _PROPAGATOR.inject(fields, context=ctx)
         carrier[:] = [(k, v) for k, v in carrier if k not in fields]
         carrier.extend((key, value.encode()) for key, value in fields.items())
         return
-    _PROPAGATOR.inject(carrier)
+    _PROPAGATOR.inject(carrier, context=ctx)
 
 
 def extract(carrier: MutableMapping[str, Any] | list[tuple[str, bytes]]) -> otel_context.Context:
