@@ -46,6 +46,9 @@ class Scenario(BaseModel):
     backorder_rate: float = Field(
         0.08, ge=0, le=1, description="share of orders with a backordered line (split shipment)"
     )
+    substitution_rate: float = Field(
+        0.03, ge=0, le=1, description="share of orders where the WMS ships a substitute SKU"
+    )
     customer_updates_per_day: int = Field(50, ge=0, description="customer master changes per day")
     faults: FaultRates = Field(default_factory=FaultRates)
 

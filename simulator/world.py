@@ -288,6 +288,9 @@ def _order(scenario, rng, ids, prices, order_id, t0, fault, world) -> Iterator[H
     if stop_if_stuck("inventory.allocated"):
         return
 
+    if rng.random() < scenario.substitution_rate:  # the WMS ships an equivalent SKU for the first line
+        sku, quantity_, price = first_lines[0]
+        first_lines = [(f"{sku}-SUB", quantity_, price), *first_lines[1:]]
     shipments = [(first_lines, t + _minutes(rng, "ship"))]
     if backordered:
         shipments.append((lines[-1:], t + _minutes(rng, "backorder")))
@@ -298,7 +301,9 @@ def _order(scenario, rng, ids, prices, order_id, t0, fault, world) -> Iterator[H
         ship_qty = float(sum(q for _, q, _ in ship_lines))
         ship_amount = round(sum(q * p for _, q, p in ship_lines), 2)
         keys = {"shipment.id": shipment_id, "sku.ids": [s for s, _, _ in ship_lines]}
-        ship = hop("wms", "wms.ship", "shipment.confirmed", ship_t, status="shipped",
+        substituted = any(sku.endswith("-SUB") for sku, _, _ in ship_lines)
+        shipped = "shipped_substitute" if substituted else "shipped"
+        ship = hop("wms", "wms.ship", "shipment.confirmed", ship_t, status=shipped,
                    extra={**keys, "biz.quantity": ship_qty, "biz.amount": ship_amount})  # fmt: skip
         carrier = hop("tms", "tms.book_carrier", "", ship_t + _work(rng, 5, 200), trace=ship.trace_id,
                       parent=ship.span_id, extra=keys, status="booked", event=False)  # fmt: skip

@@ -44,3 +44,23 @@ def test_a_new_process_is_keyed_by_its_attribute(store):
         "INV-2": ("in_flight", "goods.received"),
         "INV-3": ("failed", "goods.received"),  # the stage it failed at
     }
+
+
+def test_a_stuck_order_is_reported_within_one_evaluation_interval_of_its_breach(store):
+    from alerts.exceptions import detect
+
+    config = alerts_config.load()
+    accepted = NOW - timedelta(hours=3)
+    for stage, at, span in (("order.captured", accepted - timedelta(minutes=20), "x1"),
+                            ("order.accepted", accepted, "x2")):  # fmt: skip
+        store.client.command(
+            f"INSERT INTO {store.table('biz_hops')} (Timestamp, SpanId, OrderId, Process, Stage, System, StatusCode) "
+            "VALUES ({at:DateTime64(9)}, {span:String}, 'O-SLA', 'order_to_cash', {stage:String}, 'erp', 'Unset')",
+            parameters={"at": at, "span": span, "stage": stage},
+        )
+    breach = accepted + config.processes["order_to_cash"].stages[2].sla.within  # allocation due 4h after acceptance
+    interval = config.evaluation_interval
+    before = [e.kind for e in detect(store, config, breach - timedelta(seconds=1), keys=["O-SLA"])]
+    after = [e for e in detect(store, config, breach + interval, keys=["O-SLA"])]
+    assert before == []
+    assert [(e.kind, e.stage, e.system, e.since) for e in after] == [("stuck", "order.accepted", "wms", breach)]

@@ -95,3 +95,16 @@ def test_fault_rates_are_validated():
         Scenario(faults=FaultRates(stuck=0.6, failed=0.6))
     with pytest.raises(ValidationError):
         FaultRates(stuck=-0.1)
+
+
+def test_substitutions_ship_an_equivalent_sku_and_invoice_it():
+    hops = list(generate(_scenario(substitution_rate=0.5, faults=FaultRates(**dict.fromkeys(FaultRates.model_fields,
+                                                                                          0.0)))))  # fmt: skip
+    substituted = [h for h in hops if h.attributes.get("biz.status") == "shipped_substitute"]
+    assert substituted
+    ship = substituted[0]
+    assert any(sku.endswith("-SUB") for sku in ship.attributes["sku.ids"])
+    invoice = next(h for h in hops if h.attributes.get("biz.stage") == "invoice.posted"
+                   and h.attributes.get("shipment.id") == ship.attributes["shipment.id"])  # fmt: skip
+    assert invoice.attributes["sku.ids"] == ship.attributes["sku.ids"]
+    assert invoice.attributes["biz.amount"] == ship.attributes["biz.amount"]
