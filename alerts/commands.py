@@ -57,7 +57,7 @@ class ExceptionsResolve(_Act):
 
 
 class ExceptionsCommand(_AlertsOptions):
-    """List transactions in trouble (stuck, failed, duplicate, dead_letter), or act on them.
+    """List transactions in trouble (stuck, failed, duplicate, dead_letter, mismatch), or act on them.
 
     The list reflects the stored spans at the moment it is asked. Without --state it shows
     open and acknowledged exceptions; --state resolved shows the resolved ones.
