@@ -78,10 +78,6 @@ def _parameters(store: Store, config: AlertsConfig, rule: Reconciliation, now: d
     }
 
 
-def _source(check: Reconciliation) -> str:
-    return f"({sql('reconcile')})"
-
-
 def _rules(config: AlertsConfig, rule: str | None, process: str | None) -> list[Reconciliation]:
     return [r for r in config.reconciliation if (rule is None or r.name == rule) and (process is None or
                                                                                     r.process == process)]  # fmt: skip
@@ -101,7 +97,7 @@ def mismatches(
     since = since or now - timedelta(days=90)
     found = []
     for check in _rules(config, rule, process):
-        query = f"SELECT * FROM {_source(check)} WHERE mismatched"
+        query = f"SELECT * FROM ({sql('reconcile')}) WHERE mismatched"
         if keys:
             query += " AND has({keys:Array(String)}, key)"
         parameters = _parameters(store, config, check, now, since) | {"keys": keys or []}

@@ -106,14 +106,3 @@ def transactions(
     parameters.update(db=store.database, now=now, keys=keys or [], states=states or [])
     result = store.client.query(sql("transactions"), parameters=parameters)
     return [Transaction(**row) for row in result.named_results()]
-
-
-def state_counts(store: Store, config: AlertsConfig, now: datetime) -> dict[tuple[str, str], int]:
-    """(process, state) -> count, for overviews, without fetching every transaction."""
-    parameters = process_parameters(config)
-    parameters.update(db=store.database, now=now, keys=[], states=[])
-    rows = store.client.query(
-        f"SELECT process, state, count() FROM ({sql('transactions')}) GROUP BY process, state",
-        parameters=parameters,
-    ).result_rows
-    return {(process, state): int(count) for process, state, count in rows}

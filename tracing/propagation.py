@@ -17,7 +17,7 @@ from opentelemetry import baggage
 from opentelemetry import context as otel_context
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.propagators.composite import CompositePropagator
-from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, get_current_span, set_span_in_context
+from opentelemetry.trace import SpanContext, TraceFlags, get_current_span
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 _PROPAGATOR = CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])
@@ -111,8 +111,3 @@ def span_context_from_traceparent(traceparent: str) -> SpanContext | None:
     if not trace_id or not span_id:
         return None
     return SpanContext(trace_id, span_id, is_remote=True, trace_flags=TraceFlags(flags))
-
-
-def context_of(span_context: SpanContext) -> otel_context.Context:
-    """A context whose current span is a remote one (to continue a trace from stored ids)."""
-    return set_span_in_context(NonRecordingSpan(span_context))
