@@ -95,11 +95,34 @@ class DbStatus(StoreOptions):
         print(f"{len(report) - pending} applied, {pending} pending" + ("; run: biztrace db init" if pending else ""))
 
 
+class DbRebuild(StoreOptions):
+    """Re-derive the business tables from the raw spans of a time window.
+
+    For a window where a crash may have left spans without their business rows; safe to
+    repeat. Example: biztrace db rebuild --since 2026-11-20T00:00 --until 2026-11-21T00:00
+    """
+
+    since: datetime = Field(description="from (ISO 8601, UTC)")
+    until: datetime = Field(description="to, exclusive (ISO 8601, UTC)")
+    json_output: bool = Field(False, validation_alias=AliasChoices("json"), description="print JSON")
+
+    def cli_cmd(self) -> None:
+        from collector import schema
+
+        with open_store(self.store) as store:
+            derived = schema.rebuild(store, self.since.replace(tzinfo=None), self.until.replace(tzinfo=None))
+        if self.json_output:
+            print_json(derived)
+        else:
+            print(f"re-derived from {derived.get('biz_hops', 0):,} spans")
+
+
 class DbCommand(BaseModel):
     """Manage the store's schema."""
 
     init: CliSubCommand[DbInit]
     status: CliSubCommand[DbStatus]
+    rebuild: CliSubCommand[DbRebuild]
 
     def cli_cmd(self) -> None:
         CliApp.run_subcommand(self)

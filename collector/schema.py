@@ -249,6 +249,33 @@ def apply_retention(store: Store, options: SchemaOptions) -> list[str]:
     return altered
 
 
+def rebuild(store: Store, since: datetime, until: datetime) -> dict[str, int]:
+    """Re-derive ``biz_hops`` (and through it ``biz_keys``) and the trace-id lookup from
+    ``otel_traces`` for spans that started in [since, until), with the views' own queries.
+
+    For a window a crash may have left half-derived. Safe to repeat: the business tables
+    collapse copies of the same span (ReplacingMergeTree) and the lookup keeps min/max.
+    Returns rows re-derived per table.
+    """
+    derived = {}
+    for view, target in (("biz_hops_mv", HOPS), ("otel_traces_trace_id_ts_mv", TRACE_ID_TS)):
+        [[select]] = store.client.query(
+            "SELECT as_select FROM system.tables WHERE database = {db:String} AND name = {view:String}",
+            parameters={"db": store.database, "view": view},
+        ).result_rows
+        window = (f"(SELECT * FROM {store.table(TRACES)} WHERE Timestamp >= {{since:DateTime64(9)}} "
+                  "AND Timestamp < {until:DateTime64(9)})")  # fmt: skip
+        source = f"{store.database}.{TRACES}"
+        if source not in select:
+            raise RuntimeError(f"view {view} does not read {source}; cannot rebuild it")
+        store.client.command(f"INSERT INTO {store.table(target)} {select.replace(source, window, 1)}",
+                             parameters={"since": since, "until": until})  # fmt: skip
+        derived[target] = int(store.client.command(
+            f"SELECT count() FROM {store.table(TRACES)} WHERE Timestamp >= {{since:DateTime64(9)}} "
+            "AND Timestamp < {until:DateTime64(9)}", parameters={"since": since, "until": until}))  # fmt: skip
+    return derived
+
+
 def apply(store: Store, options: SchemaOptions) -> list[Migration]:
     """Apply every migration the store lacks, in order, then the retention; returns those applied."""
     _ensure_migrations_table(store, options)

@@ -55,3 +55,25 @@ def test_cluster_ddl_uses_on_cluster_replicated_engines_and_ttl_and_parses(empty
     for statement in statements:  # chDB cannot run ON CLUSTER without Keeper, but it parses it
         formatted = empty_store.client.command("SELECT formatQuery({q:String})", parameters={"q": statement})
         assert "CLUSTER" in str(formatted) or not statement.startswith("CREATE")
+
+
+def test_rebuild_rederives_business_rows_a_crash_lost_and_is_repeatable(store):
+    from datetime import timedelta
+
+    from biztrace.lookup import key_history
+
+    at = datetime(2026, 11, 20, 10, 0)
+    store.client.command(
+        f"INSERT INTO {store.table('otel_traces')} (Timestamp, TraceId, SpanId, SpanName, ServiceName, SpanAttributes) "
+        "VALUES ({at:DateTime64(9)}, 'ab', 'cd', 'wms.ship', 'wms', map('order.id', 'O-LOST', 'shipment.id', 'SH-9'))",
+        parameters={"at": at},
+    )
+    store.client.command(f"TRUNCATE TABLE {store.table('biz_hops')}")  # as if the crash hit between the commits
+    store.client.command(f"TRUNCATE TABLE {store.table('biz_keys')}")
+    assert not key_history(store, "O-LOST").found
+    for _ in range(2):
+        schema.rebuild(store, at - timedelta(hours=1), at + timedelta(hours=1))
+    store.client.command(f"OPTIMIZE TABLE {store.table('biz_hops')} FINAL")
+    assert [h.system for h in key_history(store, "O-LOST").hops] == ["wms"]
+    assert key_history(store, "SH-9").found
+    assert int(store.client.command(f"SELECT count() FROM {store.table('biz_hops')}")) == 1
