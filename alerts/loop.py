@@ -136,9 +136,12 @@ def _send(store: Store, notification: Notification, channels: list[tuple[str, An
         return [Delivery(receiver=notification.receiver, channel="none", group_key=notification.group_key,
                          status=notification.status, delivered=True, attempts=0)]  # fmt: skip
     if deliver is None:
+        from functools import partial
+
         from alerts.channels import deliver as deliver_with_retries
 
-        deliver = deliver_with_retries
+        # within a pass a receiver that is down costs seconds, not minutes: the next pass retries
+        deliver = partial(deliver_with_retries, attempts=3, initial_backoff_s=0.5, max_backoff_s=2.0)
     outcomes = []
     for kind, channel in channels:
         result = deliver(channel, notification)

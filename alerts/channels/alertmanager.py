@@ -1,44 +1,128 @@
-"""Alertmanager API v2: POST /api/v2/alerts, for teams that already route there."""
+"""Alertmanager API v2 (``POST /api/v2/alerts``), for teams that already route there.
+
+Alertmanager is stateless about its clients: a firing alert is sent with ``endsAt`` in
+the future (now plus ``resolve_timeout_s``) and must be re-sent before then, which the
+alert loop's repeat interval does; a resolved alert is sent with ``endsAt`` in the past
+(when it resolved). "Now" is the notification's ``sent_at``: time is injected.
+"""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import ConfigDict, Field, field_validator
 
-from alerts.channels.base import post_json
-from alerts.models import Notification
+from alerts.channels.base import HttpAuth, check_http_url, post_json, rfc3339
+from alerts.models import AlertInstance, Notification, naive_utc
+
+ALERTS_PATH = "/api/v2/alerts"
+TRANSACTIONS_ANNOTATION = "transactions"
+"""Annotation added with the first transaction keys, unless the rule sets it itself."""
+TRANSACTIONS_LISTED = 20
+
+_LABEL_NAME_INVALID = re.compile(r"[^a-zA-Z0-9_]")
 
 
-class AlertmanagerConfig(BaseModel):
-    url: str = Field(pattern=r"^https?://", description="Alertmanager's base URL")
-    resolve_timeout_s: float = Field(300.0, gt=0, description="endsAt of firing alerts is now + this")
-    generator_url: str = ""
-    timeout_s: float = Field(10.0, gt=0)
+class AlertmanagerConfig(HttpAuth):
+    """An Alertmanager (or a compatible receiver) to push alerts to.
+
+    Secrets (``token``, ``basic_auth.password``, header values) are ``SecretStr``.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["alertmanager"] = "alertmanager"
+    url: str = Field(description="Alertmanager's base URL (with its route prefix, if any)")
+    resolve_timeout_s: float = Field(
+        default=300.0, gt=0, description="firing alerts end at sent_at + this unless re-sent"
+    )
+    generator_url: str = Field(
+        default="", description="link back to biztrace (default: the notification's external URL)"
+    )
+    timeout_s: float = Field(default=10.0, gt=0, le=300)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: str) -> str:
+        return check_http_url(url)
+
+    @property
+    def endpoint(self) -> str:
+        """Where alerts are POSTed: ``<url>/api/v2/alerts``."""
+        base = self.url.rstrip("/")
+        return base if base.endswith(ALERTS_PATH) else base + ALERTS_PATH
 
 
-def alerts(notification: Notification, config: AlertmanagerConfig) -> list[dict]:
-    """The v2 alert array: firing alerts end in the future, resolved ones in the past."""
-    ends = notification.sent_at + timedelta(seconds=config.resolve_timeout_s)
-    return [
-        {
-            "labels": alert.labels,
-            "annotations": alert.annotations,
-            "startsAt": (alert.active_since or notification.sent_at).isoformat() + "Z",
-            "endsAt": ((alert.resolved_at or notification.sent_at) if alert.state == "resolved" else ends).isoformat()
-            + "Z",
-            "generatorURL": config.generator_url,
+def label_name(name: str) -> str:
+    """A label name Alertmanager accepts (``[a-zA-Z_][a-zA-Z0-9_]*``): others get underscores."""
+    cleaned = _LABEL_NAME_INVALID.sub("_", name)
+    return "_" + cleaned if not cleaned or cleaned[0].isdigit() else cleaned
+
+
+def _annotations(alert: AlertInstance) -> dict[str, str]:
+    annotations = {label_name(k): v for k, v in alert.annotations.items()}
+    if alert.transactions and TRANSACTIONS_ANNOTATION not in annotations:
+        keys = ", ".join(t.key for t in alert.transactions[:TRANSACTIONS_LISTED])
+        more = len(alert.transactions) - TRANSACTIONS_LISTED
+        annotations[TRANSACTIONS_ANNOTATION] = keys + (f" and {more} more" if more > 0 else "")
+    return annotations
+
+
+def alerts(notification: Notification, config: AlertmanagerConfig) -> list[dict[str, Any]]:
+    """The v2 alert array for a notification.
+
+    Firing alerts end at ``sent_at + resolve_timeout_s``; resolved ones at their
+    ``resolved_at`` (``sent_at`` when unknown), which is in the past. Label names are made
+    valid for Alertmanager; the first transaction keys go in a ``transactions`` annotation.
+    """
+    now = naive_utc(notification.sent_at)
+    ends = now + timedelta(seconds=config.resolve_timeout_s)
+    generator = config.generator_url or notification.external_url
+    documents = []
+    for alert in notification.alerts:
+        end = naive_utc(alert.resolved_at or now) if alert.state == "resolved" else ends
+        document: dict[str, Any] = {
+            "labels": {label_name(k): v for k, v in alert.labels.items()},
+            "annotations": _annotations(alert),
+            "startsAt": rfc3339(alert.active_since or min(now, end)),  # Alertmanager: start <= end
+            "endsAt": rfc3339(end),
         }
-        for alert in notification.alerts
-    ]
+        if generator:
+            document["generatorURL"] = generator
+        documents.append(document)
+    return documents
 
 
 class AlertmanagerChannel:
+    """POSTs :func:`alerts` to Alertmanager's v2 API.
+
+    Immutable; ``send`` is thread-safe and blocks for at most ``timeout_s`` per socket
+    operation. Alertmanager answers 200; 400 (an invalid alert) is not recoverable.
+
+    Args:
+        config: a validated configuration.
+    """
+
     name = "alertmanager"
 
     def __init__(self, config: AlertmanagerConfig) -> None:
         self.config = config
 
+    def __repr__(self) -> str:
+        return f"AlertmanagerChannel({self.config!r})"
+
     def send(self, notification: Notification) -> None:
-        post_json(self.config.url.rstrip("/") + "/api/v2/alerts", alerts(notification, self.config),
-                  timeout_s=self.config.timeout_s)  # fmt: skip
+        """POST the group's alerts once.
+
+        Raises:
+            ChannelError: Alertmanager refused them or could not be reached.
+        """
+        post_json(
+            self.config.endpoint,
+            alerts(notification, self.config),
+            timeout_s=self.config.timeout_s,
+            headers=self.config.request_headers(),
+            secrets=self.config.secrets(),
+        )

@@ -1,54 +1,114 @@
 """The channel contract, delivery with retries, and a recording double for tests.
 
-A channel sends one notification and raises :class:`ChannelError` when it could not;
-:func:`deliver` retries what is worth retrying with exponential backoff and never raises,
-so a receiver that is down is visible in the notification log and never stops evaluation.
+A :class:`Channel` sends one notification and raises :class:`ChannelError` when it could
+not, saying whether trying again can help. :func:`deliver` retries what is worth retrying
+with exponential backoff and never raises for a failed delivery, so a receiver that is
+down shows up in the notification log and never stops evaluation. :class:`RecordingChannel`
+is the double for code that needs a channel, as OTel ships ``InMemorySpanExporter``.
+
+The HTTP helpers here are the only place channels speak HTTP: the standard library's
+``urllib`` (no extra dependency), environment proxies honoured, redirects never followed
+(a POST must not silently turn into a GET elsewhere), and every failure translated once
+into a :class:`ChannelError` whose message carries no secret.
 """
 
 from __future__ import annotations
 
+import base64
+import email.utils
+import http.client
 import json
+import logging
+import math
+import re
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from alerts.errors import AlertsError
 from alerts.models import Notification
 
+logger = logging.getLogger(__name__)
 
-class ChannelError(Exception):
-    """A failed send. ``recoverable`` errors (429, 5xx, no connection) are retried."""
+REDACTED = "**********"
+"""What a secret looks like wherever it would otherwise be printed."""
 
-    def __init__(self, message: str, *, recoverable: bool, retry_after_s: float | None = None) -> None:
+ZERO_TIME = "0001-01-01T00:00:00Z"
+"""Alertmanager's ``endsAt`` for an alert that has not ended."""
+
+_ERROR_BODY_CHARS = 200
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+
+
+class ChannelError(AlertsError):
+    """A send that failed.
+
+    Args:
+        message: what went wrong, for a person; never contains a secret.
+        recoverable: whether trying again later can succeed (HTTP 429 and 5xx, SMTP 4xx,
+            a connection that failed or timed out). A refused request (other 4xx, SMTP 5xx,
+            a login refused) is not recoverable.
+        retry_after_s: the server's own answer to "when may I try again" (``Retry-After``),
+            or None when it gave none.
+    """
+
+    def __init__(self, message: str, recoverable: bool, retry_after_s: float | None = None) -> None:
         super().__init__(message)
+        self.message = message
         self.recoverable = recoverable
         self.retry_after_s = retry_after_s
 
+    def __repr__(self) -> str:
+        return f"ChannelError({self.message!r}, recoverable={self.recoverable}, retry_after_s={self.retry_after_s})"
 
+
+@runtime_checkable
 class Channel(Protocol):
-    """Sends notifications somewhere. ``send`` blocks until done and may raise ChannelError."""
+    """Somewhere notifications go: a webhook, Slack, PagerDuty, an SMTP server, Alertmanager.
+
+    Implementations are immutable after construction and safe to call from several threads
+    at once; ``send`` blocks for at most the channel's own timeout (per connection attempt).
+    """
 
     name: str
 
-    def send(self, notification: Notification) -> None: ...
+    def send(self, notification: Notification) -> None:
+        """Deliver one notification, once (no retries: :func:`deliver` does those).
+
+        Args:
+            notification: the group of alerts to tell the receiver about.
+
+        Raises:
+            ChannelError: the notification was not accepted; ``recoverable`` says whether
+                sending it again can help. Nothing else is raised on purpose.
+        """
+        ...
 
 
 class DeliveryResult(BaseModel):
-    """The outcome of delivering one notification on one channel."""
+    """What became of one notification on one channel: delivered, or why not."""
 
-    channel: str
+    model_config = ConfigDict(frozen=True)
+
+    channel: str = Field(description="the channel's name")
     receiver: str
     group_key: str
-    status: str
+    status: Literal["firing", "resolved"]
     delivered: bool
-    attempts: int
-    error: str | None = None
-    at: datetime
+    attempts: int = Field(ge=1, description="sends tried, the successful one included")
+    error: str | None = Field(default=None, description="the last failure, when not delivered")
+    at: datetime = Field(description="when delivery finished (naive UTC, like every time in alerts)")
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def deliver(
@@ -59,71 +119,359 @@ def deliver(
     initial_backoff_s: float = 1.0,
     max_backoff_s: float = 30.0,
     sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], datetime] = _utcnow,
 ) -> DeliveryResult:
-    """Send with retries; never raises. Blocks for the backoff between attempts."""
-    delay = initial_backoff_s
-    error: str | None = None
+    """Send a notification, retrying recoverable failures with exponential backoff.
+
+    Waits ``initial_backoff_s``, then twice that, and so on up to ``max_backoff_s``
+    between attempts. A server's ``Retry-After`` is honoured (never retried sooner than
+    asked); when it asks for longer than ``max_backoff_s`` the delivery stops there and is
+    reported as failed, to be tried again by the next evaluation pass rather than blocking
+    this one. Unrecoverable failures are not retried. A channel that raises something
+    other than :class:`ChannelError` (a bug) is logged and reported as failed.
+
+    Blocks the calling thread for the sends and the waits (through ``sleep``; inject one
+    that records the delays in tests). Safe to call from several threads if the channel is.
+
+    Args:
+        channel: where to send.
+        notification: what to send.
+        attempts: sends to try at most (>= 1).
+        initial_backoff_s: the first wait (>= 0).
+        max_backoff_s: the longest wait (>= initial_backoff_s).
+        sleep: waits that many seconds.
+        clock: the current time, for :attr:`DeliveryResult.at`.
+
+    Returns:
+        The outcome, delivered or not; a failed delivery is in ``error``.
+
+    Raises:
+        ValueError: the retry arguments are invalid (a programming error). A failed
+            delivery never raises.
+    """
+    if attempts < 1:
+        raise ValueError(f"attempts must be at least 1, not {attempts}")
+    if not 0 <= initial_backoff_s <= max_backoff_s:
+        raise ValueError(f"need 0 <= initial_backoff_s <= max_backoff_s, not {initial_backoff_s}, {max_backoff_s}")
+    name = getattr(channel, "name", type(channel).__name__)
+
+    def outcome(delivered: bool, attempt: int, error: str | None) -> DeliveryResult:
+        return DeliveryResult(
+            channel=name,
+            receiver=notification.receiver,
+            group_key=notification.group_key,
+            status=notification.status,
+            delivered=delivered,
+            attempts=attempt,
+            error=error,
+            at=clock(),
+        )
+
+    backoff = initial_backoff_s
     for attempt in range(1, attempts + 1):
         try:
             channel.send(notification)
-            return _result(channel, notification, True, attempt, None)
         except ChannelError as exc:
-            error = str(exc)
-            if not exc.recoverable or attempt == attempts:
-                return _result(channel, notification, False, attempt, error)
-            sleep(min(max_backoff_s, exc.retry_after_s if exc.retry_after_s is not None else delay))
-            delay = min(max_backoff_s, delay * 2)
+            if not exc.recoverable:
+                return outcome(False, attempt, f"{exc.message} (not retried)")
+            if attempt == attempts:
+                return outcome(False, attempt, f"{exc.message} (gave up after {attempts} attempts)")
+            wait = backoff
+            if exc.retry_after_s is not None:
+                if exc.retry_after_s > max_backoff_s:
+                    later = f"asked to retry after {exc.retry_after_s:g}s, more than max_backoff_s={max_backoff_s:g}"
+                    return outcome(False, attempt, f"{exc.message} ({later}: left for the next pass)")
+                wait = max(wait, exc.retry_after_s)
+            logger.info("%s: %s; attempt %d of %d in %gs", name, exc.message, attempt + 1, attempts, wait)
+            sleep(wait)
+            backoff = min(backoff * 2, max_backoff_s)
         except Exception as exc:  # a channel bug must not stop evaluation either
-            return _result(channel, notification, False, attempt, f"{type(exc).__name__}: {exc}")
-    return _result(channel, notification, False, attempts, error)
-
-
-def _result(channel: Channel, notification: Notification, ok: bool, attempts: int, error: str | None):
-    return DeliveryResult(channel=channel.name, receiver=notification.receiver, group_key=notification.group_key,
-                          status=notification.status, delivered=ok, attempts=attempts, error=error,
-                          at=datetime.now(UTC))  # fmt: skip
-
-
-def post_json(url: str, document: object, *, headers: dict[str, str] | None = None, timeout_s: float = 10.0,
-              accept: tuple[int, ...] = (200, 201, 202, 204)) -> bytes:  # fmt: skip
-    """POST JSON; turn every failure into a ChannelError that says whether to retry.
-
-    The URL is named without its query string (tokens often live there).
-    """
-    body = json.dumps(document, default=str).encode()
-    request = urllib.request.Request(url, data=body, method="POST",
-                                     headers={"Content-Type": "application/json", **(headers or {})})  # fmt: skip
-    where = url.split("?", 1)[0]
-    try:
-        with urllib.request.urlopen(request, timeout=timeout_s) as response:
-            if response.status not in accept:
-                raise ChannelError(f"{where} answered {response.status}", recoverable=response.status >= 500)
-            return response.read()
-    except urllib.error.HTTPError as exc:
-        retry_after = exc.headers.get("Retry-After") if exc.headers else None
-        recoverable = exc.code == 429 or exc.code >= 500
-        wait = float(retry_after) if retry_after and retry_after.isdigit() else None
-        raise ChannelError(
-            f"{where} answered {exc.code} {exc.reason}", recoverable=recoverable, retry_after_s=wait
-        ) from exc
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise ChannelError(f"cannot reach {where}: {reason}", recoverable=True) from exc
+            logger.exception("channel %s failed unexpectedly", name)
+            return outcome(False, attempt, f"channel {name} failed unexpectedly: {type(exc).__name__} (not retried)")
+        else:
+            return outcome(True, attempt, None)
+    raise AssertionError("unreachable: the loop returns on its last attempt")
 
 
 class RecordingChannel:
-    """Keeps what it is sent (a test double, like OTel's InMemorySpanExporter); can fail N times."""
+    """A channel that keeps what it is sent, for tests (like OTel's ``InMemorySpanExporter``).
 
-    def __init__(self, name: str = "recording", fail_times: int = 0, recoverable: bool = True) -> None:
+    It can be told to fail its next N sends, recoverably or not, optionally with a
+    ``retry_after_s``. Thread-safe; never blocks.
+
+    Args:
+        name: the channel's name in delivery results.
+        fail_times: how many of the next sends raise :class:`ChannelError`.
+        recoverable: whether those failures are recoverable.
+        retry_after_s: the ``retry_after_s`` those failures carry.
+
+    Example:
+        >>> channel = RecordingChannel(fail_times=1)
+        >>> deliver(channel, notification, sleep=lambda _: None).attempts  # doctest: +SKIP
+        2
+    """
+
+    def __init__(
+        self, name: str = "recording", fail_times: int = 0, recoverable: bool = True, retry_after_s: float | None = None
+    ) -> None:
         self.name = name
-        self.sent: list[Notification] = []
-        self.fail_times = fail_times
-        self.recoverable = recoverable
         self._lock = threading.Lock()
+        self._sent: list[Notification] = []
+        self._attempts = 0
+        self._fail_times = 0
+        self._recoverable = True
+        self._retry_after_s: float | None = None
+        self.fail(fail_times, recoverable=recoverable, retry_after_s=retry_after_s)
+
+    def fail(self, times: int, *, recoverable: bool = True, retry_after_s: float | None = None) -> None:
+        """Make the next ``times`` sends fail (replacing any failures still pending)."""
+        if times < 0:
+            raise ValueError(f"times must be >= 0, not {times}")
+        with self._lock:
+            self._fail_times = times
+            self._recoverable = recoverable
+            self._retry_after_s = retry_after_s
 
     def send(self, notification: Notification) -> None:
+        """Record the notification, or raise :class:`ChannelError` while told to fail."""
         with self._lock:
-            if self.fail_times:
-                self.fail_times -= 1
-                raise ChannelError("recording channel told to fail", recoverable=self.recoverable)
-            self.sent.append(notification)
+            self._attempts += 1
+            if self._fail_times:
+                self._fail_times -= 1
+                raise ChannelError(f"{self.name} told to fail", self._recoverable, self._retry_after_s)
+            self._sent.append(notification)
+
+    @property
+    def sent(self) -> list[Notification]:
+        """The notifications accepted so far, oldest first (a copy)."""
+        with self._lock:
+            return list(self._sent)
+
+    @property
+    def attempts(self) -> int:
+        """Every call of :meth:`send`, failed ones included."""
+        with self._lock:
+            return self._attempts
+
+    def clear(self) -> None:
+        """Forget what was sent and the attempts counted."""
+        with self._lock:
+            self._sent.clear()
+            self._attempts = 0
+
+
+# -- shared helpers for the channel implementations ---------------------------------------
+
+
+def rfc3339(moment: datetime) -> str:
+    """A time as RFC 3339 in UTC with a ``Z``; naive times are taken as UTC (as in alerts)."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.isoformat() + "Z"
+
+
+def truncate(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, ending in an ellipsis when cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def common(mappings: list[dict[str, str]]) -> dict[str, str]:
+    """The items every mapping shares (Alertmanager's commonLabels/commonAnnotations)."""
+    if not mappings:
+        return {}
+    first, *rest = mappings
+    return {key: value for key, value in first.items() if all(other.get(key) == value for other in rest)}
+
+
+def check_http_url(url: str) -> str:
+    """Validate an endpoint URL: http(s), a host, no credentials in it (they would be printed).
+
+    Raises:
+        ValueError: with a message that does not repeat the URL (it may hold a token).
+    """
+    url = url.strip()
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 (parsing the port is the check)
+    except ValueError:
+        raise ValueError("is not a valid URL") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not carry credentials; use the token or basic_auth settings")
+    if any(ch.isspace() for ch in url):
+        raise ValueError("must not contain whitespace")
+    return url
+
+
+def display_url(url: str) -> str:
+    """A URL fit for messages: scheme, host, port and path; no query (tokens live there)."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return f"{parts.scheme}://{host}{parts.path}"
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """``text`` with every non-empty secret replaced by :data:`REDACTED`."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+class BasicAuth(BaseModel):
+    """HTTP basic authentication for a webhook or Alertmanager behind a proxy."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    username: str = Field(min_length=1)
+    password: SecretStr
+
+
+class HttpAuth(BaseModel):
+    """Authentication and extra headers shared by the generic HTTP channels.
+
+    Header values are secrets (an ``X-Api-Key`` is as sensitive as a token): never printed.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    token: SecretStr | None = Field(default=None, description="sent as Authorization: Bearer <token>")
+    basic_auth: BasicAuth | None = None
+    headers: dict[str, SecretStr] = Field(default_factory=dict, description="extra request headers")
+
+    @field_validator("headers")
+    @classmethod
+    def _header_names(cls, headers: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        for header in headers:
+            if not _HEADER_NAME.match(header):
+                raise ValueError(f"{header!r} is not a valid HTTP header name")
+            if header.lower() in ("content-type", "content-length", "host"):
+                raise ValueError(f"header {header!r} is set by the channel")
+        return headers
+
+    @model_validator(mode="after")
+    def _one_authorization(self) -> HttpAuth:
+        if self.token is not None and self.basic_auth is not None:
+            raise ValueError("set token or basic_auth, not both")
+        if {"authorization"} & {header.lower() for header in self.headers} and (self.token or self.basic_auth):
+            raise ValueError("an Authorization header and token/basic_auth would clash")
+        return self
+
+    def request_headers(self) -> dict[str, str]:
+        """The headers to send, secrets revealed (for the request only)."""
+        headers = {name: value.get_secret_value() for name, value in self.headers.items()}
+        if self.token is not None:
+            headers["Authorization"] = f"Bearer {self.token.get_secret_value()}"
+        elif self.basic_auth is not None:
+            pair = f"{self.basic_auth.username}:{self.basic_auth.password.get_secret_value()}"
+            headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
+        return headers
+
+    def secrets(self) -> list[str]:
+        """Every secret value, to scrub from messages."""
+        found = [value.get_secret_value() for value in self.headers.values()]
+        if self.token is not None:
+            found.append(self.token.get_secret_value())
+        if self.basic_auth is not None:
+            found.append(self.basic_auth.password.get_secret_value())
+        return found
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """Refuse redirects: urllib would replay a POST as a GET elsewhere."""
+
+    def redirect_request(
+        self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any, newurl: str
+    ) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delay-seconds or an HTTP date), or None."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - (now or datetime.now(UTC))).total_seconds()
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+def post_json(
+    url: str,
+    document: object,
+    *,
+    timeout_s: float,
+    headers: Mapping[str, str] | None = None,
+    secrets: Iterable[str] = (),
+    display: str | None = None,
+) -> bytes:
+    """POST ``document`` as JSON; answer the response body, or raise :class:`ChannelError`.
+
+    Any 2xx is success. 429 and 5xx (with their ``Retry-After``), timeouts and connection
+    failures are recoverable; other statuses, redirects included, are not. Blocks for at
+    most ``timeout_s`` per socket operation. Thread-safe.
+
+    Args:
+        url: the endpoint.
+        document: anything ``json.dumps`` can write (``str()`` for the rest).
+        timeout_s: socket timeout.
+        headers: extra request headers.
+        secrets: values to keep out of error messages.
+        display: how to name the endpoint in messages (default: the URL without its query).
+
+    Raises:
+        ChannelError: the request failed; the message names the endpoint and the status or
+            the reason, and a short excerpt of the response body, scrubbed of ``secrets``.
+    """
+    body = json.dumps(document, default=str).encode()
+    request = urllib.request.Request(
+        url,
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json", "User-Agent": "biztrace-alerts", **(headers or {})},
+    )
+    where = display or display_url(url)
+    secrets = list(secrets)
+    # Errors are raised ``from None``: urllib's exceptions hold the request, whose URL and
+    # headers may be secrets, and tracebacks (rich's with locals) would print them.
+    try:
+        with _OPENER.open(request, timeout=timeout_s) as response:
+            return bytes(response.read())
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+        try:
+            excerpt = exc.read(_ERROR_BODY_CHARS * 4).decode("utf-8", "replace")
+        except (OSError, http.client.HTTPException):
+            excerpt = ""
+        finally:
+            exc.close()
+        excerpt = " ".join(excerpt.split())
+        message = f"{where} answered {status} {exc.reason}" + (
+            f": {truncate(excerpt, _ERROR_BODY_CHARS)}" if excerpt else ""
+        )
+        if 300 <= status < 400:
+            message += " (redirects are not followed: configure the final URL)"
+        recoverable = status == 429 or status >= 500
+        wait = parse_retry_after(exc.headers.get("Retry-After")) if recoverable and exc.headers else None
+        raise ChannelError(scrub(message, secrets), recoverable, wait) from None
+    except urllib.error.URLError as exc:
+        raise ChannelError(scrub(f"cannot reach {where}: {exc.reason}", secrets), True) from None
+    except TimeoutError:
+        raise ChannelError(f"{where} did not answer within {timeout_s:g}s", True) from None
+    except (OSError, http.client.HTTPException) as exc:
+        reason = scrub(str(exc) or type(exc).__name__, secrets)
+        raise ChannelError(f"connection to {where} failed: {reason}", True) from None

@@ -1,61 +1,110 @@
-"""Generic JSON webhook, in Alertmanager's webhook shape plus biztrace's transactions."""
+"""Generic JSON webhook, in Alertmanager's webhook shape plus biztrace's transactions.
+
+A receiver written for Alertmanager's ``webhook_config`` reads this document unchanged;
+each alert additionally carries its ``value`` and the ``transactions`` behind it.
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, SecretStr
+from typing import Any, Literal
 
-from alerts.channels.base import post_json
-from alerts.models import Notification
+from pydantic import ConfigDict, Field, field_validator
 
+from alerts.channels.base import ZERO_TIME, HttpAuth, check_http_url, common, post_json, rfc3339
+from alerts.models import AlertInstance, Notification
 
-class WebhookConfig(BaseModel):
-    url: str = Field(pattern=r"^https?://")
-    token: SecretStr | None = Field(None, description="sent as Authorization: Bearer <token>")
-    headers: dict[str, str] = Field(default_factory=dict)
-    timeout_s: float = Field(10.0, gt=0)
+WEBHOOK_VERSION = "4"
+"""The version of Alertmanager's webhook document this follows."""
 
 
-def payload(notification: Notification) -> dict:
-    """Alertmanager's webhook document, with each alert's transactions added."""
-    alerts = notification.alerts
-    common_labels = {k: v for k, v in alerts[0].labels.items() if all(a.labels.get(k) == v for a in alerts)}
+class WebhookConfig(HttpAuth):
+    """A generic webhook: where to POST, how to authenticate, how long to wait.
+
+    Secrets (``token``, ``basic_auth.password``, header values) are ``SecretStr``: never in
+    ``repr``, logs or error messages.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["webhook"] = "webhook"
+    url: str = Field(description="the endpoint; http:// or https://, no credentials in it")
+    timeout_s: float = Field(default=10.0, gt=0, le=300)
+    max_alerts: int = Field(default=0, ge=0, description="alerts per document at most; 0: all")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: str) -> str:
+        return check_http_url(url)
+
+
+def _alert(alert: AlertInstance, notification: Notification) -> dict[str, Any]:
     return {
-        "version": "4",
+        "status": "firing" if alert.state == "firing" else "resolved",
+        "labels": alert.labels,
+        "annotations": alert.annotations,
+        "startsAt": rfc3339(alert.active_since or notification.sent_at),
+        "endsAt": rfc3339(alert.resolved_at or notification.sent_at) if alert.state == "resolved" else ZERO_TIME,
+        "generatorURL": notification.external_url,
+        "fingerprint": alert.fingerprint,
+        "value": alert.value,
+        "transactions": [transaction.model_dump(mode="json") for transaction in alert.transactions],
+    }
+
+
+def payload(notification: Notification, max_alerts: int = 0) -> dict[str, Any]:
+    """Alertmanager's webhook document for a notification, with values and transactions.
+
+    Args:
+        notification: the group to describe.
+        max_alerts: keep at most this many alerts (firing first, as the group is ordered);
+            0 keeps all. ``truncatedAlerts`` says how many were left out.
+
+    Returns:
+        A JSON-ready dict.
+    """
+    alerts = notification.alerts[:max_alerts] if max_alerts else notification.alerts
+    return {
+        "version": WEBHOOK_VERSION,
         "groupKey": notification.group_key,
+        "truncatedAlerts": len(notification.alerts) - len(alerts),
         "status": notification.status,
         "receiver": notification.receiver,
         "groupLabels": notification.group_labels,
-        "commonLabels": common_labels,
-        "commonAnnotations": {
-            k: v for k, v in alerts[0].annotations.items() if all(a.annotations.get(k) == v for a in alerts)
-        },  # fmt: skip
+        "commonLabels": common([alert.labels for alert in notification.alerts]),
+        "commonAnnotations": common([alert.annotations for alert in notification.alerts]),
         "externalURL": notification.external_url,
-        "alerts": [
-            {
-                "status": "firing" if alert.state == "firing" else "resolved",
-                "labels": alert.labels,
-                "annotations": alert.annotations,
-                "startsAt": alert.active_since.isoformat() if alert.active_since else None,
-                "endsAt": alert.resolved_at.isoformat() if alert.resolved_at else "0001-01-01T00:00:00Z",
-                "fingerprint": alert.fingerprint,
-                "value": alert.value,
-                "transactions": [t.model_dump(mode="json") for t in alert.transactions],
-            }
-            for alert in alerts
-        ],
+        "alerts": [_alert(alert, notification) for alert in alerts],
     }
 
 
 class WebhookChannel:
-    """POSTs :func:`payload` as JSON."""
+    """POSTs :func:`payload` as JSON to the configured URL.
+
+    Immutable; ``send`` is thread-safe and blocks for at most ``timeout_s`` per socket
+    operation.
+
+    Args:
+        config: a validated configuration.
+    """
 
     name = "webhook"
 
     def __init__(self, config: WebhookConfig) -> None:
         self.config = config
 
+    def __repr__(self) -> str:
+        return f"WebhookChannel({self.config!r})"
+
     def send(self, notification: Notification) -> None:
-        headers = dict(self.config.headers)
-        if self.config.token:
-            headers["Authorization"] = f"Bearer {self.config.token.get_secret_value()}"
-        post_json(self.config.url, payload(notification), headers=headers, timeout_s=self.config.timeout_s)
+        """POST the notification once.
+
+        Raises:
+            ChannelError: the endpoint refused it or could not be reached.
+        """
+        post_json(
+            self.config.url,
+            payload(notification, self.config.max_alerts),
+            timeout_s=self.config.timeout_s,
+            headers=self.config.request_headers(),
+            secrets=self.config.secrets(),
+        )
