@@ -3,7 +3,8 @@
 AlertsError
 ├── ConfigError     a configuration file that cannot be used (names file, line, field)
 ├── NotFound        an exception or silence that does not exist
-└── QueryError      ClickHouse refused an evaluation query
+├── QueryError      ClickHouse refused an evaluation query
+└── ChannelError    a notification could not be sent; says whether a retry can help (alerts.channels.base)
 """
 
 from __future__ import annotations
