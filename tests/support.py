@@ -111,3 +111,23 @@ def wait_for(predicate, timeout_s: float = 10.0) -> None:
     while not predicate():
         assert time.monotonic() < deadline, "condition not reached"
         time.sleep(0.01)
+
+
+class BlockingWriter:
+    """A writer double that holds every write until ``release`` is set: a queue that fills up."""
+
+    def __init__(self) -> None:
+        import threading
+
+        from collector.writer import InMemoryWriter
+
+        self.release = threading.Event()
+        self._inner = InMemoryWriter()
+
+    def write(self, batch) -> None:
+        self.release.wait(30)
+        self._inner.write(batch)
+
+    @property
+    def spans(self) -> int:
+        return self._inner.spans

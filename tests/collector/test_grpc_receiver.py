@@ -21,8 +21,7 @@ from collector.batcher import Batcher
 from collector.grpc_receiver import build_server
 from collector.intake import Limits
 from collector.receiver import Receiver
-from collector.writer import Batch, InMemoryWriter
-from support import wait_for
+from support import BlockingWriter, wait_for
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
@@ -94,18 +93,8 @@ def test_token_is_required(start_collector):
     assert key_history(collector.store, "O-T").found
 
 
-class _BlockingWriter(InMemoryWriter):
-    def __init__(self) -> None:
-        super().__init__()
-        self.release = threading.Event()
-
-    def write(self, batch: Batch) -> None:
-        self.release.wait(30)
-        super().write(batch)
-
-
 def test_full_queue_is_unavailable_with_retry_info():
-    writer = _BlockingWriter()
+    writer = BlockingWriter()
     batcher = Batcher([writer], max_queue_spans=2, flush_interval_ms=1)
     batcher.start()
     server, port = build_server(Receiver(batcher, Limits(), 1 << 20), "127.0.0.1:0")

@@ -25,7 +25,7 @@ from collector.http_receiver import build_app, make_runner
 from collector.intake import Limits
 from collector.receiver import Receiver
 from collector.writer import Batch, InMemoryWriter
-from support import wait_for
+from support import BlockingWriter, wait_for
 
 
 def _request(n: int = 3, order: str = "O-1", bad_span_ids: int = 0) -> ExportTraceServiceRequest:
@@ -247,18 +247,6 @@ def test_healthz_and_metrics(start_collector):
     assert "biztrace_collector_batch_write_seconds_count" in text
 
 
-class _BlockingWriter(InMemoryWriter):
-    """Holds every write until released: a queue that fills up, for push-back tests."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.release = threading.Event()
-
-    def write(self, batch: Batch) -> None:
-        self.release.wait(30)
-        super().write(batch)
-
-
 class _FailingWriter(InMemoryWriter):
     def write(self, batch: Batch) -> None:
         raise ConnectionError("connection refused")
@@ -294,7 +282,7 @@ def serve_app():
 
 
 def test_full_queue_answers_429_with_retry_after(serve_app):
-    writer = _BlockingWriter()
+    writer = BlockingWriter()
     batcher = Batcher([writer], max_queue_spans=3, flush_interval_ms=1)
     batcher.start()
     port = serve_app(Receiver(batcher, Limits(), 1 << 20))
