@@ -10,7 +10,6 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace import get_current_span
 
 from tracing import conventions as c
-from tracing.context import BAGGAGE_KEYS
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +32,7 @@ class BusinessSpanProcessor(SpanProcessor):
             inherited = getattr(parent, "attributes", None)
             existing = span.attributes or {}
             if inherited:
-                for name in BAGGAGE_KEYS:
+                for name in c.KEY_ATTRIBUTES:  # not biz.process: a failed child must not fail the order
                     value = inherited.get(name)
                     if value is not None and name not in existing:
                         span.set_attribute(name, value)
@@ -41,7 +40,7 @@ class BusinessSpanProcessor(SpanProcessor):
             if not found:
                 return
             existing = span.attributes or {}
-            for name in BAGGAGE_KEYS:
+            for name in c.KEY_ATTRIBUTES:  # not biz.process: a failed child must not fail the order
                 value = found.get(name)
                 if value is None or name in existing:
                     continue

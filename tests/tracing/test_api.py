@@ -156,3 +156,11 @@ def test_the_fast_path_never_accepts_what_the_model_rejects(spans, development, 
     with pytest.raises(HopValidationError):
         with hop("order.accepted", system="erp", tracer=spans.tracer, **{"order_id": "O-1", **bad}):
             pass
+
+
+def test_children_inherit_keys_but_not_the_process(spans):
+    with hop("order.accepted", system="erp", order_id="O-P", tracer=spans.tracer):
+        with spans.tracer.start_as_current_span("http.retry"):
+            pass
+    child = spans.named("http.retry")
+    assert child.attributes["order.id"] == "O-P" and "biz.process" not in child.attributes
