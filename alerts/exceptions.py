@@ -73,10 +73,19 @@ class Filters(BaseModel):
     key: str | None = None
 
 
-def detect(store: Store, config: AlertsConfig, now: datetime, keys: list[str] | None = None) -> list[ExceptionItem]:
-    """Exceptions as the stored spans show them at ``now`` (no lifecycle)."""
+def detect(
+    store: Store,
+    config: AlertsConfig,
+    now: datetime,
+    keys: list[str] | None = None,
+    started_since: datetime | None = None,
+) -> list[ExceptionItem]:
+    """Exceptions as the stored spans show them at ``now`` (no lifecycle), optionally only of
+    transactions started since ``started_since``."""
     found: list[ExceptionItem] = []
-    troubled = transactions(store, config, now, keys=keys, states=["stuck", "failed", "dead_letter"])
+    troubled = transactions(
+        store, config, now, keys=keys, states=["stuck", "failed", "dead_letter"], since=started_since
+    )
     for tx in troubled:
         if tx.state == "stuck":
             assert tx.due_at is not None
@@ -95,7 +104,7 @@ def detect(store: Store, config: AlertsConfig, now: datetime, keys: list[str] | 
             age_s=int((now.replace(tzinfo=None) - since).total_seconds()), evidence=evidence, detail=detail,
             priority=tx.priority, channel=tx.channel, runbook=config.runbook(tx.state, tx.process),
         ))  # fmt: skip
-    for mismatch in reconcile.mismatches(store, config, now, keys=keys):
+    for mismatch in reconcile.mismatches(store, config, now, keys=keys, since=started_since):
         system = (
             mismatch.left_system if mismatch.field == "presence" and mismatch.left is None else mismatch.right_system
         )
@@ -107,7 +116,7 @@ def detect(store: Store, config: AlertsConfig, now: datetime, keys: list[str] | 
                     "left": mismatch.left, "right": mismatch.right, "currency": mismatch.currency},
         ))  # fmt: skip
     parameters = process_parameters(config)
-    parameters.update(db=store.database, now=now, keys=keys or [])
+    parameters.update(db=store.database, now=now, keys=keys or [], since=started_since or datetime(1970, 1, 1))
     for row in store.client.query(sql("duplicates"), parameters=parameters).named_results():
         found.append(ExceptionItem(
             process=row["process"], key=row["key"], kind="duplicate", stage=row["stage"], system=row["system"],
@@ -193,12 +202,15 @@ def _apply(item: ExceptionItem, life: _Lifecycle | None) -> ExceptionItem:
 
 
 def list_exceptions(
-    store: Store, config: AlertsConfig, now: datetime, filters: Filters | None = None
+    store: Store, config: AlertsConfig, now: datetime, filters: Filters | None = None, since: datetime | None = None
 ) -> list[ExceptionItem]:
-    """The exception queue at ``now``, lifecycle applied, filtered; oldest problem first."""
+    """The exception queue at ``now``, lifecycle applied, filtered; oldest problem first.
+
+    ``since`` limits detection to transactions started since then (the dashboard's window).
+    """
     filters = filters or Filters()
     keys = [filters.key] if filters.key else None
-    detected = detect(store, config, now, keys)
+    detected = detect(store, config, now, keys, since)
     lifecycles = _lifecycles(store, keys)
     items = {item.identity: _apply(item, lifecycles.get(item.identity)) for item in detected}
     for identity, life in lifecycles.items():  # resolved, and no longer detected

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from alerts.config import AlertsConfig, Rule
 from alerts.errors import QueryError
-from alerts.transactions import process_parameters, sql
+from alerts.transactions import query_parameters, sql
 from biztrace.store import Store
 
 LABEL_COLUMNS = ("process", "stage", "system", "channel", "priority", "span_name")
@@ -43,8 +43,7 @@ def snapshot(store: Store, config: AlertsConfig, now: datetime) -> Iterator[str]
     """A Memory table with every transaction's state at ``now``; dropped on exit."""
     name = f"biztrace_snapshot_{uuid.uuid4().hex[:12]}"
     table = store.table(name)
-    parameters = process_parameters(config)
-    parameters.update(db=store.database, now=now, keys=[], states=[])
+    parameters = query_parameters(store, config, now)
     query = Template(sql("snapshot")).substitute(transactions=sql("transactions"))
     store.client.command(f"CREATE TABLE {table} ENGINE = Memory AS {query}", parameters=parameters)
     try:

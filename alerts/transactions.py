@@ -93,6 +93,23 @@ def process_parameters(config: AlertsConfig) -> dict[str, Any]:
     return p
 
 
+def query_parameters(
+    store: Store,
+    config: AlertsConfig,
+    now: datetime,
+    *,
+    keys: list[str] | None = None,
+    states: list[str] | None = None,
+    since: datetime | None = None,
+) -> dict[str, Any]:
+    """Every parameter ``sql/transactions.sql`` takes (other queries wrap it and add their own)."""
+    parameters = process_parameters(config)
+    parameters.update(
+        db=store.database, now=now, keys=keys or [], states=states or [], since=since or datetime(1970, 1, 1)
+    )
+    return parameters
+
+
 def transactions(
     store: Store,
     config: AlertsConfig,
@@ -100,9 +117,9 @@ def transactions(
     *,
     keys: list[str] | None = None,
     states: list[str] | None = None,
+    since: datetime | None = None,
 ) -> list[Transaction]:
-    """Every transaction's state at ``now`` (optionally only some keys or states)."""
-    parameters = process_parameters(config)
-    parameters.update(db=store.database, now=now, keys=keys or [], states=states or [])
+    """Every transaction's state at ``now`` (optionally only some keys or states, or those started since)."""
+    parameters = query_parameters(store, config, now, keys=keys, states=states, since=since)
     result = store.client.query(sql("transactions"), parameters=parameters)
     return [Transaction(**row) for row in result.named_results()]

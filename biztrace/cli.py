@@ -23,6 +23,7 @@ from biztrace.cliutil import EXIT_NOT_FOUND, EXIT_STORE, CommandFailed, open_sto
 from biztrace.options import StoreOptions
 from biztrace.store import StoreBusy, StoreError
 from collector.settings import CollectorSettings
+from dashboard.commands import DashboardCommand, UpCommand, UserCommand
 from simulator.scenario import FaultRates
 
 
@@ -311,6 +312,9 @@ class Biztrace(BaseSettings):
     exceptions: CliSubCommand[ExceptionsCommand] = Field(description="transactions in trouble, and acting on them")
     alerts: CliSubCommand[AlertsCommand] = Field(description="evaluate rules, run the alert loop, silences")
     reconcile: CliSubCommand[ReconcileCommand] = Field(description="where systems disagree: parity and mismatches")
+    up: CliSubCommand[UpCommand] = Field(description="collector, alert loop and dashboard in one process (--demo)")
+    dashboard: CliSubCommand[DashboardCommand] = Field(description="serve the dashboard on its own")
+    user: CliSubCommand[UserCommand] = Field(description="the dashboard's local users")
 
     def cli_cmd(self) -> None:
         CliApp.run_subcommand(self)

@@ -131,3 +131,20 @@ class BlockingWriter:
     @property
     def spans(self) -> int:
         return self._inner.spans
+
+
+def simulate_into(dsn: str, scenario, truth_file: Path) -> None:
+    """Fill the store at ``dsn`` with a simulated scenario through a real in-process collector."""
+    from collector.service import Collector
+    from collector.settings import CollectorSettings
+    from simulator.run import backfill
+    from simulator.sender import OtlpHttpSender
+
+    collector = Collector(CollectorSettings(store=dsn, host="127.0.0.1", http_port=0, grpc_port=0))
+    collector.start()
+    sender = OtlpHttpSender(f"http://127.0.0.1:{collector.ports.http}", concurrency=16)
+    try:
+        backfill(scenario, sender, ground_truth=truth_file)
+    finally:
+        sender.close()
+        collector.stop()

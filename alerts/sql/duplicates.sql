@@ -13,6 +13,7 @@ SELECT
     groupArray(SpanId) AS span_ids
 FROM {db:Identifier}.biz_hops
 WHERE Process IN {processes:Array(String)} AND EventId != '' AND Timestamp <= {now:DateTime64(9)}
+  AND Timestamp >= {since:DateTime64(9)}
   AND ({keys:Array(String)} = [] OR has({keys:Array(String)}, key))
 GROUP BY process, key_column, key, event_id
 HAVING deliveries > 1 AND key != ''

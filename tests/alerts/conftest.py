@@ -9,12 +9,9 @@ from pathlib import Path
 import pytest
 
 from biztrace.store import connect
-from collector.service import Collector
-from collector.settings import CollectorSettings
-from simulator.run import GroundTruth, backfill
+from simulator.run import GroundTruth
 from simulator.scenario import FaultRates, Scenario
-from simulator.sender import OtlpHttpSender
-from support import store_dsn
+from support import simulate_into, store_dsn
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 RATES = FaultRates(stuck=0.05, failed=0.03, dead_letter=0.02, duplicate=0.03, amount_mismatch=0.03,
@@ -33,17 +30,9 @@ class Simulated:
 @pytest.fixture(scope="module")
 def simulated(store_root: Path, tmp_path_factory: pytest.TempPathFactory):
     database = f"t_{uuid.uuid4().hex[:12]}"
-    collector = Collector(CollectorSettings(store=store_dsn(store_root, database), host="127.0.0.1",
-                                            http_port=0, grpc_port=0))  # fmt: skip
-    collector.start()
     scenario = Scenario(seed=11, days=4, orders_per_day=400, now=NOW, faults=RATES)
     truth_file = tmp_path_factory.mktemp("truth") / "truth.json"
-    sender = OtlpHttpSender(f"http://127.0.0.1:{collector.ports.http}", concurrency=16)
-    try:
-        backfill(scenario, sender, ground_truth=truth_file)
-    finally:
-        sender.close()
-    collector.stop()
+    simulate_into(store_dsn(store_root, database), scenario, truth_file)
     store = connect(store_dsn(store_root, database))
     try:
         yield Simulated(store, GroundTruth.load(truth_file), scenario)

@@ -64,3 +64,21 @@ def test_a_stuck_order_is_reported_within_one_evaluation_interval_of_its_breach(
     after = [e for e in detect(store, config, breach + interval, keys=["O-SLA"])]
     assert before == []
     assert [(e.kind, e.stage, e.system, e.since) for e in after] == [("stuck", "order.accepted", "wms", breach)]
+
+
+def test_since_keeps_exactly_the_transactions_started_since_with_their_full_state(simulated):
+    config = alerts_config.load()
+    since = NOW - timedelta(hours=30)
+    everything = {(t.process, t.key): t for t in transactions(simulated.store, config, NOW)}
+    recent = {(t.process, t.key): t for t in transactions(simulated.store, config, NOW, since=since)}
+    expected = {k for k, t in everything.items() if t.started_at >= since.replace(tzinfo=None)}
+    assert set(recent) == expected and 0 < len(expected) < len(everything)
+    for key, tx in recent.items():
+        assert tx == everything[key], "a transaction is judged on all its hops, whatever the window"
+
+
+def test_keys_find_a_transaction_by_any_of_its_ids(simulated):
+    config = alerts_config.load()
+    some = next(t for t in transactions(simulated.store, config, NOW) if t.process == "order_to_cash")
+    found = transactions(simulated.store, config, NOW, keys=[some.key])
+    assert found == [some]

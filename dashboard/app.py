@@ -1,0 +1,39 @@
+"""The biztrace dashboard: ``streamlit run dashboard/app.py`` (or ``biztrace dashboard`` / ``biztrace up``).
+
+This script signs the person in, draws the shared filters, and routes to the pages their
+roles allow (``dashboard/auth.py``). Each page is a script in ``dashboard/pages``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from dashboard import data, ui
+
+PAGES = {
+    "overview": ("Overview", ":material/monitoring:"),
+    "search": ("Order search", ":material/search:"),
+    "reconciliation": ("Reconciliation", ":material/balance:"),
+    "exceptions": ("Exception queues", ":material/report:"),
+    "alerts": ("Alerts", ":material/notifications_active:"),
+    "process_map": ("Process map", ":material/account_tree:"),
+}
+
+st.set_page_config(page_title="biztrace", page_icon=":material/local_shipping:", layout="wide")
+data.reset_query_time()
+user = ui.signed_in_user()
+config = ui.load_config()
+ui.check_store()
+here = Path(__file__).parent
+visible = [
+    st.Page(here / "pages" / f"{name}.py", title=title, icon=icon, url_path=name.replace("_", "-"))
+    for name, (title, icon) in PAGES.items()
+    if user.may_see(name)
+]
+page = st.navigation(visible)
+ui.sidebar_filters(config)
+st.sidebar.caption(f"Signed in as **{user.name}** ({', '.join(user.roles)})")
+st.sidebar.button("Sign out", on_click=ui.sign_out)
+page.run()

@@ -1,0 +1,47 @@
+"""Process map: the stages as a flow with volumes and median transition times, and the
+most common paths, so a leader sees where orders leave the happy path."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import charts, queries, ui
+
+config = ui.load_config()
+filters = ui.current_filters()
+
+
+@st.cache_data(ttl=600, show_spinner=False, max_entries=16)
+def _map(filters_json: str, at) -> queries.ProcessMap:
+    return queries.process_map(ui.load_config(), queries.Filters.model_validate_json(filters_json), at)
+
+
+st.title("Process map")
+processes = list(config.processes)
+chosen = filters.process or st.segmented_control("Process", processes, default=processes[0], key="pm_process")
+chosen = chosen or processes[0]
+result = _map(filters.model_copy(update={"process": chosen}).model_dump_json(), ui.tick())
+transitions = result.transitions[result.transitions["process"] == chosen]
+if transitions.empty:
+    st.info(f"No {chosen} transactions started in the last {filters.window}.")
+else:
+    st.plotly_chart(charts.process_flow(transitions), width="stretch", key="flow_chart")
+    st.caption(
+        "Link width: transactions that made the step. Hover a link for the median time it took. "
+        "(stuck), (failed), (in_flight) end the paths of transactions that have not finished."
+    )
+    st.subheader("Most common paths")
+    variants = result.variants[result.variants["process"] == chosen].copy()
+    total = variants["transactions"].sum()
+    variants["share"] = variants["transactions"] / (total or 1)
+    variants["median"] = variants["median_s"].map(ui.age)
+    st.dataframe(
+        variants[["path", "state", "transactions", "share", "median"]],
+        hide_index=True,
+        width="stretch",
+        column_config={"share": st.column_config.ProgressColumn("share", format="percent", min_value=0, max_value=1)},
+    )
+    st.subheader("Transitions")
+    table = transitions.assign(median=transitions["median_s"].map(ui.age))
+    st.dataframe(table[["from_stage", "to_stage", "transactions", "median"]], hide_index=True, width="stretch")
+ui.footer()

@@ -1,0 +1,386 @@
+"""What each page asks ClickHouse, as DataFrames and models; SQL in ``dashboard/sql``.
+
+The transaction figures (states, SLA adherence, trends, the process map) all read one
+snapshot: the transactions started in the selected window, classified once by the alerts'
+own query (``alerts/sql/transactions.sql``) into a Memory table, so the dashboard and the
+alert loop never disagree about what "stuck" means.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from importlib import resources
+from string import Template
+from typing import Any, Literal
+
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from alerts import exceptions as alert_exceptions
+from alerts import reconcile
+from alerts import store as alert_store
+from alerts.config import AlertsConfig
+from alerts.transactions import Transaction, query_parameters, transactions
+from alerts.transactions import sql as alerts_sql
+from biztrace.lookup import KeyHistory, key_history
+from dashboard import data
+
+_SQL = resources.files("dashboard") / "sql"
+
+Window = Literal["1h", "6h", "24h", "7d", "30d", "90d"]
+WINDOWS: dict[str, timedelta] = {
+    "1h": timedelta(hours=1),
+    "6h": timedelta(hours=6),
+    "24h": timedelta(hours=24),
+    "7d": timedelta(days=7),
+    "30d": timedelta(days=30),
+    "90d": timedelta(days=90),
+}
+
+
+def sql(name: str) -> str:
+    return (_SQL / f"{name}.sql").read_text()
+
+
+class Filters(BaseModel):
+    """The filters every page shares; empty means all."""
+
+    model_config = ConfigDict(frozen=True)
+
+    window: Window = "24h"
+    process: str = ""
+    channel: str = ""
+    system: str = ""
+    priority: str = ""
+
+    def since(self, now: datetime) -> datetime:
+        return now - WINDOWS[self.window]
+
+    def bucket_s(self) -> int:
+        """Trend bucket: about 24–48 points whatever the window."""
+        return {"1h": 300, "6h": 900, "24h": 3600, "7d": 6 * 3600, "30d": 86400, "90d": 86400}[self.window]
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def _config_for(config: AlertsConfig, process: str) -> AlertsConfig:
+    """The configuration narrowed to one process, so the classification reads only its hops."""
+    if not process or process not in config.processes:
+        return config
+    return config.model_copy(update={"processes": {process: config.processes[process]}})
+
+
+def _stage_sla_parameters(config: AlertsConfig) -> dict[str, list[Any]]:
+    """Per-stage SLAs keyed by ``process|stage`` (and ``|priority``, ``|channel``) for ``sla.sql``."""
+    p: dict[str, list[Any]] = {
+        key: []
+        for key in (
+            "stage_keys",
+            "stage_sla_s",
+            "stage_since_start",
+            "priority_keys",
+            "priority_sla_s",
+            "channel_keys",
+            "channel_sla_s",
+        )
+    }
+    for name, process in config.processes.items():
+        for stage in process.stages:
+            if stage.sla is None:
+                continue
+            key = f"{name}|{stage.name}"
+            p["stage_keys"].append(key)
+            p["stage_sla_s"].append(stage.sla.within.total_seconds())
+            p["stage_since_start"].append(1 if stage.sla.since == "start" else 0)
+            for priority, within in stage.sla.by_priority.items():
+                p["priority_keys"].append(f"{key}|{priority}")
+                p["priority_sla_s"].append(within.total_seconds())
+            for channel, within in stage.sla.by_channel.items():
+                p["channel_keys"].append(f"{key}|{channel}")
+                p["channel_sla_s"].append(within.total_seconds())
+    return p
+
+
+@contextmanager
+def snapshot(config: AlertsConfig, filters: Filters, at: datetime) -> Iterator[str]:
+    """A Memory table of the window's transactions, dropped on exit; yields its name."""
+    store = data.store()
+    scoped = _config_for(config, filters.process)
+    name = f"biztrace_dash_{uuid.uuid4().hex[:12]}"
+    parameters = query_parameters(store, scoped, at, since=filters.since(at))
+    parameters.update(channel=filters.channel, priority=filters.priority)
+    query = Template(sql("snapshot")).substitute(transactions=alerts_sql("transactions"))
+    started = _clock()
+    try:
+        store.client.command(f"CREATE TABLE {store.table(name)} ENGINE = Memory AS {query}", parameters=parameters)
+    finally:
+        data.add_query_time(_clock() - started)
+    try:
+        yield f"{store.database}.{name}"
+    finally:
+        started = _clock()
+        store.client.command(f"DROP TABLE IF EXISTS {store.table(name)}")
+        data.add_query_time(_clock() - started)
+
+
+def _clock() -> float:
+    import time
+
+    return time.perf_counter()
+
+
+def _read(name: str, table: str, filters: Filters, **extra: Any) -> pd.DataFrame:
+    database, snapshot_name = table.split(".", 1)
+    parameters = {"snapshot": snapshot_name, "db": database, "system": filters.system, **extra}
+    store = data.store()
+    query = sql(name).replace("{snapshot:Identifier}", store.table(snapshot_name))
+    return data.query_df(query, parameters)
+
+
+class Overview(BaseModel):
+    """The figures of the Overview page."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    at: datetime
+    states: pd.DataFrame = Field(description="process, state, waiting_for, system, priority, transactions")
+    sla: pd.DataFrame = Field(description="process, stage, priority, met, measured, adherence")
+    trend: pd.DataFrame = Field(description="bucket, process, started, complete, in_flight, stuck, failed")
+    latency: pd.DataFrame = Field(description="system, stage, hops, p50_ms, p95_ms, error_rate")
+    finance: list[dict[str, Any]] = Field(description="per reconciliation rule: the right side's SLA adherence")
+
+
+def overview(config: AlertsConfig, filters: Filters, at: datetime) -> Overview:
+    with snapshot(config, filters, at) as table:
+        states = _read("states", table, filters)
+        sla_table = _read("sla", table, filters, **_stage_sla_parameters(config))
+        trend = _read("trend", table, filters, bucket_s=filters.bucket_s())
+    latency = data.query_df(
+        sql("latency"),
+        {
+            "db": data.store().database,
+            "since": filters.since(at),
+            "now": at,
+            "process": filters.process,
+            "channel": filters.channel,
+            "priority": filters.priority,
+            "system": filters.system,
+        },
+    )
+    finance = []
+    for rule in config.reconciliation:
+        rows = sla_table[(sla_table["process"] == rule.process) & (sla_table["stage"] == rule.right.stage)]
+        if len(rows):
+            finance.append(
+                {
+                    "rule": rule.name,
+                    "left": rule.left.stage,
+                    "right": rule.right.stage,
+                    "met": int(rows["met"].sum()),
+                    "measured": int(rows["measured"].sum()),
+                    "share": float(rows["met"].sum() / rows["measured"].sum()),
+                }
+            )
+    return Overview(at=at, states=states, sla=sla_table, trend=trend, latency=latency, finance=finance)
+
+
+class ProcessMap(BaseModel):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    transitions: pd.DataFrame = Field(description="process, from_stage, to_stage, transactions, median_s")
+    variants: pd.DataFrame = Field(description="process, path, state, transactions, median_s")
+
+
+def process_map(config: AlertsConfig, filters: Filters, at: datetime, variants: int = 15) -> ProcessMap:
+    with snapshot(config, filters, at) as table:
+        return ProcessMap(
+            transitions=_read("transitions", table, filters),
+            variants=_read("variants", table, filters, limit=variants),
+        )
+
+
+def dimensions() -> dict[str, list[str]]:
+    """Channels, systems and priorities seen recently, for the filters."""
+    frame = data.query_df(sql("dimensions"), {"db": data.store().database})
+    row = frame.iloc[0] if len(frame) else {}
+    return {name: sorted(row.get(name, []) or []) for name in ("channels", "systems", "priorities")}
+
+
+def search_keys(prefix: str, limit: int = 20) -> pd.DataFrame:
+    """Ids starting with ``prefix`` (any kind), most recently seen first."""
+    if not prefix:
+        return pd.DataFrame(columns=["key", "kind", "last_seen", "orders"])
+    return data.query_df(sql("key_prefix"), {"db": data.store().database, "prefix": prefix, "limit": limit})
+
+
+class OrderView(BaseModel):
+    """Everything support sees about one key."""
+
+    key: str
+    history: KeyHistory
+    transactions: list[Transaction]
+    exceptions: list[alert_exceptions.ExceptionItem]
+    alerts: list[dict[str, Any]]
+
+
+def order_view(config: AlertsConfig, key: str, at: datetime) -> OrderView:
+    """The key's hops, its transactions' state, and the exceptions and alerts naming it."""
+    store = data.store()
+    started = _clock()
+    try:
+        history = key_history(store, key)
+        related = sorted({key} | {hop.order_id for hop in history.hops if hop.order_id})
+        states = transactions(store, config, at, keys=related) if history.found else []
+        items = (
+            alert_exceptions.list_exceptions(store, config, at, alert_exceptions.Filters(key=key))
+            if history.found
+            else []
+        )
+        firing = []
+        for fingerprint, stored in alert_store.current_alerts(store).items():
+            if any(ref.key in related for ref in stored.alert.transactions):
+                firing.append(
+                    {
+                        "alert": stored.alert.rule,
+                        "state": stored.alert.state,
+                        "since": stored.since,
+                        "summary": stored.alert.annotations.get("summary", ""),
+                        "fingerprint": fingerprint,
+                    }
+                )
+    finally:
+        data.add_query_time(_clock() - started)
+    return OrderView(key=key, history=history, transactions=states, exceptions=items, alerts=firing)
+
+
+def span(trace_id: str, span_id: str) -> dict[str, Any] | None:
+    """One span's whole stored record (attributes, events), or None."""
+    frame = data.query_df(sql("span"), {"db": data.store().database, "trace_id": trace_id, "span_id": span_id})
+    if frame.empty:
+        return None
+    return frame.iloc[0].to_dict()
+
+
+def exception_queue(config: AlertsConfig, filters: Filters, at: datetime) -> list[alert_exceptions.ExceptionItem]:
+    """The queue for the window's transactions, lifecycle applied."""
+    started = _clock()
+    try:
+        items = alert_exceptions.list_exceptions(
+            data.store(),
+            config,
+            at,
+            alert_exceptions.Filters(process=filters.process or None, system=filters.system or None),
+            since=filters.since(at),
+        )
+    finally:
+        data.add_query_time(_clock() - started)
+    return [
+        item
+        for item in items
+        if (not filters.channel or item.channel == filters.channel)
+        and (not filters.priority or item.priority == filters.priority)
+    ]
+
+
+def act_on_exception(
+    config: AlertsConfig,
+    item: alert_exceptions.ExceptionItem,
+    action: alert_exceptions.Action,
+    actor: str,
+    assignee: str = "",
+    note: str = "",
+) -> None:
+    """Record a person's action on one exception (audited in ``biztrace_exception_events``)."""
+    alert_exceptions.act(
+        data.store(),
+        config,
+        now(),
+        key=item.key,
+        kind=item.kind,
+        process=item.process,
+        action=action,
+        actor=actor,
+        assignee=assignee,
+        note=note,
+    )
+
+
+def save_silence(matchers: dict[str, str], duration: timedelta, actor: str, comment: str) -> str:
+    """Create a silence recorded with the person who made it; returns its id."""
+    from alerts.silences import Silence
+
+    at = now()
+    silence = Silence(
+        id=alert_store.new_silence_id(),
+        matchers=matchers,
+        starts_at=at,
+        ends_at=at + duration,
+        created_by=actor,
+        comment=comment,
+        created_at=at,
+    )
+    alert_store.save_silence(data.store(), silence)
+    return silence.id
+
+
+def expire_silence(silence_id: str) -> bool:
+    """End a silence now; False if there is no such silence."""
+    store = data.store()
+    found = {s.id: s for s in alert_store.silences(store)}
+    if silence_id not in found:
+        return False
+    at = now().replace(tzinfo=None)
+    current = found[silence_id]
+    alert_store.save_silence(
+        store, current.model_copy(update={"ends_at": min(at, current.ends_at.replace(tzinfo=None))})
+    )
+    return True
+
+
+def reconciliation(config: AlertsConfig, filters: Filters, at: datetime) -> dict[str, list]:
+    started = _clock()
+    try:
+        period = "day" if WINDOWS[filters.window] >= timedelta(days=1) else "hour"
+        return reconcile.report(
+            data.store(),
+            config,
+            at,
+            since=filters.since(at),
+            period=period,
+            process=filters.process or None,
+            channel=filters.channel or None,
+            system=filters.system or None,
+        )
+    finally:
+        data.add_query_time(_clock() - started)
+
+
+def alerts_now() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[Any]]:
+    """Current alerts, recent history and silences."""
+    store = data.store()
+    started = _clock()
+    try:
+        current = [
+            {
+                "fingerprint": fp,
+                "alert": s.alert.rule,
+                "state": s.alert.state,
+                "since": s.since,
+                "value": s.alert.value,
+                "severity": s.alert.labels.get("severity", ""),
+                "labels": ", ".join(f"{k}={v}" for k, v in sorted(s.alert.labels.items())),
+                "summary": s.alert.annotations.get("summary", ""),
+                "transactions": len(s.alert.transactions),
+            }
+            for fp, s in alert_store.current_alerts(store).items()
+        ]
+        history = alert_store.history(store, limit=200)
+        silences = alert_store.silences(store)
+    finally:
+        data.add_query_time(_clock() - started)
+    return current, history, silences

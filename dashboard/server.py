@@ -1,0 +1,34 @@
+"""Serve the dashboard from this process with Streamlit's own server (what ``streamlit run`` does).
+
+Running the server in-process, rather than spawning ``streamlit run``, is what lets
+``biztrace up`` share one embedded store between the collector, the alert loop and the
+dashboard: chDB allows one process per data directory.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+APP = Path(__file__).with_name("app.py")
+
+
+def serve(host: str, port: int, environment: dict[str, str]) -> None:
+    """Block serving the dashboard until SIGINT/SIGTERM; the options reach the app as variables."""
+    from streamlit import config as streamlit_config
+    from streamlit.web import bootstrap
+
+    os.environ.update(environment)
+    flags = {
+        "server.address": host,
+        "server.port": port,
+        "server.headless": True,
+        "server.fileWatcherType": "none",
+        "server.runOnSave": False,
+        "browser.gatherUsageStats": False,
+        "client.toolbarMode": "minimal",
+        "theme.base": "light",
+    }
+    streamlit_config._main_script_path = str(APP)
+    bootstrap.load_config_options(flag_options=flags)
+    bootstrap.run(str(APP), False, [], flags)
