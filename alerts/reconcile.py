@@ -75,7 +75,16 @@ def _parameters(store: Store, config: AlertsConfig, rule: Reconciliation, now: d
         "presence": rule.presence,
         "grace_s": int(rule.grace.total_seconds()),
         "right_sla_s": int(right_stage.sla.within.total_seconds()) if right_stage.sla else 2**31,
+        "lookback_s": _lookback_s(right_stage),
     }
+
+
+def _lookback_s(right_stage) -> int:
+    """How far before ``since`` to look for the left side of a pair whose right side is in the window:
+    twice the right side's SLA, at least a week, at most 90 days. Without it an invoice posted just
+    inside the window would look like it had no shipment."""
+    sla_s = right_stage.sla.within.total_seconds() if right_stage.sla else 90 * 86400
+    return int(min(max(2 * sla_s, 7 * 86400), 90 * 86400))
 
 
 def _rules(config: AlertsConfig, rule: str | None, process: str | None) -> list[Reconciliation]:

@@ -1,7 +1,8 @@
 """The biztrace dashboard: ``streamlit run dashboard/app.py`` (or ``biztrace dashboard`` / ``biztrace up``).
 
 This script signs the person in, draws the shared filters, and routes to the pages their
-roles allow (``dashboard/auth.py``). Each page is a script in ``dashboard/pages``.
+roles allow (``dashboard/auth.py``). Each page is a script in ``dashboard/views``; not in
+``pages/``, which Streamlit would also serve by itself, around the sign-in.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import data, ui
+from dashboard import auth, data, ui
 
 PAGES = {
     "overview": ("Overview", ":material/monitoring:"),
@@ -23,16 +24,19 @@ PAGES = {
 
 st.set_page_config(page_title="biztrace", page_icon=":material/local_shipping:", layout="wide")
 data.reset_query_time()
+here = Path(__file__).parent
+signed_in = st.session_state.get("user")
+# Navigation is declared before the sign-in form, hidden, so a shared link (/search?key=O-1182)
+# still names its page after the person signs in.
+visible = [
+    st.Page(here / "views" / f"{name}.py", title=title, icon=icon, url_path=name.replace("_", "-"))
+    for name, (title, icon) in PAGES.items()
+    if not isinstance(signed_in, auth.User) or signed_in.may_see(name)
+]
+page = st.navigation(visible, position="sidebar" if isinstance(signed_in, auth.User) else "hidden")
 user = ui.signed_in_user()
 config = ui.load_config()
 ui.check_store()
-here = Path(__file__).parent
-visible = [
-    st.Page(here / "pages" / f"{name}.py", title=title, icon=icon, url_path=name.replace("_", "-"))
-    for name, (title, icon) in PAGES.items()
-    if user.may_see(name)
-]
-page = st.navigation(visible)
 ui.sidebar_filters(config)
 st.sidebar.caption(f"Signed in as **{user.name}** ({', '.join(user.roles)})")
 st.sidebar.button("Sign out", on_click=ui.sign_out)

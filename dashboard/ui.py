@@ -92,6 +92,15 @@ def signed_in_user() -> auth.User:
     st.stop()
 
 
+def page_user(page: str) -> auth.User:
+    """The signed-in user of a page script; a page reached any other way shows nothing."""
+    user = st.session_state.get("user")
+    if not isinstance(user, auth.User) or not user.may_see(page):
+        st.error("Sign in first: this page is not open to you.")
+        st.stop()
+    return user
+
+
 def sign_out() -> None:
     user = st.session_state.pop("user", None)
     if isinstance(user, auth.User) and user.via == "oidc":

@@ -3,6 +3,7 @@
 -- amount, quantity or status differences beyond tolerance, and missing sides. Every pair is
 -- returned (mismatched or not), so the parity report and the mismatch list share this query.
 -- Evidence span ids are fetched afterwards, for the mismatched pairs only (evidence.sql).
+-- Pairs are those first observed since {since}; left sides are looked up {lookback_s} further back.
 WITH
 observed AS (
     SELECT
@@ -16,7 +17,9 @@ observed AS (
         Timestamp, Amount, Quantity, BizStatus, Currency, SpanId, System, Channel
     FROM {db:Identifier}.biz_hops
     WHERE Process = {process:String} AND StatusCode != 'Error'
-      AND Timestamp >= {since:DateTime64(9)} AND Timestamp <= {now:DateTime64(9)}
+      AND Timestamp <= {now:DateTime64(9)}
+      AND (Timestamp >= {since:DateTime64(9)}
+           OR (Timestamp >= {since:DateTime64(9)} - toIntervalSecond({lookback_s:UInt32}) AND Stage = {left_stage:String}))
       AND ((Stage = {left_stage:String} AND ({left_system:String} = '' OR System = {left_system:String}))
         OR (Stage = {right_stage:String} AND ({right_system:String} = '' OR System = {right_system:String})))
 ),
@@ -72,3 +75,5 @@ SELECT
     if(has_left, left_system, '') AS left_system, if(has_right, right_system, '') AS right_system,
     has_left, has_right, last_at
 FROM judged
+-- a pair belongs to the window its first observation falls in (its left side was looked up before it)
+WHERE observed_at >= {since:DateTime64(9)}

@@ -3,6 +3,12 @@ a users file with one account per role, and AppTest wired to both."""
 
 from __future__ import annotations
 
+import json
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -75,3 +81,82 @@ def _fresh_caches(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     st.cache_data.clear()
     yield
     st.cache_data.clear()
+
+
+class DemoProcess:
+    """``biztrace up --demo`` in its own process and data directory."""
+
+    def __init__(self, root: Path, days: float, orders_per_day: int) -> None:
+        from support import free_port
+
+        self.root = root
+        self.data_dir = root / "data"
+        self.password = "demo-password-1"
+        self.dashboard_port, self.http_port, self.grpc_port = free_port(), free_port(), free_port()
+        self.log = root / "up.log"
+        command = [
+            sys.executable, "-m", "biztrace.cli", "up", "--demo", "--store", f"chdb://{self.data_dir}",
+            "--host", "127.0.0.1", "--http-port", str(self.http_port), "--grpc-port", str(self.grpc_port),
+            "--dashboard-port", str(self.dashboard_port), "--demo-days", str(days),
+            "--demo-orders-per-day", str(orders_per_day), "--demo-password", self.password, "--refresh-s", "3600",
+        ]  # fmt: skip
+        with self.log.open("ab") as log:
+            self.proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=root)
+
+    @property
+    def dashboard_url(self) -> str:
+        return f"http://127.0.0.1:{self.dashboard_port}"
+
+    @property
+    def collector_url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def wait_ready(self, timeout_s: float = 180) -> DemoProcess:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"biztrace up exited with {self.proc.returncode}:\n{self.log.read_text()}")
+            if "now sending live" in self.log.read_text():
+                try:
+                    with urllib.request.urlopen(f"{self.dashboard_url}/_stcore/health", timeout=2):
+                        return self
+                except OSError:
+                    pass
+            time.sleep(0.5)
+        raise AssertionError(f"biztrace up not ready after {timeout_s}s:\n{self.log.read_text()}")
+
+    def an_order(self) -> str:
+        """The demo's first order (seed 7), checked through its lookup API like any second process."""
+        order = "O-7-0000000"
+        with urllib.request.urlopen(f"{self.collector_url}/api/v1/keys/{order}", timeout=10) as response:
+            assert json.loads(response.read())["found"]
+        return order
+
+    def terminate(self, timeout_s: float = 60) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout_s)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(30)
+
+
+@pytest.fixture(scope="session")
+def demo_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., DemoProcess]]:
+    started: list[DemoProcess] = []
+
+    def start(days: float = 1.0, orders_per_day: int = 300) -> DemoProcess:
+        process = DemoProcess(tmp_path_factory.mktemp("up"), days, orders_per_day)
+        started.append(process)
+        return process.wait_ready()
+
+    yield start
+    for process in started:
+        process.kill()
+
+
+@pytest.fixture(scope="session")
+def demo(demo_factory) -> DemoProcess:
+    """One running demo shared by the tests that only read from it (and the browser test)."""
+    return demo_factory()

@@ -25,7 +25,7 @@ PAGES = ["overview", "search", "reconciliation", "exceptions", "alerts", "proces
 def _run(at: AppTest, page: str | None = None) -> AppTest:
     at.run()
     if page:
-        at.switch_page(f"pages/{page}.py").run()
+        at.switch_page(f"views/{page}.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 
@@ -107,9 +107,9 @@ def test_support_does_not_see_alerts_or_the_overview(app) -> None:
     at = _run(app("support"))
     assert [t.value for t in at.title] == ["Order search"]
     with pytest.raises(ValueError, match="Could not find a navigation page"):
-        at.switch_page("pages/alerts.py")
+        at.switch_page("views/alerts.py")
     with pytest.raises(ValueError, match="Could not find a navigation page"):
-        at.switch_page("pages/overview.py")
+        at.switch_page("views/overview.py")
 
 
 def test_order_search_shows_the_whole_life_of_an_order(app, populated) -> None:
@@ -164,7 +164,7 @@ def test_acknowledging_from_the_queue_is_recorded_with_the_user(app, populated) 
     at.text_input(key="x_note").input("on it")
     next(b for b in at.button if b.label == "Apply").click().run()
     assert not at.exception
-    assert any("1 exception(s) updated" in s.value for s in at.success)
+    assert any("1 exception(s) updated" in s.value for s in at.success), [w.value for w in at.warning]
     config = alerts_config.load()
     items = alert_exceptions.list_exceptions(store, config, ui.tick(), alert_exceptions.Filters(key=key))
     acknowledged = [i for i in items if i.state == "acknowledged"]

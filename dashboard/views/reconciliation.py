@@ -7,6 +7,7 @@ import streamlit as st
 
 from dashboard import charts, queries, ui
 
+ui.page_user("reconciliation")
 config = ui.load_config()
 filters = ui.current_filters()
 

@@ -7,6 +7,7 @@ import streamlit as st
 from alerts.transactions import transactions
 from dashboard import charts, data, queries, ui
 
+ui.page_user("overview")
 config = ui.load_config()
 filters = ui.current_filters()
 
@@ -74,7 +75,7 @@ def body() -> None:
         st.subheader("Where orders wait")
         worst = charts.worst_stages(states)
         st.dataframe(worst, hide_index=True, width="stretch")
-        st.page_link("pages/exceptions.py", label="Open the exception queues", icon=":material/arrow_forward:")
+        st.page_link("views/exceptions.py", label="Open the exception queues", icon=":material/arrow_forward:")
     with right:
         st.subheader("p95 hop latency by system")
         st.plotly_chart(charts.latency(figures.latency), width="stretch", key="latency_chart")

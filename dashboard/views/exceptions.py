@@ -14,7 +14,7 @@ from dashboard import charts, queries, ui
 
 config = ui.load_config()
 filters = ui.current_filters()
-user = st.session_state["user"]
+user = ui.page_user("exceptions")
 PRIORITY_ORDER = {"high": 0, "normal": 1, "low": 2}
 
 

@@ -10,7 +10,7 @@ import streamlit as st
 from alerts.config import parse_duration
 from dashboard import queries, ui
 
-user = st.session_state["user"]
+user = ui.page_user("alerts")
 st.title("Alerts")
 
 

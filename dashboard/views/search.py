@@ -15,6 +15,7 @@ from dashboard import charts, queries, ui
 
 RECENT = 8
 
+ui.page_user("search")
 config = ui.load_config()
 st.title("Order search")
 
