@@ -76,6 +76,7 @@ def _parameters(store: Store, config: AlertsConfig, rule: Reconciliation, now: d
         "grace_s": int(rule.grace.total_seconds()),
         "right_sla_s": int(right_stage.sla.within.total_seconds()) if right_stage.sla else 2**31,
         "lookback_s": _lookback_s(right_stage),
+        "keys": [],
     }
 
 
@@ -107,7 +108,7 @@ def mismatches(
     found = []
     for check in _rules(config, rule, process):
         query = f"SELECT * FROM ({sql('reconcile')}) WHERE mismatched"
-        if keys:
+        if keys:  # the query reads only these keys' hops; the pairs are then narrowed to them
             query += " AND has({keys:Array(String)}, key)"
         parameters = _parameters(store, config, check, now, since) | {"keys": keys or []}
         rows = list(store.client.query(query, parameters=parameters).named_results())

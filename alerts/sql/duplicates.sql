@@ -15,5 +15,7 @@ FROM {db:Identifier}.biz_hops
 WHERE Process IN {processes:Array(String)} AND EventId != '' AND Timestamp <= {now:DateTime64(9)}
   AND Timestamp >= {since:DateTime64(9)}
   AND ({keys:Array(String)} = [] OR has({keys:Array(String)}, key))
+  AND ({keys:Array(String)} = [] OR (OrderId, Timestamp, SpanId) IN (
+      SELECT OrderId, Timestamp, SpanId FROM {db:Identifier}.biz_keys WHERE Key IN {keys:Array(String)}))
 GROUP BY process, key_column, key, event_id
 HAVING deliveries > 1 AND key != ''

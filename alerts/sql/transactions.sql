@@ -7,8 +7,9 @@
 --   failed      a hop ended in ERROR, and no stage was reached after (child spans do not count)
 --   stuck       the next stage is overdue against its SLA at {now}
 --   in_flight   otherwise
--- {since}: only transactions whose first hop is at or after it (epoch 0: all). {keys}: only
--- those keys; the hops are then found through biz_keys' primary key instead of a scan.
+-- {since}: only transactions whose first stage was reported at or after it (epoch 0: all); their
+-- later hops are all after it too, so only hops since then are read. {keys}: only those keys; the
+-- hops are then found through biz_keys' primary key instead of a scan.
 WITH
 hops AS (
     SELECT
@@ -26,16 +27,6 @@ hops AS (
       AND Timestamp >= {since:DateTime64(9)}
       AND ({keys:Array(String)} = [] OR (OrderId, Timestamp, SpanId) IN (
           SELECT OrderId, Timestamp, SpanId FROM {db:Identifier}.biz_keys WHERE Key IN {keys:Array(String)}))
-),
--- transactions already under way before {since}: their later hops are not a new transaction
-earlier AS (
-    SELECT DISTINCT
-        Process AS process,
-        multiIf(transform(Process, {processes:Array(String)}, {key_columns:Array(UInt8)}, toUInt8(0)) AS kc = 1,
-                OrderId, kc = 2, CustomerId, kc = 3, InvoiceId, kc = 4, ShipmentId, kc = 5, ReturnId, '') AS key
-    FROM {db:Identifier}.biz_hops
-    WHERE {since:DateTime64(9)} > toDateTime64(0, 9) AND Timestamp < {since:DateTime64(9)}
-      AND Process IN {processes:Array(String)}
 ),
 per_transaction AS (
     SELECT
@@ -56,8 +47,10 @@ per_transaction AS (
         anyIf(Channel, Channel != '') AS tx_channel,
         count() AS tx_hops
     FROM hops
-    WHERE key != '' AND ({since:DateTime64(9)} = toDateTime64(0, 9) OR (process, key) NOT IN (SELECT process, key FROM earlier))
+    WHERE key != ''
     GROUP BY process, key
+    -- with {since}: a transaction counts when its first stage was reported since then
+    HAVING {since:DateTime64(9)} = toDateTime64(0, 9) OR countIf(idx = 1) > 0
 ),
 classified AS (
     SELECT
