@@ -21,7 +21,7 @@ from pydantic_settings import BaseSettings, CliApp, CliPositionalArg, CliSubComm
 from alerts.commands import AlertsCommand, ExceptionsCommand, ReconcileCommand
 from biztrace.cliutil import EXIT_NOT_FOUND, EXIT_STORE, CommandFailed, open_store, print_json
 from biztrace.options import StoreOptions
-from biztrace.store import StoreBusy, StoreError
+from biztrace.store import StoreBusy, StoreError, parse_store
 from collector.settings import CollectorSettings
 from dashboard.commands import DashboardCommand, UpCommand, UserCommand
 from simulator.scenario import FaultRates
@@ -57,13 +57,24 @@ class CollectCommand(CollectorSettings):
 
 
 class DbInit(StoreOptions):
-    """Create or upgrade the schema (idempotent: running it twice changes nothing)."""
+    """Create or upgrade the schema (idempotent: running it twice changes nothing).
+
+    On a cluster: biztrace db init --store http://user:pass@ch-1:8123/otel --cluster biztrace --distributed
+    """
 
     json_output: bool = Field(False, validation_alias=AliasChoices("json"), description="print JSON")
+    print_ddl: bool = Field(False, description="print the statements for an empty store and change nothing")
 
     def cli_cmd(self) -> None:
         from collector import schema
 
+        try:
+            options = self.schema_options()
+        except ValidationError as exc:
+            raise CommandFailed("; ".join(e["msg"] for e in exc.errors()), 2) from exc
+        if self.print_ddl:
+            print(";\n\n".join(schema.plan(options, parse_store(self.store).database)) + ";")
+            return
         with open_store(self.store) as store:
             applied = schema.apply(store, self.schema_options())
             report = schema.status(store, self.schema_options())

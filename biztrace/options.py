@@ -27,8 +27,15 @@ class StoreOptions(BaseSettings):
     cluster: str | None = Field(None, description="ClickHouse cluster: schema statements run ON CLUSTER")
     replicated: bool = Field(False, description="create Replicated*MergeTree tables (cluster deployments)")
     ttl_days: int = Field(0, ge=0, description="retention of spans and hops in days (0: keep forever)")
+    distributed: bool = Field(
+        False,
+        description="shard spans over --cluster: *_local replicated tables and Distributed tables "
+        "under the usual names (implies --replicated)",
+    )
 
     def schema_options(self):
         from collector.schema import SchemaOptions
 
-        return SchemaOptions(cluster=self.cluster, replicated=self.replicated, ttl_days=self.ttl_days)
+        return SchemaOptions(
+            cluster=self.cluster, replicated=self.replicated, ttl_days=self.ttl_days, distributed=self.distributed
+        )

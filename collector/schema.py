@@ -20,7 +20,7 @@ from importlib import resources
 from string import Template
 
 from clickhouse_connect.driver.binding import quote_identifier
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from biztrace.store import Store
 
@@ -55,6 +55,19 @@ class SchemaOptions(BaseModel):
     replicated: bool = Field(False, description="use Replicated*MergeTree engines (needs Keeper)")
     ttl_days: int = Field(0, ge=0, description="retention of spans and hops in days; 0 keeps them forever")
     dedup_window: int = Field(1000, ge=1, description="recent insert blocks remembered for deduplication")
+    distributed: bool = Field(
+        False,
+        description="shard spans over the cluster: replicated *_local tables on every shard, Distributed "
+        "tables under the names readers use (needs cluster; implies replicated)",
+    )
+
+    @model_validator(mode="after")
+    def _distributed_needs_a_cluster(self) -> SchemaOptions:
+        if self.distributed and not self.cluster:
+            raise ValueError("distributed tables need a cluster name (--cluster)")
+        if self.distributed:
+            self.replicated = True
+        return self
 
 
 @dataclass(frozen=True)
@@ -155,7 +168,72 @@ def render(migration: Migration, options: SchemaOptions, database: str = "defaul
         "link_attributes": _attributes_expression("l.attributes"),
     }
     text = Template(migration.template).substitute(values)
-    return [statement for statement in _split(text) if statement]
+    statements = [statement for statement in _split(text) if statement]
+    return _distribute(statements, options, database) if options.distributed else statements
+
+
+SHARDED = (TRACES, TRACE_ID_TS, HOPS, KEYS)
+"""Tables whose rows are spread over the shards in a distributed deployment."""
+
+SHARDING_KEYS = {
+    TRACES: "if(SpanAttributes['order.id'] != '', cityHash64(SpanAttributes['order.id']), cityHash64(TraceId))",
+    TRACE_ID_TS: "cityHash64(TraceId)",
+    HOPS: "cityHash64(OrderId)",
+    KEYS: "cityHash64(OrderId)",
+}
+"""How an insert into the Distributed table picks a shard. Spans go by order id, so one order's
+spans (and the business rows the shard derives from them) sit together; spans with no order id
+go by trace."""
+
+
+def local(table: str) -> str:
+    """The name of a sharded table's local part on every node."""
+    return f"{table}_local"
+
+
+def _distribute(statements: list[str], options: SchemaOptions, database: str) -> list[str]:
+    """Turn single-table DDL into the cluster layout.
+
+    Each sharded table becomes ``<name>_local`` (replicated within its shard) plus a
+    Distributed table under ``<name>``, so readers and the official exporter use the names
+    they always use. The views deriving business rows read and write the local tables: each
+    shard derives from its own spans. The ingest view writes into the Distributed
+    ``otel_traces``, which shards the spans. The small tables (ledger, alert state) are
+    replicated to every node of the cluster, so any node sees all of them.
+    """
+    db = quote_identifier(database)
+    cluster = quote_identifier(options.cluster or "")
+    out = []
+    for statement in statements:
+        head = statement.split("(", 1)[0]
+        created = re.match(rf"CREATE TABLE IF NOT EXISTS {re.escape(db)}\.(\w+) ", head)
+        if created and created.group(1) in SHARDED:
+            table = created.group(1)
+            out.append(statement.replace(f"{db}.{table} ", f"{db}.{local(table)} ", 1))
+            out.append(
+                f"CREATE TABLE IF NOT EXISTS {db}.{table} ON CLUSTER {cluster} AS {db}.{local(table)}\n"
+                f"ENGINE = Distributed({cluster}, {db}, {local(table)}, {SHARDING_KEYS[table]})"
+            )
+            continue
+        if created:  # a small table: one replica on every node of the cluster, not per shard
+            out.append(statement.replace("/clickhouse/tables/{shard}/", "/clickhouse/tables/all/"))
+            continue
+        view = re.match(rf"CREATE MATERIALIZED VIEW IF NOT EXISTS {re.escape(db)}\.(\w+) .*?TO {re.escape(db)}\.(\w+)",
+                        statement, re.S)  # fmt: skip
+        if view and view.group(2) in SHARDED and view.group(2) != TRACES:
+            for table in SHARDED:
+                statement = re.sub(rf"{re.escape(db)}\.{table}\b", f"{db}.{local(table)}", statement)
+        out.append(statement)
+    return out
+
+
+def plan(options: SchemaOptions, database: str = "default") -> list[str]:
+    """Every statement ``apply`` runs on an empty store with these options, in order: what
+    ``biztrace db init --print`` shows and what the cluster DDL golden test pins."""
+    statements = [_migrations_table_ddl(options, quote_identifier(database))]
+    for migration in migrations():
+        statements.extend(render(migration, options, database))
+    return statements
 
 
 def _split(text: str) -> list[str]:
@@ -180,18 +258,23 @@ class MigrationStatus(BaseModel):
     checksum_matches: bool | None = None
 
 
-def _ensure_migrations_table(store: Store, options: SchemaOptions) -> None:
+def _migrations_table_ddl(options: SchemaOptions, db: str) -> str:
     on_cluster = f"ON CLUSTER {quote_identifier(options.cluster)}" if options.cluster else ""
+    shard = "all" if options.distributed else "{shard}"
     engine = (
-        "ReplicatedMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')"
+        f"ReplicatedMergeTree('/clickhouse/tables/{shard}/{{database}}/{{table}}', '{{replica}}')"
         if options.replicated
         else "MergeTree()"
     )
-    store.client.command(
-        f"CREATE TABLE IF NOT EXISTS {store.table(MIGRATIONS)} {on_cluster} "
+    return (
+        f"CREATE TABLE IF NOT EXISTS {db}.{MIGRATIONS} {on_cluster} "
         "(version UInt32, name String, checksum String, applied_at DateTime64(3)) "
         f"ENGINE = {engine} ORDER BY version"
     )
+
+
+def _ensure_migrations_table(store: Store, options: SchemaOptions) -> None:
+    store.client.command(_migrations_table_ddl(options, quote_identifier(store.database)))
 
 
 def _applied(store: Store) -> dict[int, tuple[str, datetime]]:
@@ -237,6 +320,7 @@ def apply_retention(store: Store, options: SchemaOptions) -> list[str]:
     on_cluster = f"ON CLUSTER {quote_identifier(options.cluster)}" if options.cluster else ""
     altered = []
     for table, column in _RETENTION.items():
+        table = local(table) if options.distributed else table
         wanted = f"toDateTime({column}) + toIntervalDay({options.ttl_days})"
         current = store.client.command(
             "SELECT create_table_query FROM system.tables WHERE database = {db:String} AND name = {name:String}",
