@@ -82,10 +82,10 @@ def _parameters(store: Store, config: AlertsConfig, rule: Reconciliation, now: d
 
 def _lookback_s(right_stage) -> int:
     """How far before ``since`` to look for the left side of a pair whose right side is in the window:
-    twice the right side's SLA, at least a week, at most 90 days. Without it an invoice posted just
-    inside the window would look like it had no shipment."""
+    twice the right side's SLA (at least an hour, at most 90 days). Without it an invoice posted just
+    inside the window would look like it had no shipment; one later than twice its SLA is flagged."""
     sla_s = right_stage.sla.within.total_seconds() if right_stage.sla else 90 * 86400
-    return int(min(max(2 * sla_s, 7 * 86400), 90 * 86400))
+    return int(min(max(2 * sla_s, 3600), 90 * 86400))
 
 
 def _rules(config: AlertsConfig, rule: str | None, process: str | None) -> list[Reconciliation]:

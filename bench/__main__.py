@@ -90,8 +90,17 @@ def _simulate(quick: bool) -> dict:
     return simulate_rate.run(quick)
 
 
+def _dashboard(quick: bool) -> dict:
+    from bench import dashboard
+
+    transactions = 50_000 if quick else 1_170_000
+    with _progress() as bar:
+        task = bar.add_task("generating transactions", total=transactions)
+        return dashboard.run(transactions, progress=lambda n: bar.advance(task, n))
+
+
 BENCHMARKS = {"ingest": _ingest, "lookup": _lookup, "alerts": _alerts, "reconcile": _reconcile, "hop": _hop,
-              "simulate": _simulate}  # fmt: skip
+              "simulate": _simulate, "dashboard": _dashboard}  # fmt: skip
 
 
 def main() -> int:

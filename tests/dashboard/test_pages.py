@@ -229,3 +229,20 @@ def test_a_broken_configuration_is_a_message_not_a_traceback(app, tmp_path, monk
         assert any("configuration has a mistake" in e.value and "biztrace.yaml" in e.value for e in at.error)
     finally:
         ui._config.clear()
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_a_fresh_store_gets_empty_states_not_errors(app, store, monkeypatch, page: str) -> None:
+    monkeypatch.setenv("BIZTRACE_STORE", store.address.dsn)
+    at = _run(app("admin"), page)
+    assert not at.error
+    shown = " ".join(e.value for e in [*at.info, *at.success, *at.caption])
+    expected = {
+        "overview": "No transactions started",
+        "search": "Type an id above",
+        "reconciliation": "Nothing to reconcile",
+        "exceptions": "No exceptions",
+        "alerts": "Nothing is firing",
+        "process_map": "No order_to_cash transactions",
+    }[page]
+    assert expected in shown

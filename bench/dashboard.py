@@ -1,0 +1,198 @@
+"""Figure of issue 6: each dashboard page's render time at 10 million stored hops.
+
+The store holds ~1.17M order-to-cash transactions (~10M hops, the table every page reads),
+spread over 30 days ending now, generated as in the alerts benchmark. Per page, in the same
+run: the time of its queries alone (the functions the page calls, caches cleared), the
+whole page through Streamlit's AppTest (caches cleared), and the page in a real browser
+(Debian's Chromium via Playwright, against ``biztrace dashboard`` serving the same store),
+from navigation until the page's footer is drawn. Windows: the default 24 h and 7 days.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import alerts_eval
+from bench.timing import median_seconds
+
+VIEWS = ("overview", "search", "reconciliation", "exceptions", "alerts", "process_map")
+APP = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
+ORDER = "O-12345"
+
+
+def _queries(page: str, window: str) -> None:
+    """What the page asks ClickHouse, without Streamlit."""
+    from dashboard import queries
+
+    config = queries_config()
+    filters = queries.Filters(window=window)
+    at = queries.now()
+    if page == "overview":
+        queries.overview(config, filters, at)
+    elif page == "search":
+        queries.search_keys(ORDER, limit=1)
+        queries.order_view(config, ORDER, at)
+    elif page == "reconciliation":
+        queries.reconciliation(config, filters, at)
+    elif page == "exceptions":
+        queries.exception_queue(config, filters, at)
+    elif page == "alerts":
+        queries.alerts_now()
+    elif page == "process_map":
+        queries.process_map(config, filters.model_copy(update={"process": "order_to_cash"}), at)
+    queries.dimensions()
+
+
+def queries_config():
+    from alerts import config as alerts_config
+
+    return alerts_config.load()
+
+
+def _apptest(page: str, window: str) -> float:
+    """Seconds to render one page through AppTest (the app and its queries), caches cleared."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    from dashboard import auth
+
+    at = AppTest.from_file(str(APP), default_timeout=300)
+    at.session_state["user"] = auth.User(name="bench", roles=["admin"], via="local")
+    at.session_state["auto_refresh"] = False
+    at.session_state["f_window"] = window
+    if page == "search":
+        at.query_params["key"] = ORDER
+    at.run()  # the default page; registers the navigation
+    st.cache_data.clear()
+    started = time.perf_counter()
+    at.switch_page(f"views/{page}.py").run()
+    seconds = time.perf_counter() - started
+    assert not at.exception, [e.value for e in at.exception]
+    return seconds
+
+
+def _browser(directory: Path, users: Path) -> dict[str, float]:
+    """Seconds from a click in the sidebar to the drawn footer, per page, in Chromium: a first pass
+    on a freshly started server (24 h window), then a second pass with the 6 h window (the engine
+    warm, the figures not yet cached)."""
+    from playwright.sync_api import sync_playwright
+
+    port = _free_port()
+    log = directory / "dashboard.log"
+    command = [sys.executable, "-m", "biztrace.cli", "dashboard", "--store", f"chdb://{directory / 'store'}",
+               "--users-file", str(users), "--dashboard-port", str(port), "--refresh-s", "3600"]  # fmt: skip
+    with log.open("ab") as out:
+        server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    timings: dict[str, float] = {}
+    try:
+        url = f"http://127.0.0.1:{port}"
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(
+                executable_path=os.environ.get("BIZTRACE_CHROMIUM", "/usr/bin/chromium"),
+                args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"],
+            )
+            page = browser.new_page(viewport={"width": 1440, "height": 1000})
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    page.goto(f"{url}/search", timeout=5000)
+                    break
+                except Exception:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(1)
+            page.get_by_label("User").fill("bench")
+            page.get_by_label("Password", exact=True).fill("bench-password")
+            page.get_by_role("button", name="Sign in").click()
+            page.get_by_text("Type an id above").wait_for(timeout=120_000)
+            for label in ("cold", "warm"):
+                if label == "warm":  # same server, engine warmed by the first pass, figures not cached yet
+                    page.get_by_test_id("stSidebarNavLink").filter(has_text="Alerts").click()
+                    page.get_by_role("heading", name="Alerts", exact=True).wait_for(timeout=120_000)
+                    _settled(page)
+                    page.get_by_role("combobox", name="Time range").click()
+                    page.get_by_role("option", name="6h", exact=True).click()
+                    _settled(page)
+                for view in VIEWS:
+                    started = time.perf_counter()
+                    page.get_by_test_id("stSidebarNavLink").filter(has_text=_TITLES[view]).click()
+                    page.get_by_role("heading", name=_TITLES[view], exact=True).wait_for(timeout=120_000)
+                    if view == "search":
+                        box = page.get_by_label("Order, customer, SKU, invoice, shipment or return id")
+                        if box.input_value() != ORDER:
+                            box.fill(ORDER)
+                            box.press("Enter")
+                        page.get_by_role("heading", name=ORDER, exact=True).wait_for(timeout=120_000)
+                    _settled(page)
+                    timings[f"{view}@{label}"] = round(time.perf_counter() - started, 3)
+            browser.close()
+    finally:
+        server.terminate()
+        server.wait(60)
+    return timings
+
+
+def _settled(page) -> None:
+    """The script run is over: Streamlit's running indicator is gone and the footer is drawn."""
+    page.wait_for_timeout(50)
+    page.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')", timeout=120_000)
+    page.get_by_text("queries ").last.wait_for(timeout=120_000)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+_TITLES = {
+    "overview": "Overview",
+    "search": "Order search",
+    "reconciliation": "Reconciliation",
+    "exceptions": "Exception queues",
+    "alerts": "Alerts",
+    "process_map": "Process map",
+}
+
+
+def run(transactions: int, browser: bool = True, progress=None) -> dict[str, Any]:
+    """Fill a store, measure every page in two windows, then in a browser."""
+    from biztrace.store import connect
+    from collector import schema
+    from dashboard import auth, data
+
+    directory = Path(tempfile.mkdtemp(prefix="biztrace-bench-dashboard-"))
+    store = connect(f"chdb://{directory / 'store'}")
+    schema.apply(store, schema.SchemaOptions())
+    now = datetime.now(UTC).replace(tzinfo=None)
+    hops = alerts_eval.fill(store, transactions, now, progress=progress)
+    store.client.command(f"OPTIMIZE TABLE {store.table('biz_hops')} FINAL")
+    data.share_store(store)
+    os.environ["BIZTRACE_STORE"] = f"chdb://{directory / 'store'}"
+    os.environ["BIZTRACE_REFRESH_S"] = "3600"
+    result: dict[str, Any] = {"hops": hops, "transactions": transactions, "goal_page_s": 1.5, "pages": {}}
+    for window in ("24h", "7d"):
+        for view in VIEWS:
+            queries_s = median_seconds(lambda v=view, w=window: _queries(v, w), 3)
+            page_s = median_seconds(lambda v=view, w=window: _apptest(v, w), 3)
+            result["pages"][f"{view}@{window}"] = {
+                "queries_s": round(queries_s, 3),
+                "apptest_s": round(page_s, 3),
+                "app_overhead_s": round(page_s - queries_s, 3),
+            }
+    data.share_store(None)
+    store.close()
+    if browser:
+        users = directory / "users.yaml"
+        auth.save_user(users, "bench", "bench-password", ["admin"])
+        result["browser_s"] = _browser(directory, users)
+    return result
