@@ -36,12 +36,15 @@ def states_by_process(states: pd.DataFrame) -> go.Figure:
     return figure
 
 
-def sla_heatmap(sla: pd.DataFrame) -> go.Figure:
-    """Adherence per (process · stage) and priority; hover shows met of measured."""
+def sla_heatmap(sla: pd.DataFrame, rows: list[str] | None = None) -> go.Figure:
+    """Adherence per (process · stage) and priority, rows in ``rows`` order (the processes'
+    stage order, first at the top); hover shows met of measured."""
     if sla.empty:
         return _empty("no stage with an SLA was measured")
     table = sla.assign(row=sla["process"] + " · " + sla["stage"])
     pivot = table.pivot_table(index="row", columns="priority", values="adherence", aggfunc="mean")
+    if rows:
+        pivot = pivot.reindex([r for r in rows if r in pivot.index][::-1])
     counts = table.pivot_table(index="row", columns="priority", values="measured", aggfunc="sum")
     figure = go.Figure(
         go.Heatmap(

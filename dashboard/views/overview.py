@@ -64,7 +64,8 @@ def body() -> None:
         )
     with right:
         st.subheader("SLA adherence by stage")
-        st.plotly_chart(charts.sla_heatmap(sla), width="stretch", key="sla_chart")
+        rows = [f"{name} · {stage}" for name, process in config.processes.items() for stage in process.stage_names()]
+        st.plotly_chart(charts.sla_heatmap(sla, rows), width="stretch", key="sla_chart")
     _drill_down(event, at)
 
     st.subheader("Trend")
