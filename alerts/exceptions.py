@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 from alerts import reconcile
 from alerts.config import AlertsConfig
 from alerts.errors import NotFound
-from alerts.transactions import process_parameters, sql, transactions
+from alerts.transactions import Transaction, process_parameters, sql, transactions
 from biztrace.store import Store
 from collector import schema
 
@@ -79,13 +79,18 @@ def detect(
     now: datetime,
     keys: list[str] | None = None,
     started_since: datetime | None = None,
+    known: list[Transaction] | None = None,
 ) -> list[ExceptionItem]:
     """Exceptions as the stored spans show them at ``now`` (no lifecycle), optionally only of
-    transactions started since ``started_since``."""
+    transactions started since ``started_since``. ``known``: these keys' transactions, already
+    classified at ``now`` by the caller (the order page), so they are not classified twice and
+    only their processes' reconciliation rules run."""
     found: list[ExceptionItem] = []
-    troubled = transactions(
-        store, config, now, keys=keys, states=["stuck", "failed", "dead_letter"], since=started_since
-    )
+    trouble = ("stuck", "failed", "dead_letter")
+    if known is not None:
+        troubled = [t for t in known if t.state in trouble and (keys is None or t.key in keys)]
+    else:
+        troubled = transactions(store, config, now, keys=keys, states=list(trouble), since=started_since)
     for tx in troubled:
         if tx.state == "stuck":
             assert tx.due_at is not None
@@ -104,7 +109,12 @@ def detect(
             age_s=int((now.replace(tzinfo=None) - since).total_seconds()), evidence=evidence, detail=detail,
             priority=tx.priority, channel=tx.channel, runbook=config.runbook(tx.state, tx.process),
         ))  # fmt: skip
-    for mismatch in reconcile.mismatches(store, config, now, keys=keys, since=started_since):
+    processes = sorted({t.process for t in known}) if known is not None else [None]
+    mismatches = [
+        m for process in processes
+        for m in reconcile.mismatches(store, config, now, keys=keys, since=started_since, process=process)
+    ]  # fmt: skip
+    for mismatch in mismatches:
         system = (
             mismatch.left_system if mismatch.field == "presence" and mismatch.left is None else mismatch.right_system
         )
@@ -202,7 +212,12 @@ def _apply(item: ExceptionItem, life: _Lifecycle | None) -> ExceptionItem:
 
 
 def list_exceptions(
-    store: Store, config: AlertsConfig, now: datetime, filters: Filters | None = None, since: datetime | None = None
+    store: Store,
+    config: AlertsConfig,
+    now: datetime,
+    filters: Filters | None = None,
+    since: datetime | None = None,
+    known: list[Transaction] | None = None,
 ) -> list[ExceptionItem]:
     """The exception queue at ``now``, lifecycle applied, filtered; oldest problem first.
 
@@ -210,7 +225,7 @@ def list_exceptions(
     """
     filters = filters or Filters()
     keys = [filters.key] if filters.key else None
-    detected = detect(store, config, now, keys, since)
+    detected = detect(store, config, now, keys, since, known)
     lifecycles = _lifecycles(store, keys)
     items = {item.identity: _apply(item, lifecycles.get(item.identity)) for item in detected}
     for identity, life in lifecycles.items():  # resolved, and no longer detected

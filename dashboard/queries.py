@@ -236,11 +236,13 @@ def order_view(config: AlertsConfig, key: str, at: datetime) -> OrderView:
         history = key_history(store, key)
         related = sorted({key} | {hop.order_id for hop in history.hops if hop.order_id})
         states = transactions(store, config, at, keys=related) if history.found else []
-        items = (
-            alert_exceptions.list_exceptions(store, config, at, alert_exceptions.Filters(key=key))
-            if history.found
-            else []
-        )
+        items = [  # per transaction key: a shipment id's page shows its order's exceptions
+            item
+            for tx_key in sorted({t.key for t in states})
+            for item in alert_exceptions.list_exceptions(
+                store, config, at, alert_exceptions.Filters(key=tx_key), known=[t for t in states if t.key == tx_key]
+            )
+        ]
         firing = []
         for fingerprint, stored in alert_store.current_alerts(store).items():
             if any(ref.key in related for ref in stored.alert.transactions):
@@ -384,3 +386,20 @@ def alerts_now() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[Any]]
     finally:
         data.add_query_time(_clock() - started)
     return current, history, silences
+
+
+def warm_up() -> None:
+    """Run the default window's queries once, so the first person after a start does not pay for a
+    cold engine (first reads of each column's marks and data, compiled expressions). Failures are
+    only logged: the pages report their own errors."""
+    import logging
+
+    try:
+        config = data.config()
+        filters, at = Filters(), now()
+        overview(config, filters, at)
+        reconciliation(config, filters, at)
+        exception_queue(config, filters, at)
+        dimensions()
+    except Exception as exc:  # a store that is still empty or unreachable: nothing to warm
+        logging.getLogger(__name__).warning("dashboard warm-up skipped: %s", exc)
