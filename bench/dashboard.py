@@ -124,14 +124,18 @@ def _browser(directory: Path, users: Path) -> dict[str, float]:
                     started = time.perf_counter()
                     page.get_by_test_id("stSidebarNavLink").filter(has_text=_TITLES[view]).click()
                     page.get_by_role("heading", name=_TITLES[view], exact=True).wait_for(timeout=120_000)
-                    if view == "search":
-                        box = page.get_by_label("Order, customer, SKU, invoice, shipment or return id")
-                        if box.input_value() != ORDER:
-                            box.fill(ORDER)
-                            box.press("Enter")
-                        page.get_by_role("heading", name=ORDER, exact=True).wait_for(timeout=120_000)
                     _settled(page)
                     timings[f"{view}@{label}"] = round(time.perf_counter() - started, 3)
+                    if view == "search":  # the order's page: from the id submitted to the page drawn
+                        box = page.get_by_label("Order, customer, SKU, invoice, shipment or return id")
+                        box.fill("")
+                        _settled(page)
+                        started = time.perf_counter()
+                        box.fill(ORDER)
+                        box.press("Enter")
+                        page.get_by_role("heading", name=ORDER, exact=True).wait_for(timeout=120_000)
+                        _settled(page)
+                        timings[f"order_page@{label}"] = round(time.perf_counter() - started, 3)
             browser.close()
     finally:
         server.terminate()
