@@ -178,12 +178,15 @@ SHARDED = (TRACES, TRACE_ID_TS, HOPS, KEYS)
 SHARDING_KEYS = {
     TRACES: "if(SpanAttributes['order.id'] != '', cityHash64(SpanAttributes['order.id']), cityHash64(TraceId))",
     TRACE_ID_TS: "cityHash64(TraceId)",
-    HOPS: "cityHash64(OrderId)",
+    HOPS: "if(OrderId != '', cityHash64(OrderId), cityHash64(TraceId))",
     KEYS: "cityHash64(OrderId)",
 }
 """How an insert into the Distributed table picks a shard. Spans go by order id, so one order's
 spans (and the business rows the shard derives from them) sit together; spans with no order id
-go by trace."""
+go by trace. The views fill the business tables on the shard that holds the span, so these keys
+matter only for direct inserts: ``rebuild`` writes ``biz_hops`` through its Distributed table,
+and its key must send a hop to its span's shard (same hash, same value) or the copy a rebuild
+makes would not collapse with the original."""
 
 
 def local(table: str) -> str:
@@ -349,10 +352,13 @@ def rebuild(store: Store, since: datetime, until: datetime) -> dict[str, int]:
         ).result_rows
         window = (f"(SELECT * FROM {store.table(TRACES)} WHERE Timestamp >= {{since:DateTime64(9)}} "
                   "AND Timestamp < {until:DateTime64(9)})")  # fmt: skip
-        source = f"{store.database}.{TRACES}"
-        if source not in select:
-            raise RuntimeError(f"view {view} does not read {source}; cannot rebuild it")
-        store.client.command(f"INSERT INTO {store.table(target)} {select.replace(source, window, 1)}",
+        # On a cluster the view reads the shard's otel_traces_local; the rebuild reads every shard
+        # through the Distributed otel_traces and writes through the Distributed target.
+        source = re.search(rf"\b{re.escape(store.database)}\.{TRACES}(?:_local)?\b", select)
+        if source is None:
+            raise RuntimeError(f"view {view} does not read {store.database}.{TRACES}; cannot rebuild it")
+        rederive = select[: source.start()] + window + select[source.end() :]
+        store.client.command(f"INSERT INTO {store.table(target)} {rederive}",
                              parameters={"since": since, "until": until})  # fmt: skip
         derived[target] = int(store.client.command(
             f"SELECT count() FROM {store.table(TRACES)} WHERE Timestamp >= {{since:DateTime64(9)}} "

@@ -386,20 +386,3 @@ def alerts_now() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[Any]]
     finally:
         data.add_query_time(_clock() - started)
     return current, history, silences
-
-
-def warm_up() -> None:
-    """Run the default window's queries once, so the first person after a start does not pay for a
-    cold engine (first reads of each column's marks and data, compiled expressions). Failures are
-    only logged: the pages report their own errors."""
-    import logging
-
-    try:
-        config = data.config()
-        filters, at = Filters(), now()
-        overview(config, filters, at)
-        reconciliation(config, filters, at)
-        exception_queue(config, filters, at)
-        dimensions()
-    except Exception as exc:  # a store that is still empty or unreachable: nothing to warm
-        logging.getLogger(__name__).warning("dashboard warm-up skipped: %s", exc)

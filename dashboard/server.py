@@ -14,9 +14,7 @@ APP = Path(__file__).with_name("app.py")
 
 
 def serve(host: str, port: int, environment: dict[str, str]) -> None:
-    """Block serving the dashboard until SIGINT/SIGTERM; the options reach the app as variables.
-
-    The default window's queries run once in the background meanwhile (:func:`queries.warm_up`)."""
+    """Block serving the dashboard until SIGINT/SIGTERM; the options reach the app as variables."""
     from streamlit import config as streamlit_config
     from streamlit.web import bootstrap
 
@@ -31,11 +29,6 @@ def serve(host: str, port: int, environment: dict[str, str]) -> None:
         "client.toolbarMode": "minimal",
         "theme.base": "light",
     }
-    import threading
-
-    from dashboard import queries
-
-    threading.Thread(target=queries.warm_up, name="biztrace-dashboard-warm-up", daemon=True).start()
     streamlit_config._main_script_path = str(APP)
     bootstrap.load_config_options(flag_options=flags)
     bootstrap.run(str(APP), False, [], flags)

@@ -74,6 +74,25 @@ def test_small_tables_are_replicated_to_every_node() -> None:
             assert "/clickhouse/tables/all/" in statement and "Distributed" not in statement
 
 
+def test_a_hop_written_through_the_distributed_table_goes_to_its_spans_shard(store) -> None:
+    """``rebuild`` inserts hops through the Distributed ``biz_hops``: the shard its key picks must be
+    the one the view filled from the span, or the rebuilt copy would not collapse with the original."""
+    store.client.command(
+        f"INSERT INTO {store.table(schema.TRACES)} (Timestamp, TraceId, SpanId, ServiceName, SpanAttributes) VALUES "
+        "(now64(9), 'aa01', 's1', 'erp', {'order.id': 'O-1', 'biz.stage': 'order.accepted'}), "
+        "(now64(9), 'aa02', 's2', 'crm', {'customer.id': 'C-1', 'biz.stage': 'customer.updated'}), "
+        "(now64(9), 'aa03', 's3', 'wms', {'order.id': 'O-2', 'shipment.id': 'SH-1'})"
+    )
+    rows = store.client.query(
+        f"SELECT s.SpanId, s.k, h.k FROM (SELECT SpanId, {schema.SHARDING_KEYS[schema.TRACES]} AS k "
+        f"FROM {store.table(schema.TRACES)}) AS s JOIN (SELECT SpanId, {schema.SHARDING_KEYS[schema.HOPS]} AS k "
+        f"FROM {store.table(schema.HOPS)}) AS h USING SpanId ORDER BY s.SpanId"
+    ).result_rows
+    assert [span_id for span_id, _, _ in rows] == ["s1", "s2", "s3"]
+    assert all(span_key == hop_key for _, span_key, hop_key in rows), rows
+    assert len({span_key for _, span_key, _ in rows}) == 3, "no order id: sharded by trace, not all to one shard"
+
+
 def test_distributed_needs_a_cluster() -> None:
     with pytest.raises(ValueError, match="need a cluster name"):
         schema.SchemaOptions(distributed=True)

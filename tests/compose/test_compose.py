@@ -74,7 +74,7 @@ def test_services_are_pinned_checked_restarted_and_limited(name: str) -> None:
     services = load(name)["services"]
     for service, spec in services.items():
         image = spec.get("image", "")
-        assert ":" in image and not image.endswith(":latest"), f"{service}: pin the image ({image})"
+        assert re.search(r":\d+\.\d+\.\d+", image), f"{service}: pin the image to an exact version ({image})"
         assert spec.get("restart"), f"{service}: restart policy"
         assert spec.get("deploy", {}).get("resources", {}).get("limits"), f"{service}: resource limits"
         long_running = spec["restart"] != "no"
@@ -138,14 +138,21 @@ def test_the_cluster_is_two_shards_of_two_replicas_known_to_compose() -> None:
     servers = raft.find("keeper_server/raft_configuration").findall("server")
     assert keepers == [s.findtext("hostname") for s in servers] == ["keeper-1", "keeper-2", "keeper-3"]
     assert [services[k]["environment"]["KEEPER_ID"] for k in keepers] == [s.findtext("id") for s in servers]
+    for keeper in keepers:  # the whole config, replacing the image's: its default raft member must not merge in
+        assert "./cluster/keeper/keeper.xml:/etc/clickhouse-keeper/keeper_config.xml:ro" in services[keeper]["volumes"]
     init = services["schema"]["command"]
     assert init[:2] == ["db", "init"] and init[init.index("--cluster") + 1] == cluster.tag
     assert "--distributed" in init
 
 
-def test_the_cluster_acknowledges_only_what_every_shard_stored() -> None:
+def test_the_cluster_acknowledges_only_what_every_shard_stored_and_readers_run_unchanged() -> None:
     profile = ET.parse(COMPOSE / "cluster" / "clickhouse" / "profile.xml").getroot()
     assert profile.findtext("profiles/default/distributed_foreground_insert") == "1"
+    assert profile.findtext("profiles/default/prefer_global_in_and_join") == "1"  # see test_cluster_layout.py
+    nodes = [s for name, s in load("docker-compose.cluster.yml")["services"].items() if name.startswith("ch-")]
+    assert nodes and all(
+        "./cluster/clickhouse/profile.xml:/etc/clickhouse-server/users.d/profile.xml:ro" in n["volumes"] for n in nodes
+    )
 
 
 def test_env_example_names_every_variable_the_files_need() -> None:

@@ -147,7 +147,7 @@ TTL toDateTime(Timestamp) + toIntervalDay(30)
 SETTINGS index_granularity = 1024;
 
 CREATE TABLE IF NOT EXISTS `otel`.biz_hops ON CLUSTER `biztrace` AS `otel`.biz_hops_local
-ENGINE = Distributed(`biztrace`, `otel`, biz_hops_local, cityHash64(OrderId));
+ENGINE = Distributed(`biztrace`, `otel`, biz_hops_local, if(OrderId != '', cityHash64(OrderId), cityHash64(TraceId)));
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS `otel`.biz_hops_mv ON CLUSTER `biztrace` TO `otel`.biz_hops_local AS
 WITH CAST(SpanAttributes, 'Map(String, String)') AS attrs
