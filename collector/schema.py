@@ -366,6 +366,35 @@ def rebuild(store: Store, since: datetime, until: datetime) -> dict[str, int]:
     return derived
 
 
+def repair(store: Store, committed_since: datetime) -> int:
+    """Derive the business rows of spans committed since ``committed_since`` that have none.
+
+    A process killed between the commit of ``otel_traces`` and of the tables its views feed
+    leaves spans without their ``biz_hops`` rows (ClickHouse has no multi-table transactions).
+    The collector runs this when it starts after such a death: it reads the spans of the parts
+    written since then, and derives with the view's own query only those missing from
+    ``biz_hops`` (so it never adds a copy). Returns the rows added.
+    """
+    [[select]] = store.client.query(
+        "SELECT as_select FROM system.tables WHERE database = {db:String} AND name = 'biz_hops_mv'",
+        parameters={"db": store.database},
+    ).result_rows
+    source = re.search(rf"\b{re.escape(store.database)}\.{TRACES}\b", select)
+    if source is None:  # the distributed layout derives on each shard: nothing to repair from here
+        return 0
+    recent = (
+        f"(SELECT * FROM {store.table(TRACES)} WHERE _part IN (SELECT name FROM system.parts "
+        "WHERE database = {db:String} AND table = {traces:String} AND active "
+        "AND modification_time >= {since:DateTime}) "
+        f"AND (TraceId, SpanId) NOT IN (SELECT TraceId, SpanId FROM {store.table(HOPS)}))"
+    )
+    parameters = {"db": store.database, "traces": TRACES, "since": committed_since.replace(tzinfo=None)}
+    before = int(store.client.command(f"SELECT count() FROM {store.table(HOPS)}"))
+    derive = select[: source.start()] + recent + select[source.end() :]
+    store.client.command(f"INSERT INTO {store.table(HOPS)} {derive}", parameters=parameters)
+    return int(store.client.command(f"SELECT count() FROM {store.table(HOPS)}")) - before
+
+
 def apply(store: Store, options: SchemaOptions) -> list[Migration]:
     """Apply every migration the store lacks, in order, then the retention; returns those applied."""
     _ensure_migrations_table(store, options)

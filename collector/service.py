@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import threading
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
@@ -40,6 +42,20 @@ class _StoreView:
         self.table = store.table
 
 
+def _died_holding(dsn: str) -> bool:
+    """True when the embedded store's pid file names a process that is gone: it was killed, not stopped."""
+    from biztrace.store import PID_FILE, parse_store
+
+    address = parse_store(dsn)
+    if not address.embedded or address.path is None:
+        return False
+    try:
+        holder = int((address.path / PID_FILE).read_text().strip())
+    except (OSError, ValueError):
+        return False
+    return holder != os.getpid()  # a live holder is refused by connect() right after
+
+
 class Collector:
     """Starts and stops everything ``biztrace collect`` runs.
 
@@ -65,9 +81,16 @@ class Collector:
     def start(self) -> Ports:
         """Open the store, bring its schema up to date, and start listening."""
         s = self.settings
+        crashed = False
         if self.store is None:
+            crashed = _died_holding(s.store)
             self.store = connect(s.store)
         schema.apply(self.store, s.schema_options())
+        if crashed:
+            since = datetime.now(UTC) - timedelta(seconds=s.dedup_window_s)
+            repaired = schema.repair(self.store, since)
+            logger.warning("the last collector on this store died; re-derived %d business rows it left missing",
+                           repaired)  # fmt: skip
         request_ledger = ledger_module.RequestLedger(window_s=s.dedup_window_s)
         remembered = ledger_module.recover(self.store, request_ledger)
         if remembered:

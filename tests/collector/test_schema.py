@@ -77,3 +77,25 @@ def test_rebuild_rederives_business_rows_a_crash_lost_and_is_repeatable(store):
     assert [h.system for h in key_history(store, "O-LOST").hops] == ["wms"]
     assert key_history(store, "SH-9").found
     assert int(store.client.command(f"SELECT count() FROM {store.table('biz_hops')}")) == 1
+
+
+def test_repair_derives_only_the_business_rows_a_crash_left_missing(store):
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.now(UTC).replace(tzinfo=None)
+    store.client.command(
+        f"INSERT INTO {store.table(schema.TRACES)} (Timestamp, TraceId, SpanId, SpanName, ServiceName, "
+        "SpanAttributes, Duration, StatusCode) SELECT {t:DateTime64(9)} + toIntervalSecond(number), "
+        "lower(hex(MD5(toString(number)))), substring(lower(hex(MD5(toString(number + 1000)))), 1, 16), 'wms.ship', "
+        "'wms', if(number % 2 = 0, map('order.id', concat('O-', toString(number)), 'biz.stage', 'shipment.confirmed'),"
+        " map('http.route', '/x')), 1000, 'Unset' FROM numbers(40)",
+        parameters={"t": now},
+    )
+    assert store.client.command(f"SELECT count() FROM {store.table(schema.HOPS)}") == 20
+    store.client.command(f"ALTER TABLE {store.table(schema.HOPS)} DELETE WHERE OrderId IN ('O-0', 'O-2', 'O-4') "
+                         "SETTINGS mutations_sync = 2")  # fmt: skip
+    assert store.client.command(f"SELECT count() FROM {store.table(schema.HOPS)}") == 17
+    assert schema.repair(store, now - timedelta(hours=1)) == 3
+    assert schema.repair(store, now - timedelta(hours=1)) == 0, "never a second copy"
+    orders = store.client.query(f"SELECT OrderId FROM {store.table(schema.HOPS)} ORDER BY OrderId").result_rows
+    assert sorted(o for (o,) in orders) == sorted(f"O-{n}" for n in range(0, 40, 2))
