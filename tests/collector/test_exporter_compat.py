@@ -10,7 +10,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -158,8 +158,10 @@ def _reference_ddl(database: str) -> list[str]:
 
 
 def _exporter_insert(store, table: str, trace: str, span: str, attributes: dict[str, str]) -> None:
+    # an hour ago: the exporter's reference DDL expires rows after 3 days, so a fixed date would age out
+    at = datetime.now(UTC).replace(tzinfo=None, microsecond=0) - timedelta(hours=1)
     row = [
-        datetime(2026, 11, 20, 9, 2, 0), trace, span, "", "", "erp.order.accept", "Server", "erp",
+        at, trace, span, "", "", "erp.order.accept", "Server", "erp",
         {"service.name": "erp"}, "scope", "1.0", attributes, 1_500_000, "Ok", "", [], [], [], [], [], [], [],
     ]  # fmt: skip
     store.client.insert(table, [row], column_names=INSERT_COLUMNS, database=store.database)
