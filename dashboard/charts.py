@@ -24,6 +24,17 @@ def _empty(title: str) -> go.Figure:
     return figure
 
 
+def blank() -> go.Figure:
+    """A figure that draws nothing, a few pixels high (the sign-in page's way of loading plotly early)."""
+    figure = go.Figure()
+    figure.update_xaxes(visible=False)
+    figure.update_yaxes(visible=False)
+    figure.update_layout(
+        height=10, margin={"t": 0, "b": 0, "l": 0, "r": 0}, paper_bgcolor="rgba(0,0,0,0)", plot_bgcolor="rgba(0,0,0,0)"
+    )
+    return figure
+
+
 def states_by_process(states: pd.DataFrame) -> go.Figure:
     """Stacked bars: transactions per process by state (click a bar to list them)."""
     if states.empty:

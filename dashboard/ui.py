@@ -69,6 +69,7 @@ def signed_in_user() -> auth.User:
             return user
         st.title("biztrace")
         st.button("Sign in with your identity provider", on_click=st.login, type="primary")
+        _load_plotly_early()
         st.stop()
     if not users.users:
         st.title("biztrace")
@@ -89,7 +90,17 @@ def signed_in_user() -> auth.User:
             st.session_state["user"] = found
             st.rerun()
         st.error("Unknown user or wrong password.")
+    _load_plotly_early()
     st.stop()
+
+
+def _load_plotly_early() -> None:
+    """Draw a blank chart under the sign-in form, so the browser loads and compiles plotly's 4.7 MB
+    script while the person signs in rather than when their first page is due (measured: the first
+    page with a chart took ~1.3 s longer in a browser that had not loaded it yet)."""
+    from dashboard import charts
+
+    st.plotly_chart(charts.blank(), config={"staticPlot": True, "displayModeBar": False}, key="plotly_preload")
 
 
 def page_user(page: str) -> auth.User:
