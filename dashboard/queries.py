@@ -107,14 +107,10 @@ def _stage_sla_parameters(config: AlertsConfig) -> dict[str, list[Any]]:
 
 
 @contextmanager
-def snapshot(config: AlertsConfig, filters: Filters, at: datetime) -> Iterator[str]:
-    """A Memory table of the window's transactions, dropped on exit; yields its name."""
+def _memory_table(query: str, parameters: dict[str, Any]) -> Iterator[str]:
+    """A Memory table holding ``query``'s rows, dropped on exit; yields its ``database.name``."""
     store = data.store()
-    scoped = _config_for(config, filters.process)
     name = f"biztrace_dash_{uuid.uuid4().hex[:12]}"
-    parameters = query_parameters(store, scoped, at, since=filters.since(at))
-    parameters.update(channel=filters.channel, priority=filters.priority)
-    query = Template(sql("snapshot")).substitute(transactions=alerts_sql("transactions"))
     started = _clock()
     try:
         store.client.command(f"CREATE TABLE {store.table(name)} ENGINE = Memory AS {query}", parameters=parameters)
@@ -126,6 +122,17 @@ def snapshot(config: AlertsConfig, filters: Filters, at: datetime) -> Iterator[s
         started = _clock()
         store.client.command(f"DROP TABLE IF EXISTS {store.table(name)}")
         data.add_query_time(_clock() - started)
+
+
+@contextmanager
+def snapshot(config: AlertsConfig, filters: Filters, at: datetime) -> Iterator[str]:
+    """A Memory table of the window's transactions, dropped on exit; yields its name."""
+    scoped = _config_for(config, filters.process)
+    parameters = query_parameters(data.store(), scoped, at, since=filters.since(at))
+    parameters.update(channel=filters.channel, priority=filters.priority)
+    query = Template(sql("snapshot")).substitute(transactions=alerts_sql("transactions"))
+    with _memory_table(query, parameters) as table:
+        yield table
 
 
 def _clock() -> float:
@@ -268,43 +275,149 @@ def span(trace_id: str, span_id: str) -> dict[str, Any] | None:
     return frame.iloc[0].to_dict()
 
 
-def exception_queue(config: AlertsConfig, filters: Filters, at: datetime) -> list[alert_exceptions.ExceptionItem]:
-    """The queue for the window's transactions, lifecycle applied."""
+EXCEPTION_STATES = ("open", "acknowledged", "resolved")
+EXCEPTION_SORTS: dict[str, str] = {
+    "oldest first": "since ASC, process, key, kind",
+    "newest first": "since DESC, process, key, kind",
+    "priority, then age": "transform(priority, ['high', 'normal', 'low'], [0, 1, 2], 3), since ASC, process, key, kind",
+}
+"""The queue's orders (ClickHouse ``ORDER BY`` clauses): by age, or by priority then age."""
+_TROUBLE = ["stuck", "failed", "dead_letter"]
+
+
+class ExceptionPage(BaseModel):
+    """One page of the exception queue and the queue's totals, all counted in ClickHouse."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    counts: pd.DataFrame = Field(description="process, kind, state, exceptions: the whole queue")
+    median_resolution_s: float | None = Field(description="over the resolved exceptions opened in the window")
+    p90_resolution_s: float | None
+    matching: int = Field(description="rows of every page (the states and kinds asked for)")
+    rows: pd.DataFrame = Field(
+        description="process, key, kind, stage, system, state, priority, channel, since, age_s, opened_at, "
+        "assignee, acknowledged_by, resolved_by, resolution_s, note, runbook"
+    )
+
+    def count(self, state: str) -> int:
+        return int(self.counts.loc[self.counts["state"] == state, "exceptions"].sum()) if len(self.counts) else 0
+
+
+def exception_page(
+    config: AlertsConfig,
+    filters: Filters,
+    at: datetime,
+    *,
+    states: tuple[str, ...] = ("open", "acknowledged"),
+    kinds: tuple[str, ...] = (),
+    sort: str = "oldest first",
+    page: int = 0,
+    page_size: int = 50,
+) -> ExceptionPage:
+    """The queue of the window's transactions, lifecycle applied, with one page of it.
+
+    The exceptions are detected and their lifecycle joined in ClickHouse (two Memory tables,
+    dropped on return); only the page's rows and the totals per process, kind and state come
+    back to Python. The mismatches come from :func:`alerts.reconcile.mismatches`.
+
+    Raises:
+        ValueError: an unknown sort.
+    """
+    if sort not in EXCEPTION_SORTS:
+        raise ValueError(f"unknown sort {sort!r}: one of {', '.join(EXCEPTION_SORTS)}")
+    order = EXCEPTION_SORTS[sort]
+    store = data.store()
+    scoped = _config_for(config, filters.process)
+    since = filters.since(at)
+    parameters = query_parameters(store, scoped, at, states=_TROUBLE, since=since)
+    parameters.update(
+        process=filters.process if filters.process in config.processes else "",
+        system=filters.system,
+        channel=filters.channel,
+        priority=filters.priority,
+    )
+    detect = Template(sql("exceptions_detected")).substitute(
+        transactions=alerts_sql("transactions"), duplicates=alerts_sql("duplicates")
+    )
+    with _memory_table(detect, parameters) as detected:
+        _add_mismatches(detected, scoped, at, since)
+        queue_sql = sql("exceptions_queue").replace("{detected:Identifier}", _quoted(detected))
+        with _memory_table(queue_sql, parameters) as queue:
+            counts = data.query_df(sql("exceptions_counts").replace("{queue:Identifier}", _quoted(queue)), {})
+            resolution = data.query_df(sql("exceptions_resolution").replace("{queue:Identifier}", _quoted(queue)), {})
+            page_sql = Template(sql("exceptions_page")).substitute(order=order)
+            rows = data.query_df(
+                page_sql.replace("{queue:Identifier}", _quoted(queue)),
+                {"now": at, "states": list(states), "kinds": list(kinds), "limit": page_size,
+                 "offset": max(page, 0) * page_size},
+            )  # fmt: skip
+    shown = counts[counts["state"].isin(states) & (counts["kind"].isin(kinds) if kinds else True)]
+    rows["runbook"] = [config.runbook(k, p) for k, p in zip(rows["kind"], rows["process"], strict=True)]
+    first = resolution.iloc[0] if len(resolution) else {}
+    return ExceptionPage(
+        counts=counts,
+        median_resolution_s=_number(first.get("median_s")),
+        p90_resolution_s=_number(first.get("p90_s")),
+        matching=int(shown["exceptions"].sum()),
+        rows=rows,
+    )
+
+
+def _number(value: Any) -> float | None:
+    return None if value is None or value != value else float(value)
+
+
+def _quoted(table: str) -> str:
+    """A ``database.name`` from :func:`_memory_table`, quoted for a query (always the store's database)."""
+    return data.store().table(table.split(".", 1)[1])
+
+
+def _add_mismatches(table: str, config: AlertsConfig, at: datetime, since: datetime) -> None:
+    """Append the window's reconciliation mismatches to a table of detected exceptions."""
+    store = data.store()
     started = _clock()
     try:
-        items = alert_exceptions.list_exceptions(
-            data.store(),
-            config,
-            at,
-            alert_exceptions.Filters(process=filters.process or None, system=filters.system or None),
-            since=filters.since(at),
+        found = reconcile.mismatches(store, config, at, since=since)
+        if not found:
+            return
+        rows = [
+            [m.process, m.key, "mismatch", m.stage, m.left_system if m.field == "presence" and m.left is None
+             else m.right_system, m.since, "", m.channel]
+            for m in found
+        ]  # fmt: skip
+        database, name = table.split(".", 1)
+        store.client.insert(
+            name,
+            rows,
+            column_names=["process", "key", "kind", "stage", "system", "since", "priority", "channel"],
+            database=database,
         )
     finally:
         data.add_query_time(_clock() - started)
-    return [
-        item
-        for item in items
-        if (not filters.channel or item.channel == filters.channel)
-        and (not filters.priority or item.priority == filters.priority)
-    ]
 
 
 def act_on_exception(
     config: AlertsConfig,
-    item: alert_exceptions.ExceptionItem,
+    identity: tuple[str, str, str],
     action: alert_exceptions.Action,
     actor: str,
     assignee: str = "",
     note: str = "",
 ) -> None:
-    """Record a person's action on one exception (audited in ``biztrace_exception_events``)."""
+    """Record a person's action on one exception, ``(process, key, kind)`` (audited in
+    ``biztrace_exception_events``).
+
+    Raises:
+        NotFound: that exception is no longer open or acknowledged.
+    """
+    process, key, kind = identity
     alert_exceptions.act(
         data.store(),
         config,
         now(),
-        key=item.key,
-        kind=item.kind,
-        process=item.process,
+        key=key,
+        kind=kind,
+        process=process,
         action=action,
         actor=actor,
         assignee=assignee,

@@ -14,9 +14,15 @@ APP = Path(__file__).with_name("app.py")
 
 
 def serve(host: str, port: int, environment: dict[str, str]) -> None:
-    """Block serving the dashboard until SIGINT/SIGTERM; the options reach the app as variables."""
+    """Block serving the dashboard until SIGINT/SIGTERM; the options reach the app as variables.
+
+    The default window's queries and figures run once meanwhile (:mod:`dashboard.warmup`); the
+    warm-up is stopped and waited for before this returns, so the caller may close the store.
+    """
     from streamlit import config as streamlit_config
     from streamlit.web import bootstrap
+
+    from dashboard.warmup import WarmUp
 
     os.environ.update(environment)
     flags = {
@@ -31,4 +37,8 @@ def serve(host: str, port: int, environment: dict[str, str]) -> None:
     }
     streamlit_config._main_script_path = str(APP)
     bootstrap.load_config_options(flag_options=flags)
-    bootstrap.run(str(APP), False, [], flags)
+    warm_up = WarmUp().start()
+    try:
+        bootstrap.run(str(APP), False, [], flags)
+    finally:
+        warm_up.stop()

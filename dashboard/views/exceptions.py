@@ -1,5 +1,8 @@
 """Exception queues: every transaction in trouble, by process and kind, with the actions on it.
 
+The queue is sorted and paged in ClickHouse (``queries.exception_page``): a page of rows and
+the totals come back, never the whole queue.
+
 Acknowledge, assign and resolve are recorded with the signed-in user in
 ``biztrace_exception_events`` (the same audit trail as ``biztrace exceptions ack``).
 """
@@ -15,90 +18,94 @@ from dashboard import charts, queries, ui
 config = ui.load_config()
 filters = ui.current_filters()
 user = ui.page_user("exceptions")
-PRIORITY_ORDER = {"high": 0, "normal": 1, "low": 2}
+PAGE_SIZE = 50
 
 
-@st.cache_data(ttl=600, show_spinner=False, max_entries=16)
-def _queue(filters_json: str, at, version: int) -> list[dict]:
-    items = queries.exception_queue(ui.load_config(), queries.Filters.model_validate_json(filters_json), at)
-    return [item.model_dump() for item in items]
+@st.cache_data(ttl=600, show_spinner=False, max_entries=32)
+def _page(filters_json: str, at, version: int, states: tuple, kinds: tuple, sort: str, page: int):
+    return queries.exception_page(
+        ui.load_config(),
+        queries.Filters.model_validate_json(filters_json),
+        at,
+        states=states,
+        kinds=kinds,
+        sort=sort,
+        page=page,
+        page_size=PAGE_SIZE,
+    )
 
 
-def _frame() -> pd.DataFrame:
-    rows = _queue(filters.model_dump_json(), ui.tick(), st.session_state.get("exceptions_version", 0))
-    columns = [
-        "process",
-        "kind",
-        "key",
-        "stage",
-        "system",
-        "state",
-        "priority",
-        "channel",
-        "since",
-        "age_s",
-        "assignee",
-        "acknowledged_by",
-        "resolved_by",
-        "resolution_s",
-        "runbook",
-        "note",
-        "opened_at",
-    ]
-    return pd.DataFrame(rows, columns=columns)
+def _reset_page() -> None:
+    st.session_state["x_page"] = 1
 
 
 st.title("Exception queues")
-frame = _frame()
-if frame.empty:
+left, middle, right = st.columns(3)
+kinds = left.multiselect(
+    "Kind", ["stuck", "failed", "dead_letter", "duplicate", "mismatch"], key="x_kinds", on_change=_reset_page
+)
+states = middle.multiselect(
+    "State", list(queries.EXCEPTION_STATES), default=["open", "acknowledged"], key="x_states", on_change=_reset_page
+)
+order = right.selectbox("Sort by", list(queries.EXCEPTION_SORTS), key="x_sort", on_change=_reset_page)
+page_number = int(st.session_state.get("x_page", 1))
+version = st.session_state.get("exceptions_version", 0)
+result = _page(
+    filters.model_dump_json(),
+    ui.tick(),
+    version,
+    tuple(states or queries.EXCEPTION_STATES),
+    tuple(kinds),
+    order,
+    page_number - 1,
+)
+counts = result.counts
+if counts.empty:
     st.success(f"No exceptions among transactions started in the last {filters.window}.")
     ui.footer()
     st.stop()
 
-open_ = frame[frame["state"] != "resolved"]
-resolved = frame[frame["state"] == "resolved"]
 kpis = st.columns(5)
-kpis[0].metric("Open", f"{int((frame['state'] == 'open').sum()):,}")
-kpis[1].metric("Acknowledged", f"{int((frame['state'] == 'acknowledged').sum()):,}")
-kpis[2].metric("Resolved", f"{len(resolved):,}")
-durations = resolved["resolution_s"].dropna()
-kpis[3].metric("Median time to resolve", ui.age(durations.median()) if len(durations) else "—")
-kpis[4].metric("p90 time to resolve", ui.age(durations.quantile(0.9)) if len(durations) else "—")
-st.plotly_chart(charts.exceptions_by_kind(open_), width="stretch", key="kinds_chart")
+kpis[0].metric("Open", f"{result.count('open'):,}")
+kpis[1].metric("Acknowledged", f"{result.count('acknowledged'):,}")
+kpis[2].metric("Resolved", f"{result.count('resolved'):,}", help="opened in the window, resolved since")
+kpis[3].metric("Median time to resolve", ui.age(result.median_resolution_s) if result.median_resolution_s else "—")
+kpis[4].metric("p90 time to resolve", ui.age(result.p90_resolution_s) if result.p90_resolution_s else "—")
+st.plotly_chart(charts.exceptions_by_kind(counts[counts["state"] != "resolved"]), width="stretch", key="kinds_chart")
 
-left, middle, right = st.columns(3)
-kinds = left.multiselect("Kind", sorted(frame["kind"].unique()), key="x_kinds")
-states = middle.multiselect(
-    "State", ["open", "acknowledged", "resolved"], default=["open", "acknowledged"], key="x_states"
+pages = max(1, -(-result.matching // PAGE_SIZE))
+if page_number > pages:  # the queue shrank under the page being read
+    st.session_state["x_page"] = pages
+    st.rerun()
+rows = result.rows
+table = pd.DataFrame(
+    {
+        "order": rows["key"].map(ui.order_link),
+        **{name: rows[name] for name in ("process", "kind", "key", "stage", "system", "state", "priority")},
+        "age": rows["age_s"].map(ui.age),
+        "since": rows["since"],
+        "assignee": rows["assignee"],
+        "runbook": rows["runbook"],
+    }
 )
-order = right.selectbox("Sort by", ["oldest first", "newest first", "priority, then age"], key="x_sort")
-shown = frame[frame["state"].isin(states or ["open", "acknowledged", "resolved"])]
-if kinds:
-    shown = shown[shown["kind"].isin(kinds)]
-if order == "priority, then age":
-    shown = shown.assign(_p=shown["priority"].map(PRIORITY_ORDER).fillna(3)).sort_values(
-        ["_p", "age_s"], ascending=[True, False]
-    )
-else:
-    shown = shown.sort_values("age_s", ascending=order == "newest first")
-table = shown.assign(order=shown["key"].map(ui.order_link), age=shown["age_s"].map(ui.age))[
-    ["order", "process", "kind", "key", "stage", "system", "state", "priority", "age", "since", "assignee", "runbook"]
-].reset_index(drop=True)
-st.caption(f"{len(table):,} exceptions")
+first = (page_number - 1) * PAGE_SIZE
+st.caption(f"{result.matching:,} exceptions" + (f" · {first + 1:,}–{first + len(rows):,} shown" if len(rows) else ""))
 event = st.dataframe(
     table,
     hide_index=True,
     width="stretch",
     on_select="rerun",
     selection_mode="multi-row",
-    key="exceptions_table",
+    key=f"exceptions_table_{page_number}",
     column_config={
         "order": st.column_config.LinkColumn("open", display_text="open"),
         "runbook": st.column_config.LinkColumn("runbook", display_text="runbook"),
     },
 )
-picked = [shown.iloc[i] for i in (event.selection.rows if event is not None else [])]
-actionable = shown[shown["state"] != "resolved"]
+if pages > 1:
+    st.number_input(f"Page (of {pages:,})", min_value=1, max_value=pages, step=1, key="x_page")
+picked = [rows.iloc[i] for i in (event.selection.rows if event is not None else [])]
+actionable = rows[rows["state"] != "resolved"]
 labels = {f"{r.key} · {r.kind} · {r.process}": (r.process, r.key, r.kind) for r in actionable.itertuples()}
 
 if user.may("exception") and labels:
@@ -113,7 +120,7 @@ if user.may("exception") and labels:
             "Exceptions (or select rows in the table)",
             list(labels),
             default=defaults,
-            key=f"x_chosen_{len(picked)}_{hash(tuple(defaults))}",
+            key=f"x_chosen_{page_number}_{len(picked)}_{hash(tuple(defaults))}",
         )
         action = st.radio("Action", ["acknowledge", "assign", "resolve"], horizontal=True, key="x_action")
         assignee = st.text_input("Assign to", key="x_assignee")
@@ -123,18 +130,13 @@ if user.may("exception") and labels:
             if action == "assign" and not assignee.strip():
                 problems.append("assign needs a name in 'Assign to'")
                 chosen = []
-            by_identity = {item.identity: item for item in queries.exception_queue(config, filters, ui.tick())}
             for label in chosen:
-                item = by_identity.get(labels[label])
-                if item is None:
-                    problems.append(f"{label}: no longer detected")
-                    continue
                 try:
-                    queries.act_on_exception(config, item, action, user.name, assignee.strip(), note.strip())
+                    queries.act_on_exception(config, labels[label], action, user.name, assignee.strip(), note.strip())
                     done += 1
-                except NotFound as exc:
-                    problems.append(str(exc))
-            st.session_state["exceptions_version"] = st.session_state.get("exceptions_version", 0) + 1
+                except NotFound:
+                    problems.append(f"{label}: no longer detected")
+            st.session_state["exceptions_version"] = version + 1
             st.session_state["exceptions_flash"] = (done, action, problems)
             st.rerun()
 elif labels:

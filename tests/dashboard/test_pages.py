@@ -171,6 +171,29 @@ def test_acknowledging_from_the_queue_is_recorded_with_the_user(app, populated) 
     assert acknowledged and acknowledged[0].acknowledged_by == "support"
 
 
+def test_the_queue_is_paged_and_its_totals_counted_over_every_page(app, populated) -> None:
+    _, store = populated
+    at = app("support")
+    at.session_state["f_window"] = "7d"
+    _run(at, "exceptions")
+    moment = ui.tick()
+    expected = alert_exceptions.list_exceptions(
+        store, alerts_config.load(), moment, since=Filters(window="7d").since(moment)
+    )
+    assert len(expected) > 50, "more than one page"
+    first = at.dataframe[0].value
+    assert list(first["key"]) == [i.key for i in expected[:50]], "oldest first, as the alerts list them"
+    assert f"{len(expected):,} exceptions · 1–50 shown" in [c.value for c in at.caption]
+    shown = _metrics(at)
+    assert int(shown["Open"].replace(",", "")) + int(shown["Acknowledged"].replace(",", "")) == len(expected)
+    at.number_input(key="x_page").set_value(2).run()
+    assert not at.exception
+    assert list(at.dataframe[0].value["key"]) == [i.key for i in expected[50:100]]
+    at.selectbox(key="x_sort").set_value("priority, then age").run()
+    ranks = at.dataframe[0].value["priority"].map({"high": 0, "normal": 1, "low": 2}).fillna(3)
+    assert ranks.is_monotonic_increasing and at.number_input(key="x_page").value == 1, "a new order starts at page 1"
+
+
 def test_on_call_creates_and_expires_a_silence(app, populated) -> None:
     _, store = populated
     at = _run(app("on-call"), "alerts")

@@ -43,3 +43,70 @@ def test_prefix_search_lists_ids_of_every_kind_starting_with_the_text(populated)
         assert queries.search_keys("NOTHING-LIKE-THIS").empty
     finally:
         data.share_store(None)
+
+
+def test_the_queue_page_holds_what_the_alerts_list_sorted_and_paged_in_clickhouse(populated) -> None:
+    _, store = populated
+    data.share_store(store)
+    try:
+        config = alerts_config.load()
+        at = queries.now()
+        filters = queries.Filters(window="7d")
+        expected = alert_exceptions.list_exceptions(store, config, at, since=filters.since(at))
+        assert len(expected) > 12, "the simulator injected faults"
+        whole = queries.exception_page(config, filters, at, page_size=10_000)
+        assert whole.matching == len(expected) == len(whole.rows)
+        assert list(zip(whole.rows["process"], whole.rows["key"], whole.rows["kind"], whole.rows["state"],
+                        strict=True)) == [(i.process, i.key, i.kind, i.state) for i in expected]  # fmt: skip
+        assert whole.count("open") + whole.count("acknowledged") == len(expected)
+        first, second = (queries.exception_page(config, filters, at, page=n, page_size=5) for n in (0, 1))
+        assert list(first.rows["key"]) + list(second.rows["key"]) == [i.key for i in expected[:10]]
+        assert first.matching == len(expected)
+        by_priority = queries.exception_page(config, filters, at, sort="priority, then age", page_size=10_000)
+        ranks = by_priority.rows["priority"].map({"high": 0, "normal": 1, "low": 2}).fillna(3)
+        assert ranks.is_monotonic_increasing and set(by_priority.rows["key"]) == set(whole.rows["key"])
+        stuck = queries.exception_page(config, filters, at, kinds=("stuck",), page_size=10_000)
+        assert stuck.matching == sum(1 for i in expected if i.kind == "stuck") == len(stuck.rows) > 0
+    finally:
+        data.share_store(None)
+
+
+def test_a_resolved_exception_counts_in_the_resolution_kpis_and_leaves_the_open_queue(populated) -> None:
+    _, store = populated
+    data.share_store(store)
+    try:
+        config = alerts_config.load()
+        filters = queries.Filters(window="7d")
+        before = queries.exception_page(config, filters, queries.now(), page_size=1)
+        process, key, kind = (before.rows.iloc[0][name] for name in ("process", "key", "kind"))
+        queries.act_on_exception(config, (process, key, kind), "resolve", "tester", note="fixed")
+        after = queries.exception_page(config, filters, queries.now(), states=("resolved",), page_size=100)
+        resolved = set(zip(after.rows["process"], after.rows["key"], after.rows["kind"], strict=True))
+        assert (process, key, kind) in resolved
+        assert after.count("resolved") >= 1 and after.median_resolution_s is not None
+        assert after.rows.loc[after.rows["key"] == key, "resolved_by"].iloc[0] == "tester"
+        still_open = queries.exception_page(config, filters, queries.now(), page_size=10_000)
+        assert key not in set(still_open.rows["key"][still_open.rows["kind"] == kind])
+        assert still_open.count("open") + still_open.count("acknowledged") == before.matching - 1
+    finally:
+        data.share_store(None)
+
+
+def test_the_warm_up_runs_every_pages_queries_and_stops_when_asked(populated, monkeypatch) -> None:
+    from dashboard.warmup import WarmUp
+
+    _, store = populated
+    data.share_store(store)
+    try:
+        warm = WarmUp().start()
+        warm.stop()  # waits for the step under way: nothing runs after this returns
+        assert len(warm.done) < 7
+        finished = WarmUp().start()
+        finished._thread.join(300)
+        assert finished.done == ["dimensions", "overview", "order search", "reconciliation", "exception queue",
+                                 "alerts", "process map"]  # fmt: skip
+        failing = WarmUp(lambda: [("broken", lambda: 1 / 0), ("next", lambda: None)]).start()
+        failing._thread.join(30)
+        assert failing.done == ["next"], "a failed step is logged, and the others still run"
+    finally:
+        data.share_store(None)
