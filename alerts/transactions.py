@@ -17,6 +17,9 @@ from biztrace.store import Store
 
 TxState = Literal["complete", "in_flight", "stuck", "failed", "dead_letter"]
 
+STAGE_CODE_BASE = 256
+"""A stage's number in SQL is process number * 256 + stage index (the config allows 255 stages)."""
+
 _SQL = resources.files("alerts") / "sql"
 
 
@@ -62,15 +65,18 @@ def process_parameters(config: AlertsConfig) -> dict[str, Any]:
     stage's index; ``(process, stage)`` pairs with their 1-based index; and keyed
     ``process|index``: the stage's name, owning system, SLA seconds (0: none) and whether
     the SLA counts from the start. Overrides are keyed ``process|index|priority`` and
-    ``process|index|channel``.
+    ``process|index|channel``. ``stage_codes`` number the same stages as integers (see
+    ``STAGE_CODE_BASE``), with ``priority_codes``/``channel_codes`` for the overrides: the
+    transaction query looks stages up by number, which is several times cheaper per row than
+    by a string built per row.
     """
     key_numbers = {"order.id": 1, "customer.id": 2, "invoice.id": 3, "shipment.id": 4, "return.id": 5}
     p: dict[str, list[Any]] = {key: [] for key in (
         "processes", "key_columns", "completion_index", "stage_pairs", "stage_pair_index", "index_keys",
         "index_stage", "index_system", "index_sla_s", "index_since_start", "priority_keys", "priority_sla_s",
-        "channel_keys", "channel_sla_s",
+        "channel_keys", "channel_sla_s", "stage_codes", "priority_codes", "channel_codes",
     )}  # fmt: skip
-    for name, process in config.processes.items():
+    for number, (name, process) in enumerate(config.processes.items(), start=1):
         p["processes"].append(name)
         p["key_columns"].append(key_numbers[process.key])
         p["completion_index"].append(process.stage_names().index(process.completes_at) + 1)
@@ -78,6 +84,8 @@ def process_parameters(config: AlertsConfig) -> dict[str, Any]:
             p["stage_pairs"].append((name, stage.name))
             p["stage_pair_index"].append(index)
             index_key = f"{name}|{index}"
+            code = number * STAGE_CODE_BASE + index
+            p["stage_codes"].append(code)
             p["index_keys"].append(index_key)
             p["index_stage"].append(stage.name)
             p["index_system"].append(stage.system)
@@ -86,9 +94,11 @@ def process_parameters(config: AlertsConfig) -> dict[str, Any]:
             p["index_since_start"].append(1 if sla and sla.since == "start" else 0)
             for priority, within in (sla.by_priority if sla else {}).items():
                 p["priority_keys"].append(f"{index_key}|{priority}")
+                p["priority_codes"].append((code, priority))
                 p["priority_sla_s"].append(within.total_seconds())
             for channel, within in (sla.by_channel if sla else {}).items():
                 p["channel_keys"].append(f"{index_key}|{channel}")
+                p["channel_codes"].append((code, channel))
                 p["channel_sla_s"].append(within.total_seconds())
     return p
 

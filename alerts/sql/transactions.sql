@@ -10,13 +10,19 @@
 -- {since}: only transactions whose first stage was reported at or after it (epoch 0: all); their
 -- later hops are all after it too, so only hops since then are read. {keys}: only those keys; the
 -- hops are then found through biz_keys' primary key instead of a scan.
+-- Speed: a stage is known by a number, process number * 256 + stage index (`stage_code`), so every
+-- per-transaction lookup (stage name, system, SLA) is a transform() on integers, never on strings
+-- built per row; what only the full listing needs (every stage's first time, span ids) is computed
+-- in columns that a reader such as the alert snapshot does not select, so ClickHouse skips them.
 WITH
 hops AS (
     SELECT
-        Process AS process,
+        transform(Process, {processes:Array(String)}, arrayEnumerate({processes:Array(String)}), toUInt32(0))
+            AS process_no,
         transform(Process, {processes:Array(String)}, {key_columns:Array(UInt8)}, toUInt8(0)) AS key_column,
         multiIf(key_column = 1, OrderId, key_column = 2, CustomerId, key_column = 3, InvoiceId,
                 key_column = 4, ShipmentId, key_column = 5, ReturnId, '') AS key,
+        transform(Process, {processes:Array(String)}, {completion_index:Array(UInt16)}, toUInt16(0)) AS hop_completion_index,
         -- per-row lookups go through transform() on a hash: indexing constant arrays per row is slow
         transform(cityHash64(Process, Stage), arrayMap(x -> cityHash64(x.1, x.2), {stage_pairs:Array(Tuple(String, String))}),
                   {stage_pair_index:Array(UInt16)}, toUInt16(0)) AS idx,
@@ -30,14 +36,23 @@ hops AS (
 ),
 per_transaction AS (
     SELECT
-        process,
+        process_no,
         key,
+        any(hop_completion_index) AS completion_index,
         min(Timestamp) AS tx_started_at,
         max(Timestamp) AS tx_last_at,
-        groupArrayIf((idx, Timestamp), idx > 0) AS reached_pairs,
         max(idx) AS stage_index,
+        -- when the furthest stage was first reached: the minimum of (stage descending, time) packed into one
+        -- number (a minimum over tuples is several times slower)
+        fromUnixTimestamp64Nano(toInt64(bitAnd(
+            minIf(bitShiftLeft(toUInt128(65535 - idx), 64) + toUInt128(toUnixTimestamp64Nano(Timestamp)), idx > 0),
+            toUInt128(18446744073709551615)))) AS current_stage_at,
+        minIf(Timestamp, idx = hop_completion_index) AS completion_at,
+        groupArrayIf((idx, Timestamp), idx > 0) AS reached_pairs,
         maxIf(Timestamp, trouble) AS tx_trouble_at,
-        argMaxIf((DeadLetter, ErrorType, SpanId, System, Stage), Timestamp, trouble) AS trouble_info,
+        argMaxIf(DeadLetter, Timestamp, trouble) AS trouble_dead_letter,
+        argMaxIf(System, Timestamp, trouble) AS trouble_system_,
+        argMaxIf((ErrorType, SpanId, Stage), Timestamp, trouble) AS trouble_info,
         maxIf(Timestamp, idx > 0 AND NOT trouble) AS tx_progress_at,
         argMax(SpanId, Timestamp) AS tx_last_span,
         argMax(System, Timestamp) AS tx_last_system,
@@ -48,39 +63,43 @@ per_transaction AS (
         count() AS tx_hops
     FROM hops
     WHERE key != ''
-    GROUP BY process, key
+    GROUP BY process_no, key
     -- with {since}: a transaction counts when its first stage was reported since then
     HAVING {since:DateTime64(9)} = toDateTime64(0, 9) OR countIf(idx = 1) > 0
 ),
 classified AS (
     SELECT
         *,
-        -- first time each stage was reached (the pairs hold every stage hop, retries included)
-        arraySort(arrayDistinct(arrayMap(x -> x.1, reached_pairs))) AS reached_index,
-        arrayMap(i -> arrayMin(arrayMap(x -> x.2, arrayFilter(x -> x.1 = i, reached_pairs))), reached_index)
-            AS reached_at,
-        transform(concat(process, '|', toString(stage_index)), {index_keys:Array(String)}, {index_stage:Array(String)},
-                  '') AS current_stage,
-        reached_at[indexOf(reached_index, stage_index)] AS current_stage_at,
-        transform(process, {processes:Array(String)}, {completion_index:Array(UInt16)}, toUInt16(0)) AS completion_index,
+        {processes:Array(String)}[process_no] AS process,
+        toUInt32(process_no * 256) AS process_code,
+        transform(process_code + stage_index, {stage_codes:Array(UInt32)}, {index_stage:Array(String)}, '')
+            AS current_stage,
         stage_index >= completion_index AND stage_index > 0 AS complete,
         tx_trouble_at > toDateTime64(0, 9) AND tx_trouble_at > tx_progress_at AS in_trouble,
-        stage_index + 1 AS next_index,
-        concat(process, '|', toString(next_index)) AS next_key,
-        transform(next_key, {index_keys:Array(String)}, {index_stage:Array(String)}, '') AS next_stage,
-        transform(next_key, {index_keys:Array(String)}, {index_system:Array(String)}, '') AS next_system,
-        transform(concat(next_key, '|', tx_priority), {priority_keys:Array(String)}, {priority_sla_s:Array(Float64)},
-            transform(concat(next_key, '|', tx_channel), {channel_keys:Array(String)}, {channel_sla_s:Array(Float64)},
-                transform(next_key, {index_keys:Array(String)}, {index_sla_s:Array(Float64)}, toFloat64(0)))) AS next_sla_s,
-        transform(next_key, {index_keys:Array(String)}, {index_since_start:Array(UInt8)}, toUInt8(0)) AS since_start,
+        toUInt32(process_code + stage_index + 1) AS next_code,
+        transform(next_code, {stage_codes:Array(UInt32)}, {index_stage:Array(String)}, '') AS next_stage,
+        transform(next_code, {stage_codes:Array(UInt32)}, {index_system:Array(String)}, '') AS next_system,
+        transform(cityHash64(next_code, toString(tx_priority)),
+                  arrayMap(x -> cityHash64(x.1, x.2), {priority_codes:Array(Tuple(UInt32, String))}),
+                  {priority_sla_s:Array(Float64)},
+            transform(cityHash64(next_code, tx_channel),
+                      arrayMap(x -> cityHash64(x.1, x.2), {channel_codes:Array(Tuple(UInt32, String))}),
+                      {channel_sla_s:Array(Float64)},
+                transform(next_code, {stage_codes:Array(UInt32)}, {index_sla_s:Array(Float64)}, toFloat64(0))))
+            AS next_sla_s,
+        transform(next_code, {stage_codes:Array(UInt32)}, {index_since_start:Array(UInt8)}, toUInt8(0)) AS since_start,
         if(since_start, tx_started_at, current_stage_at) AS sla_from,
-        if(next_sla_s > 0, sla_from + toIntervalMillisecond(toInt64(next_sla_s * 1000)), NULL) AS due_at
+        if(next_sla_s > 0, sla_from + toIntervalMillisecond(toInt64(next_sla_s * 1000)), NULL) AS due_at,
+        -- the first time each stage was reached (the pairs hold every stage hop, retries included)
+        arraySort(arrayDistinct(arrayMap(x -> x.1, reached_pairs))) AS reached_index,
+        arrayMap(i -> arrayMin(arrayMap(x -> x.2, arrayFilter(x -> x.1 = i, reached_pairs))), reached_index)
+            AS reached_at
     FROM per_transaction
 )
 SELECT
     process,
     key,
-    multiIf(complete, 'complete', in_trouble AND trouble_info.1, 'dead_letter', in_trouble, 'failed',
+    multiIf(complete, 'complete', in_trouble AND trouble_dead_letter, 'dead_letter', in_trouble, 'failed',
             due_at IS NOT NULL AND due_at < {now:DateTime64(9)}, 'stuck', 'in_flight') AS state,
     current_stage,
     current_stage_at,
@@ -88,7 +107,7 @@ SELECT
     next_system,
     due_at,
     tx_started_at AS started_at,
-    if(complete, reached_at[indexOf(reached_index, completion_index)], NULL) AS completed_at,
+    if(complete, completion_at, NULL) AS completed_at,
     tx_last_at AS last_at,
     dateDiff('second', tx_started_at, {now:DateTime64(9)}) AS age_s,
     tx_first_system AS first_system,
@@ -96,15 +115,15 @@ SELECT
     tx_last_stage AS last_hop_stage,
     tx_last_span AS last_span,
     if(in_trouble, tx_trouble_at, NULL) AS trouble_at,
-    if(in_trouble, trouble_info.5, '') AS trouble_stage,
-    if(in_trouble, trouble_info.4, '') AS trouble_system,
-    if(in_trouble, trouble_info.3, '') AS trouble_span,
-    if(in_trouble, trouble_info.2, '') AS error_type,
+    if(in_trouble, trouble_info.3, '') AS trouble_stage,
+    if(in_trouble, trouble_system_, '') AS trouble_system,
+    if(in_trouble, trouble_info.2, '') AS trouble_span,
+    if(in_trouble, trouble_info.1, '') AS error_type,
     tx_priority AS priority,
     tx_channel AS channel,
     tx_hops AS hops,
-    arrayMap(i -> transform(concat(process, '|', toString(i)), {index_keys:Array(String)},
-                            {index_stage:Array(String)}, ''), reached_index) AS stages_reached,
+    arrayMap(i -> transform(process_code + i, {stage_codes:Array(UInt32)}, {index_stage:Array(String)}, ''),
+             reached_index) AS stages_reached,
     reached_at AS stages_reached_at
 FROM classified
 WHERE ({keys:Array(String)} = [] OR has({keys:Array(String)}, key))
