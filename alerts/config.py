@@ -73,7 +73,7 @@ class Process(_Strict):
     """A business process: its key, ordered stages, and which stage completes it."""
 
     key: str = Field(description="the attribute that keys a transaction: " + ", ".join(KEY_COLUMNS))
-    stages: list[Stage] = Field(min_length=1)
+    stages: list[Stage] = Field(min_length=1, max_length=255, description="at most 255: a stage's number in SQL")
     completes_at: str | None = Field(None, description="the stage that completes it (default: the last)")
     end_to_end: SLA | None = None
 

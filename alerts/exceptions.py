@@ -15,6 +15,7 @@ An exception is identified by (process, key, kind).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from string import Template
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -310,27 +311,44 @@ def _has_open(store: Store, item: ExceptionItem) -> bool:
     ))  # fmt: skip
 
 
-def sync(store: Store, config: AlertsConfig, now: datetime) -> dict[str, int]:
-    """The loop's bookkeeping: record opens, reopens, and automatic resolves.
+def detected_sql(classified: str) -> str:
+    """``sql/exceptions_detected.sql`` over ``classified``: a table or subquery shaped like ``sql/snapshot.sql``."""
+    return Template(sql("exceptions_detected")).substitute(classified=classified, duplicates=sql("duplicates"))
 
-    Returns counts per action recorded.
+
+def classified_sql() -> str:
+    """Every transaction's state as ``sql/snapshot.sql`` shapes it, as a subquery."""
+    return "(" + Template(sql("snapshot")).substitute(transactions=sql("transactions")) + ")"
+
+
+def add_mismatches(store: Store, table: str, mismatches: list[reconcile.Mismatch]) -> None:
+    """Append reconciliation mismatches to a table (by name) of ``sql/exceptions_detected.sql``'s shape."""
+    if not mismatches:
+        return
+    rows = [[m.process, m.key, "mismatch", m.stage, m.left_system if m.field == "presence" and m.left is None
+             else m.right_system, m.since, "", m.channel] for m in mismatches]  # fmt: skip
+    store.client.insert(table, rows, column_names=["process", "key", "kind", "stage", "system", "since", "priority",
+                                                   "channel"], database=store.database)  # fmt: skip
+
+
+def sync(store: Store, config: AlertsConfig, now: datetime, classified: str | None = None) -> dict[str, int]:
+    """The loop's bookkeeping: record opens, reopens, and automatic resolves; counts per action.
+
+    Done in ClickHouse (``sql/exceptions_sync.sql``): the exceptions detected now are compared
+    with the stored lifecycle there, and only the counts come back. ``classified``: the pass's
+    snapshot table (``alerts.rules.snapshot``), so transactions are not classified twice.
     """
-    detected = {item.identity: item for item in detect(store, config, now)}
-    lifecycles = _lifecycles(store)
-    stamp = now.replace(tzinfo=None)
-    rows = []
-    for identity, item in detected.items():
-        life = lifecycles.get(identity)
-        if life is None:
-            rows.append((item.since.replace(tzinfo=None), *identity[:2], identity[2], item.stage, "open", SYSTEM_ACTOR,
-                         "", ""))  # fmt: skip
-        elif life.last_action == "resolve" and life.resolved_at and item.since.replace(tzinfo=None) > life.resolved_at:
-            rows.append((stamp, *identity, item.stage, "reopen", SYSTEM_ACTOR, "", "the problem came back"))
-    for identity, life in lifecycles.items():
-        if identity not in detected and life.last_action != "resolve":
-            rows.append((stamp, *identity, life.stage, "resolve", SYSTEM_ACTOR, "", "no longer detected"))
-    record(store, rows)
-    counts: dict[str, int] = {}
-    for row in rows:
-        counts[row[5]] = counts.get(row[5], 0) + 1
-    return counts
+    parameters = process_parameters(config)
+    parameters.update(db=store.database, now=now, keys=[], states=[], since=datetime(1970, 1, 1))
+    with store.memory_table(detected_sql(classified or classified_sql()), parameters, "biztrace_detected") as found:
+        add_mismatches(store, found, reconcile.mismatches(store, config, now))
+        parameters["detected"] = found
+        with store.memory_table(sql("exceptions_sync"), parameters, "biztrace_sync") as events:
+            rows = store.table(events)
+            store.client.command(
+                f"INSERT INTO {store.table(schema.EXCEPTION_EVENTS)} (At, Process, Key, Kind, Stage, Action, Actor, "
+                f"Assignee, Note) SELECT At, Process, Key, Kind, Stage, Action, {{actor:String}}, '', Note FROM {rows}",
+                parameters={"actor": SYSTEM_ACTOR},
+            )  # fmt: skip
+            counted = store.client.query(f"SELECT Action, count() FROM {rows} GROUP BY Action").result_rows
+    return {action: int(count) for action, count in counted}

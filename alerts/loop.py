@@ -73,9 +73,26 @@ def run_pass(
     deliver: Deliver | None = None,
     persist: bool = True,
 ) -> PassReport:
-    """Evaluate, record, notify. With ``persist=False`` nothing is written or sent (a dry run)."""
+    """Evaluate, record, notify. With ``persist=False`` nothing is written or sent (a dry run).
+
+    Every transaction is classified once per pass (:func:`alerts.rules.snapshot`); the rules
+    and the exception bookkeeping both read that snapshot.
+    """
     now = naive_utc(now)
-    results, errors = rules.evaluate(store, config, now)
+    with rules.snapshot(store, config, now) as snapshot:
+        return _pass(store, config, now, snapshot, channels, deliver, persist)
+
+
+def _pass(
+    store: Store,
+    config: AlertsConfig,
+    now: datetime,
+    snapshot: str,
+    channels: dict[str, list[tuple[str, Any]]] | None,
+    deliver: Deliver | None,
+    persist: bool,
+) -> PassReport:
+    results, errors = rules.evaluate(store, config, now, snapshot)
     by_rule = {rule.name: rule for rule in config.rules}
     previous = alert_store.current_alerts(store)
     current: dict[str, AlertInstance] = {}
@@ -112,7 +129,7 @@ def run_pass(
         receivers = channels if channels is not None else _channels(config)
         for notification in due:
             deliveries.extend(_send(store, notification, receivers.get(notification.receiver, []), deliver, now))
-        exception_events = exceptions.sync(store, config, now)
+        exception_events = exceptions.sync(store, config, now, classified=snapshot)
     return PassReport(
         evaluated_at=now, alerts=sorted(current.values(), key=lambda a: (a.rule, sorted(a.labels.items()))),
         muted=muted, notifications=deliveries, rule_errors=errors, exception_events=exception_events,

@@ -7,7 +7,6 @@ returns one row per label group with its value and up to 50 transaction keys beh
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -40,16 +39,10 @@ class RuleResult(BaseModel):
 
 @contextmanager
 def snapshot(store: Store, config: AlertsConfig, now: datetime) -> Iterator[str]:
-    """A Memory table with every transaction's state at ``now``; dropped on exit."""
-    name = f"biztrace_snapshot_{uuid.uuid4().hex[:12]}"
-    table = store.table(name)
-    parameters = query_parameters(store, config, now)
+    """A Memory table with every transaction's state at ``now``, dropped on exit; yields its quoted name."""
     query = Template(sql("snapshot")).substitute(transactions=sql("transactions"))
-    store.client.command(f"CREATE TABLE {table} ENGINE = Memory AS {query}", parameters=parameters)
-    try:
-        yield table
-    finally:
-        store.client.command(f"DROP TABLE IF EXISTS {table}")
+    with store.memory_table(query, query_parameters(store, config, now), "biztrace_snapshot") as name:
+        yield store.table(name)
 
 
 def _query(rule: Rule, snapshot_table: str) -> str:
@@ -134,17 +127,22 @@ def evaluate_rule(
     return found
 
 
-def evaluate(store: Store, config: AlertsConfig, now: datetime) -> tuple[list[RuleResult], list[str]]:
+def evaluate(
+    store: Store, config: AlertsConfig, now: datetime, snapshot_table: str | None = None
+) -> tuple[list[RuleResult], list[str]]:
     """Every rule at ``now``; returns results and, separately, the rules that failed (with why).
 
-    A failing rule never stops the others.
+    A failing rule never stops the others. ``snapshot_table``: the pass's :func:`snapshot`, if
+    the caller holds one (otherwise one is made for this call).
     """
+    if snapshot_table is None:
+        with snapshot(store, config, now) as table:
+            return evaluate(store, config, now, table)
     results: list[RuleResult] = []
     errors: list[str] = []
-    with snapshot(store, config, now) as table:
-        for rule in config.rules:
-            try:
-                results.extend(evaluate_rule(store, config, rule, now, table))
-            except QueryError as exc:
-                errors.append(str(exc))
+    for rule in config.rules:
+        try:
+            results.extend(evaluate_rule(store, config, rule, now, snapshot_table))
+        except QueryError as exc:
+            errors.append(str(exc))
     return results, errors

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -111,6 +113,20 @@ class Store:
     def table(self, name: str) -> str:
         """``db.table`` quoted for SQL text."""
         return f"{quote_identifier(self.database)}.{quote_identifier(name)}"
+
+    @contextlib.contextmanager
+    def memory_table(self, query: str, parameters: dict | None = None, prefix: str = "biztrace_tmp") -> Iterator[str]:
+        """A Memory table holding ``query``'s rows while the block runs (dropped after); yields its name.
+
+        For a result that several queries read in a row (one alert pass, one dashboard refresh):
+        computed once in ClickHouse, never brought into Python. Quote it with :meth:`table`.
+        """
+        name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+        self.client.command(f"CREATE TABLE {self.table(name)} ENGINE = Memory AS {query}", parameters=parameters or {})
+        try:
+            yield name
+        finally:
+            self.client.command(f"DROP TABLE IF EXISTS {self.table(name)}")
 
     def close(self) -> None:
         """Close the client and release the embedded directory."""

@@ -64,6 +64,12 @@ rules:
         ("rules:\n  - name: R\n    kind: nonsense\n    threshold: 1\n", "broken.yaml:3: rules.0.kind"),
         ("route: {receiver: nobody}\n", "receiver 'nobody' is not defined"),
         ("processes: [1\n", "broken.yaml:2: not valid YAML"),
+        (
+            "processes:\n  p:\n    key: order.id\n    stages: ["
+            + ", ".join(f"{{name: s{i}}}" for i in range(256))
+            + "]\n",
+            "processes.p.stages: List should have at most 255 items",
+        ),
         ("rules:\n  - name: R\n    kind: stuck_count\n    threshold: 1\n    frobnicate: 2\n", "frobnicate"),
     ],
 )

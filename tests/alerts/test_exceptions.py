@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -102,3 +103,52 @@ def test_filters(simulated):
     assert all(i.system == "wms" for i in wms)
     old = list_exceptions(store, CONFIG, NOW, Filters(min_age_s=86_400))
     assert all(i.age_s >= 86_400 for i in old) and len(old) < len(everything)
+
+
+def _events(store, action: str) -> dict[tuple[str, str, str], tuple]:
+    rows = store.client.query(
+        f"SELECT Process, Key, Kind, At, Stage, Note FROM {store.table('biztrace_exception_events')} "
+        "WHERE Action = {action:String}",
+        parameters={"action": action},
+    ).result_rows
+    return {(p, k, kind): (at, stage, note) for p, k, kind, at, stage, note in rows}
+
+
+def _add_hop(store, key: str, stage: str, at, status: str = "Unset") -> None:
+    store.client.insert(
+        "biz_hops",
+        [[at, "f" * 32, uuid.uuid4().hex[:16], key, "order_to_cash", stage, "wms", status]],
+        column_names=["Timestamp", "TraceId", "SpanId", "OrderId", "Process", "Stage", "System", "StatusCode"],
+        database=store.database,
+    )
+
+
+def test_sync_in_clickhouse_agrees_with_detection_opens_resolves_and_reopens(simulated):
+    store = simulated.store
+    store.client.command(f"TRUNCATE TABLE {store.table('biztrace_exception_events')}")
+    detected = detect(store, CONFIG, NOW)
+    earliest: dict[tuple[str, str, str], object] = {}
+    for item in detected:
+        since = item.since.replace(tzinfo=None)
+        earliest[item.identity] = min(earliest.get(item.identity, since), since)
+    assert sync(store, CONFIG, NOW) == {"open": len(earliest)}
+    opened = _events(store, "open")
+    assert set(opened) == set(earliest)
+    for identity, (at, _stage, _note) in opened.items():  # stamped when the problem started (ms precision)
+        assert abs((at - earliest[identity]).total_seconds()) < 0.001, identity
+
+    # a stuck order's next stage arrives: its exception resolves itself, and only that one
+    stuck = next(i for i in detected if i.kind == "stuck")
+    _add_hop(store, stuck.key, stuck.detail["next_stage"], NOW.replace(tzinfo=None) - timedelta(minutes=1))
+    assert sync(store, CONFIG, NOW) == {"resolve": 1}
+    assert _events(store, "resolve")[stuck.identity][2] == "no longer detected"
+
+    # a person resolves a failure; it fails again afterwards: reopened, and only that one
+    failed = next(i for i in detected if i.kind == "failed")
+    act(store, CONFIG, NOW, key=failed.key, kind="failed", action="resolve", actor="bob", note="re-sent")
+    assert sync(store, CONFIG, NOW) == {}, "resolved by a person and not failed again: nothing to record"
+    _add_hop(store, failed.key, "", NOW.replace(tzinfo=None) + timedelta(seconds=30), status="Error")
+    later = NOW + timedelta(minutes=1)
+    recorded = sync(store, CONFIG, later)
+    assert recorded.get("reopen") == 1
+    assert set(_events(store, "reopen")) == {failed.identity}
