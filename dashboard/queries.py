@@ -336,9 +336,7 @@ def exception_page(
         channel=filters.channel,
         priority=filters.priority,
     )
-    detect = Template(sql("exceptions_detected")).substitute(
-        transactions=alerts_sql("transactions"), duplicates=alerts_sql("duplicates")
-    )
+    detect = alert_exceptions.detected_sql(alert_exceptions.classified_sql())
     with _memory_table(detect, parameters) as detected:
         _add_mismatches(detected, scoped, at, since)
         queue_sql = sql("exceptions_queue").replace("{detected:Identifier}", _quoted(detected))
@@ -378,20 +376,7 @@ def _add_mismatches(table: str, config: AlertsConfig, at: datetime, since: datet
     started = _clock()
     try:
         found = reconcile.mismatches(store, config, at, since=since)
-        if not found:
-            return
-        rows = [
-            [m.process, m.key, "mismatch", m.stage, m.left_system if m.field == "presence" and m.left is None
-             else m.right_system, m.since, "", m.channel]
-            for m in found
-        ]  # fmt: skip
-        database, name = table.split(".", 1)
-        store.client.insert(
-            name,
-            rows,
-            column_names=["process", "key", "kind", "stage", "system", "since", "priority", "channel"],
-            database=database,
-        )
+        alert_exceptions.add_mismatches(store, table.split(".", 1)[1], found)
     finally:
         data.add_query_time(_clock() - started)
 

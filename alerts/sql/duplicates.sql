@@ -1,6 +1,7 @@
--- Business events delivered more than once (same biz.event_id) per transaction. The event ids
--- seen twice are found first by id alone (a narrow GROUP BY, ~8x cheaper than one by process, key
--- and id over every event); only their hops are then grouped per transaction.
+-- Business events delivered more than once (same biz.event_id) per transaction. Candidates are
+-- found first by a 64-bit hash of the id alone (a narrow GROUP BY of integers, ~10x cheaper than
+-- one by process, key and id over every event; a hash collision only adds a candidate); only
+-- the candidates' hops are then grouped, exactly, per transaction.
 SELECT
     Process AS process,
     transform(Process, {processes:Array(String)}, {key_columns:Array(UInt8)}, toUInt8(0)) AS key_column,
@@ -16,12 +17,12 @@ SELECT
 FROM {db:Identifier}.biz_hops
 WHERE Process IN {processes:Array(String)} AND EventId != '' AND Timestamp <= {now:DateTime64(9)}
   AND Timestamp >= {since:DateTime64(9)}
-  AND EventId IN (
-      SELECT EventId FROM {db:Identifier}.biz_hops
+  AND cityHash64(EventId) IN (
+      SELECT cityHash64(EventId) AS event_hash FROM {db:Identifier}.biz_hops
       WHERE EventId != '' AND Timestamp <= {now:DateTime64(9)} AND Timestamp >= {since:DateTime64(9)}
         AND ({keys:Array(String)} = [] OR (OrderId, Timestamp, SpanId) IN (
             SELECT OrderId, Timestamp, SpanId FROM {db:Identifier}.biz_keys WHERE Key IN {keys:Array(String)}))
-      GROUP BY EventId HAVING count() > 1)
+      GROUP BY event_hash HAVING count() > 1)
   AND ({keys:Array(String)} = [] OR has({keys:Array(String)}, key))
   AND ({keys:Array(String)} = [] OR (OrderId, Timestamp, SpanId) IN (
       SELECT OrderId, Timestamp, SpanId FROM {db:Identifier}.biz_keys WHERE Key IN {keys:Array(String)}))

@@ -2,7 +2,7 @@
 -- (the state is the last person's or the loop's action in biztrace_exception_events; a problem
 -- detected again after its resolve is open again), plus the exceptions resolved and no longer
 -- detected that were opened in the window, for the resolution KPIs. {detected:Identifier} holds
--- what exceptions_detected.sql found (and the mismatches).
+-- what alerts/sql/exceptions_detected.sql found (and the mismatches).
 WITH life AS (
     SELECT Process AS process, Key AS key, Kind AS kind,
         argMaxIf(Action, At, Action != 'assign') AS last_action,
