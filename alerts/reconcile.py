@@ -18,7 +18,14 @@ from alerts.config import AlertsConfig, Reconciliation
 from alerts.transactions import sql
 from biztrace.store import Store
 
-_COLUMNS = {"order.id": 1, "customer.id": 2, "invoice.id": 3, "shipment.id": 4, "return.id": 5}
+_COLUMNS = {
+    "order.id": "OrderId",
+    "customer.id": "CustomerId",
+    "invoice.id": "InvoiceId",
+    "shipment.id": "ShipmentId",
+    "return.id": "ReturnId",
+}
+"""The biz_hops column of each business key."""
 Period = Literal["hour", "day", "week", "month"]
 BUCKETS: dict[str, str] = {
     "hour": "toStartOfHour",
@@ -57,8 +64,8 @@ def _parameters(store: Store, config: AlertsConfig, rule: Reconciliation, now: d
         "now": now,
         "since": since,
         "process": rule.process,
-        "key_column": _COLUMNS[process.key],
-        "match_column": _COLUMNS[rule.match_on or process.key],
+        "key_col": _COLUMNS[process.key],
+        "match_col": _COLUMNS[rule.match_on or process.key],
         "left_stage": rule.left.stage,
         "left_system": rule.left.system or "",
         "right_stage": rule.right.stage,
@@ -77,6 +84,9 @@ def _parameters(store: Store, config: AlertsConfig, rule: Reconciliation, now: d
         "right_sla_s": int(right_stage.sla.within.total_seconds()) if right_stage.sla else 2**31,
         "lookback_s": _lookback_s(right_stage),
         "keys": [],
+        "match_keys": [],
+        "channel_filter": "",
+        "flag": False,
     }
 
 
@@ -93,6 +103,36 @@ def _rules(config: AlertsConfig, rule: str | None, process: str | None) -> list[
                                                                                     r.process == process)]  # fmt: skip
 
 
+def _judge(store: Store, check: Reconciliation, parameters: dict, period: Period) -> list[dict]:
+    """One pass over the rule's hops: its parity rows, each with the match keys of its mismatched pairs
+    when ``parameters["flag"]`` is set."""
+    query = Template(sql("reconcile_parity")).substitute(bucket=BUCKETS[period], pairs=sql("reconcile"))
+    return list(store.client.query(query, parameters=parameters).named_results())
+
+
+def _details(store: Store, check: Reconciliation, parameters: dict, flagged: list[str]) -> list[Mismatch]:
+    """The flagged pairs judged again on their own hops, with both values and the evidence spans."""
+    query = Template(sql("reconcile_mismatches")).substitute(pairs=sql("reconcile"))
+    found = []
+    for row in store.client.query(query, parameters=parameters | {"match_keys": flagged}).named_results():
+        field = row["field"]
+        value = {"amount": ("left_amount", "right_amount"), "quantity": ("left_quantity", "right_quantity"),
+                 "status": ("left_status", "right_status")}.get(field)  # fmt: skip
+        left = row[value[0]] if value and row["has_left"] else None
+        right = row[value[1]] if value and row["has_right"] else None
+        found.append(Mismatch(
+            rule=check.name, process=check.process, key=row["key"], match_key=row["match_key"], field=field,
+            stage=check.right.stage, left_system=row["left_system"] or (check.left.system or ""),
+            right_system=row["right_system"] or (check.right.system or ""), left=left, right=right,
+            currency=row["currency"], channel=row["channel"], since=row["last_at"], evidence=list(row["evidence"]),
+        ))  # fmt: skip
+    return found
+
+
+def _flagged(rows: list[dict]) -> list[str]:
+    return [match_key for row in rows for match_key in row["flagged"]]
+
+
 def mismatches(
     store: Store,
     config: AlertsConfig,
@@ -103,32 +143,18 @@ def mismatches(
     process: str | None = None,
     keys: list[str] | None = None,
 ) -> list[Mismatch]:
-    """Every disagreement at ``now`` among observations since ``since`` (default: 90 days)."""
+    """Every disagreement at ``now`` among observations since ``since`` (default: 90 days).
+
+    Per rule, one pass over its hops finds the mismatched pairs (reading only what judging needs);
+    a second pass reads the hops of those pairs alone for their keys, systems and evidence.
+    """
     since = since or now - timedelta(days=90)
     found = []
     for check in _rules(config, rule, process):
-        query = f"SELECT * FROM ({sql('reconcile')}) WHERE mismatched"
-        if keys:  # the query reads only these keys' hops; the pairs are then narrowed to them
-            query += " AND has({keys:Array(String)}, key)"
-        parameters = _parameters(store, config, check, now, since) | {"keys": keys or []}
-        rows = list(store.client.query(query, parameters=parameters).named_results())
-        evidence: dict[str, list[str]] = {}
-        if rows:
-            parameters["match_keys"] = [row["match_key"] for row in rows]
-            evidence = dict(store.client.query(sql("evidence"), parameters=parameters).result_rows)
-        for row in rows:
-            field = row["field"]
-            value = {"amount": ("left_amount", "right_amount"), "quantity": ("left_quantity", "right_quantity"),
-                     "status": ("left_status", "right_status")}.get(field)  # fmt: skip
-            left = row[value[0]] if value and row["has_left"] else None
-            right = row[value[1]] if value and row["has_right"] else None
-            found.append(Mismatch(
-                rule=check.name, process=check.process, key=row["key"], match_key=row["match_key"], field=field,
-                stage=check.right.stage, left_system=row["left_system"] or (check.left.system or ""),
-                right_system=row["right_system"] or (check.right.system or ""), left=left, right=right,
-                currency=row["currency"], channel=row["channel"], since=row["last_at"],
-                evidence=list(evidence.get(row["match_key"], [])),
-            ))  # fmt: skip
+        parameters = _parameters(store, config, check, now, since) | {"keys": keys or [], "flag": True}
+        flagged = _flagged(_judge(store, check, parameters, "month"))
+        if flagged:
+            found.extend(_details(store, check, parameters, flagged))
     return found
 
 
@@ -166,35 +192,24 @@ def parity(
 ) -> list[ParityRow]:
     """Per period and channel, each rule's counts, totals, variance and mismatch rate."""
     since = since or now - timedelta(days=30)
-    bucket = BUCKETS[period]
     rows: list[ParityRow] = []
     for check in _rules(config, rule, process):
-        query = f"""
-            SELECT toDateTime({bucket}(observed_at)) AS period, channel, count() AS pairs,
-                   countIf(has_left) AS left_count, countIf(has_right) AS right_count,
-                   sumIf(ifNull(left_amount, 0), has_left) AS left_total,
-                   sumIf(ifNull(right_amount, 0), has_right) AS right_total,
-                   sumIf(ifNull(left_quantity, 0), has_left) AS left_quantity,
-                   sumIf(ifNull(right_quantity, 0), has_right) AS right_quantity,
-                   countIf(mismatched) AS mismatched,
-                   if(countIf(has_left) > 0, countIf(right_within_sla) / countIf(has_left), NULL) AS within_sla
-            FROM ({sql("reconcile")})
-            WHERE {{channel_filter:String}} = '' OR channel = {{channel_filter:String}}
-            GROUP BY period, channel ORDER BY period, channel
-        """
         parameters = _parameters(store, config, check, now, since) | {"channel_filter": channel or ""}
-        for row in store.client.query(query, parameters=parameters).named_results():
-            rows.append(ParityRow(
-                rule=check.name, period=row["period"], channel=row["channel"],
-                left_system=check.left.system or check.left.stage, right_system=check.right.system or check.right.stage,
-                pairs=row["pairs"], left_count=row["left_count"], right_count=row["right_count"],
-                left_total=round(row["left_total"], 2), right_total=round(row["right_total"], 2),
-                variance=round(row["right_total"] - row["left_total"], 2), left_quantity=row["left_quantity"],
-                right_quantity=row["right_quantity"], mismatched=row["mismatched"],
-                mismatch_rate=row["mismatched"] / row["pairs"] if row["pairs"] else 0.0,
-                right_within_sla_share=row["within_sla"],
-            ))  # fmt: skip
+        rows.extend(_parity_row(check, row) for row in _judge(store, check, parameters, period))
     return rows
+
+
+def _parity_row(check: Reconciliation, row: dict) -> ParityRow:
+    return ParityRow(
+        rule=check.name, period=row["period"], channel=row["channel"],
+        left_system=check.left.system or check.left.stage, right_system=check.right.system or check.right.stage,
+        pairs=row["pairs"], left_count=row["left_count"], right_count=row["right_count"],
+        left_total=round(row["left_total"], 2), right_total=round(row["right_total"], 2),
+        variance=round(row["right_total"] - row["left_total"], 2), left_quantity=row["left_quantity"],
+        right_quantity=row["right_quantity"], mismatched=row["mismatched_pairs"],
+        mismatch_rate=row["mismatched_pairs"] / row["pairs"] if row["pairs"] else 0.0,
+        right_within_sla_share=row["within_sla"],
+    )  # fmt: skip
 
 
 class SystemParityRow(BaseModel):
@@ -230,7 +245,7 @@ def system_parity(
         if process is not None and name != process:
             continue
         parameters = {"db": store.database, "now": now, "since": since, "process": name,
-                      "key_column": _COLUMNS[definition.key], "channel_filter": channel or "",
+                      "key_col": _COLUMNS[definition.key], "channel_filter": channel or "",
                       "system_filter": system or ""}  # fmt: skip
         for row in store.client.query(query, parameters=parameters).named_results():
             rows.append(SystemParityRow(process=name, **row))
@@ -251,12 +266,20 @@ def report(
 ) -> dict[str, list]:
     """The parity table, what each system saw, and the mismatched transactions.
 
-    (Judging the pairs once into a Memory table for both was measured slower than judging twice.)
+    Each rule's hops are judged once for both the parity table and the mismatch list (the parity
+    pass flags the mismatched pairs; only their hops are read again, for the details).
     """
     since = since or now - timedelta(days=30)
-    table = parity(store, config, now, since=since, period=period, rule=rule, process=process, channel=channel)
-    found = [m for m in mismatches(store, config, now, since=since, rule=rule, process=process)
-             if channel is None or m.channel == channel]  # fmt: skip
+    table: list[ParityRow] = []
+    found: list[Mismatch] = []
+    for check in _rules(config, rule, process):
+        parameters = _parameters(store, config, check, now, since) | {"channel_filter": channel or "", "flag": True}
+        judged = _judge(store, check, parameters, period)
+        table.extend(_parity_row(check, row) for row in judged)
+        if flagged := _flagged(judged):
+            found.extend(
+                m for m in _details(store, check, parameters, flagged) if channel is None or m.channel == channel
+            )
     systems = system_parity(store, config, now, since=since, period=period, process=process, channel=channel,
                             system=system)  # fmt: skip
     return {"parity": table, "systems": systems, "mismatches": found}

@@ -1,29 +1,31 @@
 -- One reconciliation rule: pair the left and right observations by the match key, take each
 -- side's latest value per key (a duplicate delivery is not a second observation), and flag
 -- amount, quantity or status differences beyond tolerance, and missing sides. Every pair is
--- returned (mismatched or not), so the parity report and the mismatch list share this query.
--- Evidence span ids are fetched afterwards, for the mismatched pairs only (evidence.sql).
+-- returned (mismatched or not); the parity report (reconcile_parity.sql) sums them, the
+-- mismatch list (reconcile_mismatches.sql) keeps the mismatched ones with their evidence.
 -- Pairs are those first observed since {since}; left sides are looked up {lookback_s} further back.
+-- {match_keys} (when not empty) narrows the pairs to these match keys, {keys} to the hops of these
+-- business keys. Readers select only the columns they need: ClickHouse then computes only
+-- the aggregates behind them (the parity needs neither the key nor the systems).
 WITH
 observed AS (
     SELECT
-        multiIf({match_column:UInt8} = 1, OrderId, {match_column:UInt8} = 2, CustomerId,
-                {match_column:UInt8} = 3, InvoiceId, {match_column:UInt8} = 4, ShipmentId,
-                {match_column:UInt8} = 5, ReturnId, '') AS match_key,
-        multiIf({key_column:UInt8} = 1, OrderId, {key_column:UInt8} = 2, CustomerId,
-                {key_column:UInt8} = 3, InvoiceId, {key_column:UInt8} = 4, ShipmentId,
-                {key_column:UInt8} = 5, ReturnId, '') AS key,
+        {match_col:Identifier} AS match_key,
+        {key_col:Identifier} AS key,
         Stage = {right_stage:String} AND ({right_system:String} = '' OR System = {right_system:String}) AS is_right,
-        Timestamp, Amount, Quantity, BizStatus, Currency, SpanId, System, Channel
+        Timestamp, Amount, Quantity, BizStatus, Currency, System, Channel
     FROM {db:Identifier}.biz_hops
-    WHERE Process = {process:String} AND StatusCode != 'Error'
+    -- the two stages' rows are read first (LowCardinality columns), the rest only for them
+    PREWHERE Process = {process:String} AND Stage IN ({left_stage:String}, {right_stage:String})
+    WHERE StatusCode != 'Error'
       AND Timestamp <= {now:DateTime64(9)}
       AND (Timestamp >= {since:DateTime64(9)}
            OR (Timestamp >= {since:DateTime64(9)} - toIntervalSecond({lookback_s:UInt32}) AND Stage = {left_stage:String}))
       AND ({keys:Array(String)} = [] OR (OrderId, Timestamp, SpanId) IN (
           SELECT OrderId, Timestamp, SpanId FROM {db:Identifier}.biz_keys WHERE Key IN {keys:Array(String)}))
-      AND ((Stage = {left_stage:String} AND ({left_system:String} = '' OR System = {left_system:String}))
-        OR (Stage = {right_stage:String} AND ({right_system:String} = '' OR System = {right_system:String})))
+      AND ((Stage = {left_stage:String} AND ({left_system:String} = '' OR System = {left_system:String})) OR is_right)
+      AND match_key != ''
+      AND ({match_keys:Array(String)} = [] OR match_key IN {match_keys:Array(String)})
 ),
 paired AS (
     SELECT
@@ -35,8 +37,9 @@ paired AS (
         argMaxIf(Amount, Timestamp, is_right) AS right_amount,
         argMaxIf(Quantity, Timestamp, NOT is_right) AS left_quantity,
         argMaxIf(Quantity, Timestamp, is_right) AS right_quantity,
-        argMaxIf(BizStatus, Timestamp, NOT is_right) AS left_status,
-        argMaxIf(BizStatus, Timestamp, is_right) AS right_status,
+        -- statuses only where the rule compares them (elsewhere they stay '')
+        argMaxIf(BizStatus, Timestamp, NOT is_right AND has({compare:Array(String)}, 'status')) AS left_status,
+        argMaxIf(BizStatus, Timestamp, is_right AND has({compare:Array(String)}, 'status')) AS right_status,
         anyIf(System, NOT is_right) AS left_system,
         anyIf(System, is_right) AS right_system,
         any(Currency) AS currency,
@@ -45,7 +48,6 @@ paired AS (
         maxIf(Timestamp, is_right) AS right_at,
         max(Timestamp) AS last_at
     FROM observed
-    WHERE match_key != ''
     GROUP BY match_key
 ),
 judged AS (

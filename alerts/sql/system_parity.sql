@@ -4,8 +4,7 @@ SELECT
     toDateTime($bucket(Timestamp)) AS period,
     System AS system,
     Channel AS channel,
-    uniqExact(multiIf({key_column:UInt8} = 1, OrderId, {key_column:UInt8} = 2, CustomerId,
-                      {key_column:UInt8} = 3, InvoiceId, {key_column:UInt8} = 4, ShipmentId, ReturnId)) AS transactions,
+    uniqExact({key_col:Identifier}) AS transactions,
     countIf(EventId != '') AS events,
     countIf(EventId != '') - uniqExactIf(EventId, EventId != '') AS duplicate_events,
     if(countIf(EventId != '') > 0, (countIf(EventId != '') - uniqExactIf(EventId, EventId != '')) / countIf(EventId != ''), 0)

@@ -1,0 +1,20 @@
+-- One rule's pairs (reconcile.sql) summed per period and channel: counts,
+-- totals, quantities, mismatches and the share of right sides within SLA. With {flag} the
+-- mismatched pairs' match keys come along, so the mismatch list needs no second full pass.
+SELECT
+    toDateTime($bucket(observed_at)) AS period,
+    channel,
+    count() AS pairs,
+    countIf(has_left) AS left_count,
+    countIf(has_right) AS right_count,
+    sumIf(ifNull(left_amount, 0), has_left) AS left_total,
+    sumIf(ifNull(right_amount, 0), has_right) AS right_total,
+    sumIf(ifNull(left_quantity, 0), has_left) AS left_quantity,
+    sumIf(ifNull(right_quantity, 0), has_right) AS right_quantity,
+    countIf(mismatched) AS mismatched_pairs,
+    if(countIf(has_left) > 0, countIf(right_within_sla) / countIf(has_left), NULL) AS within_sla,
+    groupArrayIf(match_key, mismatched AND {flag:Bool}) AS flagged
+FROM ($pairs)
+WHERE {channel_filter:String} = '' OR channel = {channel_filter:String}
+GROUP BY period, channel
+ORDER BY period, channel
