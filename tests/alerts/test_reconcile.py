@@ -121,3 +121,25 @@ def test_reconcile_command_prints_json(simulated, capsys):
     assert {"parity", "systems", "mismatches"} <= set(document)
     assert len(document["mismatches"]) == sum(1 for f in simulated.truth.faults if f.kind == "mismatch")
     assert main(["reconcile", "--store", dsn, "--now", NOW.isoformat(), "--period", "fortnight"]) == 2
+
+
+def test_report_judges_once_and_agrees_with_parity_and_mismatches(simulated):
+    from alerts.reconcile import report
+
+    since = NOW - timedelta(days=10)
+    for channel in (None, "edi"):
+        document = report(simulated.store, CONFIG, NOW, since=since, channel=channel)
+        assert document["parity"] == parity(simulated.store, CONFIG, NOW, since=since, channel=channel)
+        expected = [m for m in mismatches(simulated.store, CONFIG, NOW, since=since)
+                    if channel is None or m.channel == channel]  # fmt: skip
+        key = lambda m: (m.rule, m.match_key, m.field)  # noqa: E731
+        assert sorted(document["mismatches"], key=key) == sorted(expected, key=key) and expected
+
+
+def test_mismatches_of_some_keys_are_those_of_all_keys(simulated):
+    found = mismatches(simulated.store, CONFIG, NOW)
+    keys = sorted({m.key for m in found})[:5] + ["O-nothing"]
+    narrowed = mismatches(simulated.store, CONFIG, NOW, keys=keys)
+    assert {(m.key, m.match_key, m.field, tuple(sorted(m.evidence))) for m in narrowed} == {
+        (m.key, m.match_key, m.field, tuple(sorted(m.evidence))) for m in found if m.key in keys
+    }
