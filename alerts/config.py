@@ -28,6 +28,9 @@ KEY_COLUMNS = {
 }
 """Attributes that can key a process, and their column in ``biz_hops``."""
 
+MAX_STAGES = 255
+"""Stages per process: a stage is numbered process * (MAX_STAGES + 1) + index in the transaction query."""
+
 _DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
@@ -73,7 +76,7 @@ class Process(_Strict):
     """A business process: its key, ordered stages, and which stage completes it."""
 
     key: str = Field(description="the attribute that keys a transaction: " + ", ".join(KEY_COLUMNS))
-    stages: list[Stage] = Field(min_length=1, max_length=255, description="at most 255: a stage's number in SQL")
+    stages: list[Stage] = Field(min_length=1, max_length=MAX_STAGES, description=f"at most {MAX_STAGES}")
     completes_at: str | None = Field(None, description="the stage that completes it (default: the last)")
     end_to_end: SLA | None = None
 

@@ -20,10 +20,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from alerts import reconcile
+from alerts import reconcile, rules
 from alerts.config import AlertsConfig
 from alerts.errors import NotFound
-from alerts.transactions import Transaction, process_parameters, sql, transactions
+from alerts.transactions import Transaction, query_parameters, sql, transactions
 from biztrace.store import Store
 from collector import schema
 
@@ -116,18 +116,15 @@ def detect(
         for m in reconcile.mismatches(store, config, now, keys=keys, since=started_since, process=process)
     ]  # fmt: skip
     for mismatch in mismatches:
-        system = (
-            mismatch.left_system if mismatch.field == "presence" and mismatch.left is None else mismatch.right_system
-        )
         found.append(ExceptionItem(
-            process=mismatch.process, key=mismatch.key, kind="mismatch", stage=mismatch.stage, system=system,
+            process=mismatch.process, key=mismatch.key, kind="mismatch", stage=mismatch.stage,
+            system=mismatch.system_at_fault,
             since=mismatch.since, age_s=int((now.replace(tzinfo=None) - mismatch.since).total_seconds()),
             evidence=mismatch.evidence, runbook=config.runbook("mismatch", mismatch.process),
             detail={"rule": mismatch.rule, "field": mismatch.field, "match_key": mismatch.match_key,
                     "left": mismatch.left, "right": mismatch.right, "currency": mismatch.currency},
         ))  # fmt: skip
-    parameters = process_parameters(config)
-    parameters.update(db=store.database, now=now, keys=keys or [], since=started_since or datetime(1970, 1, 1))
+    parameters = query_parameters(store, config, now, keys=keys, since=started_since)
     for row in store.client.query(sql("duplicates"), parameters=parameters).named_results():
         found.append(ExceptionItem(
             process=row["process"], key=row["key"], kind="duplicate", stage=row["stage"], system=row["system"],
@@ -152,36 +149,20 @@ class _Lifecycle(BaseModel):
 
 def _lifecycles(store: Store, keys: list[str] | None = None) -> dict[tuple[str, str, str], _Lifecycle]:
     rows = store.client.query(
-        f"""
-        SELECT Process, Key, Kind,
-            argMaxIf(Action, At, Action != 'assign') AS last_action,
-            maxIf(At, Action != 'assign') AS last_action_at,
-            argMax(Stage, At) AS stage,
-            minIf(At, Action = 'open') AS opened_at,
-            argMaxIf(Actor, At, Action = 'acknowledge') AS acknowledged_by,
-            argMaxIf(Assignee, At, Action = 'assign') AS assignee,
-            argMaxIf(Actor, At, Action = 'resolve') AS resolved_by,
-            maxIf(At, Action = 'resolve') AS resolved_at,
-            argMaxIf(Note, At, Action = 'resolve') AS note,
-            countIf(Action = 'open') AS opens
-        FROM {store.table(schema.EXCEPTION_EVENTS)}
-        WHERE {{keys:Array(String)}} = [] OR has({{keys:Array(String)}}, Key)
-        GROUP BY Process, Key, Kind
-        """,
-        parameters={"keys": keys or []},
+        sql("lifecycle"), parameters={"db": store.database, "keys": keys or [], "process": ""}
     ).named_results()
     result = {}
+    epoch = datetime(1970, 1, 1)
     for row in rows:
-        epoch = datetime(1970, 1, 1)
-        result[(row["Process"], row["Key"], row["Kind"])] = _Lifecycle(
+        result[(row["process"], row["key"], row["kind"])] = _Lifecycle(
             last_action=row["last_action"] or "open",
             last_action_at=row["last_action_at"],
-            stage=row["stage"],
-            opened_at=row["opened_at"] if row["opens"] else None,
+            stage=row["last_stage"],
+            opened_at=row["first_open"] if row["opens"] else None,
             acknowledged_by=row["acknowledged_by"],
             assignee=row["assignee"],
-            resolved_by=row["resolved_by"],
-            resolved_at=row["resolved_at"] if row["resolved_at"] > epoch else None,
+            resolved_by=row["resolver"],
+            resolved_at=row["resolve_at"] if row["resolve_at"] > epoch else None,
             note=row["note"],
         )
     return result
@@ -316,17 +297,11 @@ def detected_sql(classified: str) -> str:
     return Template(sql("exceptions_detected")).substitute(classified=classified, duplicates=sql("duplicates"))
 
 
-def classified_sql() -> str:
-    """Every transaction's state as ``sql/snapshot.sql`` shapes it, as a subquery."""
-    return "(" + Template(sql("snapshot")).substitute(transactions=sql("transactions")) + ")"
-
-
 def add_mismatches(store: Store, table: str, mismatches: list[reconcile.Mismatch]) -> None:
     """Append reconciliation mismatches to a table (by name) of ``sql/exceptions_detected.sql``'s shape."""
     if not mismatches:
         return
-    rows = [[m.process, m.key, "mismatch", m.stage, m.left_system if m.field == "presence" and m.left is None
-             else m.right_system, m.since, "", m.channel] for m in mismatches]  # fmt: skip
+    rows = [[m.process, m.key, "mismatch", m.stage, m.system_at_fault, m.since, "", m.channel] for m in mismatches]
     store.client.insert(table, rows, column_names=["process", "key", "kind", "stage", "system", "since", "priority",
                                                    "channel"], database=store.database)  # fmt: skip
 
@@ -338,12 +313,13 @@ def sync(store: Store, config: AlertsConfig, now: datetime, classified: str | No
     with the stored lifecycle there, and only the counts come back. ``classified``: the pass's
     snapshot table (``alerts.rules.snapshot``), so transactions are not classified twice.
     """
-    parameters = process_parameters(config)
-    parameters.update(db=store.database, now=now, keys=[], states=[], since=datetime(1970, 1, 1))
-    with store.memory_table(detected_sql(classified or classified_sql()), parameters, "biztrace_detected") as found:
+    parameters = query_parameters(store, config, now) | {"process": ""}
+    classified = classified or f"({rules.snapshot_sql()})"
+    with store.memory_table(detected_sql(classified), parameters, "biztrace_detected") as found:
         add_mismatches(store, found, reconcile.mismatches(store, config, now))
         parameters["detected"] = found
-        with store.memory_table(sql("exceptions_sync"), parameters, "biztrace_sync") as events:
+        events_sql = Template(sql("exceptions_sync")).substitute(lifecycle=sql("lifecycle"))
+        with store.memory_table(events_sql, parameters, "biztrace_sync") as events:
             rows = store.table(events)
             store.client.command(
                 f"INSERT INTO {store.table(schema.EXCEPTION_EVENTS)} (At, Process, Key, Kind, Stage, Action, Actor, "

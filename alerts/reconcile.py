@@ -14,18 +14,10 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from alerts.config import AlertsConfig, Reconciliation
+from alerts.config import KEY_COLUMNS, AlertsConfig, Reconciliation
 from alerts.transactions import sql
 from biztrace.store import Store
 
-_COLUMNS = {
-    "order.id": "OrderId",
-    "customer.id": "CustomerId",
-    "invoice.id": "InvoiceId",
-    "shipment.id": "ShipmentId",
-    "return.id": "ReturnId",
-}
-"""The biz_hops column of each business key."""
 Period = Literal["hour", "day", "week", "month"]
 BUCKETS: dict[str, str] = {
     "hour": "toStartOfHour",
@@ -54,6 +46,11 @@ class Mismatch(BaseModel):
     since: datetime
     evidence: list[str]
 
+    @property
+    def system_at_fault(self) -> str:
+        """The left system when it never reported its side, otherwise the right one."""
+        return self.left_system if self.field == "presence" and self.left is None else self.right_system
+
 
 def _parameters(store: Store, config: AlertsConfig, rule: Reconciliation, now: datetime, since: datetime) -> dict:
     process = config.processes[rule.process]
@@ -64,8 +61,8 @@ def _parameters(store: Store, config: AlertsConfig, rule: Reconciliation, now: d
         "now": now,
         "since": since,
         "process": rule.process,
-        "key_col": _COLUMNS[process.key],
-        "match_col": _COLUMNS[rule.match_on or process.key],
+        "key_col": KEY_COLUMNS[process.key],
+        "match_col": KEY_COLUMNS[rule.match_on or process.key],
         "left_stage": rule.left.stage,
         "left_system": rule.left.system or "",
         "right_stage": rule.right.stage,
@@ -103,7 +100,7 @@ def _rules(config: AlertsConfig, rule: str | None, process: str | None) -> list[
                                                                                     r.process == process)]  # fmt: skip
 
 
-def _judge(store: Store, check: Reconciliation, parameters: dict, period: Period) -> list[dict]:
+def _judge(store: Store, parameters: dict, period: Period) -> list[dict]:
     """One pass over the rule's hops: its parity rows, each with the match keys of its mismatched pairs
     when ``parameters["flag"]`` is set."""
     query = Template(sql("reconcile_parity")).substitute(bucket=BUCKETS[period], pairs=sql("reconcile"))
@@ -152,7 +149,7 @@ def mismatches(
     found = []
     for check in _rules(config, rule, process):
         parameters = _parameters(store, config, check, now, since) | {"keys": keys or [], "flag": True}
-        flagged = _flagged(_judge(store, check, parameters, "month"))
+        flagged = _flagged(_judge(store, parameters, "month"))
         if flagged:
             found.extend(_details(store, check, parameters, flagged))
     return found
@@ -195,7 +192,7 @@ def parity(
     rows: list[ParityRow] = []
     for check in _rules(config, rule, process):
         parameters = _parameters(store, config, check, now, since) | {"channel_filter": channel or ""}
-        rows.extend(_parity_row(check, row) for row in _judge(store, check, parameters, period))
+        rows.extend(_parity_row(check, row) for row in _judge(store, parameters, period))
     return rows
 
 
@@ -245,7 +242,7 @@ def system_parity(
         if process is not None and name != process:
             continue
         parameters = {"db": store.database, "now": now, "since": since, "process": name,
-                      "key_col": _COLUMNS[definition.key], "channel_filter": channel or "",
+                      "key_col": KEY_COLUMNS[definition.key], "channel_filter": channel or "",
                       "system_filter": system or ""}  # fmt: skip
         for row in store.client.query(query, parameters=parameters).named_results():
             rows.append(SystemParityRow(process=name, **row))
@@ -274,7 +271,7 @@ def report(
     found: list[Mismatch] = []
     for check in _rules(config, rule, process):
         parameters = _parameters(store, config, check, now, since) | {"channel_filter": channel or "", "flag": True}
-        judged = _judge(store, check, parameters, period)
+        judged = _judge(store, parameters, period)
         table.extend(_parity_row(check, row) for row in judged)
         if flagged := _flagged(judged):
             found.extend(

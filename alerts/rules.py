@@ -37,11 +37,15 @@ class RuleResult(BaseModel):
     keys: list[str]
 
 
+def snapshot_sql() -> str:
+    """Every transaction's state as the rules read it (``sql/snapshot.sql`` over ``sql/transactions.sql``)."""
+    return Template(sql("snapshot")).substitute(transactions=sql("transactions"))
+
+
 @contextmanager
 def snapshot(store: Store, config: AlertsConfig, now: datetime) -> Iterator[str]:
     """A Memory table with every transaction's state at ``now``, dropped on exit; yields its quoted name."""
-    query = Template(sql("snapshot")).substitute(transactions=sql("transactions"))
-    with store.memory_table(query, query_parameters(store, config, now), "biztrace_snapshot") as name:
+    with store.memory_table(snapshot_sql(), query_parameters(store, config, now), "biztrace_snapshot") as name:
         yield store.table(name)
 
 

@@ -12,13 +12,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from alerts.config import AlertsConfig
+from alerts.config import KEY_COLUMNS, MAX_STAGES, AlertsConfig
 from biztrace.store import Store
 
 TxState = Literal["complete", "in_flight", "stuck", "failed", "dead_letter"]
 
-STAGE_CODE_BASE = 256
-"""A stage's number in SQL is process number * 256 + stage index (the config allows 255 stages)."""
+STAGE_CODE_BASE = MAX_STAGES + 1
+"""A stage's number in SQL is process number * STAGE_CODE_BASE + stage index."""
 
 _SQL = resources.files("alerts") / "sql"
 
@@ -62,19 +62,17 @@ def process_parameters(config: AlertsConfig) -> dict[str, Any]:
     """The process definitions as the array parameters the SQL files take.
 
     Per process (in ``processes`` order): the key column's number and the completion
-    stage's index; ``(process, stage)`` pairs with their 1-based index; and keyed
-    ``process|index``: the stage's name, owning system, SLA seconds (0: none) and whether
-    the SLA counts from the start. Overrides are keyed ``process|index|priority`` and
-    ``process|index|channel``. ``stage_codes`` number the same stages as integers (see
-    ``STAGE_CODE_BASE``), with ``priority_codes``/``channel_codes`` for the overrides: the
-    transaction query looks stages up by number, which is several times cheaper per row than
-    by a string built per row.
+    stage's index; ``(process, stage)`` pairs with their 1-based index; and per stage, numbered
+    by ``stage_codes`` (process number * ``stage_code_base`` + index): its name, owning system,
+    SLA seconds (0: none) and whether the SLA counts from the start. Overrides are keyed
+    ``(code, priority)`` and ``(code, channel)``. The transaction query looks stages up by
+    number, which is several times cheaper per row than by a string built per row.
     """
-    key_numbers = {"order.id": 1, "customer.id": 2, "invoice.id": 3, "shipment.id": 4, "return.id": 5}
+    key_numbers = {key: number for number, key in enumerate(KEY_COLUMNS, start=1)}  # the order transactions.sql reads
     p: dict[str, list[Any]] = {key: [] for key in (
-        "processes", "key_columns", "completion_index", "stage_pairs", "stage_pair_index", "index_keys",
-        "index_stage", "index_system", "index_sla_s", "index_since_start", "priority_keys", "priority_sla_s",
-        "channel_keys", "channel_sla_s", "stage_codes", "priority_codes", "channel_codes",
+        "processes", "key_columns", "completion_index", "stage_pairs", "stage_pair_index", "stage_codes",
+        "index_stage", "index_system", "index_sla_s", "index_since_start", "priority_codes", "priority_sla_s",
+        "channel_codes", "channel_sla_s",
     )}  # fmt: skip
     for number, (name, process) in enumerate(config.processes.items(), start=1):
         p["processes"].append(name)
@@ -83,24 +81,20 @@ def process_parameters(config: AlertsConfig) -> dict[str, Any]:
         for index, stage in enumerate(process.stages, start=1):
             p["stage_pairs"].append((name, stage.name))
             p["stage_pair_index"].append(index)
-            index_key = f"{name}|{index}"
             code = number * STAGE_CODE_BASE + index
             p["stage_codes"].append(code)
-            p["index_keys"].append(index_key)
             p["index_stage"].append(stage.name)
             p["index_system"].append(stage.system)
             sla = stage.sla
             p["index_sla_s"].append(sla.within.total_seconds() if sla else 0.0)
             p["index_since_start"].append(1 if sla and sla.since == "start" else 0)
             for priority, within in (sla.by_priority if sla else {}).items():
-                p["priority_keys"].append(f"{index_key}|{priority}")
                 p["priority_codes"].append((code, priority))
                 p["priority_sla_s"].append(within.total_seconds())
             for channel, within in (sla.by_channel if sla else {}).items():
-                p["channel_keys"].append(f"{index_key}|{channel}")
                 p["channel_codes"].append((code, channel))
                 p["channel_sla_s"].append(within.total_seconds())
-    return p
+    return {**p, "stage_code_base": STAGE_CODE_BASE}
 
 
 def query_parameters(

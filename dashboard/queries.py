@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from alerts import exceptions as alert_exceptions
 from alerts import reconcile
+from alerts import rules as alert_rules
 from alerts import store as alert_store
 from alerts.config import AlertsConfig
 from alerts.transactions import Transaction, query_parameters, transactions
@@ -336,10 +337,11 @@ def exception_page(
         channel=filters.channel,
         priority=filters.priority,
     )
-    detect = alert_exceptions.detected_sql(alert_exceptions.classified_sql())
+    detect = alert_exceptions.detected_sql(f"({alert_rules.snapshot_sql()})")
     with _memory_table(detect, parameters) as detected:
         _add_mismatches(detected, scoped, at, since)
-        queue_sql = sql("exceptions_queue").replace("{detected:Identifier}", _quoted(detected))
+        queue_sql = Template(sql("exceptions_queue")).substitute(lifecycle=alerts_sql("lifecycle"))
+        queue_sql = queue_sql.replace("{detected:Identifier}", _quoted(detected))
         with _memory_table(queue_sql, parameters) as queue:
             counts = data.query_df(sql("exceptions_counts").replace("{queue:Identifier}", _quoted(queue)), {})
             resolution = data.query_df(sql("exceptions_resolution").replace("{queue:Identifier}", _quoted(queue)), {})

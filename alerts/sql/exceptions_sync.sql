@@ -4,27 +4,21 @@
 --   resolve one that is no longer detected and was not resolved yet
 -- {detected:Identifier} holds exceptions_detected.sql's rows (and the mismatches); a problem
 -- detected twice (two duplicated events of one order) is one exception, since its earliest start.
+-- The stored lifecycle is lifecycle.sql's.
 WITH
 detected AS (
     SELECT process, key, kind, argMin(stage, d.since) AS stage, min(d.since) AS since
     FROM {db:Identifier}.{detected:Identifier} AS d
     GROUP BY process, key, kind
 ),
-life AS (
-    SELECT Process AS process, Key AS key, Kind AS kind,
-        argMaxIf(Action, At, Action != 'assign') AS last_action,
-        maxIf(At, Action = 'resolve') AS resolved_at,
-        argMax(Stage, At) AS last_stage
-    FROM {db:Identifier}.biztrace_exception_events
-    GROUP BY process, key, kind
-)
+life AS ($lifecycle)
 SELECT toDateTime64(since, 3) AS At, process AS Process, key AS Key, kind AS Kind, stage AS Stage,
        'open' AS Action, '' AS Note
 FROM detected LEFT ANTI JOIN life USING (process, key, kind)
 UNION ALL
 SELECT toDateTime64({now:DateTime64(9)}, 3), d.process, d.key, d.kind, d.stage, 'reopen', 'the problem came back'
 FROM detected AS d INNER JOIN life AS l USING (process, key, kind)
-WHERE l.last_action = 'resolve' AND l.resolved_at > toDateTime64(0, 3) AND d.since > l.resolved_at
+WHERE l.last_action = 'resolve' AND l.resolve_at > toDateTime64(0, 3) AND d.since > l.resolve_at
 UNION ALL
 SELECT toDateTime64({now:DateTime64(9)}, 3), process, key, kind, last_stage, 'resolve', 'no longer detected'
 FROM life LEFT ANTI JOIN detected USING (process, key, kind)

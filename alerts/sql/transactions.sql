@@ -10,7 +10,7 @@
 -- {since}: only transactions whose first stage was reported at or after it (epoch 0: all); their
 -- later hops are all after it too, so only hops since then are read. {keys}: only those keys; the
 -- hops are then found through biz_keys' primary key instead of a scan.
--- Speed: a stage is known by a number, process number * 256 + stage index (`stage_code`), so every
+-- Speed: a stage is known by a number, process number * STAGE_CODE_BASE + stage index, so every
 -- per-transaction lookup (stage name, system, SLA) is a transform() on integers, never on strings
 -- built per row; what only the full listing needs (every stage's first time, span ids) is computed
 -- in columns that a reader such as the alert snapshot does not select, so ClickHouse skips them.
@@ -71,7 +71,7 @@ classified AS (
     SELECT
         *,
         {processes:Array(String)}[process_no] AS process,
-        toUInt32(process_no * 256) AS process_code,
+        toUInt32(process_no * {stage_code_base:UInt32}) AS process_code,
         transform(process_code + stage_index, {stage_codes:Array(UInt32)}, {index_stage:Array(String)}, '')
             AS current_stage,
         stage_index >= completion_index AND stage_index > 0 AS complete,

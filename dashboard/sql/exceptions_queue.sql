@@ -3,22 +3,7 @@
 -- detected again after its resolve is open again), plus the exceptions resolved and no longer
 -- detected that were opened in the window, for the resolution KPIs. {detected:Identifier} holds
 -- what alerts/sql/exceptions_detected.sql found (and the mismatches).
-WITH life AS (
-    SELECT Process AS process, Key AS key, Kind AS kind,
-        argMaxIf(Action, At, Action != 'assign') AS last_action,
-        maxIf(At, Action != 'assign') AS last_action_at,
-        argMax(Stage, At) AS last_stage,
-        minIf(At, Action = 'open') AS first_open,
-        countIf(Action = 'open') AS opens,
-        argMaxIf(Actor, At, Action = 'acknowledge') AS acknowledged_by,
-        argMaxIf(Assignee, At, Action = 'assign') AS assignee,
-        argMaxIf(Actor, At, Action = 'resolve') AS resolver,
-        maxIf(At, Action = 'resolve') AS resolve_at,
-        argMaxIf(Note, At, Action = 'resolve') AS note
-    FROM {db:Identifier}.biztrace_exception_events
-    WHERE {process:String} = '' OR Process = {process:String}
-    GROUP BY process, key, kind
-),
+WITH life AS ($lifecycle),
 queue AS (
     SELECT d.process AS process, d.key AS key, d.kind AS kind, d.stage AS stage, d.system AS system,
         d.since AS since, d.priority AS priority, d.channel AS channel,
