@@ -8,7 +8,6 @@ alert loop never disagree about what "stuck" means.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -109,19 +108,17 @@ def _stage_sla_parameters(config: AlertsConfig) -> dict[str, list[Any]]:
 
 @contextmanager
 def _memory_table(query: str, parameters: dict[str, Any]) -> Iterator[str]:
-    """A Memory table holding ``query``'s rows, dropped on exit; yields its ``database.name``."""
+    """:meth:`Store.memory_table`, its creation and its drop counted as query time; yields ``database.name``."""
     store = data.store()
-    name = f"biztrace_dash_{uuid.uuid4().hex[:12]}"
     started = _clock()
     try:
-        store.client.command(f"CREATE TABLE {store.table(name)} ENGINE = Memory AS {query}", parameters=parameters)
+        with store.memory_table(query, parameters, "biztrace_dash") as name:
+            data.add_query_time(_clock() - started)
+            try:
+                yield f"{store.database}.{name}"
+            finally:
+                started = _clock()  # from here on: the drop
     finally:
-        data.add_query_time(_clock() - started)
-    try:
-        yield f"{store.database}.{name}"
-    finally:
-        started = _clock()
-        store.client.command(f"DROP TABLE IF EXISTS {store.table(name)}")
         data.add_query_time(_clock() - started)
 
 
