@@ -16,6 +16,8 @@ COPY tracing ./tracing
 COPY simulator ./simulator
 COPY alerts ./alerts
 COPY dashboard ./dashboard
+COPY config ./config
+COPY readmodel ./readmodel
 RUN pip install . \
     && groupadd --system --gid 10001 biztrace \
     && useradd --system --uid 10001 --gid biztrace --home-dir /home/biztrace --create-home biztrace

@@ -28,6 +28,7 @@ $(CHROMIUM):
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 test: lint $(CHROMIUM)
 	$(BIN)/pytest

@@ -15,11 +15,11 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from alerts.config import AlertsConfig
-from alerts.models import AlertInstance, Notification
-from alerts.routing import RouteOptions, inhibited, routes_for
-from alerts.silences import Silence
-from alerts.store import LastSent
+from biztrace.alerts.routing import RouteOptions, inhibited, routes_for
+from biztrace.config import AlertsConfig
+from biztrace.config.silences import Silence
+from biztrace.readmodel.alert_store import LastSent
+from biztrace.readmodel.models import AlertInstance, Notification
 
 
 @dataclass

@@ -15,10 +15,10 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from alerts import dispatch, exceptions, rules, state
-from alerts import store as alert_store
-from alerts.config import AlertsConfig
-from alerts.models import AlertInstance, Notification, naive_utc
+from biztrace.alerts import dispatch, state
+from biztrace.config import AlertsConfig
+from biztrace.readmodel import alert_store, exceptions, rules
+from biztrace.readmodel.models import AlertInstance, Notification, naive_utc
 from biztrace.store import Store
 
 logger = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ def _channels(config: AlertsConfig) -> dict[str, list[tuple[str, Any]]]:
     for receiver in config.receivers:
         items = receiver.channel_configs()
         if items:
-            from alerts.channels import build_channel
+            from biztrace.alerts.channels import build_channel
 
             built[receiver.name] = [(kind, build_channel({"type": kind, **options})) for kind, options in items]
         else:
@@ -155,7 +155,7 @@ def _send(store: Store, notification: Notification, channels: list[tuple[str, An
     if deliver is None:
         from functools import partial
 
-        from alerts.channels import deliver as deliver_with_retries
+        from biztrace.alerts.channels import deliver as deliver_with_retries
 
         # within a pass a receiver that is down costs seconds, not minutes: the next pass retries
         deliver = partial(deliver_with_retries, attempts=3, initial_backoff_s=0.5, max_backoff_s=2.0)

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from alerts.config import InhibitRule, Route
-from alerts.models import AlertInstance
-from alerts.silences import matches
+from biztrace.config import InhibitRule, Route
+from biztrace.config.silences import matches
+from biztrace.readmodel.models import AlertInstance
 
 DEFAULT_GROUP_WAIT = timedelta(seconds=30)
 DEFAULT_GROUP_INTERVAL = timedelta(minutes=5)

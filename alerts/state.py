@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from alerts.config import Rule
-from alerts.models import AlertInstance, TransactionRef
-from alerts.rules import RuleResult
+from biztrace.config import Rule
+from biztrace.readmodel.models import AlertInstance, TransactionRef
+from biztrace.readmodel.rules import RuleResult
 
 RESOLVED_RETENTION = timedelta(minutes=15)
 

@@ -26,8 +26,7 @@ def _progress() -> Progress:
 
 def _fresh_store(name: str):
     """A new embedded store with biztrace's schema, in a temporary directory."""
-    from biztrace.store import connect
-    from collector import schema
+    from biztrace.store import connect, schema
 
     store = connect(f"chdb://{tempfile.mkdtemp(prefix=f'biztrace-bench-{name}-')}")
     schema.apply(store, schema.SchemaOptions())

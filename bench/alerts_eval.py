@@ -12,10 +12,10 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from alerts import config as alerts_config
-from alerts.loop import run_pass
-from alerts.rules import evaluate
 from bench.timing import median_seconds
+from biztrace import config as alerts_config
+from biztrace.alerts.loop import run_pass
+from biztrace.readmodel.rules import evaluate
 from biztrace.store import Store
 
 STAGES = (

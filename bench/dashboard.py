@@ -29,7 +29,7 @@ ORDER = "O-12345"
 
 def _queries(page: str, window: str) -> None:
     """What the page asks ClickHouse, without Streamlit."""
-    from dashboard import queries
+    from biztrace.dashboard import queries
 
     config = queries_config()
     filters = queries.Filters(window=window)
@@ -51,7 +51,7 @@ def _queries(page: str, window: str) -> None:
 
 
 def queries_config():
-    from alerts import config as alerts_config
+    from biztrace import config as alerts_config
 
     return alerts_config.load()
 
@@ -61,7 +61,7 @@ def _apptest(page: str, window: str) -> float:
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
-    from dashboard import auth
+    from biztrace.dashboard import auth
 
     at = AppTest.from_file(str(APP), default_timeout=300)
     at.session_state["user"] = auth.User(name="bench", roles=["admin"], via="local")
@@ -177,9 +177,8 @@ _TITLES = {
 
 def run(transactions: int, browser: bool = True, progress=None) -> dict[str, Any]:
     """Fill a store, measure every page in two windows, then in a browser."""
-    from biztrace.store import connect
-    from collector import schema
-    from dashboard import auth, data
+    from biztrace.dashboard import auth, data
+    from biztrace.store import connect, schema
 
     directory = Path(tempfile.mkdtemp(prefix="biztrace-bench-dashboard-"))
     store = connect(f"chdb://{directory / 'store'}")

@@ -15,7 +15,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from tracing import BusinessSpanProcessor, hop
+from biztrace.tracing import BusinessSpanProcessor, hop
 
 ATTRIBUTES = {"biz.process": "order_to_cash", "biz.stage": "order.accepted", "biz.system": "erp",
               "order.id": "O-1182", "customer.id": "C-77", "sku.ids": ["SKU-1", "SKU-2"], "biz.amount": 129.9,

@@ -54,7 +54,7 @@ CEILING = textwrap.dedent(
     import json, sys, time
     sys.path.insert(0, sys.argv[2])
     from biztrace.store import connect
-    from collector import schema
+    from biztrace.store import schema
     store = connect(f"chdb://{sys.argv[1]}")
     columns = ", ".join("`" + c + "`" for c in schema.EXPORTER_INSERT_COLUMNS)
     table = store.client.query_arrow(f"SELECT {columns} FROM default.otel_traces")

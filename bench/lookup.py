@@ -14,7 +14,7 @@ import statistics
 import time
 from typing import Any
 
-from biztrace.lookup import key_history
+from biztrace.readmodel.lookup import key_history
 from biztrace.store import Store
 
 SPANS_PER_ORDER = 30

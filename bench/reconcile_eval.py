@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from alerts import config as alerts_config
-from alerts.reconcile import mismatches, parity, report
 from bench.timing import median_seconds
+from biztrace import config as alerts_config
+from biztrace.readmodel.reconcile import mismatches, parity, report
 from biztrace.store import Store
 
 FILL = """

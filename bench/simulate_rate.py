@@ -23,9 +23,9 @@ def run(quick: bool = False) -> dict[str, Any]:
     from pathlib import Path
 
     from bench.ingest import ROOT, _free_port
-    from simulator.run import backfill
-    from simulator.scenario import Scenario
-    from simulator.sender import OtlpHttpSender
+    from biztrace.simulator.run import backfill
+    from biztrace.simulator.scenario import Scenario
+    from biztrace.simulator.sender import OtlpHttpSender
 
     replay = run_protocol("http", 60 if quick else 300)
     workdir = Path(tempfile.mkdtemp(prefix="biztrace-bench-sim-"))

@@ -22,11 +22,11 @@ from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future
 
-from collector.errors import Overloaded, StoreUnavailable
-from collector.intake import Intake
-from collector.ledger import RequestLedger
-from collector.metrics import CollectorMetrics
-from collector.writer import Batch, Writer
+from biztrace.collector.errors import Overloaded, StoreUnavailable
+from biztrace.collector.intake import Intake
+from biztrace.collector.ledger import RequestLedger
+from biztrace.collector.metrics import CollectorMetrics
+from biztrace.collector.writer import Batch, Writer
 
 logger = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from google.protobuf import duration_pb2
 from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from collector.errors import DecodeError, Overloaded, StoreUnavailable
-from collector.receiver import Receiver
+from biztrace.collector.errors import DecodeError, Overloaded, StoreUnavailable
+from biztrace.collector.receiver import Receiver
 
 logger = logging.getLogger(__name__)
 

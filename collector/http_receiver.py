@@ -12,15 +12,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import zlib
+from collections.abc import Callable
 
 from aiohttp import web
 from google.protobuf import json_format
 from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 
-from collector.errors import DecodeError, Overloaded, PayloadTooLarge, StoreUnavailable
-from collector.receiver import Encoding, Receiver
+from biztrace.collector.errors import DecodeError, Overloaded, PayloadTooLarge, StoreUnavailable
+from biztrace.collector.receiver import Encoding, Receiver
 
 logger = logging.getLogger(__name__)
 
@@ -88,8 +90,14 @@ KEYS_PATH = "/api/v1/keys/{key}"
 """Read-only lookup of one business key, for processes that cannot open the embedded store."""
 
 
-def build_app(receiver: Receiver, health: dict[str, object] | None = None, store=None) -> web.Application:
-    """The aiohttp application serving OTLP/HTTP, health, metrics and (with a store) key lookups."""
+def build_app(
+    receiver: Receiver, health: dict[str, object] | None = None, lookup: Callable[[str, int], BaseModel] | None = None
+) -> web.Application:
+    """The aiohttp application serving OTLP/HTTP, health, metrics and (given ``lookup``) key lookups.
+
+    ``lookup(key, limit)`` is supplied by the process wiring (the read model's key history); the
+    collector itself knows nothing of business facts.
+    """
 
     async def export(request: web.Request) -> web.StreamResponse:
         content_type = request.content_type.lower()
@@ -143,14 +151,12 @@ def build_app(receiver: Receiver, health: dict[str, object] | None = None, store
         return web.Response(body=payload, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def key_lookup(request: web.Request) -> web.Response:
-        from biztrace.lookup import key_history
-
         try:
             limit = max(1, min(int(request.query.get("limit", "10000")), 100_000))
         except ValueError:
             return web.json_response({"message": "limit must be an integer"}, status=400)
         loop = asyncio.get_running_loop()
-        history = await loop.run_in_executor(None, key_history, store, request.match_info["key"], limit)
+        history = await loop.run_in_executor(None, lookup, request.match_info["key"], limit)
         return web.Response(text=history.model_dump_json(), content_type="application/json")
 
     # aiohttp's own cap sits above ours so that our handler answers with the clear message
@@ -158,6 +164,6 @@ def build_app(receiver: Receiver, health: dict[str, object] | None = None, store
     app.router.add_post(TRACES_PATH, export)
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_endpoint)
-    if store is not None:
+    if lookup is not None:
         app.router.add_get(KEYS_PATH, key_lookup)
     return app

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from collector.errors import DecodeError
+from biztrace.collector.errors import DecodeError
 
 NS_PER_DAY = 86_400 * 1_000_000_000
 

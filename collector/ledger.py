@@ -16,8 +16,8 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
-from collector import schema
-from collector.intake import Sample
+from biztrace.collector.intake import Sample
+from biztrace.store import schema
 
 
 class RequestLedger:

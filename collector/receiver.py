@@ -11,8 +11,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Literal
 
-from collector.batcher import Batcher
-from collector.intake import Intake, Limits, check, parse_json, parse_protobuf
+from biztrace.collector.batcher import Batcher
+from biztrace.collector.intake import Intake, Limits, check, parse_json, parse_protobuf
 
 Encoding = Literal["protobuf", "json"]
 

@@ -7,22 +7,23 @@ import logging
 import os
 import signal
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
+from pydantic import BaseModel
 
-from biztrace.store import Store, connect, publish_endpoint
-from collector import ledger as ledger_module
-from collector import schema
-from collector.batcher import Batcher
-from collector.grpc_receiver import build_server
-from collector.http_receiver import build_app, make_runner
-from collector.intake import Limits
-from collector.metrics import CollectorMetrics
-from collector.receiver import Receiver
-from collector.settings import CollectorSettings
-from collector.writer import ClickHouseWriter
+from biztrace.collector import ledger as ledger_module
+from biztrace.collector.batcher import Batcher
+from biztrace.collector.grpc_receiver import build_server
+from biztrace.collector.http_receiver import build_app, make_runner
+from biztrace.collector.intake import Limits
+from biztrace.collector.metrics import CollectorMetrics
+from biztrace.collector.receiver import Receiver
+from biztrace.collector.settings import CollectorSettings
+from biztrace.collector.writer import ClickHouseWriter
+from biztrace.store import Store, connect, publish_endpoint, schema
 
 logger = logging.getLogger(__name__)
 
@@ -62,10 +63,19 @@ class Collector:
     Args:
         settings: the collector's options.
         store: an already open store (the demo shares one); opened from settings if None.
+        lookup: ``lookup(store, key, limit)``, the read model's key history, served at
+            ``/api/v1/keys/{key}`` for processes that cannot open the embedded store (given by the
+            process wiring: the collector knows nothing of business facts).
     """
 
-    def __init__(self, settings: CollectorSettings, store: Store | None = None) -> None:
+    def __init__(
+        self,
+        settings: CollectorSettings,
+        store: Store | None = None,
+        lookup: Callable[[Store, str, int], BaseModel] | None = None,
+    ) -> None:
         self.settings = settings
+        self._lookup = lookup
         self._own_store = store is None
         self.store = store
         self.metrics = CollectorMetrics()
@@ -77,6 +87,12 @@ class Collector:
         self._http_thread: threading.Thread | None = None
         self._stopped = threading.Event()
         self.store_endpoint = None
+
+    def _bound_lookup(self) -> Callable[[str, int], BaseModel] | None:
+        if self._lookup is None:
+            return None
+        lookup, store = self._lookup, self.store
+        return lambda key, limit: lookup(store, key, limit)
 
     def start(self) -> Ports:
         """Open the store, bring its schema up to date, and start listening."""
@@ -141,7 +157,7 @@ class Collector:
             self._loop = loop
             asyncio.set_event_loop(loop)
             try:
-                self._runner = make_runner(build_app(receiver, health, self.store))
+                self._runner = make_runner(build_app(receiver, health, self._bound_lookup()))
                 loop.run_until_complete(self._runner.setup())
                 site = web.TCPSite(self._runner, self.settings.host, self.settings.http_port)
                 loop.run_until_complete(site.start())

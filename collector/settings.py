@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, SecretStr
 
-from biztrace.options import StoreOptions
+from biztrace.store.options import StoreOptions
 
 
 class CollectorSettings(StoreOptions):

@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from importlib import resources
 from typing import Protocol
 
-from collector import schema
-from collector.intake import Intake
+from biztrace.collector.intake import Intake
+from biztrace.store import schema
 
 PROTO_FILE = "otlp_trace.proto"
 PROTO_MESSAGE = "ExportTraceServiceRequest"
@@ -78,7 +78,7 @@ class ClickHouseWriter:
     def __init__(self, store, schema_path: str | None = None) -> None:
         self._store = store
         if schema_path is None:
-            schema_path = str(resources.files("collector") / PROTO_FILE)
+            schema_path = str(resources.files("biztrace.collector") / PROTO_FILE)
         self._settings = {
             "format_schema": f"{schema_path}:{PROTO_MESSAGE}",
             "input_format_protobuf_oneof_presence": 1,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard import auth, data, ui
+from biztrace.dashboard import auth, data, ui
 
 PAGES = {
     "overview": ("Overview", ":material/monitoring:"),

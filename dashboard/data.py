@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from alerts import config as alerts_config
-from alerts.config import AlertsConfig
+from biztrace import config as alerts_config
+from biztrace.config import AlertsConfig
 from biztrace.store import Store, connect
 
 _shared: Store | None = None

@@ -2,7 +2,7 @@
 
 The transaction figures (states, SLA adherence, trends, the process map) all read one
 snapshot: the transactions started in the selected window, classified once by the alerts'
-own query (``alerts/sql/transactions.sql``) into a Memory table, so the dashboard and the
+own query (``readmodel/sql/transactions.sql``) into a Memory table, so the dashboard and the
 alert loop never disagree about what "stuck" means.
 """
 
@@ -18,17 +18,16 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from alerts import exceptions as alert_exceptions
-from alerts import reconcile
-from alerts import rules as alert_rules
-from alerts import store as alert_store
-from alerts.config import AlertsConfig
-from alerts.transactions import Transaction, query_parameters, transactions
-from alerts.transactions import sql as alerts_sql
-from biztrace.lookup import KeyHistory, key_history
-from dashboard import data
+from biztrace.config import AlertsConfig
+from biztrace.dashboard import data
+from biztrace.readmodel import alert_store, reconcile
+from biztrace.readmodel import exceptions as alert_exceptions
+from biztrace.readmodel import rules as alert_rules
+from biztrace.readmodel.lookup import KeyHistory, key_history
+from biztrace.readmodel.transactions import Transaction, query_parameters, transactions
+from biztrace.readmodel.transactions import sql as alerts_sql
 
-_SQL = resources.files("dashboard") / "sql"
+_SQL = resources.files("biztrace.dashboard") / "sql"
 
 Window = Literal["1h", "6h", "24h", "7d", "30d", "90d"]
 WINDOWS: dict[str, timedelta] = {
@@ -411,7 +410,7 @@ def act_on_exception(
 
 def save_silence(matchers: dict[str, str], duration: timedelta, actor: str, comment: str) -> str:
     """Create a silence recorded with the person who made it; returns its id."""
-    from alerts.silences import Silence
+    from biztrace.config.silences import Silence
 
     at = now()
     silence = Silence(

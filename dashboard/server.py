@@ -22,7 +22,7 @@ def serve(host: str, port: int, environment: dict[str, str]) -> None:
     from streamlit import config as streamlit_config
     from streamlit.web import bootstrap
 
-    from dashboard.warmup import WarmUp
+    from biztrace.dashboard.warmup import WarmUp
 
     os.environ.update(environment)
     flags = {

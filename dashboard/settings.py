@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from biztrace.options import StoreOptions
+from biztrace.store.options import StoreOptions
 
 
 class DashboardSettings(StoreOptions):

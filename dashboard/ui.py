@@ -14,11 +14,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from alerts.config import AlertsConfig
-from alerts.errors import ConfigError
+from biztrace.config import AlertsConfig
+from biztrace.config.errors import ConfigError
+from biztrace.dashboard import auth, data, queries
+from biztrace.dashboard.queries import WINDOWS, Filters
 from biztrace.store import StoreError
-from dashboard import auth, data, queries
-from dashboard.queries import WINDOWS, Filters
 
 ORDER_PAGE = "search"
 
@@ -98,7 +98,7 @@ def _load_plotly_early() -> None:
     """Draw a blank chart under the sign-in form, so the browser loads and compiles plotly's 4.7 MB
     script while the person signs in rather than when their first page is due (measured: the first
     page with a chart took ~1.3 s longer in a browser that had not loaded it yet)."""
-    from dashboard import charts
+    from biztrace.dashboard import charts
 
     st.plotly_chart(charts.blank(), config={"staticPlot": True, "displayModeBar": False}, key="plotly_preload")
 

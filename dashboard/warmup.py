@@ -24,7 +24,7 @@ def steps() -> list[tuple[str, Callable[[], object]]]:
     import pandas as pd
     import plotly.io
 
-    from dashboard import charts, data, queries
+    from biztrace.dashboard import charts, data, queries
 
     config = data.config()
     filters = queries.Filters()

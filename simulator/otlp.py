@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-from simulator.world import Hop
+from biztrace.simulator.world import Hop
 
 SCOPE = "biztrace.simulator"
 

@@ -20,10 +20,10 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from simulator.otlp import requests
-from simulator.scenario import Scenario
-from simulator.sender import OtlpHttpSender
-from simulator.world import Fault, Hop, World, generate
+from biztrace.simulator.otlp import requests
+from biztrace.simulator.scenario import Scenario
+from biztrace.simulator.sender import OtlpHttpSender
+from biztrace.simulator.world import Fault, Hop, World, generate
 
 logger = logging.getLogger(__name__)
 

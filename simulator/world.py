@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, Field
 
-from simulator.scenario import FAULT_KINDS, Scenario
+from biztrace.simulator.scenario import FAULT_KINDS, Scenario
 
 NS_PER_MIN = 60 * 1_000_000_000
 

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from biztrace.store import Store, connect
-from collector import schema
-from collector.service import Collector
-from collector.settings import CollectorSettings
+from biztrace.collector.service import Collector
+from biztrace.collector.settings import CollectorSettings
+from biztrace.readmodel.lookup import key_history
+from biztrace.store import Store, connect, schema
 from support import CollectorProcess, store_dsn
 
 
@@ -54,7 +54,7 @@ def start_collector(store_root: Path) -> Iterator[Callable[..., Collector]]:
         settings = CollectorSettings(
             store=store_dsn(store_root, database), host="127.0.0.1", http_port=0, grpc_port=0, **options
         )
-        collector = Collector(settings)
+        collector = Collector(settings, lookup=key_history)
         collector.start()
         started.append(collector)
         return collector

@@ -119,7 +119,7 @@ class BlockingWriter:
     def __init__(self) -> None:
         import threading
 
-        from collector.writer import InMemoryWriter
+        from biztrace.collector.writer import InMemoryWriter
 
         self.release = threading.Event()
         self._inner = InMemoryWriter()
@@ -135,12 +135,13 @@ class BlockingWriter:
 
 def simulate_into(dsn: str, scenario, truth_file: Path) -> None:
     """Fill the store at ``dsn`` with a simulated scenario through a real in-process collector."""
-    from collector.service import Collector
-    from collector.settings import CollectorSettings
-    from simulator.run import backfill
-    from simulator.sender import OtlpHttpSender
+    from biztrace.collector.service import Collector
+    from biztrace.collector.settings import CollectorSettings
+    from biztrace.readmodel.lookup import key_history
+    from biztrace.simulator.run import backfill
+    from biztrace.simulator.sender import OtlpHttpSender
 
-    collector = Collector(CollectorSettings(store=dsn, host="127.0.0.1", http_port=0, grpc_port=0))
+    collector = Collector(CollectorSettings(store=dsn, host="127.0.0.1", http_port=0, grpc_port=0), lookup=key_history)
     collector.start()
     sender = OtlpHttpSender(f"http://127.0.0.1:{collector.ports.http}", concurrency=16)
     try:

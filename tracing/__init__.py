@@ -1,7 +1,7 @@
 """biztrace's instrumentation: business hops as OpenTelemetry spans.
 
 Example:
-    import tracing
+    from biztrace import tracing
     tracing.configure("erp-integration")
     with tracing.hop("order.accepted", system="erp", order_id="O-1182"):
         accept(order)
@@ -12,7 +12,7 @@ producer; this package is one convenient way to set them.
 
 from __future__ import annotations
 
-from tracing.api import (
+from biztrace.tracing.api import (
     HopAttributes,
     HopFailure,
     HopValidationError,
@@ -25,12 +25,12 @@ from tracing.api import (
     mark_retry,
     record,
 )
-from tracing.bootstrap import configure, exporter
-from tracing.context import business_context, current_keys
-from tracing.processes import register_process
-from tracing.processor import BusinessSpanProcessor
-from tracing.propagation import attached, extract, inject, propagate, span_context_from_traceparent, submit
-from tracing.sampling import BusinessKeySampler
+from biztrace.tracing.bootstrap import configure, exporter
+from biztrace.tracing.context import business_context, current_keys
+from biztrace.tracing.processes import register_process
+from biztrace.tracing.processor import BusinessSpanProcessor
+from biztrace.tracing.propagation import attached, extract, inject, propagate, span_context_from_traceparent, submit
+from biztrace.tracing.sampling import BusinessKeySampler
 
 __all__ = [
     "BusinessKeySampler",

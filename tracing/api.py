@@ -26,9 +26,9 @@ from opentelemetry import trace
 from opentelemetry.trace import Link, SpanContext, Status, StatusCode
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
-from tracing import conventions as c
-from tracing.processes import stages_of
-from tracing.propagation import span_context_from_traceparent
+from biztrace.tracing import conventions as c
+from biztrace.tracing.processes import stages_of
+from biztrace.tracing.propagation import span_context_from_traceparent
 
 logger = logging.getLogger(__name__)
 TRACER_NAME = "biztrace.tracing"

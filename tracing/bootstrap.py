@@ -10,8 +10,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
-from tracing.processor import BusinessSpanProcessor
-from tracing.sampling import BusinessKeySampler
+from biztrace.tracing.processor import BusinessSpanProcessor
+from biztrace.tracing.sampling import BusinessKeySampler
 
 logger = logging.getLogger(__name__)
 _MARK = "_biztrace_configured"

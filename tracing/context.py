@@ -12,7 +12,7 @@ from contextlib import contextmanager
 
 from opentelemetry import baggage, context
 
-from tracing import conventions as c
+from biztrace.tracing import conventions as c
 
 BAGGAGE_KEYS = (c.ORDER_ID, c.CUSTOMER_ID, c.SKU_IDS, c.INVOICE_ID, c.SHIPMENT_ID, c.RETURN_ID, c.PROCESS)
 """Keys carried in baggage: the business keys and the process."""

@@ -9,7 +9,7 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.trace import get_current_span
 
-from tracing import conventions as c
+from biztrace.tracing import conventions as c
 
 logger = logging.getLogger(__name__)
 

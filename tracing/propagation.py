@@ -25,7 +25,7 @@ _PROPAGATOR = CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePr
 
 def _with_span_keys() -> otel_context.Context:
     """The current context, plus the current span's business keys in baggage."""
-    from tracing.context import BAGGAGE_KEYS, with_keys
+    from biztrace.tracing.context import BAGGAGE_KEYS, with_keys
 
     attributes = getattr(get_current_span(), "attributes", None) or {}
     present = baggage.get_all()

@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace.sampling import (
 from opentelemetry.trace import Link, SpanKind, get_current_span
 from opentelemetry.util.types import Attributes
 
-from tracing import conventions as c
+from biztrace.tracing import conventions as c
 
 
 class BusinessKeySampler(Sampler):

@@ -19,13 +19,13 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from alerts.channels.alertmanager import AlertmanagerChannel, AlertmanagerConfig
-from alerts.channels.base import BasicAuth, Channel, ChannelError, DeliveryResult, RecordingChannel, deliver
-from alerts.channels.email import EmailChannel, EmailConfig
-from alerts.channels.pagerduty import PagerDutyChannel, PagerDutyConfig
-from alerts.channels.slack import SlackChannel, SlackConfig
-from alerts.channels.webhook import WebhookChannel, WebhookConfig
-from alerts.errors import ConfigError
+from biztrace.alerts.channels.alertmanager import AlertmanagerChannel, AlertmanagerConfig
+from biztrace.alerts.channels.base import BasicAuth, Channel, ChannelError, DeliveryResult, RecordingChannel, deliver
+from biztrace.alerts.channels.email import EmailChannel, EmailConfig
+from biztrace.alerts.channels.pagerduty import PagerDutyChannel, PagerDutyConfig
+from biztrace.alerts.channels.slack import SlackChannel, SlackConfig
+from biztrace.alerts.channels.webhook import WebhookChannel, WebhookConfig
+from biztrace.config.errors import ConfigError
 
 __all__ = [
     "KINDS",

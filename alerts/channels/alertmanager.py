@@ -14,8 +14,8 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator
 
-from alerts.channels.base import HttpAuth, check_http_url, post_json, rfc3339
-from alerts.models import AlertInstance, Notification, naive_utc
+from biztrace.alerts.channels.base import HttpAuth, check_http_url, post_json, rfc3339
+from biztrace.readmodel.models import AlertInstance, Notification, naive_utc
 
 ALERTS_PATH = "/api/v2/alerts"
 TRANSACTIONS_ANNOTATION = "transactions"

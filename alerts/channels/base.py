@@ -32,8 +32,8 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from alerts.errors import AlertsError
-from alerts.models import Notification
+from biztrace.alerts.errors import AlertsError
+from biztrace.readmodel.models import Notification
 
 logger = logging.getLogger(__name__)
 

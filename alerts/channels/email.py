@@ -15,8 +15,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from alerts.channels.base import ChannelError, scrub
-from alerts.models import AlertInstance, Notification, naive_utc
+from biztrace.alerts.channels.base import ChannelError, scrub
+from biztrace.readmodel.models import AlertInstance, Notification, naive_utc
 
 logger = logging.getLogger(__name__)
 

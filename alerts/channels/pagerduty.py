@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from alerts.channels.base import check_http_url, common, post_json, rfc3339, truncate
-from alerts.models import AlertInstance, Notification
+from biztrace.alerts.channels.base import check_http_url, common, post_json, rfc3339, truncate
+from biztrace.readmodel.models import AlertInstance, Notification
 
 EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
 """PagerDuty's Events API v2 endpoint."""

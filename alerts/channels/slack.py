@@ -13,8 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from alerts.channels.base import check_http_url, post_json, truncate
-from alerts.models import AlertInstance, Notification
+from biztrace.alerts.channels.base import check_http_url, post_json, truncate
+from biztrace.readmodel.models import AlertInstance, Notification
 
 SEVERITY_EMOJI = {
     "critical": ":red_circle:",

@@ -10,8 +10,8 @@ from typing import Any, Literal
 
 from pydantic import ConfigDict, Field, field_validator
 
-from alerts.channels.base import ZERO_TIME, HttpAuth, check_http_url, common, post_json, rfc3339
-from alerts.models import AlertInstance, Notification
+from biztrace.alerts.channels.base import ZERO_TIME, HttpAuth, check_http_url, common, post_json, rfc3339
+from biztrace.readmodel.models import AlertInstance, Notification
 
 WEBHOOK_VERSION = "4"
 """The version of Alertmanager's webhook document this follows."""

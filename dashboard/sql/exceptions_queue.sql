@@ -2,7 +2,7 @@
 -- (the state is the last person's or the loop's action in biztrace_exception_events; a problem
 -- detected again after its resolve is open again), plus the exceptions resolved and no longer
 -- detected that were opened in the window, for the resolution KPIs. {detected:Identifier} holds
--- what alerts/sql/exceptions_detected.sql found (and the mismatches).
+-- what readmodel/sql/exceptions_detected.sql found (and the mismatches).
 WITH life AS ($lifecycle),
 queue AS (
     SELECT d.process AS process, d.key AS key, d.kind AS kind, d.stage AS stage, d.system AS system,

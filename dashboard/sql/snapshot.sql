@@ -1,5 +1,5 @@
 -- The dashboard's view of the transactions started in the selected window, computed once per
--- refresh into a Memory table that the page's figures read (the inner query: alerts/sql/transactions.sql).
+-- refresh into a Memory table that the page's figures read (the inner query: readmodel/sql/transactions.sql).
 SELECT
     process, key, state, current_stage, next_stage, next_system, due_at, started_at, completed_at, last_at,
     priority, channel, hops, stages_reached, stages_reached_at,

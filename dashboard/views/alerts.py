@@ -7,8 +7,8 @@ from datetime import timedelta
 import pandas as pd
 import streamlit as st
 
-from alerts.config import parse_duration
-from dashboard import queries, ui
+from biztrace.config import parse_duration
+from biztrace.dashboard import queries, ui
 
 user = ui.page_user("alerts")
 st.title("Alerts")

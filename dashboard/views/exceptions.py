@@ -12,8 +12,8 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from alerts.errors import NotFound
-from dashboard import charts, queries, ui
+from biztrace.dashboard import charts, queries, ui
+from biztrace.readmodel.errors import NotFound
 
 config = ui.load_config()
 filters = ui.current_filters()

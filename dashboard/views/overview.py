@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from alerts.transactions import transactions
-from dashboard import charts, data, queries, ui
+from biztrace.dashboard import charts, data, queries, ui
+from biztrace.readmodel.transactions import transactions
 
 ui.page_user("overview")
 config = ui.load_config()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import charts, queries, ui
+from biztrace.dashboard import charts, queries, ui
 
 ui.page_user("process_map")
 config = ui.load_config()

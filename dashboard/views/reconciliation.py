@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import charts, queries, ui
+from biztrace.dashboard import charts, queries, ui
 
 ui.page_user("reconciliation")
 config = ui.load_config()

@@ -9,9 +9,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from alerts.config import AlertsConfig
-from alerts.transactions import Transaction
-from dashboard import charts, queries, ui
+from biztrace.config import AlertsConfig
+from biztrace.dashboard import charts, queries, ui
+from biztrace.readmodel.transactions import Transaction
 
 RECENT = 8
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from biztrace.simulator.run import GroundTruth
+from biztrace.simulator.scenario import FaultRates, Scenario
 from biztrace.store import connect
-from simulator.run import GroundTruth
-from simulator.scenario import FaultRates, Scenario
 from support import simulate_into, store_dsn
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)

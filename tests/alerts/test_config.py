@@ -6,8 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from alerts import config
-from alerts.errors import ConfigError
+from biztrace import config
+from biztrace.config.errors import ConfigError
 
 
 def test_defaults_declare_the_conventions_processes():

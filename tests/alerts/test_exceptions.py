@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import pytest
 
-from alerts import config as alerts_config
-from alerts.errors import NotFound
-from alerts.exceptions import Filters, act, detect, list_exceptions, sync
-from alerts.transactions import transactions
+from biztrace import config as alerts_config
+from biztrace.readmodel.errors import NotFound
+from biztrace.readmodel.exceptions import Filters, act, detect, list_exceptions, sync
+from biztrace.readmodel.transactions import transactions
 
 from .conftest import NOW
 

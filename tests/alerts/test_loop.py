@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from alerts import config as alerts_config
-from alerts import store as alert_store
-from alerts.channels import RecordingChannel, deliver
-from alerts.loop import run_pass
+from biztrace import config as alerts_config
+from biztrace.alerts.channels import RecordingChannel, deliver
+from biztrace.alerts.loop import run_pass
+from biztrace.readmodel import alert_store
 
 from .conftest import NOW
 

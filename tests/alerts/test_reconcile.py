@@ -6,10 +6,10 @@ from datetime import datetime, timedelta
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from alerts import config as alerts_config
-from alerts.reconcile import mismatches, parity
-from collector import intake
-from collector.writer import Batch, ClickHouseWriter
+from biztrace import config as alerts_config
+from biztrace.collector import intake
+from biztrace.collector.writer import Batch, ClickHouseWriter
+from biztrace.readmodel.reconcile import mismatches, parity
 
 from .conftest import NOW
 
@@ -101,7 +101,7 @@ def test_since_limits_the_window(simulated):
 
 
 def test_system_parity_counts_transactions_and_duplicates(simulated):
-    from alerts.reconcile import system_parity
+    from biztrace.readmodel.reconcile import system_parity
 
     rows = system_parity(simulated.store, CONFIG, NOW, since=NOW - timedelta(days=10), process="order_to_cash")
     assert {r.system for r in rows} >= {"erp", "wms", "middleware"}
@@ -124,7 +124,7 @@ def test_reconcile_command_prints_json(simulated, capsys):
 
 
 def test_report_judges_once_and_agrees_with_parity_and_mismatches(simulated):
-    from alerts.reconcile import report
+    from biztrace.readmodel.reconcile import report
 
     since = NOW - timedelta(days=10)
     for channel in (None, "edi"):

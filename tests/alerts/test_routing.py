@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from alerts import config as alerts_config
-from alerts.config import InhibitRule, Route
-from alerts.dispatch import plan
-from alerts.models import AlertInstance
-from alerts.routing import inhibited, routes_for
-from alerts.silences import Silence, matches
-from alerts.store import LastSent
+from biztrace import config as alerts_config
+from biztrace.alerts.dispatch import plan
+from biztrace.alerts.routing import inhibited, routes_for
+from biztrace.config import InhibitRule, Route
+from biztrace.config.silences import Silence, matches
+from biztrace.readmodel.alert_store import LastSent
+from biztrace.readmodel.models import AlertInstance
 
 T0 = datetime(2026, 11, 20, 12, 0)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from alerts.config import Rule
-from alerts.rules import RuleResult
-from alerts.state import RESOLVED_RETENTION, step
+from biztrace.alerts.state import RESOLVED_RETENTION, step
+from biztrace.config import Rule
+from biztrace.readmodel.rules import RuleResult
 
 T0 = datetime(2026, 11, 20, 12, 0)
 RULE = Rule(name="OrdersStuck", kind="stuck_count", threshold=5, severity="critical", **{"for": "5m"})

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from alerts import config as alerts_config
-from alerts.transactions import transactions
+from biztrace import config as alerts_config
+from biztrace.readmodel.transactions import transactions
 
 NOW = datetime(2026, 11, 20, 12, 0)
 CONFIG = alerts_config.loads("""
@@ -47,7 +47,7 @@ def test_a_new_process_is_keyed_by_its_attribute(store):
 
 
 def test_a_stuck_order_is_reported_within_one_evaluation_interval_of_its_breach(store):
-    from alerts.exceptions import detect
+    from biztrace.readmodel.exceptions import detect
 
     config = alerts_config.load()
     accepted = NOW - timedelta(hours=3)

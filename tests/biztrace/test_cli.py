@@ -11,8 +11,8 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from biztrace.cli import main
-from collector import intake
-from collector.writer import Batch, ClickHouseWriter
+from biztrace.collector import intake
+from biztrace.collector.writer import Batch, ClickHouseWriter
 from support import CollectorProcess, store_dsn
 
 

@@ -7,11 +7,11 @@ import time
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from collector.batcher import Batcher
-from collector.errors import Overloaded, StoreUnavailable
-from collector.intake import check
-from collector.ledger import RequestLedger
-from collector.writer import InMemoryWriter
+from biztrace.collector.batcher import Batcher
+from biztrace.collector.errors import Overloaded, StoreUnavailable
+from biztrace.collector.intake import check
+from biztrace.collector.ledger import RequestLedger
+from biztrace.collector.writer import InMemoryWriter
 
 
 def _intake(spans: int, seed: int):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from collector import schema
+from biztrace.store import schema
 
 GOLDEN = Path(__file__).parent / "golden" / "cluster_ddl.sql"
 CLUSTER = schema.SchemaOptions(cluster="biztrace", distributed=True, ttl_days=30)

@@ -69,7 +69,7 @@ def _engine_config(workdir: Path) -> Path:
 def _lowered(cluster: str, database: str) -> list[str]:
     """The ``--distributed`` plan as one engine without Keeper can run it: the same tables,
     views and Distributed engines, without ``ON CLUSTER`` and with plain MergeTree engines."""
-    from collector import schema
+    from biztrace.store import schema
 
     options = schema.SchemaOptions.model_construct(
         cluster=cluster, replicated=False, distributed=True, ttl_days=0, dedup_window=1000
@@ -79,10 +79,10 @@ def _lowered(cluster: str, database: str) -> list[str]:
 
 def _questions(store, config, order: str, customer: str, sku: str) -> dict[str, Any]:
     """What every reader answers about the store (JSON-ready, in a stable order)."""
-    from alerts import exceptions, reconcile, transactions
-    from alerts.loop import run_pass
-    from biztrace.lookup import key_history
-    from dashboard import data, queries
+    from biztrace.alerts.loop import run_pass
+    from biztrace.dashboard import data, queries
+    from biztrace.readmodel import exceptions, reconcile, transactions
+    from biztrace.readmodel.lookup import key_history
 
     def plain(value: Any) -> Any:
         if hasattr(value, "model_dump"):
@@ -119,11 +119,10 @@ def child(workdir: Path) -> dict[str, Any]:
     import clickhouse_connect
     from clickhouse_connect.driver.exceptions import DatabaseError
 
-    from alerts import config as alerts_config
-    from alerts import transactions
-    from biztrace.store import Store, parse_store
-    from collector import schema
-    from simulator.scenario import FaultRates, Scenario
+    from biztrace import config as alerts_config
+    from biztrace.readmodel import transactions
+    from biztrace.simulator.scenario import FaultRates, Scenario
+    from biztrace.store import Store, parse_store, schema
     from support import simulate_into
 
     path = workdir / "store"
@@ -234,7 +233,7 @@ def test_the_engine_stands_in_for_the_cluster_with_the_nodes_profile(emulated) -
 
 
 def test_the_layout_is_local_tables_behind_distributed_ones(emulated) -> None:
-    from collector import schema
+    from biztrace.store import schema
 
     for tables in emulated["tables"].values():
         for table in schema.SHARDED:

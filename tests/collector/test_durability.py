@@ -20,7 +20,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-from collector.batcher import FAULT_EXIT_CODE
+from biztrace.collector.batcher import FAULT_EXIT_CODE
 from support import query_store
 
 

@@ -17,9 +17,10 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-from biztrace.lookup import key_history
-from collector import intake, schema
-from collector.writer import Batch, ClickHouseWriter
+from biztrace.collector import intake
+from biztrace.collector.writer import Batch, ClickHouseWriter
+from biztrace.readmodel.lookup import key_history
+from biztrace.store import schema
 
 from .otlp_reference import expected_row, go_float
 

@@ -16,11 +16,11 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from biztrace.lookup import key_history
-from collector.batcher import Batcher
-from collector.grpc_receiver import build_server
-from collector.intake import Limits
-from collector.receiver import Receiver
+from biztrace.collector.batcher import Batcher
+from biztrace.collector.grpc_receiver import build_server
+from biztrace.collector.intake import Limits
+from biztrace.collector.receiver import Receiver
+from biztrace.readmodel.lookup import key_history
 from support import BlockingWriter, wait_for
 
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"

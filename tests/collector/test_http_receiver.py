@@ -19,12 +19,12 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-from biztrace.lookup import key_history
-from collector.batcher import Batcher
-from collector.http_receiver import build_app, make_runner
-from collector.intake import Limits
-from collector.receiver import Receiver
-from collector.writer import Batch, InMemoryWriter
+from biztrace.collector.batcher import Batcher
+from biztrace.collector.http_receiver import build_app, make_runner
+from biztrace.collector.intake import Limits
+from biztrace.collector.receiver import Receiver
+from biztrace.collector.writer import Batch, InMemoryWriter
+from biztrace.readmodel.lookup import key_history
 from support import BlockingWriter, wait_for
 
 

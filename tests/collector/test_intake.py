@@ -7,8 +7,8 @@ import json
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from collector.errors import DecodeError
-from collector.intake import NS_PER_DAY, Limits, check, fingerprint, parse_json, parse_protobuf
+from biztrace.collector.errors import DecodeError
+from biztrace.collector.intake import NS_PER_DAY, Limits, check, fingerprint, parse_json, parse_protobuf
 
 
 def _request(spans: list[dict]) -> ExportTraceServiceRequest:

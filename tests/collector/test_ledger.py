@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from collector import intake
-from collector.ledger import RequestLedger, recover
-from collector.writer import Batch, ClickHouseWriter
+from biztrace.collector import intake
+from biztrace.collector.ledger import RequestLedger, recover
+from biztrace.collector.writer import Batch, ClickHouseWriter
 
 
 def test_memory_is_bounded_in_time_and_size():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from collector import schema
+from biztrace.store import schema
 
 
 def test_apply_twice_is_a_no_op(empty_store):
@@ -60,7 +60,7 @@ def test_cluster_ddl_uses_on_cluster_replicated_engines_and_ttl_and_parses(empty
 def test_rebuild_rederives_business_rows_a_crash_lost_and_is_repeatable(store):
     from datetime import timedelta
 
-    from biztrace.lookup import key_history
+    from biztrace.readmodel.lookup import key_history
 
     at = datetime(2026, 11, 20, 10, 0)
     store.client.command(

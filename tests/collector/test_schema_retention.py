@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collector import schema
+from biztrace.store import schema
 
 
 def _ttl(store, table: str) -> str:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 
-import tracing
-from biztrace.lookup import key_history
+from biztrace import tracing
+from biztrace.readmodel.lookup import key_history
 
 
 def test_a_hop_instrumented_in_two_lines_reaches_the_order_view(start_collector):

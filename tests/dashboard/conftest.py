@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from biztrace.dashboard import auth, data
+from biztrace.simulator.scenario import FaultRates, Scenario
 from biztrace.store import Store, connect
-from dashboard import auth, data
-from simulator.scenario import FaultRates, Scenario
 from support import simulate_into, store_dsn
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")

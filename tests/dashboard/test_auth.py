@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from dashboard import auth
-from dashboard.auth import AuthError
+from biztrace.dashboard import auth
+from biztrace.dashboard.auth import AuthError
 
 
 def test_a_hash_verifies_only_its_own_password_and_is_salted() -> None:

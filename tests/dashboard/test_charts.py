@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from dashboard import charts
+from biztrace.dashboard import charts
 
 
 def test_heat_map_rows_follow_the_process_stage_order_and_show_adherence() -> None:

@@ -11,12 +11,12 @@ from collections import Counter
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from alerts import config as alerts_config
-from alerts import exceptions as alert_exceptions
-from alerts import store as alert_store
-from alerts.transactions import transactions
-from dashboard import ui
-from dashboard.queries import Filters
+from biztrace import config as alerts_config
+from biztrace.dashboard import ui
+from biztrace.dashboard.queries import Filters
+from biztrace.readmodel import alert_store
+from biztrace.readmodel import exceptions as alert_exceptions
+from biztrace.readmodel.transactions import transactions
 from tests.dashboard.conftest import PASSWORD
 
 PAGES = ["overview", "search", "reconciliation", "exceptions", "alerts", "process_map"]
@@ -222,7 +222,7 @@ def test_a_bad_silence_is_refused_with_a_message(app, populated) -> None:
 
 
 def test_reconciliation_lists_the_mismatches_the_rules_find(app, populated) -> None:
-    from alerts import reconcile
+    from biztrace.readmodel import reconcile
 
     _, store = populated
     at = _run(app("operations"), "reconciliation")

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from alerts import config as alerts_config
-from alerts import exceptions as alert_exceptions
-from dashboard import data, queries
+from biztrace import config as alerts_config
+from biztrace.dashboard import data, queries
+from biztrace.readmodel import exceptions as alert_exceptions
 
 
 def test_an_orders_page_shows_the_same_exceptions_as_the_queue_even_when_found_by_shipment(populated) -> None:
@@ -93,7 +93,7 @@ def test_a_resolved_exception_counts_in_the_resolution_kpis_and_leaves_the_open_
 
 
 def test_the_warm_up_runs_every_pages_queries_and_stops_when_asked(populated, monkeypatch) -> None:
-    from dashboard.warmup import WarmUp
+    from biztrace.dashboard.warmup import WarmUp
 
     _, store = populated
     data.share_store(store)

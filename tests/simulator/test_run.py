@@ -6,9 +6,9 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from biztrace.cli import main
-from simulator.run import GroundTruth, SdkEmitter, backfill, live
-from simulator.scenario import FaultRates, Scenario
-from simulator.sender import OtlpHttpSender
+from biztrace.simulator.run import GroundTruth, SdkEmitter, backfill, live
+from biztrace.simulator.scenario import FaultRates, Scenario
+from biztrace.simulator.sender import OtlpHttpSender
 
 RATES = FaultRates(stuck=0.04, failed=0.03, dead_letter=0.02, duplicate=0.03, amount_mismatch=0.03,
                    quantity_mismatch=0.03, missing_hop=0.03)  # fmt: skip

@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from simulator.scenario import FaultRates, Scenario
-from simulator.world import NS_PER_MIN, World, generate
+from biztrace.simulator.scenario import FaultRates, Scenario
+from biztrace.simulator.world import NS_PER_MIN, World, generate
 
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 

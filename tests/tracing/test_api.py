@@ -8,8 +8,8 @@ import logging
 import pytest
 from opentelemetry.trace import StatusCode
 
-import tracing
-from tracing import HopFailure, HopValidationError, hop
+from biztrace import tracing
+from biztrace.tracing import HopFailure, HopValidationError, hop
 
 
 def test_hop_sets_convention_attributes_and_name(spans):
@@ -56,7 +56,7 @@ def test_invalid_arguments_raise_in_development(spans, development, arguments, p
 
 
 def test_invalid_arguments_only_warn_in_production(spans, caplog):
-    with caplog.at_level(logging.WARNING, logger="tracing.api"):
+    with caplog.at_level(logging.WARNING, logger="biztrace.tracing.api"):
         with hop("order.accepted", system="erp", order_id="O-3", quantity=-5, tracer=spans.tracer):
             pass
     [span] = spans.finished()
@@ -138,7 +138,7 @@ def test_decorator_sync_and_async(spans):
     ],
 )  # fmt: skip
 def test_the_fast_path_gives_what_the_model_gives(arguments):
-    from tracing.api import HopAttributes, _validated
+    from biztrace.tracing.api import HopAttributes, _validated
 
     call = {"stage": "order.accepted", "system": "erp", **arguments}
     _validated(dict(call))  # first call: the full model, and the static part is cached

@@ -9,8 +9,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-import tracing
-from tracing import BusinessKeySampler, hop
+from biztrace import tracing
+from biztrace.tracing import BusinessKeySampler, hop
 
 
 def test_configure_adds_to_an_existing_provider_once():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import tracing
+from biztrace import tracing
 
 
 def test_all_names_are_importable_and_public():

@@ -8,8 +8,8 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import tracing
-from tracing import attached, business_context, extract, hop, inject
+from biztrace import tracing
+from biztrace.tracing import attached, business_context, extract, hop, inject
 
 
 def test_threads_keep_the_keys_with_propagate_and_submit(spans):

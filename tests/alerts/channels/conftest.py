@@ -21,7 +21,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from alerts.models import AlertInstance, Notification, TransactionRef
+from biztrace.readmodel.models import AlertInstance, Notification, TransactionRef
 from support import free_port
 
 T0 = datetime(2026, 11, 20, 12, 0)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from alerts.channels import build_channel, deliver
-from alerts.channels.alertmanager import alerts, label_name
+from biztrace.alerts.channels import build_channel, deliver
+from biztrace.alerts.channels.alertmanager import alerts, label_name
 
 
 def test_firing_alerts_end_in_the_future(http_endpoint, notification):

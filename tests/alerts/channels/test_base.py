@@ -11,7 +11,7 @@ from email.utils import format_datetime
 
 import pytest
 
-from alerts.channels import (
+from biztrace.alerts.channels import (
     KINDS,
     Channel,
     ChannelError,
@@ -24,9 +24,10 @@ from alerts.channels import (
     channel_config,
     deliver,
 )
-from alerts.channels.base import parse_retry_after, post_json, rfc3339
-from alerts.errors import AlertsError, ConfigError
-from alerts.models import Notification
+from biztrace.alerts.channels.base import parse_retry_after, post_json, rfc3339
+from biztrace.alerts.errors import AlertsError
+from biztrace.config.errors import ConfigError
+from biztrace.readmodel.models import Notification
 
 AT = datetime(2026, 11, 20, 12, 30)
 

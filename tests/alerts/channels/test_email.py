@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from alerts.channels import ChannelError, build_channel, deliver
-from alerts.errors import ConfigError
+from biztrace.alerts.channels import ChannelError, build_channel, deliver
+from biztrace.config.errors import ConfigError
 
 # The login test server speaks plain text (a test server only); aiosmtpd warns about that.
 plain_text_login = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from alerts.channels import build_channel, deliver
-from alerts.channels.pagerduty import dedup_key, event, severity
-from alerts.errors import ConfigError
+from biztrace.alerts.channels import build_channel, deliver
+from biztrace.alerts.channels.pagerduty import dedup_key, event, severity
+from biztrace.config.errors import ConfigError
 
 ROUTING_KEY = "R0UT1NGKEY" + "r" * 22
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from alerts.channels import build_channel, deliver
-from alerts.channels.slack import message
+from biztrace.alerts.channels import build_channel, deliver
+from biztrace.alerts.channels.slack import message
 
 SLACK_PATH = "/services/T000/B000/XXXXSECRET"
 

@@ -6,9 +6,9 @@ import base64
 
 import pytest
 
-from alerts.channels import ChannelError, build_channel, deliver
-from alerts.channels.webhook import payload
-from alerts.errors import ConfigError
+from biztrace.alerts.channels import ChannelError, build_channel, deliver
+from biztrace.alerts.channels.webhook import payload
+from biztrace.config.errors import ConfigError
 
 
 def test_posts_alertmanager_webhook_document_with_transactions(http_endpoint, notification):

@@ -16,9 +16,9 @@ from typing import Any
 from clickhouse_connect.driver.binding import quote_identifier
 from pydantic import BaseModel
 
-from alerts.config import AlertsConfig, Rule
-from alerts.errors import QueryError
-from alerts.transactions import query_parameters, sql
+from biztrace.config import AlertsConfig, Rule
+from biztrace.readmodel.errors import QueryError
+from biztrace.readmodel.transactions import query_parameters, sql
 from biztrace.store import Store
 
 LABEL_COLUMNS = ("process", "stage", "system", "channel", "priority", "span_name")
@@ -73,7 +73,7 @@ def _query(rule: Rule, snapshot_table: str) -> str:
 
 def _mismatch_rate(store: Store, config: AlertsConfig, rule: Rule, now: datetime) -> list[RuleResult]:
     """Share of reconciled pairs that disagree, per process (or the rule's grouping)."""
-    from alerts import reconcile
+    from biztrace.readmodel import reconcile
 
     totals: dict[str, list] = {}
     for row in reconcile.parity(store, config, now, since=now - rule.window, process=rule.process, period="month"):

@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from alerts.config import KEY_COLUMNS, MAX_STAGES, AlertsConfig
+from biztrace.config import KEY_COLUMNS, MAX_STAGES, AlertsConfig
 from biztrace.store import Store
 
 TxState = Literal["complete", "in_flight", "stuck", "failed", "dead_letter"]
@@ -20,11 +20,11 @@ TxState = Literal["complete", "in_flight", "stuck", "failed", "dead_letter"]
 STAGE_CODE_BASE = MAX_STAGES + 1
 """A stage's number in SQL is process number * STAGE_CODE_BASE + stage index."""
 
-_SQL = resources.files("alerts") / "sql"
+_SQL = resources.files("biztrace.readmodel") / "sql"
 
 
 def sql(name: str) -> str:
-    """The text of ``alerts/sql/<name>.sql``."""
+    """The text of ``readmodel/sql/<name>.sql``."""
     return (_SQL / f"{name}.sql").read_text()
 
 

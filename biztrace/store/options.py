@@ -34,7 +34,7 @@ class StoreOptions(BaseSettings):
     )
 
     def schema_options(self):
-        from collector.schema import SchemaOptions
+        from biztrace.store.schema import SchemaOptions
 
         return SchemaOptions(
             cluster=self.cluster, replicated=self.replicated, ttl_days=self.ttl_days, distributed=self.distributed

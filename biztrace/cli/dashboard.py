@@ -10,11 +10,11 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 from pydantic_settings import CliApp, CliPositionalArg, CliSubCommand
 
-from biztrace.cliutil import EXIT_STORE, CommandFailed
+from biztrace.cli.util import EXIT_STORE, CommandFailed
+from biztrace.collector.settings import CollectorSettings
+from biztrace.dashboard import auth
+from biztrace.dashboard.settings import DashboardSettings
 from biztrace.store import StoreError, connect
-from collector.settings import CollectorSettings
-from dashboard import auth
-from dashboard.settings import DashboardSettings
 
 
 def _oidc_configured() -> bool:
@@ -50,7 +50,7 @@ class DashboardCommand(DashboardSettings):
     """
 
     def cli_cmd(self) -> None:
-        from dashboard import data, server
+        from biztrace.dashboard import data, server
 
         _check_users(self)
         try:
@@ -82,7 +82,7 @@ class UpCommand(CollectorSettings, DashboardSettings):
     demo_password: str | None = Field(None, description="the demo user's password (default: a random one, printed)")
 
     def cli_cmd(self) -> None:
-        from biztrace import up
+        from biztrace.cli import up
 
         if not self.demo or self.users_file is not None:
             _check_users(self)

@@ -1,6 +1,6 @@
 """Versioned, idempotent schema management for the store, and the names of its tables.
 
-Migrations are the numbered files in ``collector/sql``; each is a template rendered with
+Migrations are the numbered files in ``biztrace/store/sql``; each is a template rendered with
 the deployment's options (database, ``ON CLUSTER``, replicated engines, retention) and
 applied once. Applied versions are recorded in ``biztrace_schema_migrations``; running
 :func:`apply` again is a no-op, and a store at an older version is upgraded in place.
@@ -44,7 +44,7 @@ EXPORTER_INSERT_COLUMNS = (
 )  # fmt: skip
 """The contrib exporter's INSERT column list, in its order: the compatibility contract."""
 
-_SQL = resources.files("collector") / "sql"
+_SQL = resources.files("biztrace.store") / "sql"
 _NAME = re.compile(r"^(\d{3})_(\w+)\.sql$")
 
 

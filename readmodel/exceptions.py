@@ -20,12 +20,11 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from alerts import reconcile, rules
-from alerts.config import AlertsConfig
-from alerts.errors import NotFound
-from alerts.transactions import Transaction, query_parameters, sql, transactions
-from biztrace.store import Store
-from collector import schema
+from biztrace.config import AlertsConfig
+from biztrace.readmodel import reconcile, rules
+from biztrace.readmodel.errors import NotFound
+from biztrace.readmodel.transactions import Transaction, query_parameters, sql, transactions
+from biztrace.store import Store, schema
 
 ExceptionState = Literal["open", "acknowledged", "resolved"]
 Action = Literal["open", "acknowledge", "assign", "resolve", "reopen"]

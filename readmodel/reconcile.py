@@ -14,8 +14,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from alerts.config import KEY_COLUMNS, AlertsConfig, Reconciliation
-from alerts.transactions import sql
+from biztrace.config import KEY_COLUMNS, AlertsConfig, Reconciliation
+from biztrace.readmodel.transactions import sql
 from biztrace.store import Store
 
 Period = Literal["hour", "day", "week", "month"]

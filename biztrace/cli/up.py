@@ -14,11 +14,12 @@ import sys
 import threading
 from pathlib import Path
 
-from alerts import config as alerts_config
-from alerts.loop import run_forever
+from biztrace import config as alerts_config
+from biztrace.alerts.loop import run_forever
+from biztrace.collector.service import Collector
+from biztrace.dashboard import auth, data, server
+from biztrace.readmodel.lookup import key_history
 from biztrace.store import Store
-from collector.service import Collector
-from dashboard import auth, data, server
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +28,7 @@ class Demo:
     """The simulator's part of the demo: backfill, then live, until stopped."""
 
     def __init__(self, endpoint: str, days: float, orders_per_day: int, seed: int, token: str | None) -> None:
-        from simulator.scenario import FaultRates, Scenario
+        from biztrace.simulator.scenario import FaultRates, Scenario
 
         self.endpoint, self.token = endpoint, token
         faults = FaultRates(stuck=0.03, failed=0.02, dead_letter=0.01, duplicate=0.02, amount_mismatch=0.02,
@@ -38,8 +39,8 @@ class Demo:
         self.thread = threading.Thread(target=self._run, name="biztrace-demo", daemon=True)
 
     def _run(self) -> None:
-        from simulator.run import SdkEmitter, backfill, live
-        from simulator.sender import OtlpHttpSender
+        from biztrace.simulator.run import SdkEmitter, backfill, live
+        from biztrace.simulator.sender import OtlpHttpSender
 
         sender = OtlpHttpSender(self.endpoint, token=self.token, concurrency=8)
         try:
@@ -71,7 +72,7 @@ def demo_users(directory: Path, password: str | None) -> tuple[Path, str]:
 def run(settings, *, demo: bool, days: float, orders_per_day: int, seed: int, demo_password: str | None) -> None:
     """Start everything, print the addresses, serve the dashboard until a signal, then stop cleanly."""
     config = alerts_config.load(settings.config)
-    collector = Collector(settings)
+    collector = Collector(settings, lookup=key_history)
     collector.start()
     store = collector.store
     assert store is not None and collector.ports is not None

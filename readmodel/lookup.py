@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from biztrace.store import Store
 
-_TEMPLATE = Template((resources.files("biztrace") / "sql" / "key_hops.sql").read_text())
+_TEMPLATE = Template((resources.files("biztrace.readmodel") / "sql" / "key_hops.sql").read_text())
 _ORDER_HOPS = _TEMPLATE.substitute(match="h.OrderId = {key:String}")
 _KEY_HOPS = _TEMPLATE.substitute(
     match="(h.OrderId, h.Timestamp, h.SpanId) IN "

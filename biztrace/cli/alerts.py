@@ -11,11 +11,13 @@ from pathlib import Path
 from pydantic import AliasChoices, BaseModel, Field
 from pydantic_settings import CliApp, CliPositionalArg, CliSubCommand, get_subcommand
 
-from alerts import config as alerts_config
-from alerts.errors import AlertsError, NotFound
-from alerts.models import naive_utc
-from biztrace.cliutil import EXIT_NOT_FOUND, CommandFailed, open_store, print_json
-from biztrace.options import StoreOptions
+from biztrace import config as alerts_config
+from biztrace.alerts.errors import AlertsError
+from biztrace.cli.util import EXIT_NOT_FOUND, CommandFailed, open_store, print_json
+from biztrace.config.errors import ConfigError
+from biztrace.readmodel.errors import NotFound, ReadModelError
+from biztrace.readmodel.models import naive_utc
+from biztrace.store.options import StoreOptions
 
 
 class _AlertsOptions(StoreOptions):
@@ -26,7 +28,7 @@ class _AlertsOptions(StoreOptions):
     def load_config(self) -> alerts_config.AlertsConfig:
         try:
             return alerts_config.load(self.config)
-        except AlertsError as exc:
+        except (AlertsError, ConfigError, ReadModelError) as exc:
             raise CommandFailed(str(exc), 2) from exc
 
     def moment(self) -> datetime:
@@ -80,7 +82,7 @@ class ExceptionsCommand(_AlertsOptions):
     resolve: CliSubCommand[ExceptionsResolve]
 
     def cli_cmd(self) -> None:
-        from alerts.exceptions import Filters, act, list_exceptions
+        from biztrace.readmodel.exceptions import Filters, act, list_exceptions
 
         config = self.load_config()
         action = get_subcommand(self, is_required=False)
@@ -161,7 +163,7 @@ class ReconcileCommand(_AlertsOptions):
     system: str | None = Field(None, description="only rules where this system is one side")
 
     def cli_cmd(self) -> None:
-        from alerts.reconcile import BUCKETS, report
+        from biztrace.readmodel.reconcile import BUCKETS, report
 
         if self.period not in BUCKETS:
             raise CommandFailed(f"--period {self.period!r}: use hour, day, week or month", 2)
@@ -219,7 +221,7 @@ class AlertsEvaluate(_AlertsOptions):
     dry_run: bool = Field(False, description="evaluate only: write nothing, notify nobody")
 
     def cli_cmd(self) -> None:
-        from alerts.loop import run_pass
+        from biztrace.alerts.loop import run_pass
 
         config = self.load_config()
         with open_store(self.store) as store:
@@ -242,7 +244,7 @@ class AlertsRun(_AlertsOptions):
     """Evaluate every evaluation_interval until Ctrl-C or SIGTERM; notifications go out as due."""
 
     def cli_cmd(self) -> None:
-        from alerts.loop import run_forever
+        from biztrace.alerts.loop import run_forever
 
         config = self.load_config()
         stop = threading.Event()
@@ -265,8 +267,8 @@ class SilenceAdd(_AlertsOptions):
     comment: str = Field("", description="why")
 
     def cli_cmd(self) -> None:
-        from alerts import store as alert_store
-        from alerts.silences import Silence
+        from biztrace.config.silences import Silence
+        from biztrace.readmodel import alert_store
 
         matchers = {}
         for item in self.matcher:
@@ -292,7 +294,7 @@ class SilenceList(_AlertsOptions):
     """Every silence with its state (pending, active, expired)."""
 
     def cli_cmd(self) -> None:
-        from alerts import store as alert_store
+        from biztrace.readmodel import alert_store
 
         with open_store(self.store) as store:
             silences = alert_store.silences(store)
@@ -315,7 +317,7 @@ class SilenceExpire(_AlertsOptions):
     id: CliPositionalArg[str] = Field(description="the silence id")
 
     def cli_cmd(self) -> None:
-        from alerts import store as alert_store
+        from biztrace.readmodel import alert_store
 
         with open_store(self.store) as store:
             found = {s.id: s for s in alert_store.silences(store)}
@@ -344,7 +346,7 @@ class AlertsHistory(_AlertsOptions):
     limit: int = Field(100, ge=1)
 
     def cli_cmd(self) -> None:
-        from alerts import store as alert_store
+        from biztrace.readmodel import alert_store
 
         with open_store(self.store) as store:
             document = {"alerts": alert_store.history(store, self.limit),

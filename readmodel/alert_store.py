@@ -11,10 +11,9 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from alerts.models import AlertInstance, Notification, TransactionRef
-from alerts.silences import Silence
-from biztrace.store import Store
-from collector import schema
+from biztrace.config.silences import Silence
+from biztrace.readmodel.models import AlertInstance, Notification, TransactionRef
+from biztrace.store import Store, schema
 
 
 def _naive(moment: datetime | None) -> datetime | None:

@@ -18,13 +18,14 @@ from urllib.parse import quote
 from pydantic import AliasChoices, BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, CliApp, CliPositionalArg, CliSubCommand, SettingsConfigDict
 
-from alerts.commands import AlertsCommand, ExceptionsCommand, ReconcileCommand
-from biztrace.cliutil import EXIT_NOT_FOUND, EXIT_STORE, CommandFailed, open_store, print_json
-from biztrace.options import StoreOptions
+from biztrace.cli.alerts import AlertsCommand, ExceptionsCommand, ReconcileCommand
+from biztrace.cli.dashboard import DashboardCommand, UpCommand, UserCommand
+from biztrace.cli.util import EXIT_NOT_FOUND, EXIT_STORE, CommandFailed, open_store, print_json
+from biztrace.collector.settings import CollectorSettings
+from biztrace.readmodel.lookup import key_history
+from biztrace.simulator.scenario import FaultRates
 from biztrace.store import StoreBusy, StoreError, parse_store
-from collector.settings import CollectorSettings
-from dashboard.commands import DashboardCommand, UpCommand, UserCommand
-from simulator.scenario import FaultRates
+from biztrace.store.options import StoreOptions
 
 
 class CollectCommand(CollectorSettings):
@@ -37,9 +38,9 @@ class CollectCommand(CollectorSettings):
     """
 
     def cli_cmd(self) -> None:
-        from collector.service import Collector
+        from biztrace.collector.service import Collector
 
-        collector = Collector(self)
+        collector = Collector(self, lookup=key_history)
         try:
             collector.start()
         except StoreError as exc:
@@ -66,7 +67,7 @@ class DbInit(StoreOptions):
     print_ddl: bool = Field(False, description="print the statements for an empty store and change nothing")
 
     def cli_cmd(self) -> None:
-        from collector import schema
+        from biztrace.store import schema
 
         try:
             options = self.schema_options()
@@ -91,7 +92,7 @@ class DbStatus(StoreOptions):
     json_output: bool = Field(False, validation_alias=AliasChoices("json"), description="print JSON")
 
     def cli_cmd(self) -> None:
-        from collector import schema
+        from biztrace.store import schema
 
         with open_store(self.store) as store:
             report = schema.status(store, self.schema_options())
@@ -119,7 +120,7 @@ class DbRebuild(StoreOptions):
     json_output: bool = Field(False, validation_alias=AliasChoices("json"), description="print JSON")
 
     def cli_cmd(self) -> None:
-        from collector import schema
+        from biztrace.store import schema
 
         with open_store(self.store) as store:
             derived = schema.rebuild(store, self.since.replace(tzinfo=None), self.until.replace(tzinfo=None))
@@ -153,7 +154,7 @@ class OrderCommand(StoreOptions):
     limit: int = Field(10_000, ge=1, description="at most this many hops")
 
     def cli_cmd(self) -> None:
-        from biztrace.lookup import KeyHistory, key_history
+        from biztrace.readmodel.lookup import KeyHistory, key_history
 
         try:
             with open_store(self.store) as store:
@@ -243,9 +244,9 @@ class SimulateCommand(BaseSettings):
     def cli_cmd(self) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        from simulator.run import SdkEmitter, backfill, live
-        from simulator.scenario import Scenario
-        from simulator.sender import OtlpHttpSender, SendError
+        from biztrace.simulator.run import SdkEmitter, backfill, live
+        from biztrace.simulator.scenario import Scenario
+        from biztrace.simulator.sender import OtlpHttpSender, SendError
 
         options = {"now": self.now} if self.now else {}
         scenario = Scenario(seed=self.seed, days=self.days, orders_per_day=self.orders_per_day,

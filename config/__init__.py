@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
-from alerts.errors import ConfigError
+from biztrace.config.errors import ConfigError
 
 KEY_COLUMNS = {
     "order.id": "OrderId",
@@ -363,10 +363,10 @@ def load(path: str | Path | None = None) -> AlertsConfig:
     Raises:
         ConfigError: naming the file, the line and the field at fault.
     """
-    defaults_text = (resources.files("alerts") / "defaults.yaml").read_text()
-    base, _ = _read(defaults_text, "alerts/defaults.yaml")
+    defaults_text = (resources.files("biztrace.config") / "defaults.yaml").read_text()
+    base, _ = _read(defaults_text, "config/defaults.yaml")
     if path is None:
-        return _validate(base, {}, None, "alerts/defaults.yaml")
+        return _validate(base, {}, None, "config/defaults.yaml")
     source = str(path)
     try:
         text = Path(path).read_text()
@@ -379,7 +379,7 @@ def load(path: str | Path | None = None) -> AlertsConfig:
 
 def loads(text: str, source: str = "<config>") -> AlertsConfig:
     """Like :func:`load` for YAML text (tests, the dashboard's editor)."""
-    base, _ = _read((resources.files("alerts") / "defaults.yaml").read_text(), "alerts/defaults.yaml")
+    base, _ = _read((resources.files("biztrace.config") / "defaults.yaml").read_text(), "config/defaults.yaml")
     user, node = _read(text, source)
     merged, origin = _merge(base, user)
     return _validate(merged, origin, node, source)

@@ -1,0 +1,5 @@
+import sys
+
+from biztrace.cli.main import main
+
+sys.exit(main())
