@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from biztrace.config import AlertsConfig, Rule
 from biztrace.readmodel.errors import QueryError
-from biztrace.readmodel.transactions import query_parameters, sql
+from biztrace.readmodel.transactions import process_parameters, query_parameters, sql
 from biztrace.store import Store
 
 LABEL_COLUMNS = ("process", "stage", "system", "channel", "priority", "span_name")
@@ -101,6 +101,7 @@ def evaluate_rule(
         QueryError: the rule cannot be evaluated (the message names the rule).
     """
     parameters: dict[str, Any] = {
+        **process_parameters(config),
         "db": store.database,
         "now": now,
         "window_start": now - rule.window,

@@ -24,8 +24,39 @@ _SQL = resources.files("biztrace.readmodel") / "sql"
 
 
 def sql(name: str) -> str:
-    """The text of ``readmodel/sql/<name>.sql``."""
-    return (_SQL / f"{name}.sql").read_text()
+    """The text of ``readmodel/sql/<name>.sql``, with ``${business_hops}`` (every hop placed in its process) filled in."""
+    text = (_SQL / f"{name}.sql").read_text()
+    if "${business_hops}" in text:
+        text = text.replace("${business_hops}", "(" + (_SQL / "business_hops.sql").read_text() + ")")
+    return text
+
+
+KEY_SPECIFICITY = ("return.id", "shipment.id", "invoice.id", "order.id", "customer.id")
+"""A hop with no stage belongs to the process keyed by the first of these it carries."""
+
+
+def placement_parameters(config: AlertsConfig) -> dict[str, Any]:
+    """What ``sql/business_hops.sql`` needs to place a hop in its process (CONVENTIONS v2).
+
+    A stage declared by one process places its hops there; a stage two processes declare maps to
+    '' (unplaced: such a hop must say ``biz.process``). For hops without a stage, the first
+    configured process keyed by each key attribute.
+    """
+    owners: dict[str, set[str]] = {}
+    for name, process in config.processes.items():
+        for stage in process.stage_names():
+            owners.setdefault(stage, set()).add(name)
+    stages = sorted(owners)
+    by_key: dict[str, str] = {}
+    for name, process in config.processes.items():
+        by_key.setdefault(process.key, name)
+    parameters: dict[str, Any] = {
+        "stage_names": stages,
+        "stage_owner": [next(iter(owners[s])) if len(owners[s]) == 1 else "" for s in stages],
+    }
+    for key in KEY_SPECIFICITY:
+        parameters[f"{key.split('.')[0]}_process"] = by_key.get(key, "")
+    return parameters
 
 
 class Transaction(BaseModel):
@@ -94,7 +125,7 @@ def process_parameters(config: AlertsConfig) -> dict[str, Any]:
             for channel, within in (sla.by_channel if sla else {}).items():
                 p["channel_codes"].append((code, channel))
                 p["channel_sla_s"].append(within.total_seconds())
-    return {**p, "stage_code_base": STAGE_CODE_BASE}
+    return {**p, **placement_parameters(config), "stage_code_base": STAGE_CODE_BASE}
 
 
 def query_parameters(

@@ -17,19 +17,19 @@
 WITH
 hops AS (
     SELECT
-        transform(Process, {processes:Array(String)}, arrayEnumerate({processes:Array(String)}), toUInt32(0))
+        transform(BizProcess, {processes:Array(String)}, arrayEnumerate({processes:Array(String)}), toUInt32(0))
             AS process_no,
-        transform(Process, {processes:Array(String)}, {key_columns:Array(UInt8)}, toUInt8(0)) AS key_column,
-        multiIf(key_column = 1, OrderId, key_column = 2, CustomerId, key_column = 3, InvoiceId,
-                key_column = 4, ShipmentId, key_column = 5, ReturnId, '') AS key,
-        transform(Process, {processes:Array(String)}, {completion_index:Array(UInt16)}, toUInt16(0)) AS hop_completion_index,
+        BizKey AS key,
+        transform(BizProcess, {processes:Array(String)}, {completion_index:Array(UInt16)}, toUInt16(0)) AS hop_completion_index,
         -- per-row lookups go through transform() on a hash: indexing constant arrays per row is slow
-        transform(cityHash64(Process, Stage), arrayMap(x -> cityHash64(x.1, x.2), {stage_pairs:Array(Tuple(String, String))}),
+        transform(cityHash64(BizProcess, Stage), arrayMap(x -> cityHash64(x.1, x.2), {stage_pairs:Array(Tuple(String, String))}),
                   {stage_pair_index:Array(UInt16)}, toUInt16(0)) AS idx,
-        StatusCode = 'Error' OR DeadLetter AS trouble,
+        -- a hop in error counts when it is a milestone, says its process, or is a root span: a child span's
+        -- error (a retried call inside a hop) is the hop's business, not the transaction's
+        (StatusCode = 'Error' AND (Stage != '' OR Process != '' OR ParentSpanId = '')) OR DeadLetter AS trouble,
         Timestamp, Stage, System, SpanId, ErrorType, DeadLetter, Priority, Channel
-    FROM {db:Identifier}.biz_hops
-    WHERE Process IN {processes:Array(String)} AND Timestamp <= {now:DateTime64(9)}
+    FROM ${business_hops}
+    WHERE BizProcess IN {processes:Array(String)} AND Timestamp <= {now:DateTime64(9)}
       AND Timestamp >= {since:DateTime64(9)}
       AND ({keys:Array(String)} = [] OR (OrderId, Timestamp, SpanId) IN (
           SELECT OrderId, Timestamp, SpanId FROM {db:Identifier}.biz_keys WHERE Key IN {keys:Array(String)}))
@@ -58,7 +58,7 @@ per_transaction AS (
         argMax(System, Timestamp) AS tx_last_system,
         argMax(Stage, Timestamp) AS tx_last_stage,
         argMin(System, Timestamp) AS tx_first_system,
-        any(Priority) AS tx_priority,
+        if(anyIf(Priority, Stage != '') != '', anyIf(Priority, Stage != ''), any(Priority)) AS tx_priority,
         anyIf(Channel, Channel != '') AS tx_channel,
         count() AS tx_hops
     FROM hops
