@@ -24,7 +24,7 @@ _SQL = resources.files("biztrace.readmodel") / "sql"
 
 
 def sql(name: str) -> str:
-    """The text of ``readmodel/sql/<name>.sql``, with ``${business_hops}`` (every hop placed in its process) filled in."""
+    """``readmodel/sql/<name>.sql``, with ``${business_hops}`` (every hop placed in its process) filled in."""
     text = (_SQL / f"{name}.sql").read_text()
     if "${business_hops}" in text:
         text = text.replace("${business_hops}", "(" + (_SQL / "business_hops.sql").read_text() + ")")
