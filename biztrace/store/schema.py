@@ -35,6 +35,7 @@ EXCEPTION_EVENTS = "biztrace_exception_events"
 ALERT_EVENTS = "biztrace_alert_events"
 NOTIFICATIONS = "biztrace_notifications"
 SILENCES = "biztrace_silences"
+API_TOKENS = "biztrace_api_tokens"
 
 EXPORTER_INSERT_COLUMNS = (
     "Timestamp", "TraceId", "SpanId", "ParentSpanId", "TraceState", "SpanName", "SpanKind", "ServiceName",

@@ -1,0 +1,332 @@
+"""The API's routes: each one a read-model call behind a token and a role.
+
+Status codes: 200 answered; 400 a parameter the read model refuses (a bad regex, a bad duration);
+401 no or an unknown token; 403 the token's roles do not allow it; 404 nothing found; 422 a request
+that does not fit the schema; 503 the store cannot be reached.
+"""
+
+
+import csv
+import io
+import json
+import logging
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
+
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, Field
+
+from biztrace.api import tokens
+from biztrace.api.tokens import Principal
+from biztrace.config import AlertsConfig, parse_duration
+from biztrace.config.roles import may
+from biztrace.readmodel import actions, alert_store, reconcile
+from biztrace.readmodel.errors import NotFound, ReadModelError
+from biztrace.readmodel.exceptions import ExceptionItem, Filters, list_exceptions
+from biztrace.readmodel.lookup import KeyHistory, key_history
+from biztrace.readmodel.models import AlertInstance
+from biztrace.readmodel.transactions import Transaction, transactions
+from biztrace.store import Store, StoreError, schema
+
+logger = logging.getLogger(__name__)
+
+PREFIX = "/api/v1"
+MAX_PAGE = 1000
+MAX_HOPS = 10_000
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+class KeyTree(BaseModel):
+    """Everything about one business key: its hops (the whole linked tree) and its transactions' states."""
+
+    history: KeyHistory
+    transactions: list[Transaction]
+
+
+class ExceptionPage(BaseModel):
+    """One page of the exception queue; ``total`` counts the whole filtered queue."""
+
+    total: int
+    offset: int
+    limit: int
+    items: list[ExceptionItem]
+
+
+class ExceptionAction(BaseModel):
+    """An action on the exceptions of one transaction (narrowed by kind and process)."""
+
+    key: str = Field(min_length=1)
+    action: Literal["acknowledge", "assign", "resolve", "reopen"]
+    kind: str | None = None
+    process: str | None = None
+    assignee: str = ""
+    note: str = ""
+
+
+class SilenceRequest(BaseModel):
+    """A new silence: ``matchers`` as ``label=value``, ``label=~regex`` or ``label=!value``."""
+
+    matchers: list[str] = Field(min_length=1)
+    duration: str = Field("2h", description="30m, 2h, 1d, ...")
+    comment: str = ""
+
+
+class SilenceView(BaseModel):
+    """A silence with its state at the moment asked (pending, active, expired)."""
+
+    id: str
+    matchers: dict[str, str]
+    starts_at: datetime
+    ends_at: datetime
+    created_by: str
+    comment: str
+    created_at: datetime
+    state: str
+
+
+class AlertView(AlertInstance):
+    """An alert instance as the API lists it."""
+
+    state_since: datetime
+    silenced_by: list[str] = Field(description="ids of the active silences that mute it")
+
+
+class TokenRequest(BaseModel):
+    name: str = Field(min_length=1)
+    roles: list[str] = Field(min_length=1)
+
+
+class CreatedToken(BaseModel):
+    token: tokens.ApiToken
+    secret: str = Field(description="the token itself; shown once")
+
+
+class StoreStatus(BaseModel):
+    store: str
+    migrations_applied: int
+    migrations_known: int
+    up_to_date: bool
+
+
+_EXPORT_FIELDS = [
+    "process", "key", "kind", "stage", "system", "state", "since", "age_s", "priority", "channel",
+    "opened_at", "acknowledged_by", "assignee", "resolved_by", "resolved_at", "resolution_s", "note", "runbook",
+]  # fmt: skip
+
+
+def build_app(
+    store: Store, config: AlertsConfig | Callable[[], AlertsConfig], clock: Callable[[], datetime] = utcnow
+) -> FastAPI:
+    """The API over one store. ``config``: the configuration, or a function returning the current one."""
+    current_config = config if callable(config) else (lambda: config)
+    app = FastAPI(
+        title="biztrace API",
+        version="1",
+        description=__doc__,
+        openapi_url=f"{PREFIX}/openapi.json",
+        docs_url=f"{PREFIX}/docs",
+        redoc_url=None,
+    )
+
+    def principal(request: Request) -> Principal:
+        header = request.headers.get("Authorization", "")
+        scheme, _, presented = header.partition(" ")
+        found = tokens.authenticate(store, presented) if scheme.lower() == "bearer" else None
+        if found is None:
+            raise HTTPException(401, "missing, unknown or revoked API token", {"WWW-Authenticate": "Bearer"})
+        return found
+
+    def allowed(action: str) -> Callable[[Principal], Principal]:
+        def check(who: Annotated[Principal, Depends(principal)]) -> Principal:
+            if not may(who.roles, action):
+                raise HTTPException(403, f"token {who.name!r} (roles {', '.join(who.roles)}) may not {action}")
+            return who
+
+        return check
+
+    Reader = Annotated[Principal, Depends(allowed("read"))]
+
+    @app.exception_handler(NotFound)
+    async def _not_found(request: Request, exc: NotFound) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(ValueError)
+    async def _bad_value(request: Request, exc: ValueError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc).splitlines()[0] if str(exc) else "invalid value"}, status_code=400)
+
+    @app.exception_handler(StoreError)
+    async def _store(request: Request, exc: StoreError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=503)
+
+    @app.exception_handler(ReadModelError)
+    async def _read_model(request: Request, exc: ReadModelError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc).splitlines()[0]}, status_code=500)
+
+    @app.get(f"{PREFIX}/status", response_model=StoreStatus, tags=["store"])
+    def status(who: Reader) -> StoreStatus:
+        """The store's schema state."""
+        report = schema.status(store, schema.SchemaOptions())
+        applied = sum(1 for m in report if m.applied)
+        return StoreStatus(store=store.address.display, migrations_applied=applied, migrations_known=len(report),
+                           up_to_date=applied == len(report))  # fmt: skip
+
+    @app.get(f"{PREFIX}/keys/{{key}}", response_model=KeyTree, tags=["transactions"])
+    def key_tree(key: str, who: Reader, limit: Annotated[int, Query(ge=1, le=MAX_HOPS)] = MAX_HOPS) -> KeyTree:
+        """Every hop of a business key (any key: order, shipment, invoice, return, customer, SKU) and the
+        state of its transactions."""
+        history = key_history(store, key, limit)
+        if not history.found:
+            raise NotFound(f"nothing is stored for key {key!r}")
+        keys = sorted({hop.order_id for hop in history.hops if hop.order_id} | {key})
+        return KeyTree(history=history, transactions=transactions(store, current_config(), clock(), keys=keys))
+
+    def _filtered(process, kind, stage, system, state, min_age_s, key) -> list[ExceptionItem]:
+        filters = Filters(process=process, kind=kind, stage=stage, system=system, state=state,
+                          min_age_s=min_age_s, key=key)  # fmt: skip
+        return list_exceptions(store, current_config(), clock(), filters)
+
+    @app.get(f"{PREFIX}/exceptions", response_model=ExceptionPage, tags=["exceptions"])
+    def exception_page(
+        who: Reader,
+        process: str | None = None,
+        kind: Literal["stuck", "failed", "duplicate", "dead_letter", "mismatch"] | None = None,
+        stage: str | None = None,
+        system: str | None = None,
+        state: Literal["open", "acknowledged", "resolved"] | None = None,
+        min_age_s: Annotated[int | None, Query(ge=0)] = None,
+        key: str | None = None,
+        sort: Literal["age", "since", "priority", "key"] = "age",
+        descending: bool = True,
+        offset: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
+    ) -> ExceptionPage:
+        """The exception queue, filtered, sorted and paged."""
+        items = _filtered(process, kind, stage, system, state, min_age_s, key)
+        rank = {"high": 0, "normal": 1, "low": 2}
+        order = {
+            "age": lambda i: i.age_s,
+            "since": lambda i: i.since,
+            "key": lambda i: (i.process, i.key),
+            "priority": lambda i: (rank.get(i.priority, 1), -i.age_s),
+        }[sort]
+        items.sort(key=order, reverse=descending and sort != "priority")
+        return ExceptionPage(total=len(items), offset=offset, limit=limit, items=items[offset : offset + limit])
+
+    @app.post(f"{PREFIX}/exceptions/actions", response_model=list[ExceptionItem], tags=["exceptions"])
+    def exception_action(
+        body: ExceptionAction, who: Annotated[Principal, Depends(allowed("exception"))]
+    ) -> list[ExceptionItem]:
+        """Acknowledge, assign, resolve or reopen a transaction's exceptions (audited with the token's name)."""
+        return actions.act_on_exception(
+            store, current_config(), clock(), key=body.key, action=body.action, actor=who.name, kind=body.kind,
+            process=body.process, assignee=body.assignee, note=body.note,
+        )  # fmt: skip
+
+    @app.get(f"{PREFIX}/exports/exceptions", tags=["exports"])
+    def export_exceptions(
+        who: Reader,
+        format: Literal["csv", "json"] = "csv",
+        process: str | None = None,
+        kind: str | None = None,
+        state: Literal["open", "acknowledged", "resolved"] | None = None,
+    ) -> StreamingResponse:
+        """Every exception of the filtered queue, streamed as CSV or JSON lines."""
+        items = _filtered(process, kind, None, None, state, None, None)
+
+        def csv_rows() -> Iterator[str]:
+            buffer = io.StringIO()
+            writer = csv.DictWriter(buffer, _EXPORT_FIELDS, extrasaction="ignore")
+            writer.writeheader()
+            for number, item in enumerate(items, start=1):
+                writer.writerow(item.model_dump(mode="json"))
+                if number % 1000 == 0:
+                    yield buffer.getvalue()
+                    buffer.seek(0)
+                    buffer.truncate()
+            yield buffer.getvalue()
+
+        def json_lines() -> Iterator[str]:
+            for item in items:
+                yield json.dumps(item.model_dump(mode="json")) + "\n"
+
+        if format == "csv":
+            disposition = {"Content-Disposition": "attachment; filename=exceptions.csv"}
+            return StreamingResponse(csv_rows(), media_type="text/csv", headers=disposition)
+        return StreamingResponse(json_lines(), media_type="application/x-ndjson")
+
+    @app.get(f"{PREFIX}/alerts", response_model=list[AlertView], tags=["alerts"])
+    def alerts(who: Reader) -> list[AlertView]:
+        """Every alert the loop knows with its state (pending, firing, resolved) and the silences that mute it."""
+        now, silences = clock(), alert_store.silences(store)
+        return [
+            AlertView(
+                **stored.alert.model_dump(),
+                fingerprint=fingerprint,
+                state_since=stored.since,
+                silenced_by=[s.id for s in silences if s.mutes(stored.alert.labels, now)],
+            )  # fmt: skip
+            for stored in alert_store.current_alerts(store).values()
+        ]
+
+    @app.get(f"{PREFIX}/silences", response_model=list[SilenceView], tags=["alerts"])
+    def silence_list(who: Reader) -> list[SilenceView]:
+        """Every silence with its state (pending, active, expired)."""
+        now = clock()
+        return [SilenceView(**s.model_dump(), state=s.state(now)) for s in alert_store.silences(store)]
+
+    @app.post(f"{PREFIX}/silences", response_model=SilenceView, status_code=201, tags=["alerts"])
+    def silence_add(body: SilenceRequest, who: Annotated[Principal, Depends(allowed("silence"))]) -> SilenceView:
+        """Mute matching alerts for a while (refused with 400 when a matcher's regex does not compile)."""
+        now = clock()
+        created = actions.create_silence(store, actions.parse_matchers(body.matchers), parse_duration(body.duration),
+                                         who.name, body.comment, now)  # fmt: skip
+        return SilenceView(**created.model_dump(), state=created.state(now))
+
+    @app.delete(f"{PREFIX}/silences/{{silence_id}}", response_model=SilenceView, tags=["alerts"])
+    def silence_expire(silence_id: str, who: Annotated[Principal, Depends(allowed("silence"))]) -> SilenceView:
+        """End a silence now."""
+        now = clock()
+        ended = actions.expire_silence(store, silence_id, now)
+        return SilenceView(**ended.model_dump(), state=ended.state(now))
+
+    @app.get(f"{PREFIX}/reconciliation", tags=["reconciliation"])
+    def reconciliation(
+        who: Reader,
+        period: Literal["day", "week", "month"] = "day",
+        process: str | None = None,
+        since: datetime | None = None,
+    ) -> dict:
+        """Parity per rule and period, what each system saw, and the mismatched transactions."""
+        now = clock()
+        start = since.replace(tzinfo=None) if since else now - timedelta(days=7)
+        return _jsonable(reconcile.report(store, current_config(), now, since=start, period=period, process=process))
+
+    @app.get(f"{PREFIX}/tokens", response_model=list[tokens.ApiToken], tags=["tokens"])
+    def token_list(who: Annotated[Principal, Depends(allowed("token"))]) -> list[tokens.ApiToken]:
+        """Every API token (never its secret)."""
+        return tokens.list_tokens(store)
+
+    @app.post(f"{PREFIX}/tokens", response_model=CreatedToken, status_code=201, tags=["tokens"])
+    def token_create(body: TokenRequest, who: Annotated[Principal, Depends(allowed("token"))]) -> CreatedToken:
+        """A new token with roles; its secret is in this answer only."""
+        token, secret = tokens.create(store, body.name, body.roles, who.name, clock())
+        return CreatedToken(token=token, secret=secret)
+
+    @app.delete(f"{PREFIX}/tokens/{{token_id}}", tags=["tokens"])
+    def token_revoke(token_id: str, who: Annotated[Principal, Depends(allowed("token"))]) -> dict:
+        """Revoke a token."""
+        if not tokens.revoke(store, token_id, who.name, clock()):
+            raise NotFound(f"no token {token_id!r}")
+        return {"revoked": token_id}
+
+    return app
+
+
+def _jsonable(value: object) -> object:
+    return json.loads(json.dumps(value, default=lambda v: v.model_dump(mode="json") if isinstance(v, BaseModel)
+                                 else str(v)))  # fmt: skip

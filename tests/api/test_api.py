@@ -1,0 +1,139 @@
+"""The HTTP API against a started server over real HTTP, on a store the simulator filled."""
+
+from __future__ import annotations
+
+import csv
+import io
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+from openapi_spec_validator import validate
+
+from biztrace.api import tokens
+from biztrace.api.app import build_app
+from biztrace.api.server import ApiServer
+from biztrace.config import load
+from biztrace.readmodel.exceptions import list_exceptions
+from biztrace.simulator.run import GroundTruth
+from biztrace.simulator.scenario import FaultRates, Scenario
+from biztrace.store import connect, schema
+from support import simulate_into, store_dsn
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
+CONFIG = load(None)
+
+
+@pytest.fixture(scope="module")
+def api(store_root: Path, tmp_path_factory: pytest.TempPathFactory):
+    database = f"t_{uuid.uuid4().hex[:12]}"
+    scenario = Scenario(seed=5, days=2, orders_per_day=150, now=NOW,
+                        faults=FaultRates(stuck=0.05, failed=0.03, dead_letter=0.02, duplicate=0.03))  # fmt: skip
+    truth_file = tmp_path_factory.mktemp("truth") / "truth.json"
+    simulate_into(store_dsn(store_root, database), scenario, truth_file)
+    store = connect(store_dsn(store_root, database))
+    schema.apply(store, schema.SchemaOptions())
+    clock = lambda: NOW.replace(tzinfo=None)  # noqa: E731
+    server = ApiServer(build_app(store, CONFIG, clock), port=0).start()
+    made = {role: tokens.create(store, f"{role}-bot", [role], "test", NOW)[1]
+            for role in ("operations", "support", "on-call", "admin")}  # fmt: skip
+    try:
+        yield server, store, made, GroundTruth.load(truth_file)
+    finally:
+        server.stop()
+        store.client.command(f"DROP DATABASE IF EXISTS {database}")
+        store.close()
+
+
+def _get(api, path: str, role: str | None = "support", **params):
+    server, _, made, _ = api
+    headers = {"Authorization": f"Bearer {made[role]}"} if role else {}
+    return httpx.get(server.url + path, headers=headers, params=params, timeout=30)
+
+
+def _send(api, method: str, path: str, role: str, body=None):
+    server, _, made, _ = api
+    return httpx.request(method, server.url + path, headers={"Authorization": f"Bearer {made[role]}"}, json=body,
+                         timeout=30)  # fmt: skip
+
+
+def test_the_openapi_document_is_valid_and_lists_every_route(api):
+    server = api[0]
+    document = httpx.get(server.url + "/api/v1/openapi.json", timeout=10).json()
+    validate(document)
+    paths = set(document["paths"])
+    assert {"/api/v1/keys/{key}", "/api/v1/exceptions", "/api/v1/exceptions/actions", "/api/v1/silences",
+            "/api/v1/alerts", "/api/v1/reconciliation", "/api/v1/status", "/api/v1/exports/exceptions",
+            "/api/v1/tokens"} <= paths  # fmt: skip
+
+
+def test_no_token_wrong_token_and_revoked_token_are_401(api):
+    server, store, _, _ = api
+    assert _get(api, "/api/v1/status", role=None).status_code == 401
+    wrong = httpx.get(server.url + "/api/v1/status", headers={"Authorization": "Bearer bzt_000000000000_" + "x" * 40})
+    assert wrong.status_code == 401 and wrong.headers["WWW-Authenticate"] == "Bearer"
+    token, secret = tokens.create(store, "short-lived", ["support"], "test", NOW)
+    ok = httpx.get(server.url + "/api/v1/status", headers={"Authorization": f"Bearer {secret}"})
+    assert ok.status_code == 200 and ok.json()["up_to_date"]
+    assert tokens.revoke(store, token.id, "test", NOW)
+    assert httpx.get(server.url + "/api/v1/status", headers={"Authorization": f"Bearer {secret}"}).status_code == 401
+
+
+def test_roles_are_enforced(api):
+    body = {"matchers": ["alertname=OrdersStuck"], "duration": "1h", "comment": "maintenance"}
+    refused = _send(api, "POST", "/api/v1/silences", "support", body)
+    assert refused.status_code == 403 and "may not silence" in refused.json()["detail"]
+    created = _send(api, "POST", "/api/v1/silences", "on-call", body)
+    assert created.status_code == 201 and created.json()["created_by"] == "on-call-bot"
+    assert created.json()["state"] == "active"
+    listed = {s["id"]: s for s in _get(api, "/api/v1/silences").json()}
+    assert listed[created.json()["id"]]["matchers"] == {"alertname": "OrdersStuck"}
+    expired = _send(api, "DELETE", f"/api/v1/silences/{created.json()['id']}", "on-call")
+    assert expired.status_code == 200 and expired.json()["state"] == "expired"
+    assert _send(api, "DELETE", "/api/v1/silences/nope", "on-call").status_code == 404
+    assert _send(api, "POST", "/api/v1/tokens", "on-call", {"name": "x", "roles": ["admin"]}).status_code == 403
+
+
+def test_a_silence_whose_regex_does_not_compile_is_refused_where_it_is_typed(api):
+    answer = _send(api, "POST", "/api/v1/silences", "on-call", {"matchers": ["alertname=~("], "duration": "1h"})
+    assert answer.status_code in (400, 422), answer.text
+    assert not [s for s in _get(api, "/api/v1/silences").json() if s["matchers"].get("alertname") == "~("]
+
+
+def test_a_key_answers_its_tree_and_an_unknown_key_is_404(api):
+    truth = api[3]
+    order = truth.faults[0].key if truth.faults else None
+    assert order
+    answer = _get(api, f"/api/v1/keys/{order}")
+    assert answer.status_code == 200
+    tree = answer.json()
+    assert tree["history"]["found"] and tree["history"]["hops"]
+    assert order in {t["key"] for t in tree["transactions"]}
+    assert _get(api, "/api/v1/keys/NO-SUCH-KEY").status_code == 404
+    assert _get(api, "/api/v1/keys/x", limit=100_001).status_code == 422
+
+
+def test_exception_page_action_and_export_agree_with_the_read_model(api):
+    _, store, _, _ = api
+    expected = list_exceptions(store, CONFIG, NOW.replace(tzinfo=None))
+    page = _get(api, "/api/v1/exceptions", limit=10).json()
+    assert page["total"] == len(expected) > 10 and len(page["items"]) == 10
+    ages = [item["age_s"] for item in page["items"]]
+    assert ages == sorted(ages, reverse=True)
+    stuck = _get(api, "/api/v1/exceptions", kind="stuck", limit=1000).json()
+    assert stuck["total"] == sum(1 for e in expected if e.kind == "stuck")
+
+    exported = _get(api, "/api/v1/exports/exceptions", format="csv")
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    assert len(rows) == len(expected)
+    assert {(r["process"], r["key"], r["kind"]) for r in rows} == {(e.process, e.key, e.kind) for e in expected}
+
+    target = stuck["items"][0]
+    done = _send(api, "POST", "/api/v1/exceptions/actions", "support",
+                 {"key": target["key"], "kind": "stuck", "action": "acknowledge"})  # fmt: skip
+    assert done.status_code == 200 and done.json()[0]["state"] == "acknowledged"
+    assert done.json()[0]["acknowledged_by"] == "support-bot"
+    missing = _send(api, "POST", "/api/v1/exceptions/actions", "support", {"key": "NOPE", "action": "resolve"})
+    assert missing.status_code == 404
