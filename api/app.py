@@ -5,7 +5,6 @@ Status codes: 200 answered; 400 a parameter the read model refuses (a bad regex,
 that does not fit the schema; 503 the store cannot be reached.
 """
 
-
 import csv
 import io
 import json
@@ -266,7 +265,6 @@ def build_app(
         return [
             AlertView(
                 **stored.alert.model_dump(),
-                fingerprint=fingerprint,
                 state_since=stored.since,
                 silenced_by=[s.id for s in silences if s.mutes(stored.alert.labels, now)],
             )  # fmt: skip

@@ -137,3 +137,18 @@ def test_exception_page_action_and_export_agree_with_the_read_model(api):
     assert done.json()[0]["acknowledged_by"] == "support-bot"
     missing = _send(api, "POST", "/api/v1/exceptions/actions", "support", {"key": "NOPE", "action": "resolve"})
     assert missing.status_code == 404
+
+
+def test_alerts_show_their_state_and_the_silence_that_mutes_them(api):
+    from biztrace.alerts.loop import run_pass
+
+    _, store, _, _ = api
+    run_pass(store, CONFIG, NOW.replace(tzinfo=None), channels={}, deliver=lambda *a, **k: None)
+    listed = _get(api, "/api/v1/alerts", role="on-call").json()
+    firing = [a for a in listed if a["state"] in ("firing", "pending")]
+    assert firing, listed
+    name = firing[0]["labels"]["alertname"]
+    silence = _send(api, "POST", "/api/v1/silences", "on-call", {"matchers": [f"alertname={name}"], "duration": "1h"})
+    again = {a["labels"]["alertname"]: a for a in _get(api, "/api/v1/alerts", role="on-call").json()}
+    assert again[name]["silenced_by"] == [silence.json()["id"]]
+    _send(api, "DELETE", f"/api/v1/silences/{silence.json()['id']}", "on-call")
