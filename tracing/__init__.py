@@ -2,7 +2,7 @@
 
 Example:
     from biztrace import tracing
-    tracing.configure("erp-integration")
+    tracing.configure("erp-integration", processes_file="biztrace.yaml")  # the server's YAML (optional)
     with tracing.hop("order.accepted", system="erp", order_id="O-1182"):
         accept(order)
 
@@ -27,7 +27,7 @@ from biztrace.tracing.api import (
 )
 from biztrace.tracing.bootstrap import configure, exporter
 from biztrace.tracing.context import business_context, current_keys
-from biztrace.tracing.processes import register_process
+from biztrace.tracing.processes import ProcessesFileError, load_processes, register_process
 from biztrace.tracing.processor import BusinessSpanProcessor
 from biztrace.tracing.propagation import attached, extract, inject, propagate, span_context_from_traceparent, submit
 from biztrace.tracing.sampling import BusinessKeySampler
@@ -38,6 +38,7 @@ __all__ = [
     "HopAttributes",
     "HopFailure",
     "HopValidationError",
+    "ProcessesFileError",
     "attached",
     "business_context",
     "configure",
@@ -47,6 +48,7 @@ __all__ = [
     "hop",
     "inject",
     "link_to",
+    "load_processes",
     "mark_dead_letter",
     "mark_duplicate",
     "mark_failed",

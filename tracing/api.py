@@ -7,10 +7,14 @@ Example:
     @hop("shipment.confirmed", system="wms")
     def ship(order_id: str) -> None: ...
 
-Arguments are validated by a pydantic model. An invalid one (an empty key, a negative
-quantity, an unknown stage of a registered process) raises :class:`HopValidationError` in
-development mode; in production mode it is logged as a warning and the span still opens
-with the valid attributes — instrumentation never crashes the host.
+Arguments are validated by a pydantic model, and the stage against the configured processes
+(``tracing.processes``: the server's YAML, or none). Without ``process=`` the hop is placed in
+the one configured process that has its stage, or left for the server to place. An invalid
+argument (an empty key, a negative quantity, a stage its process lacks) raises
+:class:`HopValidationError` in development mode; in production mode it is logged as a warning,
+the span records every valid attribute, and ``biztrace.dropped`` names what was left out. A
+key, an amount, a quantity or a system is never dropped because another attribute is wrong;
+instrumentation never crashes the host.
 """
 
 from __future__ import annotations
@@ -18,21 +22,21 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import os
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, Literal
 
-from opentelemetry import trace
+from opentelemetry import context, trace
 from opentelemetry.trace import Link, SpanContext, Status, StatusCode
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from biztrace.tracing import conventions as c
-from biztrace.tracing.processes import stages_of
+from biztrace.tracing import processes
 from biztrace.tracing.propagation import span_context_from_traceparent
 
 logger = logging.getLogger(__name__)
 TRACER_NAME = "biztrace.tracing"
-MODE_ENV = "BIZTRACE_TRACING_MODE"
+MODE_ENV = processes.MODE_ENV
+DROPPED = c.DROPPED
 
 
 class HopValidationError(ValueError):
@@ -51,8 +55,8 @@ class HopAttributes(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    stage: str = Field(min_length=1, serialization_alias=c.STAGE)
-    process: str = Field("order_to_cash", min_length=1, serialization_alias=c.PROCESS)
+    stage: str | None = Field(None, min_length=1, serialization_alias=c.STAGE)
+    process: str | None = Field(None, min_length=1, serialization_alias=c.PROCESS)
     system: str | None = Field(None, serialization_alias=c.SYSTEM)
     order_id: Key | None = Field(None, serialization_alias=c.ORDER_ID)
     customer_id: Key | None = Field(None, serialization_alias=c.CUSTOMER_ID)
@@ -68,28 +72,24 @@ class HopAttributes(BaseModel):
     status: str | None = Field(None, serialization_alias=c.STATUS)
     event_id: Key | None = Field(None, serialization_alias=c.EVENT_ID)
 
-    @model_validator(mode="after")
-    def _known_stage(self) -> HopAttributes:
-        stages = stages_of(self.process)
-        if stages is not None and self.stage not in stages:
-            raise ValueError(f"stage {self.stage!r} is not a stage of {self.process} ({', '.join(stages)})")
-        return self
-
     def attributes(self) -> dict[str, Any]:
         return self.model_dump(by_alias=True, exclude_none=True)
-
-
-def _mode() -> str:
-    return os.environ.get(MODE_ENV, "production").lower()
 
 
 STATIC_FIELDS = ("stage", "process", "system", "channel", "priority", "currency")
 """Arguments that repeat from call to call at one call site: validated once per combination."""
 
 
-_KEY_ARGS = {"order_id": c.ORDER_ID, "customer_id": c.CUSTOMER_ID, "invoice_id": c.INVOICE_ID,
-             "shipment_id": c.SHIPMENT_ID, "return_id": c.RETURN_ID, "event_id": c.EVENT_ID}  # fmt: skip
-_static_cache: dict[tuple, dict[str, Any]] = {}
+_KEY, _SKUS, _AMOUNT, _COUNT, _TEXT = range(5)
+_PER_CALL: dict[str, tuple[str, int]] = {
+    "order_id": (c.ORDER_ID, _KEY), "customer_id": (c.CUSTOMER_ID, _KEY), "invoice_id": (c.INVOICE_ID, _KEY),
+    "shipment_id": (c.SHIPMENT_ID, _KEY), "return_id": (c.RETURN_ID, _KEY), "event_id": (c.EVENT_ID, _KEY),
+    "sku_ids": (c.SKU_IDS, _SKUS), "amount": (c.AMOUNT, _AMOUNT), "quantity": (c.QUANTITY, _COUNT),
+    "status": (c.STATUS, _TEXT),
+}  # fmt: skip
+"""Arguments that change from call to call: the attribute each sets, and how it is checked."""
+_STATIC = frozenset(STATIC_FIELDS)
+_static_cache: dict[tuple | None, dict[str, Any]] = {}
 _STATIC_CACHE_SIZE = 4096
 
 
@@ -99,59 +99,109 @@ def _fast(arguments: dict[str, Any], base: dict[str, Any]) -> dict[str, Any] | N
     Pydantic costs ~25 us a call here, a third of a span; valid calls skip it, and anything
     this does not accept goes through the model, which stays the authority on errors.
     """
-    attributes = dict(base)
+    attributes = base.copy()
     for name, value in arguments.items():
-        if name in STATIC_FIELDS or value is None:
-            continue
-        key = _KEY_ARGS.get(name)
-        if key is not None:
-            if type(value) is not str or not value.strip():
-                return None
-            attributes[key] = value
-        elif name == "sku_ids":
-            if type(value) is not list or not all(type(v) is str and v.strip() for v in value):
-                return None
-            attributes[c.SKU_IDS] = value
-        elif name in ("amount", "quantity"):
-            if type(value) not in (int, float) or (name == "quantity" and value < 0):
-                return None
-            attributes[c.AMOUNT if name == "amount" else c.QUANTITY] = float(value)
-        elif name == "status" and type(value) is str:
-            attributes[c.STATUS] = value
-        else:
+        check = _PER_CALL.get(name)
+        if check is None:
+            if name in _STATIC:
+                continue
             return None
+        if value is None:
+            continue
+        attribute, kind = check
+        kind_of = value.__class__
+        if kind == _KEY:
+            if kind_of is not str or not value or value.isspace():
+                return None
+        elif kind == _AMOUNT or kind == _COUNT:
+            if kind_of is int:
+                value = float(value)
+            elif kind_of is not float:
+                return None
+            if kind == _COUNT and not value >= 0:  # NaN too: the model decides
+                return None
+        elif kind == _SKUS:
+            if kind_of is not list:
+                return None
+            for item in value:
+                if item.__class__ is not str or not item or item.isspace():
+                    return None
+        elif kind_of is not str:
+            return None
+        attributes[attribute] = value
     return attributes
 
 
 def _validated(arguments: dict[str, Any]) -> dict[str, Any]:
-    static = tuple(arguments.get(name) for name in STATIC_FIELDS)
-    base = _static_cache.get(static)
+    get = arguments.get
+    static = (get("stage"), get("process"), get("system"), get("channel"), get("priority"), get("currency"))
+    try:
+        base = _static_cache.get(static)
+    except TypeError:  # an unhashable value (a list for a system...): the model will say what is wrong
+        base = static = None
     if base is not None:
         fast = _fast(arguments, base)
         if fast is not None:
             return fast
-    try:
-        attributes = HopAttributes(**arguments).attributes()
-    except ValidationError as exc:
-        return _invalid(arguments, exc)
-    if len(_static_cache) < _STATIC_CACHE_SIZE:
-        names = {HopAttributes.model_fields[name].serialization_alias for name in STATIC_FIELDS}
-        _static_cache[static] = {k: v for k, v in attributes.items() if k in names}
+    attributes, problems, dropped = checked(arguments)
+    if problems:
+        return _invalid(arguments, attributes, problems, dropped)
+    if static is not None and len(_static_cache) < _STATIC_CACHE_SIZE:
+        _static_cache[static] = {k: v for k, v in attributes.items() if k in _STATIC_ATTRIBUTES}
     return attributes
 
 
-def _invalid(arguments: dict[str, Any], exc: ValidationError) -> dict[str, Any]:
-    problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'hop'}: {e['msg']}" for e in exc.errors())
-    if _mode() == "development":
-        raise HopValidationError(f"hop {arguments.get('stage')!r}: {problems}") from None
-    logger.warning("biztrace: hop %r has invalid attributes (%s); recording the valid ones",
-                   arguments.get("stage"), problems)  # fmt: skip
-    bad = {str(e["loc"][0]) for e in exc.errors() if e["loc"]}
-    kept = {k: v for k, v in arguments.items() if k not in bad}
-    try:
-        return HopAttributes(**kept).attributes()
-    except ValidationError:
-        return {c.STAGE: str(arguments.get("stage", "")), c.PROCESS: str(arguments.get("process", ""))}
+_STATIC_ATTRIBUTES = frozenset(HopAttributes.model_fields[name].serialization_alias for name in STATIC_FIELDS)
+processes.on_change(_static_cache.clear)
+
+
+def checked(arguments: dict[str, Any]) -> tuple[dict[str, Any], list[str], list[str]]:
+    """A hop's valid attributes, its problems, and the names of the attributes left out.
+
+    Each invalid argument is left out on its own; the others are all recorded. The process is
+    the one given, or the configured process that has the stage (``processes.place``).
+    """
+    problems: list[str] = []
+    dropped: list[str] = []
+    kept = dict(arguments)
+    model = None
+    while model is None:
+        try:
+            model = HopAttributes(**kept)
+        except ValidationError as exc:
+            before = len(kept)
+            for error in exc.errors():
+                problems.append(f"{'.'.join(map(str, error['loc'])) or 'hop'}: {error['msg']}")
+                name = str(error["loc"][0]) if error["loc"] else ""
+                if name in kept:
+                    del kept[name]
+                    field = HopAttributes.model_fields.get(name)
+                    dropped.append(field.serialization_alias if field is not None else name)  # type: ignore[arg-type]
+            if len(kept) == before:  # cannot happen: every field is optional
+                model = HopAttributes()
+    attributes = model.attributes()
+    given = attributes.get(c.PROCESS)
+    process, problem = processes.place(attributes.get(c.STAGE), given)
+    if problem is not None:
+        problems.append(problem)
+    if process is not None:
+        attributes[c.PROCESS] = process
+    elif given is not None:
+        del attributes[c.PROCESS]
+        dropped.append(c.PROCESS)
+    return attributes, problems, dropped
+
+
+def _invalid(arguments: dict[str, Any], attributes: dict[str, Any], problems: list[str],
+             dropped: list[str]) -> dict[str, Any]:  # fmt: skip
+    if processes.mode() == "development":
+        raise HopValidationError(f"hop {arguments.get('stage')!r}: {'; '.join(problems)}")
+    logger.warning("biztrace: hop %r has invalid attributes (%s); recording the valid ones%s",
+                   arguments.get("stage"), "; ".join(problems),
+                   f", not {', '.join(dropped)}" if dropped else "")  # fmt: skip
+    if dropped:
+        attributes[DROPPED] = dropped
+    return attributes
 
 
 class hop:  # noqa: N801 (used like a function: with hop(...), @hop(...))
@@ -170,6 +220,8 @@ class hop:  # noqa: N801 (used like a function: with hop(...), @hop(...))
     carries them onward as baggage. Thread-safe; not reentrant (use a new ``hop`` per step).
     """
 
+    __slots__ = ("_arguments", "_name", "_links", "_caused_by", "_tracer", "_token", "span")
+
     def __init__(
         self,
         stage: str,
@@ -180,43 +232,50 @@ class hop:  # noqa: N801 (used like a function: with hop(...), @hop(...))
         tracer: trace.Tracer | None = None,
         **business: Any,
     ) -> None:
-        self._arguments = {"stage": stage, **business}
+        business["stage"] = stage  # a fresh dict each call: no copy
+        self._arguments = business
         self._name = name
-        self._links = list(links or []) + ([caused_by] if caused_by is not None else [])
+        self._links = links
+        self._caused_by = caused_by
         self._tracer = tracer
-        self._scope: Any = None
+        self._token: object = None
         self.span: trace.Span | None = None
 
     def __enter__(self) -> trace.Span:
         attributes = _validated(self._arguments)
-        system = attributes.get(c.SYSTEM) or "hop"
-        name = self._name or f"{system}.{attributes.get(c.STAGE, 'hop')}"
+        name = self._name or f"{attributes.get(c.SYSTEM) or 'hop'}.{attributes.get(c.STAGE, 'hop')}"
+        links = self._links
+        if links or self._caused_by is not None:
+            links = _links([*(links or ()), *([self._caused_by] if self._caused_by is not None else [])])
         tracer = self._tracer or trace.get_tracer(TRACER_NAME)
-        self._scope = tracer.start_as_current_span(
-            name,
-            attributes=attributes,
-            links=_links(self._links) if self._links else None,
-            record_exception=False,
-            set_status_on_exception=False,
-        )
-        self.span = self._scope.__enter__()
-        return self.span
+        # start_span and attach, not start_as_current_span: the same span and context, without
+        # its two generator-based context managers (a tenth of a bare span's cost).
+        self.span = span = tracer.start_span(name, attributes=attributes, links=links, record_exception=False,
+                                             set_status_on_exception=False)  # fmt: skip
+        self._token = context.attach(trace.set_span_in_context(span))
+        return span
 
     def __exit__(self, exc_type, exc, tb) -> bool:
+        span = self.span
         try:
-            if exc is not None and self.span is not None:
+            if exc is not None and span is not None:
                 mark_failed(type(exc).__name__ if not isinstance(exc, HopFailure) else exc.error_type, str(exc),
-                            span=self.span, exception=exc)  # fmt: skip
+                            span=span, exception=exc)  # fmt: skip
         finally:
-            self._scope.__exit__(exc_type, exc, tb)
+            try:
+                context.detach(self._token)  # type: ignore[arg-type]
+            finally:
+                if span is not None:
+                    span.end()
         return False
 
     def __call__(self, function: Callable) -> Callable:
         """As a decorator: a new hop around every call (sync or async)."""
-        arguments, name, links, tracer = self._arguments, self._name, self._links, self._tracer
+        arguments, name, links, caused_by, tracer = (self._arguments, self._name, self._links, self._caused_by,
+                                                     self._tracer)  # fmt: skip
 
         def fresh() -> hop:
-            return hop(name=name, links=links, tracer=tracer, **arguments)
+            return hop(name=name, links=links, caused_by=caused_by, tracer=tracer, **arguments)
 
         if inspect.iscoroutinefunction(function):
 

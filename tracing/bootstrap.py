@@ -10,6 +10,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
+from biztrace.tracing import processes
 from biztrace.tracing.processor import BusinessSpanProcessor
 from biztrace.tracing.sampling import BusinessKeySampler
 
@@ -68,6 +69,7 @@ def configure(
     mode: str | None = None,
     provider: TracerProvider | None = None,
     span_exporter: SpanExporter | None = None,
+    processes_file: str | os.PathLike[str] | None = None,
 ) -> TracerProvider:
     """Configure OpenTelemetry for one service; returns the provider in use.
 
@@ -75,12 +77,21 @@ def configure(
     explicit arguments win. When the application already set an SDK TracerProvider
     (or passes ``provider``), biztrace adds its processors to it and never replaces it (its
     sampler then stays the application's); calling again adds nothing twice.
+    ``processes_file`` is the server's configuration file (its ``processes:`` section): hops
+    are placed in and checked against those processes (default: ``BIZTRACE_PROCESSES_FILE``
+    or ``BIZTRACE_CONFIG``; none, and no stage is unknown).
+
+    Raises:
+        ProcessesFileError: ``processes_file`` cannot be read or its processes are not valid.
 
     Example:
-        configure("wms-integration", endpoint="http://collector:4318/v1/traces", token="s3cret")
+        configure("wms-integration", endpoint="http://collector:4318/v1/traces", token="s3cret",
+                  processes_file="/etc/biztrace/biztrace.yaml")
     """
     if mode:
-        os.environ["BIZTRACE_TRACING_MODE"] = mode
+        os.environ[processes.MODE_ENV] = mode
+    if processes_file is not None:
+        processes.load_processes(processes_file)
     existing = provider or trace.get_tracer_provider()
     if isinstance(existing, TracerProvider):
         target = existing

@@ -1,4 +1,4 @@
-"""Business span attribute names from ``shared/CONVENTIONS.md`` (v1).
+"""Business span attribute names from ``shared/CONVENTIONS.md`` (v2).
 
 Stdlib only: every other package may import this module, and user applications
 import it through ``tracing`` without pulling in anything of the collector.
@@ -43,6 +43,9 @@ DEAD_LETTER = "biz.dead_letter"
 """True when the hop parked the message in a dead-letter queue."""
 ERROR_TYPE = "error.type"
 """OpenTelemetry's failure class, e.g. ``mapping_failed``."""
+
+DROPPED = "biztrace.dropped"
+"""Set by ``tracing.hop`` in production mode: the names of the attributes it left out as invalid."""
 
 SERVICE_NAME = "service.name"
 """Resource attribute naming the emitting service."""

@@ -34,3 +34,15 @@ def spans() -> Spans:
 @pytest.fixture
 def development(monkeypatch):
     monkeypatch.setenv("BIZTRACE_TRACING_MODE", "development")
+
+
+@pytest.fixture(autouse=True)
+def no_processes_configured(monkeypatch):
+    """Every test starts with no processes file and nothing registered (the vocabulary is global)."""
+    from biztrace.tracing import processes
+
+    for name in processes.FILE_ENVS:
+        monkeypatch.delenv(name, raising=False)
+    processes._reset()
+    yield
+    processes._reset()

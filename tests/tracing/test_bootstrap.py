@@ -31,7 +31,7 @@ def test_configure_adds_to_an_existing_provider_once():
 
 def test_configure_sets_a_global_provider_from_otel_environment():
     script = (
-        "import tracing\n"
+        "from biztrace import tracing\n"
         "from opentelemetry import trace\n"
         "p = tracing.configure()\n"
         "assert trace.get_tracer_provider() is p\n"
