@@ -18,7 +18,9 @@ COPY alerts ./alerts
 COPY dashboard ./dashboard
 COPY config ./config
 COPY readmodel ./readmodel
-RUN pip install . \
+COPY api ./api
+# biztrace-tracing is its own distribution (tracing/pyproject.toml), installed first
+RUN pip install ./tracing . \
     && groupadd --system --gid 10001 biztrace \
     && useradd --system --uid 10001 --gid biztrace --home-dir /home/biztrace --create-home biztrace
 

@@ -1,39 +1,45 @@
-"""One evaluation pass, and the loop that repeats it.
+"""One evaluation pass, and the loop that repeats it on schedule.
 
 A pass: evaluate every rule in ClickHouse, step each alert's lifecycle, record the
-transitions, plan the notifications due, deliver them (a failed delivery is logged and
-retried next pass; it never stops evaluation), and keep the exception lifecycle in step.
+transitions, plan the notifications due and hand them to the receivers' delivery workers
+(:mod:`biztrace.alerts.delivery`), and keep the exception lifecycle in step. The pass never
+waits for a receiver: the loop runs every ``evaluation_interval`` whatever they do.
+
+One bad part never stops a pass. A rule whose query fails keeps its alerts as they were,
+each annotated with ``evaluation_error``, and is listed in :attr:`PassReport.failed_rules`
+(and logged); the other rules go on. A stored silence that cannot be evaluated (a regex an
+older version accepted) mutes nothing and is listed in :attr:`PassReport.silence_problems`.
+A receiver whose channels cannot be built is listed in :attr:`PassReport.receiver_problems`
+and its notifications are logged as failed.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
 
 from pydantic import BaseModel, Field
 
 from biztrace.alerts import dispatch, state
+from biztrace.alerts.delivery import Channels, Deliver, Delivery, Dispatcher
 from biztrace.config import AlertsConfig
+from biztrace.config.silences import stored_silences
 from biztrace.readmodel import alert_store, exceptions, rules
-from biztrace.readmodel.models import AlertInstance, Notification, naive_utc
+from biztrace.readmodel.models import AlertInstance, naive_utc
 from biztrace.store import Store
+
+__all__ = ["Deliver", "Delivery", "PassReport", "build_channels", "run_forever", "run_pass"]
 
 logger = logging.getLogger(__name__)
 
+EVALUATION_ERROR = "evaluation_error"
+"""The annotation a failing rule's alerts carry: why this pass could not evaluate the rule."""
 
-class Delivery(BaseModel):
-    """One notification's outcome on one channel."""
-
-    receiver: str
-    channel: str
-    group_key: str
-    status: str
-    delivered: bool
-    attempts: int
-    error: str | None = None
+ONE_SHOT_WAIT_S = 120.0
+"""How long a single pass (``biztrace alerts evaluate``) waits for its deliveries at most."""
 
 
 class PassReport(BaseModel):
@@ -42,26 +48,32 @@ class PassReport(BaseModel):
     evaluated_at: datetime
     alerts: list[AlertInstance]
     muted: dict[str, str] = Field(description="fingerprint -> silenced by <id> | inhibited")
-    notifications: list[Delivery]
+    notifications: list[Delivery] = Field(description="delivery outcomes: this pass's, or those since the last pass")
+    queued: int = Field(0, description="deliveries this pass handed to the receivers' workers")
     rule_errors: list[str]
+    failed_rules: dict[str, str] = Field(default_factory=dict, description="rule -> why it was not evaluated")
+    silence_problems: dict[str, str] = Field(default_factory=dict, description="silence id -> why it mutes nothing")
+    receiver_problems: dict[str, str] = Field(default_factory=dict, description="receiver -> why it cannot send")
     exception_events: dict[str, int]
 
 
-Deliver = Callable[[Any, Notification], Any]
+def build_channels(config: AlertsConfig) -> tuple[Channels, dict[str, str]]:
+    """Receiver name -> [(kind, channel)], and the receivers whose channels could not be built (-> why).
 
+    Settings are validated when the configuration loads; this only guards a configuration
+    built in code. A receiver that fails is left out (its notifications are logged as failed).
+    """
+    from biztrace.alerts.channels import build_channel
 
-def _channels(config: AlertsConfig) -> dict[str, list[tuple[str, Any]]]:
-    """Receiver name -> [(channel type, channel)], built once from the configuration."""
-    built: dict[str, list[tuple[str, Any]]] = {}
+    built: Channels = {}
+    problems: dict[str, str] = {}
     for receiver in config.receivers:
-        items = receiver.channel_configs()
-        if items:
-            from biztrace.alerts.channels import build_channel
-
-            built[receiver.name] = [(kind, build_channel({"type": kind, **options})) for kind, options in items]
-        else:
-            built[receiver.name] = []
-    return built
+        try:
+            built[receiver.name] = [(kind, build_channel(options)) for kind, options in receiver.channel_configs()]
+        except Exception as exc:
+            problems[receiver.name] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            logger.error("receiver %s cannot send: %s", receiver.name, problems[receiver.name])
+    return built, problems
 
 
 def run_pass(
@@ -69,30 +81,67 @@ def run_pass(
     config: AlertsConfig,
     now: datetime,
     *,
-    channels: dict[str, list[tuple[str, Any]]] | None = None,
+    channels: Channels | None = None,
     deliver: Deliver | None = None,
     persist: bool = True,
+    dispatcher: Dispatcher | None = None,
 ) -> PassReport:
     """Evaluate, record, notify. With ``persist=False`` nothing is written or sent (a dry run).
 
-    Every transaction is classified once per pass (:func:`alerts.rules.snapshot`); the rules
+    Every transaction is classified once per pass (:func:`readmodel.rules.snapshot`); the rules
     and the exception bookkeeping both read that snapshot.
+
+    Args:
+        store: the store.
+        config: the validated configuration.
+        now: the pass's time (naive UTC or aware).
+        channels: receiver -> [(kind, channel)] (default: built from ``config``).
+        deliver: how one notification is sent on one channel (default: with retries).
+        persist: False for a dry run.
+        dispatcher: the loop's delivery workers. Without one, the pass starts its own and
+            waits (up to :data:`ONE_SHOT_WAIT_S`) for its deliveries, as a single command does.
     """
     now = naive_utc(now)
-    with rules.snapshot(store, config, now) as snapshot:
-        return _pass(store, config, now, snapshot, channels, deliver, persist)
+    receiver_problems: dict[str, str] = {}
+    own = None
+    if persist and dispatcher is None:
+        if channels is None:
+            channels, receiver_problems = build_channels(config)
+        own = dispatcher = Dispatcher(store, channels, deliver=deliver, broken=receiver_problems)
+    try:
+        with rules.snapshot(store, config, now) as snapshot:
+            report = _pass(store, config, now, snapshot, dispatcher if persist else None)
+        if own is not None:
+            own.wait_idle(ONE_SHOT_WAIT_S)
+    finally:
+        if own is not None:
+            own.close(timeout_s=1.0)
+    if dispatcher is not None:
+        report.notifications = dispatcher.outcomes()
+    report.receiver_problems = {**receiver_problems, **report.receiver_problems}
+    return report
+
+
+def _evaluate(store: Store, config: AlertsConfig, now: datetime, snapshot: str):
+    """Every rule; a rule that fails (for any reason) is reported and the others go on."""
+    results: list[rules.RuleResult] = []
+    failed: dict[str, str] = {}
+    for rule in config.rules:
+        try:
+            results.extend(rules.evaluate_rule(store, config, rule, now, snapshot))
+        except Exception as exc:
+            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            if rule.name not in message:
+                message = f"rule {rule.name}: {message}"
+            failed[rule.name] = message
+            logger.warning("alert rule %s not evaluated: %s", rule.name, message)
+    return results, failed
 
 
 def _pass(
-    store: Store,
-    config: AlertsConfig,
-    now: datetime,
-    snapshot: str,
-    channels: dict[str, list[tuple[str, Any]]] | None,
-    deliver: Deliver | None,
-    persist: bool,
+    store: Store, config: AlertsConfig, now: datetime, snapshot: str, dispatcher: Dispatcher | None
 ) -> PassReport:
-    results, errors = rules.evaluate(store, config, now, snapshot)
+    results, failed = _evaluate(store, config, now, snapshot)
     by_rule = {rule.name: rule for rule in config.rules}
     previous = alert_store.current_alerts(store)
     current: dict[str, AlertInstance] = {}
@@ -117,22 +166,30 @@ def _pass(
         if rule is None:  # the rule was removed from the configuration
             changes.append((before.alert, "inactive"))
             continue
+        if rule.name in failed:  # not evaluated: nothing is known, so nothing changes
+            notes = {**before.alert.annotations, EVALUATION_ERROR: failed[rule.name]}
+            current[fingerprint] = before.alert.model_copy(update={"annotations": notes})
+            continue
         _track(before, state.step(before.alert, None, rule, now), fingerprint, current, changes)
     fired_at = {fp: (previous[fp].since if fp in previous and previous[fp].alert.state == "firing" else now)
                 for fp, alert in current.items() if alert.state == "firing"}  # fmt: skip
-    silences = alert_store.silences(store)
+    with stored_silences():
+        silences = alert_store.silences(store)
+    silence_problems = {s.id: s.problem for s in silences if s.problem}
+    for silence_id, problem in silence_problems.items():
+        logger.warning("silence %s mutes nothing: %s", silence_id, problem)
+    generation = dispatcher.generation if dispatcher is not None else 0
     due, muted = dispatch.plan(list(current.values()), fired_at, config, silences, alert_store.last_sent(store), now)
-    deliveries: list[Delivery] = []
+    queued = 0
     exception_events: dict[str, int] = {}
-    if persist:
+    if dispatcher is not None:
         alert_store.record_alerts(store, changes, now)
-        receivers = channels if channels is not None else _channels(config)
-        for notification in due:
-            deliveries.extend(_send(store, notification, receivers.get(notification.receiver, []), deliver, now))
+        queued = dispatcher.submit(due, generation)
         exception_events = exceptions.sync(store, config, now, classified=snapshot)
     return PassReport(
         evaluated_at=now, alerts=sorted(current.values(), key=lambda a: (a.rule, sorted(a.labels.items()))),
-        muted=muted, notifications=deliveries, rule_errors=errors, exception_events=exception_events,
+        muted=muted, notifications=[], queued=queued, rule_errors=list(failed.values()), failed_rules=failed,
+        silence_problems=silence_problems, exception_events=exception_events,
     )  # fmt: skip
 
 
@@ -146,43 +203,55 @@ def _track(before, after: AlertInstance | None, fingerprint: str, current: dict,
         changes.append((after, after.state))
 
 
-def _send(store: Store, notification: Notification, channels: list[tuple[str, Any]], deliver: Deliver | None,
-          now: datetime) -> list[Delivery]:  # fmt: skip
-    if not channels:  # a receiver without channels keeps history only
-        alert_store.record_notification(store, notification, "none", True, 0, None, now)
-        return [Delivery(receiver=notification.receiver, channel="none", group_key=notification.group_key,
-                         status=notification.status, delivered=True, attempts=0)]  # fmt: skip
-    if deliver is None:
-        from functools import partial
+def run_forever(
+    store: Store,
+    config: AlertsConfig,
+    *,
+    stop: threading.Event,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    on_pass: Callable[[PassReport], None] | None = None,
+    channels: Channels | None = None,
+    deliver: Deliver | None = None,
+    timer: Callable[[], float] = time.monotonic,
+) -> None:
+    """Run a pass every ``evaluation_interval`` until ``stop`` is set; a failing pass is logged.
 
-        from biztrace.alerts.channels import deliver as deliver_with_retries
+    Passes start on a fixed schedule (start + k * interval); one that overruns its slot is
+    followed at once by the next, and the missed slots are skipped. Notifications go to one
+    worker per receiver (:class:`~biztrace.alerts.delivery.Dispatcher`), never delaying a
+    pass. Blocks the calling thread; on stop, deliveries under way end by their deadline.
 
-        # within a pass a receiver that is down costs seconds, not minutes: the next pass retries
-        deliver = partial(deliver_with_retries, attempts=3, initial_backoff_s=0.5, max_backoff_s=2.0)
-    outcomes = []
-    for kind, channel in channels:
-        result = deliver(channel, notification)
-        delivered, attempts, error = bool(result.delivered), int(result.attempts), result.error
-        if not delivered:
-            logger.warning("notification to %s/%s failed: %s", notification.receiver, kind, error)
-        alert_store.record_notification(store, notification, kind, delivered, attempts, error, now)
-        outcomes.append(Delivery(
-            receiver=notification.receiver, channel=kind, group_key=notification.group_key,
-            status=notification.status, delivered=delivered, attempts=attempts, error=error,
-        ))  # fmt: skip
-    return outcomes
-
-
-def run_forever(store: Store, config: AlertsConfig, *, stop: threading.Event, clock=lambda: datetime.now(UTC),
-                on_pass: Callable[[PassReport], None] | None = None) -> None:  # fmt: skip
-    """Run a pass every ``evaluation_interval`` until ``stop`` is set; a failing pass is logged."""
-    channels = _channels(config)
+    Args:
+        store: the store.
+        config: the validated configuration.
+        stop: set it to end the loop.
+        clock: the time each pass evaluates at.
+        on_pass: called with each pass's report (its ``notifications`` are the outcomes
+            that completed since the previous pass).
+        channels: receiver -> [(kind, channel)] (default: built from ``config``).
+        deliver: how one notification is sent on one channel (default: with retries).
+        timer: monotonic seconds, for the schedule.
+    """
+    problems: dict[str, str] = {}
+    if channels is None:
+        channels, problems = build_channels(config)
+    dispatcher = Dispatcher(store, channels, deliver=deliver, broken=problems)
     interval = config.evaluation_interval.total_seconds()
-    while not stop.is_set():
-        try:
-            report = run_pass(store, config, clock(), channels=channels)
-            if on_pass:
-                on_pass(report)
-        except Exception:  # the loop must survive a bad pass (store hiccup, rule error)
-            logger.exception("alert evaluation pass failed; retrying next interval")
-        stop.wait(interval)
+    next_at = timer()
+    try:
+        while not stop.is_set():
+            next_at += interval
+            try:
+                report = run_pass(store, config, clock(), dispatcher=dispatcher)
+                report.receiver_problems = {**problems, **report.receiver_problems}
+                if on_pass:
+                    on_pass(report)
+            except Exception:  # the loop must survive a bad pass (store hiccup, a bug)
+                logger.exception("alert evaluation pass failed; retrying next interval")
+            late = timer() - next_at
+            if late > 0:
+                logger.warning("an alert pass overran its %gs slot by %.1fs; next one starts now", interval, late)
+                next_at = timer()
+            stop.wait(max(0.0, next_at - timer()))
+    finally:
+        dispatcher.close(timeout_s=5.0)

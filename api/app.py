@@ -14,14 +14,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Query, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import BaseModel, Field
 
 from biztrace.api import tokens
+from biztrace.api.metrics import BusinessMetrics
 from biztrace.api.tokens import Principal
 from biztrace.config import AlertsConfig, parse_duration
 from biztrace.config.roles import may
-from biztrace.readmodel import actions, alert_store, reconcile
+from biztrace.readmodel import actions, alert_store, reconcile, replays
 from biztrace.readmodel.errors import NotFound, ReadModelError
 from biztrace.readmodel.exceptions import ExceptionItem, Filters, list_exceptions
 from biztrace.readmodel.lookup import KeyHistory, key_history
@@ -95,6 +97,15 @@ class AlertView(AlertInstance):
     silenced_by: list[str] = Field(description="ids of the active silences that mute it")
 
 
+class ReplayRequest(BaseModel):
+    """Replay one transaction's exception through the configured middleware endpoint."""
+
+    process: str
+    key: str = Field(min_length=1)
+    kind: Literal["stuck", "failed", "duplicate", "dead_letter", "mismatch"]
+    request_id: str | None = Field(None, description="idempotency key: the same id is one replay")
+
+
 class TokenRequest(BaseModel):
     name: str = Field(min_length=1)
     roles: list[str] = Field(min_length=1)
@@ -106,10 +117,13 @@ class CreatedToken(BaseModel):
 
 
 class StoreStatus(BaseModel):
+    """The store's schema: every migration this version knows and whether the store has it."""
+
     store: str
     migrations_applied: int
     migrations_known: int
     up_to_date: bool
+    migrations: list[schema.MigrationStatus]
 
 
 _EXPORT_FIELDS = [
@@ -119,9 +133,13 @@ _EXPORT_FIELDS = [
 
 
 def build_app(
-    store: Store, config: AlertsConfig | Callable[[], AlertsConfig], clock: Callable[[], datetime] = utcnow
+    store: Store,
+    config: AlertsConfig | Callable[[], AlertsConfig],
+    clock: Callable[[], datetime] = utcnow,
+    replay_sender: replays.Sender | None = None,
 ) -> FastAPI:
-    """The API over one store. ``config``: the configuration, or a function returning the current one."""
+    """The API over one store. ``config``: the configuration, or a function returning the current one.
+    ``replay_sender``: what sends a replay to the middleware (the process wiring gives the real one)."""
     current_config = config if callable(config) else (lambda: config)
     app = FastAPI(
         title="biztrace API",
@@ -166,13 +184,21 @@ def build_app(
     async def _read_model(request: Request, exc: ReadModelError) -> JSONResponse:
         return JSONResponse({"detail": str(exc).splitlines()[0]}, status_code=500)
 
+    business = BusinessMetrics(store, current_config, clock)
+
+    @app.get("/metrics", tags=["metrics"], response_class=PlainTextResponse)
+    def metrics(who: Reader) -> PlainTextResponse:
+        """Business figures in Prometheus' text format: exceptions by process, kind and state; stuck
+        transactions and the oldest breach; mismatch rate (recomputed at most every 30 s)."""
+        return PlainTextResponse(business.exposition(), media_type=CONTENT_TYPE_LATEST)
+
     @app.get(f"{PREFIX}/status", response_model=StoreStatus, tags=["store"])
     def status(who: Reader) -> StoreStatus:
         """The store's schema state."""
         report = schema.status(store, schema.SchemaOptions())
         applied = sum(1 for m in report if m.applied)
         return StoreStatus(store=store.address.display, migrations_applied=applied, migrations_known=len(report),
-                           up_to_date=applied == len(report))  # fmt: skip
+                           up_to_date=applied == len(report), migrations=report)  # fmt: skip
 
     @app.get(f"{PREFIX}/keys/{{key}}", response_model=KeyTree, tags=["transactions"])
     def key_tree(key: str, who: Reader, limit: Annotated[int, Query(ge=1, le=MAX_HOPS)] = MAX_HOPS) -> KeyTree:
@@ -226,37 +252,65 @@ def build_app(
             process=body.process, assignee=body.assignee, note=body.note,
         )  # fmt: skip
 
-    @app.get(f"{PREFIX}/exports/exceptions", tags=["exports"])
-    def export_exceptions(
+    @app.get(f"{PREFIX}/exports/{{what}}", tags=["exports"])
+    def export(
+        what: Literal["exceptions", "findings", "parity"],
         who: Reader,
         format: Literal["csv", "json"] = "csv",
         process: str | None = None,
         kind: str | None = None,
         state: Literal["open", "acknowledged", "resolved"] | None = None,
+        since: datetime | None = None,
     ) -> StreamingResponse:
-        """Every exception of the filtered queue, streamed as CSV or JSON lines."""
-        items = _filtered(process, kind, None, None, state, None, None)
+        """Every row of the exception queue, the reconciliation findings or the parity table, streamed as CSV
+        (a header, then a row each) or JSON lines. ``since`` (reconciliation only): default 7 days ago."""
+        if what == "exceptions":
+            rows: list[BaseModel] = _filtered(process, kind, None, None, state, None, None)
+            fields = _EXPORT_FIELDS
+        else:
+            now = clock()
+            start = since.replace(tzinfo=None) if since else now - timedelta(days=7)
+            found = reconcile.report(store, current_config(), now, since=start, process=process)
+            rows = found["mismatches" if what == "findings" else "parity"]
+            model = reconcile.Mismatch if what == "findings" else reconcile.ParityRow
+            fields = list(model.model_fields)
+        return _stream(rows, fields, format, what)
 
-        def csv_rows() -> Iterator[str]:
-            buffer = io.StringIO()
-            writer = csv.DictWriter(buffer, _EXPORT_FIELDS, extrasaction="ignore")
-            writer.writeheader()
-            for number, item in enumerate(items, start=1):
-                writer.writerow(item.model_dump(mode="json"))
-                if number % 1000 == 0:
-                    yield buffer.getvalue()
-                    buffer.seek(0)
-                    buffer.truncate()
-            yield buffer.getvalue()
+    @app.exception_handler(replays.ReplayNotAllowed)
+    async def _replay_refused(request: Request, exc: replays.ReplayNotAllowed) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=403)
 
-        def json_lines() -> Iterator[str]:
-            for item in items:
-                yield json.dumps(item.model_dump(mode="json")) + "\n"
+    @app.exception_handler(replays.NoReplayTarget)
+    async def _no_target(request: Request, exc: replays.NoReplayTarget) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=409)
 
-        if format == "csv":
-            disposition = {"Content-Disposition": "attachment; filename=exceptions.csv"}
-            return StreamingResponse(csv_rows(), media_type="text/csv", headers=disposition)
-        return StreamingResponse(json_lines(), media_type="application/x-ndjson")
+    @app.exception_handler(replays.ReplayError)
+    async def _replay_error(request: Request, exc: replays.ReplayError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    @app.post(f"{PREFIX}/replays", response_model=replays.Replay, tags=["replay"])
+    def replay_request(body: ReplayRequest, who: Reader) -> replays.Replay:
+        """Ask the middleware to resubmit a transaction (the configured replay target; idempotent per
+        ``request_id``; audited). The token's roles must be among the target's roles."""
+        if replay_sender is None:
+            raise HTTPException(503, "this process sends no replays")
+        return replays.request_replay(
+            store, current_config(), clock(), process=body.process, key=body.key, kind=body.kind, actor=who.name,
+            roles=who.roles, send=replay_sender, request_id=body.request_id,
+        )  # fmt: skip
+
+    @app.get(f"{PREFIX}/replays", response_model=list[replays.Replay], tags=["replay"])
+    def replay_list(
+        who: Reader, process: str | None = None, key: str | None = None, kind: str | None = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    ) -> list[replays.Replay]:  # fmt: skip
+        """Replays with their outcome and whether the transaction moved on within its SLA since."""
+        return replays.replays(store, current_config(), clock(), process=process, key=key, kind=kind, limit=limit)
+
+    @app.get(f"{PREFIX}/replays/{{request_id}}", response_model=replays.Replay, tags=["replay"])
+    def replay_one(request_id: str, who: Reader) -> replays.Replay:
+        """One replay and its follow-up."""
+        return replays.replay_status(store, current_config(), clock(), request_id)
 
     @app.get(f"{PREFIX}/alerts", response_model=list[AlertView], tags=["alerts"])
     def alerts(who: Reader) -> list[AlertView]:
@@ -323,6 +377,32 @@ def build_app(
         return {"revoked": token_id}
 
     return app
+
+
+def _stream(rows: list[BaseModel], fields: list[str], format: str, name: str) -> StreamingResponse:
+    """Rows as streamed CSV (lists joined by spaces) or JSON lines, a thousand rows a chunk."""
+
+    def csv_chunks() -> Iterator[str]:
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fields, extrasaction="ignore")
+        writer.writeheader()
+        for number, row in enumerate(rows, start=1):
+            values = row.model_dump(mode="json")
+            writer.writerow({k: " ".join(map(str, v)) if isinstance(v, list) else v for k, v in values.items()})
+            if number % 1000 == 0:
+                yield buffer.getvalue()
+                buffer.seek(0)
+                buffer.truncate()
+        yield buffer.getvalue()
+
+    def json_lines() -> Iterator[str]:
+        for row in rows:
+            yield row.model_dump_json() + "\n"
+
+    if format == "csv":
+        disposition = {"Content-Disposition": f"attachment; filename={name}.csv"}
+        return StreamingResponse(csv_chunks(), media_type="text/csv", headers=disposition)
+    return StreamingResponse(json_lines(), media_type="application/x-ndjson")
 
 
 def _jsonable(value: object) -> object:

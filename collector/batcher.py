@@ -6,13 +6,16 @@ size (``max_batch_spans``) or age (``flush_interval_ms``). Memory stays bounded:
 that would push the queue past ``max_queue_spans`` is refused with :class:`Overloaded`, and
 the client retries after the advertised delay.
 
-A failed write is retried with the same batch id (the store's deduplication token) until
-``write_timeout_s``; then every request of the batch fails with :class:`StoreUnavailable`,
-and since nothing was acknowledged, the clients' retries lose nothing.
+A failed write is split: its halves are written apart, down to single requests, so that a
+request the store refuses fails alone and the others are committed and acknowledged. What
+still fails is retried as one group (its deduplication token derived from its members) until
+``write_timeout_s``; then those requests fail with :class:`StoreUnavailable`, and since they
+were not acknowledged, the clients' retries lose nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -90,6 +93,11 @@ class Batcher:
     def queued_spans(self) -> int:
         return self._queued_spans
 
+    @property
+    def accepting(self) -> bool:
+        """Whether requests are taken: started, not stopping, every writer thread alive."""
+        return bool(self._threads) and not self._stopping and all(t.is_alive() for t in self._threads)
+
     def start(self) -> None:
         """Start one thread per writer."""
         for index, writer in enumerate(self._writers):
@@ -157,43 +165,78 @@ class Batcher:
 
     def _run(self, writer: Writer) -> None:
         while (taken := self._take()) is not None:
-            batch = Batch(uuid.uuid4().hex, [intake for intake, _, _ in taken])
-            error = self._write(writer, batch)
-            if error is None and self._exit_after_commits is not None:
-                with self._cond:
-                    self._commits += 1
-                    if self._commits >= self._exit_after_commits:
-                        logger.critical("fault injection: exiting after commit %d, before acknowledging", self._commits)
-                        os._exit(FAULT_EXIT_CODE)
-            for intake, future, _ in taken:
-                with self._cond:
-                    self._inflight.pop(intake.fingerprint, None)
-                if error is None:
-                    self.ledger.record(intake.fingerprint, {sample.day for sample in intake.samples})
-                    future.set_result(None)
-                else:
-                    future.set_exception(error)
-            if error is None:
-                self.metrics.spans_written.inc(batch.spans)
+            self._commit(writer, uuid.uuid4().hex, taken)
 
-    def _write(self, writer: Writer, batch: Batch) -> StoreUnavailable | None:
+    def _commit(self, writer: Writer, batch_id: str, taken: list[tuple[Intake, Future[None], float]]) -> None:
+        """Write the requests taken, acknowledging each as soon as the write holding it commits.
+
+        A group that fails is split in halves, and each half written on its own, down to single
+        requests: one request the store refuses (whatever the reason) fails alone, and every
+        other request of the group is committed and acknowledged once. What still fails is
+        written again as one group, with backoff, until ``write_timeout_s``; then its requests
+        fail with :class:`StoreUnavailable`. A group's deduplication token is derived from its
+        members, so writing the same group again after an ambiguous failure stores it once.
+        """
         deadline = time.monotonic() + self.write_timeout_s
         delay = self.retry_initial_s
+        pending = list(range(len(taken)))
         while True:
-            started = time.monotonic()
-            try:
-                writer.write(batch)
-                self.metrics.batch_seconds.observe(time.monotonic() - started)
-                return None
-            except Exception as exc:  # a writer may fail in any way; the batch must survive it
-                if time.monotonic() + delay > deadline:
-                    logger.error("giving up on batch %s (%d spans): %s", batch.batch_id, batch.spans, exc)
-                    self.metrics.batch_failures.inc()
-                    return StoreUnavailable(f"the store did not commit the batch: {_first_line(exc)}")
-                logger.warning("batch %s failed (%s); retrying in %.1fs", batch.batch_id, _first_line(exc), delay)
-                self.metrics.batch_retries.inc()
-                time.sleep(delay)
-                delay = min(delay * 2, 5.0)
+            failed: dict[int, BaseException] = {}
+            self._isolate(writer, batch_id, taken, pending, failed)
+            if not failed:
+                return
+            pending = sorted(failed)
+            error = failed[pending[-1]]
+            if time.monotonic() + delay > deadline:
+                spans = sum(taken[i][0].spans for i in pending)
+                logger.error("giving up on %d request(s) of batch %s (%d spans): %s",
+                             len(pending), batch_id, spans, _first_line(error))  # fmt: skip
+                self.metrics.batch_failures.inc()
+                for index in pending:
+                    intake, future, _ = taken[index]
+                    with self._cond:
+                        self._inflight.pop(intake.fingerprint, None)
+                    future.set_exception(
+                        StoreUnavailable(f"the store did not commit the batch: {_first_line(failed[index])}")
+                    )
+                return
+            logger.warning("%d request(s) of batch %s failed (%s); retrying in %.1fs",
+                           len(pending), batch_id, _first_line(error), delay)  # fmt: skip
+            self.metrics.batch_retries.inc()
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    def _isolate(self, writer: Writer, batch_id: str, taken, members: list[int], failed: dict) -> None:
+        """Write ``members`` as one batch; on failure, each half on its own, down to single requests."""
+        token = batch_id if len(members) == len(taken) else f"{batch_id}-{_members_key(members)}"
+        batch = Batch(token, [taken[i][0] for i in members])
+        started = time.monotonic()
+        try:
+            writer.write(batch)
+        except Exception as exc:  # a writer may fail in any way; the requests must survive it
+            if len(members) == 1:
+                failed[members[0]] = exc
+                return
+            logger.warning("batch %s of %d requests failed (%s); writing its halves apart",
+                           token, len(members), _first_line(exc))  # fmt: skip
+            half = len(members) // 2
+            self._isolate(writer, batch_id, taken, members[:half], failed)
+            self._isolate(writer, batch_id, taken, members[half:], failed)
+            return
+        self.metrics.batch_seconds.observe(time.monotonic() - started)
+        if self._exit_after_commits is not None:
+            with self._cond:
+                self._commits += 1
+                if self._commits >= self._exit_after_commits:
+                    logger.critical("fault injection: exiting after commit %d, before acknowledging", self._commits)
+                    os._exit(FAULT_EXIT_CODE)
+        for index in members:
+            intake, future, _ = taken[index]
+            with self._cond:
+                self._inflight.pop(intake.fingerprint, None)
+            self.ledger.record(intake.fingerprint, {sample.day for sample in intake.samples})
+            future.set_result(None)
+        self.metrics.spans_written.inc(batch.spans)
 
     def shutdown(self, timeout_s: float = 30.0) -> bool:
         """Stop accepting, flush what is queued, and wait for the writers.
@@ -213,6 +256,10 @@ def _resolved() -> Future[None]:
     future: Future[None] = Future()
     future.set_result(None)
     return future
+
+
+def _members_key(members: list[int]) -> str:
+    return hashlib.blake2b(",".join(map(str, members)).encode(), digest_size=8).hexdigest()
 
 
 def _first_line(exc: BaseException) -> str:

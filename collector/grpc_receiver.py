@@ -3,14 +3,16 @@
 The handler takes the raw request bytes (no deserializer), so the request is parsed
 once, by the same code as OTLP/HTTP, and its fingerprint is of the bytes the client sent.
 Errors follow the OTLP specification: INVALID_ARGUMENT for a malformed request,
-UNAUTHENTICATED without the bearer token, RESOURCE_EXHAUSTED for an oversized message
-(gRPC's own limit), and UNAVAILABLE with ``RetryInfo`` when the queue is full or the store
-does not commit, which OTLP clients retry.
+UNAUTHENTICATED without the bearer token (decided on the metadata, before the message is
+read), RESOURCE_EXHAUSTED for an oversized message (gRPC's own limit) or more concurrent calls
+than workers, and UNAVAILABLE with ``RetryInfo`` when the queue or the byte budget is full
+or the store does not commit, which OTLP clients retry.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from concurrent import futures
 
 import grpc
@@ -39,14 +41,45 @@ class _TraceService:
     def __init__(self, receiver: Receiver, commit_timeout_s: float) -> None:
         self.receiver = receiver
         self.commit_timeout_s = commit_timeout_s
+        # what the next call is expected to hold before its message is read: at first 4 MiB, the
+        # message size gRPC clients and collectors accept by default; then a running average
+        self._typical_bytes = 4 << 20
 
-    def export(self, body: bytes, context: grpc.ServicerContext) -> bytes:
+    def export(self, requests: Iterator[bytes], context: grpc.ServicerContext) -> bytes:
+        """One unary Export, served as a stream so that memory is reserved before the message is read.
+
+        The call first takes the typical request size from the byte budget (refused with
+        UNAVAILABLE when it does not fit, its message never received), then reads its message
+        and takes whatever that holds beyond the reservation.
+        """
         receiver = self.receiver
         metrics = receiver.metrics
         metadata = dict(context.invocation_metadata())
-        if not receiver.authorized(metadata.get("authorization")):
+        if not receiver.authorized(metadata.get("authorization")):  # the interceptor refused it already
             metrics.requests.labels("grpc", "unauthenticated").inc()
             _abort(context, grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
+        held = 0
+        try:
+            try:
+                receiver.budget.take(self._typical_bytes)
+                held = self._typical_bytes
+                body = next(requests, None)
+                if body is None:
+                    _abort(context, grpc.StatusCode.INVALID_ARGUMENT, "the call carried no request message")
+                if len(body) > held:
+                    receiver.budget.take(len(body) - held)
+                    held = len(body)
+            except Overloaded as exc:
+                metrics.requests.labels("grpc", "overloaded").inc()
+                _abort(context, grpc.StatusCode.UNAVAILABLE, str(exc), exc.retry_after_s)
+            self._typical_bytes = max(64 << 10, (3 * self._typical_bytes + len(body)) // 4)
+            return self._export(body, context)
+        finally:
+            receiver.budget.give_back(held)
+
+    def _export(self, body: bytes, context: grpc.ServicerContext) -> bytes:
+        receiver = self.receiver
+        metrics = receiver.metrics
         try:
             accepted = receiver.receive(body, "protobuf", "grpc")
             accepted.committed.result(timeout=self.commit_timeout_s)
@@ -70,15 +103,44 @@ class _TraceService:
         return response.SerializeToString()
 
 
+class _Authenticate(grpc.ServerInterceptor):
+    """Refuses a call without the bearer token from its metadata alone, before its message is read.
+
+    The refusal is a stream handler that never reads its request, so gRPC neither receives
+    nor inflates the body of an unauthenticated call.
+    """
+
+    def __init__(self, receiver: Receiver) -> None:
+        self.receiver = receiver
+
+        def refuse(requests, context: grpc.ServicerContext) -> bytes:
+            receiver.metrics.requests.labels("grpc", "unauthenticated").inc()
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
+            return b""  # abort raises; never reached
+
+        self._refuse = grpc.stream_unary_rpc_method_handler(refuse)
+
+    def intercept_service(self, continuation, handler_call_details):
+        metadata = dict(handler_call_details.invocation_metadata or ())
+        if self.receiver.authorized(metadata.get("authorization")):
+            return continuation(handler_call_details)
+        return self._refuse
+
+
 def build_server(
     receiver: Receiver, address: str, *, max_workers: int = 64, commit_timeout_s: float = 60.0
 ) -> tuple[grpc.Server, int]:
-    """A started-later gRPC server bound to ``address``; returns it and the bound port."""
+    """A started-later gRPC server bound to ``address``; returns it and the bound port.
+
+    At most ``max_workers`` calls are taken at once (each holds its message); a call beyond
+    that is refused at once with RESOURCE_EXHAUSTED instead of waiting with its message
+    buffered. The messages held count against the receiver's byte budget.
+    """
     service = _TraceService(receiver, commit_timeout_s)
     handler = grpc.method_handlers_generic_handler(
         SERVICE,
         {
-            "Export": grpc.unary_unary_rpc_method_handler(
+            "Export": grpc.stream_unary_rpc_method_handler(
                 service.export, request_deserializer=None, response_serializer=None
             )
         },
@@ -86,9 +148,13 @@ def build_server(
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="biztrace-grpc"),
         handlers=(handler,),
+        interceptors=(_Authenticate(receiver),),
+        maximum_concurrent_rpcs=max_workers,
         options=[
             ("grpc.max_receive_message_length", receiver.max_body_bytes),
             ("grpc.max_send_message_length", 4 << 20),
+            # no more streams per connection than workers: a client's extra calls wait on its side
+            ("grpc.max_concurrent_streams", max_workers),
         ],
     )
     port = server.add_insecure_port(address)

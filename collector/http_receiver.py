@@ -41,7 +41,7 @@ def _reply(encoding: Encoding, status: int, message: str, headers: dict[str, str
 
 
 def _grpc_code(status: int) -> int:
-    return {400: 3, 401: 16, 413: 8, 415: 3, 429: 8, 503: 14}.get(status, 2)
+    return {400: 3, 401: 16, 408: 4, 413: 8, 415: 3, 429: 8, 503: 14}.get(status, 2)
 
 
 def _success(encoding: Encoding, rejected: int, message: str) -> web.Response:
@@ -57,8 +57,12 @@ def _success(encoding: Encoding, rejected: int, message: str) -> web.Response:
 _WBITS = {"gzip": 31, "deflate": 15}
 
 
-async def _read_body(request: web.Request, encoding: str, limit: int) -> bytes:
-    """Read (and inflate) the body, never holding more than ``limit`` bytes of output."""
+async def _read_body(request: web.Request, encoding: str, limit: int, take: Callable[[int], None]) -> bytes:
+    """Read (and inflate) the body, never holding more than ``limit`` bytes of output.
+
+    ``take(n)`` is called before ``n`` more bytes are kept (the receivers' shared byte budget);
+    it raises :class:`Overloaded` to stop the read.
+    """
     inflater = zlib.decompressobj(_WBITS[encoding]) if encoding in _WBITS else None
     body = bytearray()
     try:
@@ -67,6 +71,7 @@ async def _read_body(request: web.Request, encoding: str, limit: int) -> bytes:
                 chunk = inflater.decompress(chunk, limit + 1 - len(body))
                 if inflater.unconsumed_tail:
                     raise PayloadTooLarge(f"request body exceeds {limit} bytes after decompression")
+            take(len(chunk))
             body += chunk
             if len(body) > limit:
                 raise PayloadTooLarge(f"request body exceeds {limit} bytes after decompression")
@@ -81,22 +86,46 @@ async def _read_body(request: web.Request, encoding: str, limit: int) -> bytes:
     return bytes(body)
 
 
-def make_runner(app: web.Application) -> web.AppRunner:
-    """The runner for :func:`build_app`: decompression is ours, so limits apply after it."""
-    return web.AppRunner(app, access_log=None, shutdown_timeout=5, auto_decompress=False)
+MAX_REQUEST_LINE_BYTES = 64 << 10
+"""Room in the request line for any key a span can carry (an attribute value, percent-encoded)."""
 
 
-KEYS_PATH = "/api/v1/keys/{key}"
-"""Read-only lookup of one business key, for processes that cannot open the embedded store."""
+def make_runner(app: web.Application, idle_timeout_s: float = 15.0) -> web.AppRunner:
+    """The runner for :func:`build_app`: decompression is ours, so limits apply after it.
+
+    A connection that has not sent a complete request head within ``idle_timeout_s`` of its
+    start or of its last answer (slow headers, an idle keep-alive) is closed: aiohttp's
+    keep-alive timer covers both.
+    """
+    return web.AppRunner(
+        app,
+        access_log=None,
+        shutdown_timeout=5,
+        auto_decompress=False,
+        keepalive_timeout=idle_timeout_s,
+        max_line_size=MAX_REQUEST_LINE_BYTES,
+    )
+
+
+KEYS_PATH = "/api/v1/keys/{key:.+}"
+"""Read-only lookup of one business key (any characters, percent-encoded), for processes that
+cannot open the embedded store.
+Business data: with a token set it answers only requests that carry it (so does /metrics)."""
+
+MAX_LOOKUP_LIMIT = 10_000
+"""The most hops one key lookup returns, whatever ``limit`` asks."""
 
 
 def build_app(
-    receiver: Receiver, health: dict[str, object] | None = None, lookup: Callable[[str, int], BaseModel] | None = None
+    receiver: Receiver, lookup: Callable[[str, int], BaseModel] | None = None, read_timeout_s: float = 60.0
 ) -> web.Application:
     """The aiohttp application serving OTLP/HTTP, health, metrics and (given ``lookup``) key lookups.
 
     ``lookup(key, limit)`` is supplied by the process wiring (the read model's key history); the
-    collector itself knows nothing of business facts.
+    collector itself knows nothing of business facts. Every route but ``/healthz`` requires the
+    receiver's bearer token when it has one; ``/healthz`` tells only whether the collector accepts.
+    The token is checked before a byte of the body is read (or inflated); a body not received
+    within ``read_timeout_s`` is answered 408.
     """
 
     async def export(request: web.Request) -> web.StreamResponse:
@@ -117,10 +146,22 @@ def build_app(
         if content_encoding not in _ENCODINGS:
             metrics.requests.labels("http", "unsupported_media_type").inc()
             return _reply(encoding, 415, f"unsupported Content-Encoding {content_encoding!r}: use gzip or none")
+        held = 0
+
+        def take(size: int) -> None:
+            nonlocal held
+            receiver.budget.take(size)
+            held += size
+
         try:
-            body = await _read_body(request, content_encoding, receiver.max_body_bytes)
+            async with asyncio.timeout(read_timeout_s):
+                body = await _read_body(request, content_encoding, receiver.max_body_bytes, take)
             accepted = receiver.receive(body, encoding, "http")
             await asyncio.wrap_future(accepted.committed)
+        except TimeoutError:
+            metrics.requests.labels("http", "timeout").inc()
+            message = f"request body not received within {read_timeout_s:g}s"
+            return _reply(encoding, 408, message, {"Connection": "close"})
         except PayloadTooLarge as exc:
             metrics.requests.labels("http", "too_large").inc()
             return _reply(encoding, 413, str(exc), {"Connection": "close"})
@@ -137,24 +178,40 @@ def build_app(
             logger.exception("unexpected error handling an OTLP/HTTP request")
             metrics.requests.labels("http", "error").inc()
             return _reply(encoding, 500, "internal error; see the collector's log")
+        finally:
+            receiver.budget.give_back(held)
         metrics.requests.labels("http", "partial" if accepted.intake.rejected else "ok").inc()
         return _success(encoding, accepted.intake.rejected, accepted.intake.error_message())
 
+    def denied(request: web.Request) -> web.Response | None:
+        """401 for a read route without the bearer token (when one is set), else None."""
+        if receiver.authorized(request.headers.get("Authorization")):
+            return None
+        receiver.metrics.requests.labels("http", "unauthenticated").inc()
+        return web.json_response(
+            {"message": "missing or wrong bearer token"}, status=401, headers={"WWW-Authenticate": "Bearer"}
+        )
+
     async def healthz(request: web.Request) -> web.Response:
-        batcher = receiver.batcher
-        document = {"status": "ok", "queue_spans": batcher.queued_spans, "max_queue_spans": batcher.max_queue_spans}
-        document.update(health or {})
-        return web.json_response(document)
+        # open to anyone (load balancers, compose): says healthy or not, nothing else
+        if receiver.batcher.accepting:
+            return web.json_response({"status": "ok"})
+        return web.json_response({"status": "unavailable"}, status=503)
 
     async def metrics_endpoint(request: web.Request) -> web.Response:
+        if (refused := denied(request)) is not None:
+            return refused
         payload = generate_latest(receiver.metrics.registry)
         return web.Response(body=payload, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def key_lookup(request: web.Request) -> web.Response:
+        if (refused := denied(request)) is not None:
+            return refused
         try:
-            limit = max(1, min(int(request.query.get("limit", "10000")), 100_000))
+            limit = int(request.query.get("limit", str(MAX_LOOKUP_LIMIT)))
         except ValueError:
             return web.json_response({"message": "limit must be an integer"}, status=400)
+        limit = max(1, min(limit, MAX_LOOKUP_LIMIT))
         loop = asyncio.get_running_loop()
         history = await loop.run_in_executor(None, lookup, request.match_info["key"], limit)
         return web.Response(text=history.model_dump_json(), content_type="application/json")

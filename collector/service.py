@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import threading
 from collections.abc import Callable
@@ -41,20 +40,6 @@ class _StoreView:
         self.client = client
         self.database = store.database
         self.table = store.table
-
-
-def _died_holding(dsn: str) -> bool:
-    """True when the embedded store's pid file names a process that is gone: it was killed, not stopped."""
-    from biztrace.store import PID_FILE, parse_store
-
-    address = parse_store(dsn)
-    if not address.embedded or address.path is None:
-        return False
-    try:
-        holder = int((address.path / PID_FILE).read_text().strip())
-    except (OSError, ValueError):
-        return False
-    return holder != os.getpid()  # a live holder is refused by connect() right after
 
 
 class Collector:
@@ -99,21 +84,26 @@ class Collector:
         s = self.settings
         crashed = False
         if self.store is None:
-            crashed = _died_holding(s.store)
             self.store = connect(s.store)
+            crashed = self.store.previous_holder_died
         schema.apply(self.store, s.schema_options())
         if crashed:
-            since = datetime.now(UTC) - timedelta(seconds=s.dedup_window_s)
+            noticed = self.store.crash_detected_at
+            at = datetime.fromtimestamp(noticed, UTC) if noticed else datetime.now(UTC)
+            since = at - timedelta(seconds=s.dedup_window_s)  # parts the dead holder wrote before it was noticed
             repaired = schema.repair(self.store, since)
-            logger.warning("the last collector on this store died; re-derived %d business rows it left missing",
-                           repaired)  # fmt: skip
+            logger.warning("the last collector on this store died; re-derived the rows it left missing: %s",
+                           ", ".join(f"{table} {rows}" for table, rows in repaired.items()) or "none")  # fmt: skip
+            self.store.mark_repaired()
         request_ledger = ledger_module.RequestLedger(window_s=s.dedup_window_s)
         remembered = ledger_module.recover(self.store, request_ledger)
         if remembered:
             logger.info("remembered %d recently committed requests from the ledger", remembered)
-        writers = [ClickHouseWriter(self.store, s.protobuf_schema)]
+        partitions = int(s.max_span_age_days + s.max_span_future_s / 86_400) + 3
+        writers = [ClickHouseWriter(self.store, s.protobuf_schema, partitions)]
         for _ in range(s.writers - 1):
-            writers.append(ClickHouseWriter(_StoreView(self.store, self.store.new_client()), s.protobuf_schema))
+            view = _StoreView(self.store, self.store.new_client())
+            writers.append(ClickHouseWriter(view, s.protobuf_schema, partitions))
         self.batcher = Batcher(
             writers,
             request_ledger,
@@ -127,8 +117,18 @@ class Collector:
         )
         self.batcher.start()
         token = s.token.get_secret_value() if s.token else None
-        receiver = Receiver(self.batcher, Limits(s.max_attributes, s.max_value_length), s.max_body_bytes, token)
-        self._grpc, grpc_port = build_server(receiver, f"{s.host}:{s.grpc_port}")
+        limits = Limits(
+            max_attributes=s.max_attributes,
+            max_value_length=s.max_value_length,
+            max_name_length=s.max_name_length,
+            max_events=s.max_events,
+            max_links=s.max_links,
+            max_span_bytes=s.max_span_bytes,
+            max_span_age_s=s.max_span_age_days * 86_400,
+            max_span_future_s=s.max_span_future_s,
+        )
+        receiver = Receiver(self.batcher, limits, s.max_body_bytes, token, s.max_inflight_bytes)
+        self._grpc, grpc_port = build_server(receiver, f"{s.host}:{s.grpc_port}", max_workers=s.grpc_workers)
         self._grpc.start()
         http_port = self._start_http(receiver)
         self.ports = Ports(http=http_port, grpc=grpc_port)
@@ -150,14 +150,14 @@ class Collector:
         ready = threading.Event()
         bound: list[int] = []
         failure: list[BaseException] = []
-        health = {"store": self.store.address.display}
 
         def serve() -> None:
             loop = asyncio.new_event_loop()
             self._loop = loop
             asyncio.set_event_loop(loop)
             try:
-                self._runner = make_runner(build_app(receiver, health, self._bound_lookup()))
+                app = build_app(receiver, self._bound_lookup(), self.settings.http_read_timeout_s)
+                self._runner = make_runner(app, self.settings.http_idle_timeout_s)
                 loop.run_until_complete(self._runner.setup())
                 site = web.TCPSite(self._runner, self.settings.host, self.settings.http_port)
                 loop.run_until_complete(site.start())

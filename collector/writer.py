@@ -70,12 +70,14 @@ class ClickHouseWriter:
     Args:
         store: the connected store; a second client on the same store is fine (chDB shares
             the engine), so several writers can insert in parallel.
+        max_partitions: the most daily partitions one batch may touch: the days of the
+            intake window (``max_span_age_days`` + ``max_span_future_s``), with a margin.
         schema_path: the ``format_schema`` path ClickHouse reads the OTLP schema from. The
             embedded engine reads the packaged file; a server needs the file in its
             ``format_schemas`` directory and this set to the bare file name.
     """
 
-    def __init__(self, store, schema_path: str | None = None) -> None:
+    def __init__(self, store, schema_path: str | None = None, max_partitions: int = 400) -> None:
         self._store = store
         if schema_path is None:
             schema_path = str(resources.files("biztrace.collector") / PROTO_FILE)
@@ -83,6 +85,8 @@ class ClickHouseWriter:
             "format_schema": f"{schema_path}:{PROTO_MESSAGE}",
             "input_format_protobuf_oneof_presence": 1,
             "deduplicate_blocks_in_dependent_materialized_views": 1,
+            # otel_traces has a partition per day: a batch may hold every day of the intake window
+            "max_partitions_per_insert_block": max_partitions,
         }
         self._ingest = store.table(schema.INGEST)
         self._ledger = schema.LEDGER

@@ -9,15 +9,30 @@ file adds or overrides processes, rules and runbooks by name, and replaces ``rou
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from biztrace.config.errors import ConfigError
+from biztrace.config.errors import ConfigError, Problem
+from biztrace.config.mapping import Mapping
+from biztrace.config.receivers import Receiver, check_http_url
+from biztrace.config.replay import ReplayTarget
+from biztrace.config.silences import check_matchers
 
 KEY_COLUMNS = {
     "order.id": "OrderId",
@@ -48,7 +63,19 @@ def parse_duration(value: object) -> timedelta:
     return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
 
 
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+MAX_DURATION = timedelta(days=3650)
+"""The longest duration a configuration may give (longer ones overflow a pass's window arithmetic)."""
+
+
+def _bounded(value: timedelta) -> timedelta:
+    if value < timedelta(0):
+        raise ValueError("a duration cannot be negative")
+    if value > MAX_DURATION:
+        raise ValueError(f"{value.days}d is longer than {MAX_DURATION.days}d")
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration), AfterValidator(_bounded)]
 
 
 class _Strict(BaseModel):
@@ -79,6 +106,11 @@ class Process(_Strict):
     stages: list[Stage] = Field(min_length=1, max_length=MAX_STAGES, description=f"at most {MAX_STAGES}")
     completes_at: str | None = Field(None, description="the stage that completes it (default: the last)")
     end_to_end: SLA | None = None
+    value_stage: str | None = Field(
+        None,
+        description="the stage whose amount is the transaction's value (its system of record's acceptance, e.g. "
+        "order.accepted); without it, or before it is reached, the first amount seen",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Process:
@@ -92,6 +124,8 @@ class Process(_Strict):
             self.completes_at = names[-1]
         elif self.completes_at not in names:
             raise ValueError(f"completes_at {self.completes_at!r} is not one of its stages")
+        if self.value_stage is not None and self.value_stage not in names:
+            raise ValueError(f"value_stage {self.value_stage!r} is not one of its stages")
         return self
 
     @property
@@ -118,6 +152,19 @@ DEFAULT_GROUPING: dict[str, list[str]] = {
 }
 """Labels each rule kind reports by, unless the rule says ``by:``."""
 
+_TRANSACTION_LABELS = ("process", "stage", "system", "channel", "priority")
+REPORTED_LABELS: dict[str, tuple[str, ...]] = {
+    "stuck_count": _TRANSACTION_LABELS,
+    "stuck_share": _TRANSACTION_LABELS,
+    "sla_adherence": _TRANSACTION_LABELS,
+    "error_rate": _TRANSACTION_LABELS,
+    "hop_latency_p95": ("process", "stage", "system", "span_name"),
+    "duplicate_rate": ("process", "stage", "system"),
+    "dead_letters": ("process", "stage", "system"),
+    "mismatch_rate": ("process",),
+}
+"""The labels each rule kind's query can report: what ``by:`` may name (the read model's rule columns)."""
+
 
 class Rule(_Strict):
     """An alert rule, evaluated as SQL in ClickHouse on every pass."""
@@ -128,12 +175,28 @@ class Rule(_Strict):
     process: str | None = None
     stage: str | None = None
     system: str | None = None
-    window: Duration = Field(timedelta(hours=1), description="time window of rates, latencies and counts")
+    window: Duration = Field(
+        timedelta(hours=1), gt=timedelta(0), description="time window of rates, latencies and counts"
+    )
     for_: Duration = Field(timedelta(0), alias="for", description="how long the condition holds before firing")
     severity: Literal["critical", "error", "warning", "info"] = "warning"
     by: list[str] | None = Field(None, description="labels to report by (default depends on the kind)")
     labels: dict[str, str] = Field(default_factory=dict)
     summary: str = Field("", description="annotation; {value} is replaced, e.g. '{value:.0f} orders stuck'")
+
+    @field_validator("by")
+    @classmethod
+    def _reported(cls, by: list[str] | None, info: ValidationInfo) -> list[str] | None:
+        kind = info.data.get("kind")
+        if by is None or kind not in REPORTED_LABELS:
+            return by
+        allowed = REPORTED_LABELS[kind]
+        unknown = [label for label in by if label not in allowed]
+        if unknown:
+            raise ValueError(f"a {kind} rule reports {', '.join(allowed)}; not {', '.join(map(repr, unknown))}")
+        if len(set(by)) != len(by):
+            raise ValueError("a label is listed twice")
+        return by
 
     @property
     def fires_below(self) -> bool:
@@ -156,24 +219,10 @@ class Route(_Strict):
     continue_: bool = Field(False, alias="continue")
     routes: list[Route] = Field(default_factory=list)
 
-
-class Receiver(_Strict):
-    """Where notifications go: zero or more channels (no channel: history only)."""
-
-    name: str
-    webhook: list[dict[str, Any]] | dict[str, Any] | None = None
-    slack: list[dict[str, Any]] | dict[str, Any] | None = None
-    pagerduty: list[dict[str, Any]] | dict[str, Any] | None = None
-    email: list[dict[str, Any]] | dict[str, Any] | None = None
-    alertmanager: list[dict[str, Any]] | dict[str, Any] | None = None
-
-    def channel_configs(self) -> list[tuple[str, dict[str, Any]]]:
-        found = []
-        for kind in ("webhook", "slack", "pagerduty", "email", "alertmanager"):
-            value = getattr(self, kind)
-            for item in value if isinstance(value, list) else [value] if value else []:
-                found.append((kind, item))
-        return found
+    @field_validator("matchers")
+    @classmethod
+    def _matchers(cls, matchers: dict[str, str]) -> dict[str, str]:
+        return check_matchers(matchers)
 
 
 class Observation(_Strict):
@@ -193,11 +242,14 @@ class Tolerance(_Strict):
 
 
 class Reconciliation(_Strict):
-    """Two systems' observations of the same thing that must agree.
+    """Two stages' observations of the same thing that must agree.
 
+    A side is every hop of its stage, whoever reported it, unless it pins a ``system``.
     Observations pair up by ``match_on`` (default: the process key). Matching by
     ``shipment.id`` compares each invoice with its shipment, so partial shipments and
-    backorders are legitimate differences from the captured order, not mismatches.
+    backorders are legitimate differences from the captured order, not mismatches. A
+    transaction with a hop of either stage lacking the match key is compared as a whole:
+    all its left observations against all its right ones, summed.
     """
 
     name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -230,6 +282,11 @@ class InhibitRule(_Strict):
     target_matchers: dict[str, str]
     equal: list[str] = Field(default_factory=list)
 
+    @field_validator("source_matchers", "target_matchers")
+    @classmethod
+    def _matchers(cls, matchers: dict[str, str]) -> dict[str, str]:
+        return check_matchers(matchers)
+
 
 class Runbook(_Strict):
     """A runbook link per exception kind, optionally per process."""
@@ -238,11 +295,16 @@ class Runbook(_Strict):
     url: str
     process: str | None = None
 
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: str) -> str:
+        return check_http_url(url)
+
 
 class AlertsConfig(_Strict):
     """The whole configuration."""
 
-    evaluation_interval: Duration = timedelta(minutes=1)
+    evaluation_interval: Duration = Field(timedelta(minutes=1), gt=timedelta(0), description="time between passes")
     processes: dict[str, Process]
     rules: list[Rule] = Field(default_factory=list)
     route: Route = Field(default_factory=lambda: Route(receiver="default"))
@@ -250,32 +312,58 @@ class AlertsConfig(_Strict):
     inhibit_rules: list[InhibitRule] = Field(default_factory=list)
     runbooks: list[Runbook] = Field(default_factory=list)
     reconciliation: list[Reconciliation] = Field(default_factory=list)
+    mappings: list[Mapping] = Field(default_factory=list, description="rules making non-conventional spans hops")
+    replay: list[ReplayTarget] = Field(default_factory=list, description="where to ask for a transaction's replay")
 
     @model_validator(mode="after")
     def _references(self) -> AlertsConfig:
-        for check in self.reconciliation:
+        problems: list[tuple[tuple[str | int, ...], str]] = []
+        for index, check in enumerate(self.reconciliation):
             process = self.processes.get(check.process)
             if process is None:
-                raise ValueError(f"reconciliation {check.name!r}: process {check.process!r} is not defined")
-            for side in (check.left, check.right):
+                problems.append(
+                    (
+                        ("reconciliation", index, "process"),
+                        f"reconciliation {check.name!r}: process {check.process!r} is not defined",
+                    )
+                )
+                continue
+            for side_name, side in (("left", check.left), ("right", check.right)):
                 if side.stage not in process.stage_names():
-                    raise ValueError(f"reconciliation {check.name!r}: {side.stage!r} is not a stage of {check.process}")
+                    problems.append(
+                        (
+                            ("reconciliation", index, side_name, "stage"),
+                            f"reconciliation {check.name!r}: {side.stage!r} is not a stage of {check.process}",
+                        )
+                    )
         names = [rule.name for rule in self.rules]
-        for rule in self.rules:
+        for index, rule in enumerate(self.rules):
             if names.count(rule.name) > 1:
-                raise ValueError(f"rule {rule.name!r} is defined twice")
+                problems.append((("rules", index, "name"), f"rule {rule.name!r} is defined twice"))
             if rule.process is not None and rule.process not in self.processes:
-                raise ValueError(f"rule {rule.name!r}: process {rule.process!r} is not defined")
-            if rule.stage is not None:
+                problems.append(
+                    (("rules", index, "process"), f"rule {rule.name!r}: process {rule.process!r} is not defined")
+                )
+            elif rule.stage is not None:
                 owners = [self.processes[rule.process]] if rule.process else list(self.processes.values())
                 if not any(rule.stage in p.stage_names() for p in owners):
-                    raise ValueError(f"rule {rule.name!r}: stage {rule.stage!r} is not a stage of its process")
-        receivers = {receiver.name for receiver in self.receivers}
+                    problems.append(
+                        (
+                            ("rules", index, "stage"),
+                            f"rule {rule.name!r}: stage {rule.stage!r} is not a stage of its process",
+                        )
+                    )
+        receivers = [receiver.name for receiver in self.receivers]
+        for index, name in enumerate(receivers):
+            if receivers.index(name) != index:
+                problems.append((("receivers", index, "name"), f"receiver {name!r} is defined twice"))
         if self.route.receiver is None:
-            raise ValueError("route: the top route needs a receiver")
-        for route in _walk(self.route):
+            problems.append((("route",), "the top route needs a receiver"))
+        for where, route in _walk(self.route, ("route",)):
             if route.receiver is not None and route.receiver not in receivers:
-                raise ValueError(f"route: receiver {route.receiver!r} is not defined under receivers")
+                problems.append(((*where, "receiver"), f"receiver {route.receiver!r} is not defined under receivers"))
+        if problems:
+            raise Problems(problems)
         return self
 
     def runbook(self, kind: str, process: str | None) -> str:
@@ -289,10 +377,18 @@ class AlertsConfig(_Strict):
         return best
 
 
-def _walk(route: Route):
-    yield route
-    for child in route.routes:
-        yield from _walk(child)
+class Problems(ValueError):
+    """Several problems at once, each at its place in the configuration (expanded by :func:`load`)."""
+
+    def __init__(self, problems: list[tuple[tuple[str | int, ...], str]]) -> None:
+        super().__init__("; ".join(f"{'.'.join(map(str, loc))}: {message}" for loc, message in problems))
+        self.problems = problems
+
+
+def _walk(route: Route, where: tuple[str | int, ...]) -> Iterator[tuple[tuple[str | int, ...], Route]]:
+    yield where, route
+    for index, child in enumerate(route.routes):
+        yield from _walk(child, (*where, "routes", index))
 
 
 def _merge(base: dict[str, Any], user: dict[str, Any]) -> tuple[dict[str, Any], dict[tuple[str, int], int]]:
@@ -385,20 +481,38 @@ def loads(text: str, source: str = "<config>") -> AlertsConfig:
     return _validate(merged, origin, node, source)
 
 
+_LIST_SECTIONS = ("rules", "runbooks", "reconciliation")
+MAX_PROBLEMS = 100
+"""Problems reported at most for one file (every one, in practice)."""
+
+
 def _validate(
     data: dict[str, Any], origin: dict[tuple[str, int], int], node: yaml.Node | None, source: str
 ) -> AlertsConfig:
     try:
         return AlertsConfig.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for error in exc.errors()[:10]:
-            loc = tuple(part for part in error["loc"] if part not in ("function-after[_consistent()]",))
-            if len(loc) > 1 and (loc[0], loc[1]) in origin:  # a user's list item: its own position
-                loc = (loc[0], origin[(loc[0], loc[1])], *loc[2:])
-            field = ".".join(str(part) for part in loc) or "(top)"
-            line = _line(node, loc)
-            where = f"{source}:{line}" if line else source
-            message = error["msg"].removeprefix("Value error, ")
-            problems.append(f"{where}: {field}: {message}")
-        raise ConfigError("\n".join(problems)) from exc
+        found: list[Problem] = []
+        for error in exc.errors(include_url=False, include_input=False):
+            raised = (error.get("ctx") or {}).get("error")
+            if isinstance(raised, Problems):
+                for loc, message in raised.problems:
+                    found.append(_problem(loc, message, origin, node, source))
+                continue
+            loc = tuple(part for part in error["loc"] if not str(part).startswith("function-"))
+            found.append(_problem(loc, str(error["msg"]).removeprefix("Value error, "), origin, node, source))
+        # Not chained: a ValidationError's text repeats the input, secrets included.
+        raise ConfigError("\n".join(str(p) for p in found[:MAX_PROBLEMS]), found) from None
+
+
+def _problem(
+    loc: tuple[Any, ...], message: str, origin: dict[tuple[str, int], int], node: yaml.Node | None, source: str
+) -> Problem:
+    if len(loc) > 1 and loc[0] in _LIST_SECTIONS:
+        if (loc[0], loc[1]) in origin:  # a user's list item: its own position
+            loc = (loc[0], origin[(loc[0], loc[1])], *loc[2:])
+        elif node is not None:  # an item of the built-in defaults
+            field = ".".join(str(part) for part in loc)
+            return Problem(file="config/defaults.yaml", line=None, field=field, problem=message)
+    field = ".".join(str(part) for part in loc) or "(top)"
+    return Problem(file=source, line=_line(node, loc), field=field, problem=message)

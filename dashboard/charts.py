@@ -190,16 +190,19 @@ def _human(seconds: float) -> str:
 
 
 def parity(frame: pd.DataFrame) -> go.Figure:
-    """Mismatch rate per period and rule."""
+    """Mismatch rate per period and rule: the period's mismatched pairs over its pairs, every channel
+    together (``frame`` holds the parity rows per period, rule and channel)."""
     if frame.empty:
         return _empty("nothing to reconcile in this window")
+    per_period = frame.groupby(["period", "rule"], as_index=False)[["pairs", "mismatched"]].sum()
+    per_period["mismatch_rate"] = per_period["mismatched"] / per_period["pairs"].where(per_period["pairs"] > 0)
     figure = px.bar(
-        frame,
+        per_period,
         x="period",
         y="mismatch_rate",
         color="rule",
         barmode="group",
-        hover_data=["pairs", "mismatched", "variance"],
+        hover_data=["pairs", "mismatched"],
         labels={"mismatch_rate": "mismatch rate"},
     )
     figure.update_layout(height=300, margin={"t": 10, "b": 10}, yaxis_tickformat=".1%", xaxis_title="")
@@ -207,9 +210,10 @@ def parity(frame: pd.DataFrame) -> go.Figure:
 
 
 def exceptions_by_kind(frame: pd.DataFrame) -> go.Figure:
+    """Exceptions per process, stacked by kind: ``frame`` holds counted rows (process, kind, exceptions)."""
     if frame.empty:
         return _empty("no exceptions")
-    grouped = frame.groupby(["process", "kind"], as_index=False).size()
-    figure = px.bar(grouped, x="size", y="process", color="kind", orientation="h", labels={"size": "exceptions"})
+    grouped = frame.groupby(["process", "kind"], as_index=False)["exceptions"].sum()
+    figure = px.bar(grouped, x="exceptions", y="process", color="kind", orientation="h")
     figure.update_layout(height=220, margin={"t": 10, "b": 10}, yaxis_title="", legend_title_text="")
     return figure

@@ -20,9 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from biztrace.config import AlertsConfig
 from biztrace.dashboard import data
-from biztrace.readmodel import alert_store, reconcile
+from biztrace.readmodel import alert_store, figures, reconcile
 from biztrace.readmodel import exceptions as alert_exceptions
-from biztrace.readmodel import rules as alert_rules
 from biztrace.readmodel.lookup import KeyHistory, key_history
 from biztrace.readmodel.transactions import Transaction, query_parameters, transactions
 from biztrace.readmodel.transactions import sql as alerts_sql
@@ -67,44 +66,6 @@ def now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
-def _config_for(config: AlertsConfig, process: str) -> AlertsConfig:
-    """The configuration narrowed to one process, so the classification reads only its hops."""
-    if not process or process not in config.processes:
-        return config
-    return config.model_copy(update={"processes": {process: config.processes[process]}})
-
-
-def _stage_sla_parameters(config: AlertsConfig) -> dict[str, list[Any]]:
-    """Per-stage SLAs keyed by ``process|stage`` (and ``|priority``, ``|channel``) for ``sla.sql``."""
-    p: dict[str, list[Any]] = {
-        key: []
-        for key in (
-            "stage_keys",
-            "stage_sla_s",
-            "stage_since_start",
-            "priority_keys",
-            "priority_sla_s",
-            "channel_keys",
-            "channel_sla_s",
-        )
-    }
-    for name, process in config.processes.items():
-        for stage in process.stages:
-            if stage.sla is None:
-                continue
-            key = f"{name}|{stage.name}"
-            p["stage_keys"].append(key)
-            p["stage_sla_s"].append(stage.sla.within.total_seconds())
-            p["stage_since_start"].append(1 if stage.sla.since == "start" else 0)
-            for priority, within in stage.sla.by_priority.items():
-                p["priority_keys"].append(f"{key}|{priority}")
-                p["priority_sla_s"].append(within.total_seconds())
-            for channel, within in stage.sla.by_channel.items():
-                p["channel_keys"].append(f"{key}|{channel}")
-                p["channel_sla_s"].append(within.total_seconds())
-    return p
-
-
 @contextmanager
 def _memory_table(query: str, parameters: dict[str, Any]) -> Iterator[str]:
     """:meth:`Store.memory_table`, its creation and its drop counted as query time; yields ``database.name``."""
@@ -124,12 +85,19 @@ def _memory_table(query: str, parameters: dict[str, Any]) -> Iterator[str]:
 @contextmanager
 def snapshot(config: AlertsConfig, filters: Filters, at: datetime) -> Iterator[str]:
     """A Memory table of the window's transactions, dropped on exit; yields its name."""
-    scoped = _config_for(config, filters.process)
+    scoped = alert_exceptions.narrowed(config, filters.process)
     parameters = query_parameters(data.store(), scoped, at, since=filters.since(at))
     parameters.update(channel=filters.channel, priority=filters.priority)
-    query = Template(sql("snapshot")).substitute(transactions=alerts_sql("transactions"))
+    query = Template(sql("snapshot")).substitute(
+        transactions=alerts_sql("transactions"), system_at_fault=alerts_sql("system_at_fault")
+    )
     with _memory_table(query, parameters) as table:
         yield table
+
+
+def _quoted(table: str) -> str:
+    """A ``database.name`` from :func:`_memory_table`, quoted for a query (always the store's database)."""
+    return data.store().table(table.split(".", 1)[1])
 
 
 def _clock() -> float:
@@ -157,13 +125,24 @@ class Overview(BaseModel):
     trend: pd.DataFrame = Field(description="bucket, process, started, complete, in_flight, stuck, failed")
     latency: pd.DataFrame = Field(description="system, stage, hops, p50_ms, p95_ms, error_rate")
     finance: list[dict[str, Any]] = Field(description="per reconciliation rule: the right side's SLA adherence")
+    adherence: list[figures.SlaAdherence] = Field(description="end-to-end SLA adherence per process")
+    adherence_overall: figures.SlaAdherence = Field(description="end-to-end SLA adherence, every process together")
 
 
 def overview(config: AlertsConfig, filters: Filters, at: datetime) -> Overview:
     with snapshot(config, filters, at) as table:
         states = _read("states", table, filters)
-        sla_table = _read("sla", table, filters, **_stage_sla_parameters(config))
         trend = _read("trend", table, filters, bucket_s=filters.bucket_s())
+        started = _clock()
+        try:
+            system = filters.system or None
+            adherence = figures.sla_adherence(
+                data.store(), config, _quoted(table), at, filters.since(at), system=system
+            )
+            stages = figures.stage_sla(data.store(), config, _quoted(table), system=system)
+        finally:
+            data.add_query_time(_clock() - started)
+    sla_table = pd.DataFrame([row.model_dump() for row in stages], columns=list(figures.StageSla.model_fields))
     latency = data.query_df(
         sql("latency"),
         {
@@ -190,7 +169,8 @@ def overview(config: AlertsConfig, filters: Filters, at: datetime) -> Overview:
                     "share": float(rows["met"].sum() / rows["measured"].sum()),
                 }
             )
-    return Overview(at=at, states=states, sla=sla_table, trend=trend, latency=latency, finance=finance)
+    return Overview(at=at, states=states, sla=sla_table, trend=trend, latency=latency, finance=finance,
+                    adherence=adherence, adherence_overall=figures.overall(adherence))  # fmt: skip
 
 
 class ProcessMap(BaseModel):
@@ -273,28 +253,25 @@ def span(trace_id: str, span_id: str) -> dict[str, Any] | None:
 
 
 EXCEPTION_STATES = ("open", "acknowledged", "resolved")
-EXCEPTION_SORTS: dict[str, str] = {
-    "oldest first": "since ASC, process, key, kind",
-    "newest first": "since DESC, process, key, kind",
-    "priority, then age": "transform(priority, ['high', 'normal', 'low'], [0, 1, 2], 3), since ASC, process, key, kind",
-}
-"""The queue's orders (ClickHouse ``ORDER BY`` clauses): by age, or by priority then age."""
-_TROUBLE = ["stuck", "failed", "dead_letter"]
+EXCEPTION_SORTS = alert_exceptions.SORTS
+"""The queue's orders: by age, or by priority then age (the read model's)."""
+_ROW_COLUMNS = [
+    "process", "key", "kind", "stage", "system", "state", "priority", "channel", "since", "age_s", "opened_at",
+    "assignee", "acknowledged_by", "resolved_by", "resolution_s", "note", "runbook",
+]  # fmt: skip
 
 
 class ExceptionPage(BaseModel):
-    """One page of the exception queue and the queue's totals, all counted in ClickHouse."""
+    """One page of the exception queue and the queue's totals, all counted in ClickHouse by the read model."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     counts: pd.DataFrame = Field(description="process, kind, state, exceptions: the whole queue")
+    resolved: int = Field(description="resolved exceptions in the queue (opened in the window)")
     median_resolution_s: float | None = Field(description="over the resolved exceptions opened in the window")
     p90_resolution_s: float | None
     matching: int = Field(description="rows of every page (the states and kinds asked for)")
-    rows: pd.DataFrame = Field(
-        description="process, key, kind, stage, system, state, priority, channel, since, age_s, opened_at, "
-        "assignee, acknowledged_by, resolved_by, resolution_s, note, runbook"
-    )
+    rows: pd.DataFrame = Field(description=", ".join(_ROW_COLUMNS))
 
     def count(self, state: str) -> int:
         return int(self.counts.loc[self.counts["state"] == state, "exceptions"].sum()) if len(self.counts) else 0
@@ -311,72 +288,25 @@ def exception_page(
     page: int = 0,
     page_size: int = 50,
 ) -> ExceptionPage:
-    """The queue of the window's transactions, lifecycle applied, with one page of it.
-
-    The exceptions are detected and their lifecycle joined in ClickHouse (two Memory tables,
-    dropped on return); only the page's rows and the totals per process, kind and state come
-    back to Python. The mismatches come from :func:`alerts.reconcile.mismatches`.
+    """The queue of the window's transactions, lifecycle applied, with one page of it
+    (:func:`readmodel.exceptions.queue_page`: the same queue as ``biztrace exceptions``).
 
     Raises:
         ValueError: an unknown sort.
     """
-    if sort not in EXCEPTION_SORTS:
-        raise ValueError(f"unknown sort {sort!r}: one of {', '.join(EXCEPTION_SORTS)}")
-    order = EXCEPTION_SORTS[sort]
-    store = data.store()
-    scoped = _config_for(config, filters.process)
-    since = filters.since(at)
-    parameters = query_parameters(store, scoped, at, states=_TROUBLE, since=since)
-    parameters.update(
-        process=filters.process if filters.process in config.processes else "",
-        system=filters.system,
-        channel=filters.channel,
-        priority=filters.priority,
-    )
-    detect = alert_exceptions.detected_sql(f"({alert_rules.snapshot_sql()})")
-    with _memory_table(detect, parameters) as detected:
-        _add_mismatches(detected, scoped, at, since)
-        queue_sql = Template(sql("exceptions_queue")).substitute(lifecycle=alerts_sql("lifecycle"))
-        queue_sql = queue_sql.replace("{detected:Identifier}", _quoted(detected))
-        with _memory_table(queue_sql, parameters) as queue:
-            counts = data.query_df(sql("exceptions_counts").replace("{queue:Identifier}", _quoted(queue)), {})
-            resolution = data.query_df(sql("exceptions_resolution").replace("{queue:Identifier}", _quoted(queue)), {})
-            page_sql = Template(sql("exceptions_page")).substitute(order=order)
-            rows = data.query_df(
-                page_sql.replace("{queue:Identifier}", _quoted(queue)),
-                {"now": at, "states": list(states), "kinds": list(kinds), "limit": page_size,
-                 "offset": max(page, 0) * page_size},
-            )  # fmt: skip
-    shown = counts[counts["state"].isin(states) & (counts["kind"].isin(kinds) if kinds else True)]
-    rows["runbook"] = [config.runbook(k, p) for k, p in zip(rows["kind"], rows["process"], strict=True)]
-    first = resolution.iloc[0] if len(resolution) else {}
-    return ExceptionPage(
-        counts=counts,
-        median_resolution_s=_number(first.get("median_s")),
-        p90_resolution_s=_number(first.get("p90_s")),
-        matching=int(shown["exceptions"].sum()),
-        rows=rows,
-    )
-
-
-def _number(value: Any) -> float | None:
-    return None if value is None or value != value else float(value)
-
-
-def _quoted(table: str) -> str:
-    """A ``database.name`` from :func:`_memory_table`, quoted for a query (always the store's database)."""
-    return data.store().table(table.split(".", 1)[1])
-
-
-def _add_mismatches(table: str, config: AlertsConfig, at: datetime, since: datetime) -> None:
-    """Append the window's reconciliation mismatches to a table of detected exceptions."""
-    store = data.store()
     started = _clock()
     try:
-        found = reconcile.mismatches(store, config, at, since=since)
-        alert_exceptions.add_mismatches(store, table.split(".", 1)[1], found)
+        found = alert_exceptions.queue_page(
+            data.store(), config, at, since=filters.since(at), process=filters.process or None,
+            system=filters.system or None, channel=filters.channel or None, priority=filters.priority or None,
+            states=states, kinds=kinds, sort=sort, page=page, page_size=page_size,
+        )  # fmt: skip
     finally:
         data.add_query_time(_clock() - started)
+    counts = pd.DataFrame([c.model_dump() for c in found.counts], columns=["process", "kind", "state", "exceptions"])
+    rows = pd.DataFrame([item.model_dump() for item in found.items], columns=_ROW_COLUMNS)
+    return ExceptionPage(counts=counts, resolved=found.resolved, median_resolution_s=found.median_resolution_s,
+                         p90_resolution_s=found.p90_resolution_s, matching=found.matching, rows=rows)  # fmt: skip
 
 
 def act_on_exception(

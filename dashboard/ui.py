@@ -9,6 +9,7 @@ around it does not re-query ClickHouse.
 from __future__ import annotations
 
 import os
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -194,6 +195,19 @@ def order_link(key: str) -> str:
     from urllib.parse import quote
 
     return f"/{ORDER_PAGE}?key={quote(key)}"
+
+
+def literal(value: object) -> str:
+    """``value`` as a markdown code span, for any string a person or a span supplied (a key, a system,
+    a user name): Streamlit then shows it exactly as it is, never as a link, an image, HTML, a colour
+    or a heading. Use it wherever such a string goes into ``st.markdown``, ``st.subheader``,
+    ``st.caption``, ``st.warning``, ``st.success``, a button's or a metric's label."""
+    text = " ".join(str(value).splitlines())
+    if not text:
+        return ""
+    fence = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    pad = " " if text[0] == "`" or text[-1] == "`" or text[0] == " " or text[-1] == " " else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def age(seconds: float | int | None) -> str:

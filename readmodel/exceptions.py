@@ -1,19 +1,29 @@
 """Exception queues: every transaction in trouble, with its lifecycle.
 
-Detection is a query, not a job: :func:`detect` asks ClickHouse at the moment it is called,
-so the list is current whether or not the alert loop ever ran. People's actions
-(acknowledge, assign, resolve) and the loop's bookkeeping (open, reopen, automatic resolve)
-are rows in ``biztrace_exception_events``; the state shown is derived from them:
+One definition, in SQL, that every surface reads: ``sql/exceptions_detected.sql`` detects (the
+caller adds the reconciliation mismatches) and ``sql/exceptions_queue.sql`` applies the
+lifecycle. The CLI's and the API's list (:func:`list_exceptions`), the dashboard's queue and its
+figures (:func:`queue_page`) and the alert loop's bookkeeping (:func:`sync`) all read them.
+Detection is a query, not a job: the list is current whether or not the alert loop ever ran.
+People's actions (acknowledge, assign, resolve) and the loop's bookkeeping (open, reopen,
+automatic resolve) are rows in ``biztrace_exception_events``; the state shown is derived from them:
 
 * ``open``: detected, nobody acted yet (or the problem came back after a resolve);
 * ``acknowledged``: detected, somebody took it;
 * ``resolved``: resolved by a person, or no longer detected.
 
-An exception is identified by (process, key, kind).
+An exception is identified by (process, key, kind). Its system at fault is defined once per kind:
+``sql/snapshot.sql``'s ``system`` for a stuck, failed or dead-lettered transaction, the system
+that delivered a duplicate last (``sql/duplicates.sql``), :attr:`reconcile.Mismatch.system_at_fault`
+for a mismatch. Its SLA (with the per-priority and per-channel overrides) is the one
+``sql/transactions.sql`` applies.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from string import Template
 from typing import Literal
@@ -23,7 +33,7 @@ from pydantic import BaseModel, Field
 from biztrace.config import AlertsConfig
 from biztrace.readmodel import reconcile, rules
 from biztrace.readmodel.errors import NotFound
-from biztrace.readmodel.transactions import Transaction, query_parameters, sql, transactions
+from biztrace.readmodel.transactions import Transaction, query_parameters, sql
 from biztrace.store import Store, schema
 
 ExceptionState = Literal["open", "acknowledged", "resolved"]
@@ -62,7 +72,7 @@ class ExceptionItem(BaseModel):
 
 
 class Filters(BaseModel):
-    """What ``biztrace exceptions`` narrows the queue by."""
+    """What ``biztrace exceptions`` (and the API, and the dashboard's sidebar) narrow the queue by."""
 
     process: str | None = None
     kind: str | None = None
@@ -71,6 +81,129 @@ class Filters(BaseModel):
     state: ExceptionState | None = None
     min_age_s: int | None = None
     key: str | None = None
+    channel: str | None = None
+    priority: str | None = None
+
+
+SORTS: dict[str, str] = {
+    "oldest first": "since ASC, process, key, kind",
+    "newest first": "since DESC, process, key, kind",
+    "priority, then age": "transform(priority, ['high', 'normal', 'low'], [0, 1, 2], 3), since ASC, process, key, kind",
+}
+"""The queue's orders (``ORDER BY`` clauses of ``sql/exceptions_list.sql``): by age, or by priority then age."""
+TROUBLE = ["stuck", "failed", "dead_letter"]
+"""The transaction states that are exceptions of the same kind."""
+_EVERY_ROW = 2**62
+
+
+class KindCount(BaseModel):
+    """How many exceptions of one process and kind are in one state."""
+
+    process: str
+    kind: str
+    state: ExceptionState
+    exceptions: int
+
+
+class QueuePage(BaseModel):
+    """One page of the exception queue with the whole queue's totals, all counted in ClickHouse."""
+
+    counts: list[KindCount] = Field(description="per process, kind and state: the whole queue")
+    matching: int = Field(description="rows of every page (the states and kinds asked for)")
+    resolved: int = Field(description="resolved exceptions in the queue")
+    median_resolution_s: float | None = Field(description="time to resolve (resolved_at - opened_at): median")
+    p90_resolution_s: float | None = Field(description="time to resolve: 90th percentile")
+    items: list[ExceptionItem]
+
+    def count(self, state: str | None = None, kind: str | None = None) -> int:
+        """Exceptions in ``state`` (and of ``kind``) over every page."""
+        return sum(c.exceptions for c in self.counts if state in (None, c.state) and kind in (None, c.kind))
+
+
+def narrowed(config: AlertsConfig, process: str | None) -> AlertsConfig:
+    """The configuration of one process, with its reconciliation rules, so that queries read only its
+    hops; the whole configuration when ``process`` is empty or not configured."""
+    if not process or process not in config.processes:
+        return config
+    return config.model_copy(update={
+        "processes": {process: config.processes[process]},
+        "reconciliation": [rule for rule in config.reconciliation if rule.process == process],
+    })  # fmt: skip
+
+
+def detected_sql(classified: str) -> str:
+    """``sql/exceptions_detected.sql`` over ``classified``: a table or subquery shaped like ``sql/snapshot.sql``."""
+    return Template(sql("exceptions_detected")).substitute(classified=classified, duplicates=sql("duplicates"))
+
+
+@contextmanager
+def _detected(
+    store: Store, config: AlertsConfig, now: datetime, *, since: datetime | None, keys: list[str] | None
+) -> Iterator[str]:
+    """A Memory table of what ``sql/exceptions_detected.sql`` and the reconciliation find at ``now``
+    among transactions started since ``since``; dropped on exit; yields its name."""
+    parameters = query_parameters(store, config, now, keys=keys, states=TROUBLE, since=since)
+    with store.memory_table(detected_sql(f"({rules.snapshot_sql()})"), parameters, "biztrace_detected") as found:
+        add_mismatches(store, found, reconcile.mismatches(store, config, now, since=since, keys=keys))
+        yield found
+
+
+@contextmanager
+def queue(
+    store: Store,
+    config: AlertsConfig,
+    now: datetime,
+    *,
+    since: datetime | None = None,
+    keys: list[str] | None = None,
+    process: str | None = None,
+    system: str | None = None,
+    channel: str | None = None,
+    priority: str | None = None,
+) -> Iterator[str]:
+    """The exception queue at ``now`` (``sql/exceptions_queue.sql``) in a Memory table, dropped on
+    exit; yields its name. Every reader of the queue (the list, the dashboard's page, its totals and
+    its time to resolve) reads this table.
+
+    ``since``: only exceptions of transactions started since then, and those resolved and no longer
+    detected that were opened since then (the dashboard's window; None: all). ``process``,
+    ``system``, ``channel``, ``priority``, ``keys``: only those.
+    """
+    scoped = narrowed(config, process)
+    with _detected(store, scoped, now, since=since, keys=keys) as found:
+        parameters = query_parameters(store, scoped, now, keys=keys, since=since) | {
+            "detected": found, "process": process or "", "system": system or "", "channel": channel or "",
+            "priority": priority or "",
+        }  # fmt: skip
+        query = Template(sql("exceptions_queue")).substitute(lifecycle=sql("lifecycle"))
+        with store.memory_table(query, parameters, "biztrace_queue") as table:
+            yield table
+
+
+def _item(config: AlertsConfig, row: dict) -> ExceptionItem:
+    row["detail"] = json.loads(row["detail"] or "{}")
+    return ExceptionItem(**row, runbook=config.runbook(row["kind"], row["process"]))
+
+
+def _items(
+    store: Store,
+    config: AlertsConfig,
+    table: str,
+    now: datetime,
+    *,
+    states: list[str],
+    kinds: list[str],
+    stage: str | None = None,
+    min_age_s: int | None = None,
+    sort: str = "oldest first",
+    limit: int = _EVERY_ROW,
+    offset: int = 0,
+) -> list[ExceptionItem]:
+    query = Template(sql("exceptions_list")).substitute(order=SORTS[sort])
+    parameters = {"queue": table, "db": store.database, "now": now, "states": states, "kinds": kinds,
+                  "stage": stage or "", "min_age_s": -_EVERY_ROW if min_age_s is None else min_age_s,
+                  "limit": limit, "offset": offset}  # fmt: skip
+    return [_item(config, row) for row in store.client.query(query, parameters=parameters).named_results()]
 
 
 def detect(
@@ -81,115 +214,14 @@ def detect(
     started_since: datetime | None = None,
     known: list[Transaction] | None = None,
 ) -> list[ExceptionItem]:
-    """Exceptions as the stored spans show them at ``now`` (no lifecycle), optionally only of
-    transactions started since ``started_since``. ``known``: these keys' transactions, already
-    classified at ``now`` by the caller (the order page), so they are not classified twice and
-    only their processes' reconciliation rules run."""
-    found: list[ExceptionItem] = []
-    trouble = ("stuck", "failed", "dead_letter")
-    if known is not None:
-        troubled = [t for t in known if t.state in trouble and (keys is None or t.key in keys)]
-    else:
-        troubled = transactions(store, config, now, keys=keys, states=list(trouble), since=started_since)
-    for tx in troubled:
-        if tx.state == "stuck":
-            assert tx.due_at is not None
-            since, stage = tx.due_at, tx.current_stage
-            system = tx.next_system or tx.last_system
-            detail = {"next_stage": tx.next_stage, "due_at": tx.due_at.isoformat(), "stage_reached_at":
-                      tx.current_stage_at.isoformat()}  # fmt: skip
-            evidence = [tx.last_span]
-        else:
-            assert tx.trouble_at is not None
-            since, stage, system = tx.trouble_at, tx.trouble_stage or tx.current_stage, tx.trouble_system
-            detail = {"error_type": tx.error_type} if tx.state == "failed" else {}
-            evidence = [tx.trouble_span]
-        found.append(ExceptionItem(
-            process=tx.process, key=tx.key, kind=tx.state, stage=stage, system=system, since=since,
-            age_s=int((now.replace(tzinfo=None) - since).total_seconds()), evidence=evidence, detail=detail,
-            priority=tx.priority, channel=tx.channel, runbook=config.runbook(tx.state, tx.process),
-        ))  # fmt: skip
-    processes = sorted({t.process for t in known}) if known is not None else [None]
-    mismatches = [
-        m for process in processes
-        for m in reconcile.mismatches(store, config, now, keys=keys, since=started_since, process=process)
-    ]  # fmt: skip
-    for mismatch in mismatches:
-        found.append(ExceptionItem(
-            process=mismatch.process, key=mismatch.key, kind="mismatch", stage=mismatch.stage,
-            system=mismatch.system_at_fault,
-            since=mismatch.since, age_s=int((now.replace(tzinfo=None) - mismatch.since).total_seconds()),
-            evidence=mismatch.evidence, runbook=config.runbook("mismatch", mismatch.process),
-            detail={"rule": mismatch.rule, "field": mismatch.field, "match_key": mismatch.match_key,
-                    "left": mismatch.left, "right": mismatch.right, "currency": mismatch.currency},
-        ))  # fmt: skip
-    parameters = query_parameters(store, config, now, keys=keys, since=started_since)
-    for row in store.client.query(sql("duplicates"), parameters=parameters).named_results():
-        found.append(ExceptionItem(
-            process=row["process"], key=row["key"], kind="duplicate", stage=row["stage"], system=row["system"],
-            since=row["last_at"], age_s=int((now.replace(tzinfo=None) - row["last_at"]).total_seconds()),
-            evidence=list(row["span_ids"]), detail={"event_id": row["event_id"], "deliveries": row["deliveries"]},
-            runbook=config.runbook("duplicate", row["process"]),
-        ))  # fmt: skip
-    return found
-
-
-class _Lifecycle(BaseModel):
-    last_action: str
-    last_action_at: datetime
-    stage: str
-    opened_at: datetime | None
-    acknowledged_by: str
-    assignee: str
-    resolved_by: str
-    resolved_at: datetime | None
-    note: str
-
-
-def _lifecycles(store: Store, keys: list[str] | None = None) -> dict[tuple[str, str, str], _Lifecycle]:
-    rows = store.client.query(
-        sql("lifecycle"), parameters={"db": store.database, "keys": keys or [], "process": ""}
-    ).named_results()
-    result = {}
-    epoch = datetime(1970, 1, 1)
-    for row in rows:
-        result[(row["process"], row["key"], row["kind"])] = _Lifecycle(
-            last_action=row["last_action"] or "open",
-            last_action_at=row["last_action_at"],
-            stage=row["last_stage"],
-            opened_at=row["first_open"] if row["opens"] else None,
-            acknowledged_by=row["acknowledged_by"],
-            assignee=row["assignee"],
-            resolved_by=row["resolver"],
-            resolved_at=row["resolve_at"] if row["resolve_at"] > epoch else None,
-            note=row["note"],
-        )
-    return result
-
-
-def _apply(item: ExceptionItem, life: _Lifecycle | None) -> ExceptionItem:
-    if life is None:
-        item.opened_at = item.since
-        return item
-    item.opened_at = life.opened_at or item.since
-    item.acknowledged_by = life.acknowledged_by
-    item.assignee = life.assignee
-    item.resolved_by = life.resolved_by
-    item.note = life.note
-    if life.last_action == "resolve" and life.resolved_at is not None:
-        returned = item.detected and item.since.replace(tzinfo=None) > life.resolved_at
-        if returned:
-            item.state = "open"  # the problem came back after the resolve: reopened
-        else:
-            item.state = "resolved"
-            item.resolved_at = life.resolved_at
-    elif life.last_action == "acknowledge":
-        item.state = "acknowledged"
-    else:
-        item.state = "open"
-    if item.resolved_at and item.opened_at:
-        item.resolution_s = (item.resolved_at - item.opened_at.replace(tzinfo=None)).total_seconds()
-    return item
+    """Exceptions as the stored spans show them at ``now``, one per problem and no lifecycle applied
+    (``sql/exceptions_detected.sql`` and the mismatches), optionally only of transactions started
+    since ``started_since``. ``known`` is accepted for callers that hold these keys' transactions;
+    the query narrows itself by ``keys``."""
+    with _detected(store, config, now, since=started_since, keys=keys) as found:
+        query = (f"SELECT *, dateDiff('second', since, {{now:DateTime64(9)}}) AS age_s FROM {store.table(found)} "
+                 "ORDER BY since, process, key, kind")  # fmt: skip
+        return [_item(config, row) for row in store.client.query(query, parameters={"now": now}).named_results()]
 
 
 def list_exceptions(
@@ -200,42 +232,62 @@ def list_exceptions(
     since: datetime | None = None,
     known: list[Transaction] | None = None,
 ) -> list[ExceptionItem]:
-    """The exception queue at ``now``, lifecycle applied, filtered; oldest problem first.
+    """The exception queue at ``now`` (:func:`queue`), filtered; oldest problem first.
 
-    ``since`` limits detection to transactions started since then (the dashboard's window).
+    Without ``filters.state`` or ``filters.key`` the resolved exceptions are left out. ``since``
+    limits the queue to transactions started since then (the dashboard's window). ``known`` is
+    accepted for callers that hold the key's transactions; the query narrows itself by the key.
     """
     filters = filters or Filters()
     keys = [filters.key] if filters.key else None
-    detected = detect(store, config, now, keys, since, known)
-    lifecycles = _lifecycles(store, keys)
-    items = {item.identity: _apply(item, lifecycles.get(item.identity)) for item in detected}
-    for identity, life in lifecycles.items():  # resolved, and no longer detected
-        if identity in items or life.opened_at is None:
-            continue
-        process, key, kind = identity
-        resolved_at = life.resolved_at or life.last_action_at
-        item = ExceptionItem(
-            process=process, key=key, kind=kind, stage=life.stage, system="", since=life.opened_at,
-            age_s=int((now.replace(tzinfo=None) - life.opened_at).total_seconds()), evidence=[], detected=False,
-            state="resolved", opened_at=life.opened_at, acknowledged_by=life.acknowledged_by, assignee=life.assignee,
-            resolved_by=life.resolved_by or SYSTEM_ACTOR, resolved_at=resolved_at, note=life.note,
-            resolution_s=(resolved_at - life.opened_at).total_seconds(), runbook=config.runbook(kind, process),
-        )  # fmt: skip
-        items[identity] = item
-    selected = [item for item in items.values() if _matches(item, filters)]
-    return sorted(selected, key=lambda item: (item.since.replace(tzinfo=None), item.process, item.key, item.kind))
+    states = [filters.state] if filters.state else ([] if filters.key else ["open", "acknowledged"])
+    with queue(store, config, now, since=since, keys=keys, process=filters.process, system=filters.system,
+               channel=filters.channel, priority=filters.priority) as table:  # fmt: skip
+        return _items(store, config, table, now, states=states, kinds=[filters.kind] if filters.kind else [],
+                      stage=filters.stage, min_age_s=filters.min_age_s)  # fmt: skip
 
 
-def _matches(item: ExceptionItem, f: Filters) -> bool:
-    return (
-        (f.process is None or item.process == f.process)
-        and (f.kind is None or item.kind == f.kind)
-        and (f.stage is None or item.stage == f.stage)
-        and (f.system is None or item.system == f.system)
-        and (f.state is None or item.state == f.state)
-        and (f.min_age_s is None or item.age_s >= f.min_age_s)
-        and (f.state is not None or f.key is not None or item.state != "resolved")  # the queue hides resolved
-    )
+def queue_page(
+    store: Store,
+    config: AlertsConfig,
+    now: datetime,
+    *,
+    since: datetime | None = None,
+    process: str | None = None,
+    system: str | None = None,
+    channel: str | None = None,
+    priority: str | None = None,
+    states: tuple[str, ...] = ("open", "acknowledged"),
+    kinds: tuple[str, ...] = (),
+    sort: str = "oldest first",
+    page: int = 0,
+    page_size: int = 50,
+) -> QueuePage:
+    """One page of :func:`queue` (the dashboard's), the whole queue's totals per process, kind and
+    state, and the time to resolve its resolved exceptions (``sql/exceptions_resolution.sql``). Only
+    the page's rows and the totals come back from ClickHouse.
+
+    Raises:
+        ValueError: an unknown sort.
+    """
+    if sort not in SORTS:
+        raise ValueError(f"unknown sort {sort!r}: one of {', '.join(SORTS)}")
+    with queue(store, config, now, since=since, process=process, system=system, channel=channel,
+               priority=priority) as table:  # fmt: skip
+        parameters = {"queue": table, "db": store.database}
+        counts = [KindCount(**row) for row in store.client.query(sql("exceptions_counts"), parameters=parameters)
+                  .named_results()]  # fmt: skip
+        [resolution] = store.client.query(sql("exceptions_resolution"), parameters=parameters).named_results()
+        items = _items(store, config, table, now, states=list(states), kinds=list(kinds), sort=sort,
+                       limit=page_size, offset=max(page, 0) * page_size)  # fmt: skip
+    matching = sum(c.exceptions for c in counts if c.state in states and (not kinds or c.kind in kinds))
+    return QueuePage(counts=counts, matching=matching, resolved=int(resolution["resolved"]),
+                     median_resolution_s=_number(resolution["median_s"]), p90_resolution_s=_number(resolution["p90_s"]),
+                     items=items)  # fmt: skip
+
+
+def _number(value: object) -> float | None:
+    return None if value is None or value != value else float(value)  # type: ignore[arg-type]
 
 
 def record(store: Store, rows: list[tuple[datetime, str, str, str, str, str, str, str, str]]) -> None:
@@ -291,18 +343,15 @@ def _has_open(store: Store, item: ExceptionItem) -> bool:
     ))  # fmt: skip
 
 
-def detected_sql(classified: str) -> str:
-    """``sql/exceptions_detected.sql`` over ``classified``: a table or subquery shaped like ``sql/snapshot.sql``."""
-    return Template(sql("exceptions_detected")).substitute(classified=classified, duplicates=sql("duplicates"))
-
-
 def add_mismatches(store: Store, table: str, mismatches: list[reconcile.Mismatch]) -> None:
     """Append reconciliation mismatches to a table (by name) of ``sql/exceptions_detected.sql``'s shape."""
     if not mismatches:
         return
-    rows = [[m.process, m.key, "mismatch", m.stage, m.system_at_fault, m.since, "", m.channel] for m in mismatches]
-    store.client.insert(table, rows, column_names=["process", "key", "kind", "stage", "system", "since", "priority",
-                                                   "channel"], database=store.database)  # fmt: skip
+    rows = [[m.process, m.key, "mismatch", m.stage, m.system_at_fault, m.since, "", m.channel, m.evidence,
+             json.dumps({"rule": m.rule, "field": m.field, "match_key": m.match_key, "left": m.left, "right": m.right,
+                         "currency": m.currency})] for m in mismatches]  # fmt: skip
+    columns = ["process", "key", "kind", "stage", "system", "since", "priority", "channel", "evidence", "detail"]
+    store.client.insert(table, rows, column_names=columns, database=store.database)
 
 
 def sync(store: Store, config: AlertsConfig, now: datetime, classified: str | None = None) -> dict[str, int]:

@@ -3,19 +3,34 @@
 from __future__ import annotations
 
 from datetime import datetime
-from importlib import resources
 from string import Template
 
 from pydantic import BaseModel, Field
 
+from biztrace.config import AlertsConfig
+from biztrace.readmodel.keygraph import key_kinds
+from biztrace.readmodel.mapping import mapping_parameters
+from biztrace.readmodel.transactions import sql
 from biztrace.store import Store
 
-_TEMPLATE = Template((resources.files("biztrace.readmodel") / "sql" / "key_hops.sql").read_text())
-_ORDER_HOPS = _TEMPLATE.substitute(match="h.OrderId = {key:String}")
-_KEY_HOPS = _TEMPLATE.substitute(
-    match="(h.OrderId, h.Timestamp, h.SpanId) IN "
-    "(SELECT OrderId, Timestamp, SpanId FROM {db:Identifier}.biz_keys WHERE Key = {key:String})"
+_BY_ORDER = "h.OrderId IN {orders:Array(String)}"
+_BY_KEY = (
+    "(h.OrderId, h.Timestamp, h.SpanId) IN "
+    "(SELECT OrderId, Timestamp, SpanId FROM {db:Identifier}.biz_keys WHERE Key IN {keys:Array(String)})"
 )
+_BY_MAPPED = (
+    "(h.Mapped AND hasAny([h.OrderId, h.ShipmentId, h.InvoiceId, h.ReturnId, h.CustomerId], "
+    "arrayConcat({orders:Array(String)}, {keys:Array(String)})))"
+)
+_STORED = "(SELECT *, false AS Mapped FROM {db:Identifier}.biz_hops)"
+
+
+def _query(orders: bool, keys: bool, mapped: bool) -> str:
+    """The lookup for a tree with order ids and/or other keys (one branch each: an OR of an empty
+    branch would cost a read), over stored hops only or with the mapped spans."""
+    match = [condition for condition, used in ((_BY_ORDER, orders), (_BY_KEY, keys), (_BY_MAPPED, mapped)) if used]
+    rows = "(" + sql("mapped_hops") + ")" if mapped else _STORED
+    return Template(sql("key_hops")).substitute(rows=rows, match=" OR ".join(match) or "false")
 
 
 class Hop(BaseModel):
@@ -36,32 +51,53 @@ class Hop(BaseModel):
     error_type: str
     order_id: str
     customer_id: str
+    shipment_id: str = ""
+    invoice_id: str = ""
+    return_id: str = ""
     amount: float | None
     currency: str
     quantity: float | None
     biz_status: str
+    mapped: bool = Field(False, description="made a hop by a mapping rule of the configuration")
 
 
 class KeyHistory(BaseModel):
-    """Everything stored about one business key."""
+    """Everything stored about one business key and the keys linked to it."""
 
     key: str
     found: bool
     traces: int = Field(description="distinct traces the key appears in")
     systems: list[str] = Field(description="systems in order of first appearance")
+    tree: dict[str, str] = Field(
+        default_factory=dict,
+        description="the keys of the key's tree in the key graph, with their kind (order, shipment, invoice, "
+        "return, customer; '' when the graph has no link for it)",
+    )
     hops: list[Hop]
 
 
-def key_history(store: Store, key: str, limit: int = 10_000) -> KeyHistory:
-    """Every hop carrying ``key``, oldest first (at most ``limit``).
+def key_history(store: Store, key: str, limit: int = 10_000, config: AlertsConfig | None = None) -> KeyHistory:
+    """Every hop of ``key``'s tree in the key graph, oldest first (at most ``limit``).
 
-    An order id is read straight from ``biz_hops``'s primary key; any other id (or an order
-    id never stored) goes through ``biz_keys``.
+    The tree (``keygraph.key_kinds``, as ``sql/key_tree.sql``): the key, the keys it links up to
+    (an invoice's shipment and order) and everything under those (the order's shipments, invoices
+    and returns). A lookup by
+    customer gives the trees of the customer's orders; a lookup by order never includes the
+    customer's other orders. With ``config``, spans its mapping rules make hops are included.
     """
-    parameters = {"db": store.database, "key": key, "limit": limit}
-    rows = list(store.client.query(_ORDER_HOPS, parameters=parameters).named_results())
-    if not rows:
-        rows = list(store.client.query(_KEY_HOPS, parameters=parameters).named_results())
+    mapped = config is not None and bool(config.mappings)
+    tree = key_kinds(store, [key])
+    orders = [k for k, kind in tree.items() if kind in ("order", "")]  # a key without links may be an order
+    keys = [k for k, kind in tree.items() if kind != "order"]
+    parameters = {
+        **(mapping_parameters(config) if mapped else {}),
+        "db": store.database,
+        "orders": orders,
+        "keys": keys,
+        "limit": limit,
+    }
+    query = _query(bool(orders), bool(keys), mapped)
+    rows = list(store.client.query(query, parameters=parameters).named_results())
     hops = []
     for row in rows:
         row["duration_ms"] = row.pop("duration_ns") / 1e6
@@ -70,4 +106,11 @@ def key_history(store: Store, key: str, limit: int = 10_000) -> KeyHistory:
     for hop in hops:
         if hop.system not in systems:
             systems.append(hop.system)
-    return KeyHistory(key=key, found=bool(hops), traces=len({hop.trace_id for hop in hops}), systems=systems, hops=hops)
+    return KeyHistory(
+        key=key,
+        found=bool(hops),
+        traces=len({hop.trace_id for hop in hops}),
+        systems=systems,
+        tree=dict(sorted(tree.items())),
+        hops=hops,
+    )

@@ -1,9 +1,13 @@
 """Cross-system reconciliation from the traces, computed in ClickHouse.
 
-Each rule of the configuration's ``reconciliation:`` pairs two systems' observations
-(``sql/reconcile.sql``) and flags what disagrees beyond tolerance. The mismatches become
-``mismatch`` exceptions and feed the ``mismatch_rate`` rule; the parity report sums the
-pairs per period and channel (counts, totals, variance, share posted within SLA).
+Each rule of the configuration's ``reconciliation:`` pairs two stages' observations
+(``sql/reconcile.sql``, over every hop placed in its process) and flags what disagrees beyond
+tolerance: by the rule's match key, or, for a transaction whose hops do not all carry it, the
+whole transaction's sides summed. A side counts by its stage, whoever reported it, unless the
+rule pins a system. The mismatches become ``mismatch`` exceptions and feed the ``mismatch_rate``
+rule; each carries the transaction's value (``amount``, ``currency``, as ``sql/transactions.sql``
+computes it). The parity report sums the pairs per period and channel (counts, totals,
+variance, share posted within SLA).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from biztrace.config import KEY_COLUMNS, AlertsConfig, Reconciliation
-from biztrace.readmodel.transactions import sql
+from biztrace.readmodel.transactions import process_parameters, sql
 from biztrace.store import Store
 
 Period = Literal["hour", "day", "week", "month"]
@@ -29,19 +33,24 @@ BUCKETS: dict[str, str] = {
 
 
 class Mismatch(BaseModel):
-    """Two systems disagreeing about one transaction."""
+    """Two systems disagreeing about one transaction (a finding of CONVENTIONS' "Machine-readable output")."""
 
     rule: str
     process: str
     key: str = Field(description="the transaction's key (the process key)")
-    match_key: str = Field(description="what the observations were paired by, e.g. the shipment id")
+    kind: Literal["mismatch"] = "mismatch"
+    match_key: str = Field(
+        description="what the observations were paired by, e.g. the shipment id; the key itself when the "
+        "transaction was compared as a whole (a hop without the match key)"
+    )
     field: Literal["amount", "quantity", "status", "presence"]
     stage: str = Field(description="the right side's stage (where the disagreement shows)")
     left_system: str
     right_system: str
-    left: float | str | None = Field(description="the left system's value (None when absent)")
+    left: float | str | None = Field(description="the left side's value (None when absent; a sum when compared whole)")
     right: float | str | None
-    currency: str
+    amount: float | None = Field(None, description="the transaction's value at risk (None when no hop had an amount)")
+    currency: str = Field(description="the currency of amount (else of the compared pair)")
     channel: str
     since: datetime
     evidence: list[str]
@@ -56,12 +65,12 @@ def _parameters(store: Store, config: AlertsConfig, rule: Reconciliation, now: d
     process = config.processes[rule.process]
     right_stage = next(s for s in process.stages if s.name == rule.right.stage)
     currencies = sorted(rule.tolerance_by_currency)
-    return {
+    return process_parameters(config) | {  # what business_hops.sql needs to place hops
         "db": store.database,
         "now": now,
         "since": since,
         "process": rule.process,
-        "key_col": KEY_COLUMNS[process.key],
+        "by_key": rule.match_on is None or rule.match_on == process.key,
         "match_col": KEY_COLUMNS[rule.match_on or process.key],
         "left_stage": rule.left.stage,
         "left_system": rule.left.system or "",
@@ -81,9 +90,9 @@ def _parameters(store: Store, config: AlertsConfig, rule: Reconciliation, now: d
         "right_sla_s": int(right_stage.sla.within.total_seconds()) if right_stage.sla else 2**31,
         "lookback_s": _lookback_s(right_stage),
         "keys": [],
-        "match_keys": [],
         "channel_filter": "",
         "flag": False,
+        "whole": False,
     }
 
 
@@ -100,34 +109,80 @@ def _rules(config: AlertsConfig, rule: str | None, process: str | None) -> list[
                                                                                     r.process == process)]  # fmt: skip
 
 
-def _judge(store: Store, parameters: dict, period: Period) -> list[dict]:
-    """One pass over the rule's hops: its parity rows, each with the match keys of its mismatched pairs
-    when ``parameters["flag"]`` is set."""
-    query = Template(sql("reconcile_parity")).substitute(bucket=BUCKETS[period], pairs=sql("reconcile"))
-    return list(store.client.query(query, parameters=parameters).named_results())
+_NO_UNITS = "CAST([], 'Array(Tuple(String, DateTime64(9), Nullable(Float64), Nullable(Float64)))')"
+_UNITS = {
+    False: f"{_NO_UNITS} AS left_units, {_NO_UNITS} AS right_units",
+    True: "groupArrayIf((unit, Timestamp, Amount, Quantity), in_whole AND NOT is_right) AS left_units, "
+    "groupArrayIf((unit, Timestamp, Amount, Quantity), in_whole AND is_right) AS right_units",
+}
 
 
-def _details(store: Store, check: Reconciliation, parameters: dict, flagged: list[str]) -> list[Mismatch]:
-    """The flagged pairs judged again on their own hops, with both values and the evidence spans."""
-    query = Template(sql("reconcile_mismatches")).substitute(pairs=sql("reconcile"))
+def _pairs(config: AlertsConfig, whole: bool) -> str:
+    """``sql/reconcile.sql`` in its first-pass shape, or the one that compares transactions as a whole."""
+    return Template(sql("reconcile", config)).safe_substitute(units=_UNITS[whole])
+
+
+def _judge(store: Store, config: AlertsConfig, parameters: dict, period: Period) -> tuple[list[dict], dict]:
+    """One pass over the rule's hops: its parity rows, each with its mismatched pairs (:data:`FLAGGED`)
+    when ``parameters["flag"]`` is set; and the parameters that judged them.
+
+    A second pass only when the first met hops lacking the rule's match key: it compares their
+    transactions as a whole (the first pass's shape costs nothing for them when there are none).
+    """
+    flagged = _FLAGGED[parameters["flag"]]
+    query = Template(sql("reconcile_parity")).substitute(bucket=BUCKETS[period], pairs=_pairs(config, False),
+                                                         flagged=flagged)  # fmt: skip
+    rows = list(store.client.query(query, parameters=parameters).named_results())
+    if not any(row["keyless"] for row in rows):
+        return [row for row in rows if row["pairs"]], parameters
+    parameters = parameters | {"whole": True}
+    query = Template(sql("reconcile_parity")).substitute(bucket=BUCKETS[period], pairs=_pairs(config, True),
+                                                         flagged=flagged)  # fmt: skip
+    return list(store.client.query(query, parameters=parameters).named_results()), parameters
+
+
+FLAGGED = (
+    "key", "match_key", "field", "left_amount", "right_amount", "left_quantity", "right_quantity", "left_status",
+    "right_status", "left_system", "right_system", "currency", "channel", "last_at", "has_left", "has_right",
+)  # fmt: skip
+"""What the judging pass keeps of each mismatched pair (``flagged`` in ``sql/reconcile_parity.sql``)."""
+_FLAGGED = {
+    False: "emptyArrayString()",
+    True: f"groupArrayIf(tuple({', '.join('pair.' + column for column in FLAGGED)}), pair.mismatched "
+    "AND ({keys:Array(String)} = [] OR has({keys:Array(String)}, pair.key)))",
+}
+
+
+def _details(
+    store: Store, config: AlertsConfig, check: Reconciliation, parameters: dict, flagged: list[dict]
+) -> list[Mismatch]:
+    """The flagged pairs as findings, with their evidence spans and their transactions' values
+    (``sql/reconcile_mismatches.sql``: one read of those transactions' hops)."""
+    match_keys, keys = [f["match_key"] for f in flagged], [f["key"] for f in flagged]
+    value_stage = config.processes[check.process].value_stage or ""
+    extra = {"match_keys": match_keys, "pair_keys": keys, "value_stage": value_stage}
+    read = store.client.query(sql("reconcile_mismatches", config), parameters=parameters | extra).named_results()
+    details = {(row["match_key"], row["key"]): row for row in read}
     found = []
-    for row in store.client.query(query, parameters=parameters | {"match_keys": flagged}).named_results():
-        field = row["field"]
+    for pair in flagged:
+        field = pair["field"]
+        detail = details.get((pair["match_key"], pair["key"]), {})
         value = {"amount": ("left_amount", "right_amount"), "quantity": ("left_quantity", "right_quantity"),
                  "status": ("left_status", "right_status")}.get(field)  # fmt: skip
-        left = row[value[0]] if value and row["has_left"] else None
-        right = row[value[1]] if value and row["has_right"] else None
+        left = pair[value[0]] if value and pair["has_left"] else None
+        right = pair[value[1]] if value and pair["has_right"] else None
         found.append(Mismatch(
-            rule=check.name, process=check.process, key=row["key"], match_key=row["match_key"], field=field,
-            stage=check.right.stage, left_system=row["left_system"] or (check.left.system or ""),
-            right_system=row["right_system"] or (check.right.system or ""), left=left, right=right,
-            currency=row["currency"], channel=row["channel"], since=row["last_at"], evidence=list(row["evidence"]),
+            rule=check.name, process=check.process, key=pair["key"], match_key=pair["match_key"], field=field,
+            stage=check.right.stage, left_system=pair["left_system"] or (check.left.system or ""),
+            right_system=pair["right_system"] or (check.right.system or ""), left=left, right=right,
+            amount=detail.get("amount"), currency=detail.get("currency") or pair["currency"], channel=pair["channel"],
+            since=pair["last_at"], evidence=list(detail.get("evidence") or []),
         ))  # fmt: skip
     return found
 
 
-def _flagged(rows: list[dict]) -> list[str]:
-    return [match_key for row in rows for match_key in row["flagged"]]
+def _flagged(rows: list[dict]) -> list[dict]:
+    return [dict(zip(FLAGGED, pair, strict=True)) for row in rows for pair in row["flagged"]]
 
 
 def mismatches(
@@ -142,16 +197,17 @@ def mismatches(
 ) -> list[Mismatch]:
     """Every disagreement at ``now`` among observations since ``since`` (default: 90 days).
 
-    Per rule, one pass over its hops finds the mismatched pairs (reading only what judging needs);
-    a second pass reads the hops of those pairs alone for their keys, systems and evidence.
+    Per rule, one pass over its hops finds the mismatched pairs; a second read of those pairs'
+    transactions alone adds their evidence and their values.
     """
     since = since or now - timedelta(days=90)
     found = []
     for check in _rules(config, rule, process):
         parameters = _parameters(store, config, check, now, since) | {"keys": keys or [], "flag": True}
-        flagged = _flagged(_judge(store, parameters, "month"))
+        judged, parameters = _judge(store, config, parameters, "month")
+        flagged = _flagged(judged)
         if flagged:
-            found.extend(_details(store, check, parameters, flagged))
+            found.extend(_details(store, config, check, parameters, flagged))
     return found
 
 
@@ -192,7 +248,7 @@ def parity(
     rows: list[ParityRow] = []
     for check in _rules(config, rule, process):
         parameters = _parameters(store, config, check, now, since) | {"channel_filter": channel or ""}
-        rows.extend(_parity_row(check, row) for row in _judge(store, parameters, period))
+        rows.extend(_parity_row(check, row) for row in _judge(store, config, parameters, period)[0])
     return rows
 
 
@@ -236,16 +292,13 @@ def system_parity(
     """Per period, system and channel: transactions seen and duplicate message rate."""
     since = since or now - timedelta(days=30)
     bucket = BUCKETS[period]
-    query = Template(sql("system_parity")).substitute(bucket=bucket)
-    rows = []
-    for name, definition in config.processes.items():
-        if process is not None and name != process:
-            continue
-        parameters = {"db": store.database, "now": now, "since": since, "process": name,
-                      "key_col": KEY_COLUMNS[definition.key], "channel_filter": channel or "",
-                      "system_filter": system or ""}  # fmt: skip
-        for row in store.client.query(query, parameters=parameters).named_results():
-            rows.append(SystemParityRow(process=name, **row))
+    query = Template(sql("system_parity", config)).safe_substitute(bucket=bucket)
+    parameters = process_parameters(config) | {
+        "db": store.database, "now": now, "since": since, "process_filter": process or "",
+        "channel_filter": channel or "", "system_filter": system or ""}  # fmt: skip
+    rows = [SystemParityRow(**row) for row in store.client.query(query, parameters=parameters).named_results()]
+    order = list(config.processes)
+    rows.sort(key=lambda row: order.index(row.process))  # the configuration's order, as before
     return rows
 
 
@@ -271,11 +324,13 @@ def report(
     found: list[Mismatch] = []
     for check in _rules(config, rule, process):
         parameters = _parameters(store, config, check, now, since) | {"channel_filter": channel or "", "flag": True}
-        judged = _judge(store, parameters, period)
+        judged, parameters = _judge(store, config, parameters, period)
         table.extend(_parity_row(check, row) for row in judged)
         if flagged := _flagged(judged):
             found.extend(
-                m for m in _details(store, check, parameters, flagged) if channel is None or m.channel == channel
+                m
+                for m in _details(store, config, check, parameters, flagged)
+                if channel is None or m.channel == channel
             )
     systems = system_parity(store, config, now, since=since, period=period, process=process, channel=channel,
                             system=system)  # fmt: skip

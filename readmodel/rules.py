@@ -16,13 +16,11 @@ from typing import Any
 from clickhouse_connect.driver.binding import quote_identifier
 from pydantic import BaseModel
 
-from biztrace.config import AlertsConfig, Rule
+from biztrace.config import REPORTED_LABELS, AlertsConfig, Rule
+from biztrace.readmodel import figures
 from biztrace.readmodel.errors import QueryError
 from biztrace.readmodel.transactions import process_parameters, query_parameters, sql
 from biztrace.store import Store
-
-LABEL_COLUMNS = ("process", "stage", "system", "channel", "priority", "span_name")
-"""Labels a rule may group by (``by:``); they are columns of the rule queries."""
 
 SNAPSHOT_KINDS = {"stuck_count", "stuck_share", "error_rate", "sla_adherence"}
 
@@ -39,7 +37,9 @@ class RuleResult(BaseModel):
 
 def snapshot_sql() -> str:
     """Every transaction's state as the rules read it (``sql/snapshot.sql`` over ``sql/transactions.sql``)."""
-    return Template(sql("snapshot")).substitute(transactions=sql("transactions"))
+    return Template(sql("snapshot")).substitute(
+        transactions=sql("transactions"), system_at_fault=sql("system_at_fault")
+    )
 
 
 @contextmanager
@@ -51,15 +51,8 @@ def snapshot(store: Store, config: AlertsConfig, now: datetime) -> Iterator[str]
 
 def _query(rule: Rule, snapshot_table: str) -> str:
     group = rule.grouping()
-    unknown = [label for label in group if label not in LABEL_COLUMNS]
-    if unknown:
-        raise QueryError(f"rule {rule.name}: cannot group by {unknown[0]!r}; use {', '.join(LABEL_COLUMNS)}")
-    allowed = {"hop_latency_p95": {"system", "span_name", "process", "stage"}}.get(rule.kind)
-    if rule.kind in ("duplicate_rate", "dead_letters"):
-        allowed = {"system", "process", "stage"}
-    if rule.kind in SNAPSHOT_KINDS:
-        allowed = {"process", "stage", "system", "channel", "priority"}
-    if allowed is not None and not set(group) <= allowed:
+    allowed = REPORTED_LABELS[rule.kind]  # checked at load too; kept here for rules built in code
+    if not set(group) <= set(allowed):
         raise QueryError(f"rule {rule.name}: a {rule.kind} rule groups by {', '.join(sorted(allowed))} only")
     columns = ", ".join(quote_identifier(label) for label in group) or "tuple()"
     filters = ["1"]
@@ -72,24 +65,43 @@ def _query(rule: Rule, snapshot_table: str) -> str:
 
 
 def _mismatch_rate(store: Store, config: AlertsConfig, rule: Rule, now: datetime) -> list[RuleResult]:
-    """Share of reconciled pairs that disagree, per process (or the rule's grouping)."""
+    """Share of reconciled pairs that disagree, per process (:func:`figures.mismatch_rates`)."""
     from biztrace.readmodel import reconcile
 
-    totals: dict[str, list] = {}
-    for row in reconcile.parity(store, config, now, since=now - rule.window, process=rule.process, period="month"):
-        process = next(r.process for r in config.reconciliation if r.name == row.rule)
-        entry = totals.setdefault(process, [0, 0])
-        entry[0] += row.pairs
-        entry[1] += row.mismatched
-    keys = {}
+    parity = reconcile.parity(store, config, now, since=now - rule.window, process=rule.process, period="month")
+    keys: dict[str, list[str]] = {}
     for mismatch in reconcile.mismatches(store, config, now, since=now - rule.window, process=rule.process):
         keys.setdefault(mismatch.process, []).append(mismatch.key)
-    results = []
-    for process, (pairs, mismatched) in totals.items():
-        value = mismatched / pairs if pairs else 0.0
-        results.append(RuleResult(rule=rule.name, labels={"process": process}, value=value,
-                                  active=value > rule.threshold, keys=keys.get(process, [])[:50]))  # fmt: skip
-    return results
+    return [
+        RuleResult(
+            rule=rule.name,
+            labels={"process": rate.scope},
+            value=rate.rate,
+            active=rate.rate > rule.threshold,
+            keys=keys.get(rate.scope, [])[:50],
+        )  # fmt: skip
+        for rate in figures.mismatch_rates(config, parity, by="process")
+    ]
+
+
+def _sla_adherence(
+    store: Store, config: AlertsConfig, rule: Rule, now: datetime, snapshot_table: str
+) -> list[RuleResult]:
+    """End-to-end SLA adherence per group (:func:`figures.sla_adherence`); groups with nothing measured
+    have no value."""
+    found = figures.sla_adherence(store, config, snapshot_table, now, now - rule.window, group=rule.grouping(),
+                                  process=rule.process, stage=rule.stage, system=rule.system)  # fmt: skip
+    return [
+        RuleResult(
+            rule=rule.name,
+            labels=group.labels,
+            value=group.adherence,
+            active=group.adherence < rule.threshold,
+            keys=group.missed_keys,
+        )  # fmt: skip
+        for group in found
+        if group.adherence is not None
+    ]
 
 
 def evaluate_rule(
@@ -108,14 +120,14 @@ def evaluate_rule(
         "process": rule.process or "",
         "stage": rule.stage or "",
         "system": rule.system or "",
-        "e2e_processes": [name for name, p in config.processes.items() if p.end_to_end],
-        "e2e_s": [p.end_to_end.within.total_seconds() for p in config.processes.values() if p.end_to_end],
     }
-    if rule.kind == "mismatch_rate":
+    if rule.kind in ("mismatch_rate", "sla_adherence"):
         try:
-            return _mismatch_rate(store, config, rule, now)
+            if rule.kind == "mismatch_rate":
+                return _mismatch_rate(store, config, rule, now)
+            return _sla_adherence(store, config, rule, now, snapshot_table)
         except Exception as exc:  # name the rule, keep the first line
-            raise QueryError(f"rule {rule.name} (mismatch_rate) failed: {str(exc).splitlines()[0]}") from exc
+            raise QueryError(f"rule {rule.name} ({rule.kind}) failed: {str(exc).splitlines()[0]}") from exc
     try:
         result = store.client.query(_query(rule, snapshot_table), parameters=parameters)
     except QueryError:

@@ -13,6 +13,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from biztrace.config import KEY_COLUMNS, MAX_STAGES, AlertsConfig
+from biztrace.readmodel.keygraph import LINK_UP
+from biztrace.readmodel.mapping import mapping_parameters
 from biztrace.store import Store
 
 TxState = Literal["complete", "in_flight", "stuck", "failed", "dead_letter"]
@@ -23,11 +25,40 @@ STAGE_CODE_BASE = MAX_STAGES + 1
 _SQL = resources.files("biztrace.readmodel") / "sql"
 
 
-def sql(name: str) -> str:
-    """``readmodel/sql/<name>.sql``, with ``${business_hops}`` (every hop placed in its process) filled in."""
+FRAGMENTS = {
+    "business_hops": True,  # every hop placed in its process, keyed by its process key (a subquery)
+    "placement": False,  # the columns placing a hop (BizProcess and what resolves BizKey)
+    "key_tree": False,  # the keys of {keys}'s trees in the key graph (a SELECT of Key)
+    "hops_of_keys": True,  # a condition: the hop belongs to the tree of one of {keys} ({keys} = []: any hop)
+}
+"""Fragments a query includes as ``${name}`` (``sql/<name>.sql``), True for those put in parentheses."""
+
+
+def _hop_rows(mapped: bool) -> dict[str, str]:
+    """What ``${hop_rows}`` and ``${mapped_column}`` are: biz_hops itself (one level, so filters
+    reach its primary key and, on a cluster, the shards), or with mappings the union with the
+    mapped spans (``sql/mapped_hops.sql``)."""
+    if mapped:
+        return {"hop_rows": "(" + (_SQL / "mapped_hops.sql").read_text().strip() + ")", "mapped_column": ""}
+    return {"hop_rows": "{db:Identifier}.biz_hops", "mapped_column": "false AS Mapped,"}
+
+
+def sql(name: str, config: AlertsConfig | None = None) -> str:
+    """``readmodel/sql/<name>.sql``, with every ``${fragment}`` of :data:`FRAGMENTS` filled in.
+
+    Spans that mapping rules make hops are read only when ``config`` has ``mappings``: the query is
+    then a union with ``otel_traces`` (``sql/mapped_hops.sql``); without mappings its text stays
+    as small, and as quick to plan, as one over ``biz_hops`` alone.
+    """
     text = (_SQL / f"{name}.sql").read_text()
-    if "${business_hops}" in text:
-        text = text.replace("${business_hops}", "(" + (_SQL / "business_hops.sql").read_text() + ")")
+    rows = _hop_rows(config is not None and bool(config.mappings))
+    while any(f"${{{fragment}}}" in text for fragment in FRAGMENTS):
+        for fragment, wrap in FRAGMENTS.items():
+            if f"${{{fragment}}}" in text:
+                body = (_SQL / f"{fragment}.sql").read_text().strip()
+                text = text.replace(f"${{{fragment}}}", f"({body})" if wrap else body)
+    for fragment, body in rows.items():
+        text = text.replace(f"${{{fragment}}}", body)
     return text
 
 
@@ -40,7 +71,8 @@ def placement_parameters(config: AlertsConfig) -> dict[str, Any]:
 
     A stage declared by one process places its hops there; a stage two processes declare maps to
     '' (unplaced: such a hop must say ``biz.process``). For hops without a stage, the first
-    configured process keyed by each key attribute.
+    configured process keyed by each key attribute. Also the kind of each process's key and the
+    key graph's paths up (to resolve a hop's key through its links), and the mapping rules.
     """
     owners: dict[str, set[str]] = {}
     for name, process in config.processes.items():
@@ -56,7 +88,9 @@ def placement_parameters(config: AlertsConfig) -> dict[str, Any]:
     }
     for key in KEY_SPECIFICITY:
         parameters[f"{key.split('.')[0]}_process"] = by_key.get(key, "")
-    return parameters
+    parameters["process_key_kinds"] = [process.key.split(".")[0] for process in config.processes.values()]
+    parameters["link_up"] = list(LINK_UP)
+    return parameters | mapping_parameters(config)
 
 
 class Transaction(BaseModel):
@@ -84,6 +118,12 @@ class Transaction(BaseModel):
     error_type: str
     priority: str
     channel: str
+    amount: float | None = Field(
+        None,
+        description="the transaction's value: what its value stage (the system of record) accepted, "
+        "else the first amount seen; None when no hop carried one",
+    )
+    currency: str = Field("", description="the currency of amount")
     hops: int
     stages_reached: list[str]
     stages_reached_at: list[datetime]
@@ -101,7 +141,7 @@ def process_parameters(config: AlertsConfig) -> dict[str, Any]:
     """
     key_numbers = {key: number for number, key in enumerate(KEY_COLUMNS, start=1)}  # the order transactions.sql reads
     p: dict[str, list[Any]] = {key: [] for key in (
-        "processes", "key_columns", "completion_index", "stage_pairs", "stage_pair_index", "stage_codes",
+        "processes", "key_columns", "completion_index", "value_index", "stage_pairs", "stage_pair_index", "stage_codes",
         "index_stage", "index_system", "index_sla_s", "index_since_start", "priority_codes", "priority_sla_s",
         "channel_codes", "channel_sla_s",
     )}  # fmt: skip
@@ -109,6 +149,7 @@ def process_parameters(config: AlertsConfig) -> dict[str, Any]:
         p["processes"].append(name)
         p["key_columns"].append(key_numbers[process.key])
         p["completion_index"].append(process.stage_names().index(process.completes_at) + 1)
+        p["value_index"].append(process.stage_names().index(process.value_stage) + 1 if process.value_stage else 0)
         for index, stage in enumerate(process.stages, start=1):
             p["stage_pairs"].append((name, stage.name))
             p["stage_pair_index"].append(index)
@@ -156,5 +197,5 @@ def transactions(
 ) -> list[Transaction]:
     """Every transaction's state at ``now`` (optionally only some keys or states, or those started since)."""
     parameters = query_parameters(store, config, now, keys=keys, states=states, since=since)
-    result = store.client.query(sql("transactions"), parameters=parameters)
+    result = store.client.query(sql("transactions", config), parameters=parameters)
     return [Transaction(**row) for row in result.named_results()]

@@ -31,11 +31,11 @@ def _set(value: AnyValue, item: object) -> None:
         value.string_value = str(item)
 
 
-def encode(system: str, hops: Iterable[Hop]) -> bytes:
-    """One ExportTraceServiceRequest body for hops of one system."""
+def encode(system: str, hops: Iterable[Hop], resource: dict[str, str] | None = None) -> bytes:
+    """One ExportTraceServiceRequest body for hops of one system; ``resource``: more resource attributes."""
     request = ExportTraceServiceRequest()
     resource_spans = request.resource_spans.add()
-    for key, text in (("service.name", system), ("deployment.environment", "simulation")):
+    for key, text in (("service.name", system), ("deployment.environment", "simulation"), *(resource or {}).items()):
         attribute = resource_spans.resource.attributes.add()
         attribute.key = key
         attribute.value.string_value = text

@@ -12,6 +12,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import logging
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -20,12 +21,34 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from biztrace.simulator.otlp import requests
+from biztrace.simulator.otlp import encode, requests
 from biztrace.simulator.scenario import Scenario
 from biztrace.simulator.sender import OtlpHttpSender
 from biztrace.simulator.world import Fault, Hop, World, generate
 
 logger = logging.getLogger(__name__)
+
+SCENARIO_ATTRIBUTE = "biztrace.simulation.scenario"
+MARKER_SERVICE = "biztrace-simulator"
+MARKER_SPAN = "biztrace.simulation"
+"""Each backfill (and resume) sends one marker span: service ``MARKER_SERVICE``, name ``MARKER_SPAN``,
+no business attribute, timed at the scenario's window start, the scenario as JSON in the resource
+attribute ``SCENARIO_ATTRIBUTE``. A later run regenerates the same world from it and carries on
+after the last stored hop (:func:`resume`). One span per run, not ~360 bytes on every span."""
+
+
+def marker_request(scenario: Scenario) -> bytes:
+    """The OTLP request of the span that names the simulation (see ``MARKER_SPAN``)."""
+    start_ns = int((scenario.now - timedelta(days=scenario.days)).timestamp() * 1e9)
+    hop = Hop(MARKER_SERVICE, MARKER_SPAN, os.urandom(16), os.urandom(8), b"", start_ns, start_ns, {})
+    return encode(MARKER_SERVICE, [hop], {SCENARIO_ATTRIBUTE: scenario.model_dump_json()})
+
+
+def live_day(scenario: Scenario, day: int) -> Scenario:
+    """The new orders live mode generates for its ``day``-th day after ``scenario.now``."""
+    return scenario.model_copy(
+        update={"now": scenario.now + timedelta(days=day), "days": 1.0, "seed": scenario.seed * 1000 + day}
+    )
 
 
 class GroundTruth(BaseModel):
@@ -92,9 +115,9 @@ def backfill(
     world = World()
     now_ns = int(scenario.now.timestamp() * 1e9)
     future: list[Hop] = []
-    sent = 0
-    sent_requests = 0
     started = time.monotonic()
+    sender.submit(marker_request(scenario)).result()
+    sent = sent_requests = 1
 
     later = 0
 
@@ -211,16 +234,18 @@ def live(
     ground_truth: Path | None,
     stop: Callable[[], bool] = lambda: False,
     clock: Callable[[], float] = time.time,
+    days_done: int = 0,
 ) -> int:
     """Send hops as their time comes: the backfill's later hops and new orders' hops.
 
-    Returns the spans sent. Writes the ground truth every 10 s and at the end.
+    ``days_done``: days of new orders already generated (by :func:`resume`). Returns the spans
+    sent. Writes the ground truth every 10 s and at the end.
     """
     counter = itertools.count()
     heap = [(hop.start_ns, next(counter), hop) for hop in future]
     heapq.heapify(heap)
-    day = 0
-    horizon_end = scenario.now
+    day = days_done
+    horizon_end = scenario.now + timedelta(days=days_done)
     sent = 0
     started = clock()
     last_truth = 0.0
@@ -229,8 +254,7 @@ def live(
         if now + timedelta(hours=1) > horizon_end:  # generate the next day of new orders ahead of time
             day += 1
             horizon_end = scenario.now + timedelta(days=day)
-            next_day = scenario.model_copy(update={"now": horizon_end, "days": 1.0, "seed": scenario.seed * 1000 + day})
-            for hop in generate(next_day, world):
+            for hop in generate(live_day(scenario, day), world):
                 heapq.heappush(heap, (hop.start_ns, next(counter), hop))
         now_ns = int(clock() * 1e9)
         while heap and heap[0][0] <= now_ns:
@@ -247,3 +271,58 @@ def live(
             _truth(scenario, world, sent, now_ns, datetime.fromtimestamp(now_ns / 1e9, UTC)).model_dump_json(indent=2)
         )
     return sent
+
+
+def resume(
+    scenario: Scenario,
+    after_ns: int,
+    sender: OtlpHttpSender,
+    *,
+    until: datetime | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[RunSummary, World, list[Hop], int]:
+    """Carry a simulation on after its last stored hop (``after_ns``, ns since the epoch), as if it
+    had never stopped.
+
+    The world is regenerated as the first run made it (its backfill and the days of new orders
+    live mode adds, up to ``until``): the hops after ``after_ns`` up to ``until`` are sent, nothing
+    before is sent again, and the later ones are returned for :func:`live`. Returns the summary,
+    the world, the hops still to come and the days of new orders generated (``live``'s ``days_done``).
+    """
+    until = until or datetime.now(UTC)
+    until_ns = int(until.timestamp() * 1e9)
+    world = World()
+    days = 0
+    while scenario.now + timedelta(days=days) < until + timedelta(hours=1):  # live mode's look-ahead
+        days += 1
+    future: list[Hop] = []
+    started = time.monotonic()
+
+    def due() -> Iterable[Hop]:
+        for part in (scenario, *(live_day(scenario, day) for day in range(1, days + 1))):
+            for hop in generate(part, world):
+                if hop.start_ns <= after_ns:
+                    continue  # stored already
+                if hop.start_ns > until_ns:
+                    future.append(hop)
+                else:
+                    yield hop
+
+    sender.submit(marker_request(scenario)).result()
+    sent = sent_requests = 1
+    in_flight = []
+    for body, spans in requests(due()):
+        in_flight.append(sender.submit(body))
+        sent, sent_requests = sent + spans, sent_requests + 1
+        if progress:
+            progress(spans)
+    for request in in_flight:
+        request.result()
+    seconds = time.monotonic() - started
+    truth = _truth(scenario, world, sent, until_ns, until)
+    summary = RunSummary(
+        mode="resume", orders=world.orders, returns=world.returns, customer_updates=world.customer_updates,
+        spans_sent=sent, requests_sent=sent_requests, spans_pending=len(future), seconds=round(seconds, 3),
+        spans_per_second=round(sent / seconds, 1) if seconds else 0.0, faults=truth.by_kind(), ground_truth=None,
+    )  # fmt: skip
+    return summary, world, future, days

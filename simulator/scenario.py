@@ -51,6 +51,13 @@ class Scenario(BaseModel):
     )
     customer_updates_per_day: int = Field(50, ge=0, description="customer master changes per day")
     faults: FaultRates = Field(default_factory=FaultRates)
+    varied: bool = Field(
+        False,
+        description="producers as varied as real ones (CONVENTIONS v2's minimum): no biz.process or biz.system "
+        "(service.name carries the system), invoices posted by billing and returns received by the erp, keys "
+        "linked on separate hops (invoice: invoice.id + shipment.id; payment: invoice.id; a return's later hops: "
+        "return.id). Same orders, ids, times and faults",
+    )
 
     @field_validator("now")
     @classmethod

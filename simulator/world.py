@@ -12,6 +12,10 @@ exactly which.
 Every hop is yielded, past and future: backfill sends those up to ``scenario.now``, and live
 mode sends the rest when their time comes. A fault's ``at_ns`` says from when its evidence
 exists, so the ground truth at any moment is the faults with ``at_ns`` up to it.
+
+``Scenario.varied`` sends the same world the way real producers differ (:func:`vary`): only
+CONVENTIONS v2's minimum, other systems for some stages, keys linked on separate hops. The
+random draws are the same, so ids, times and faults are too (a fault names the varied system).
 """
 
 from __future__ import annotations
@@ -56,6 +60,9 @@ DELAYS_MIN = {
     "duplicate": (0.05, 2),
 }
 """Minutes from the previous hop, as (low, high) of a uniform draw."""
+
+VARIED_SYSTEMS = {"invoice.posted": "billing", "return.received": "erp"}
+"""With ``Scenario.varied``: who reports these stages instead of the system the defaults name."""
 
 
 @dataclass(slots=True)
@@ -204,11 +211,14 @@ def _order(scenario, rng, ids, prices, order_id, t0, fault, world) -> Iterator[H
         return made
 
     def record(kind, stage, system, at_ns, **detail):
+        system = VARIED_SYSTEMS.get(stage, system) if scenario.varied else system
         world.faults.append(Fault(process=process, key=order_id, kind=kind, fault=fault or kind, stage=stage,
                                       system=system, at_ns=at_ns, detail=detail))  # fmt: skip
 
-    def emit(*hops: Hop) -> Iterator[Hop]:
+    def emit(*hops: Hop, keep_order: bool = False) -> Iterator[Hop]:
         for item in hops:
+            if scenario.varied:
+                vary(item, keep_order=keep_order)
             if item.attributes.get("biz.stage"):
                 last[:] = [item]
             yield item
@@ -329,7 +339,7 @@ def _order(scenario, rng, ids, prices, order_id, t0, fault, world) -> Iterator[H
                       extra={"shipment.id": shipment_id, "invoice.id": invoice_id, "biz.amount": inv_amount,
                              "biz.quantity": inv_qty, "sku.ids": [s for s, _, _ in ship_lines]},
                       status="rejected" if error else "posted")  # fmt: skip
-        yield from emit(invoice)
+        yield from emit(invoice, keep_order=missing)  # with no shipment hop, only the order id links it
         if missing:
             record("mismatch", "shipment.confirmed", "wms", invoice.start_ns, field="presence",
                    shipment_id=shipment_id, expected="wms shipment.confirmed before erp invoice.posted")  # fmt: skip
@@ -348,7 +358,33 @@ def _order(scenario, rng, ids, prices, order_id, t0, fault, world) -> Iterator[H
         yield from emit(pay)
 
     if not fault and invoices and rng.random() < scenario.return_rate:
-        yield from _return(rng, ids, base, order_id, invoices[0], world)
+        for item in _return(rng, ids, base, order_id, invoices[0], world):
+            yield vary(item) if scenario.varied else item
+
+
+def vary(hop: Hop, *, keep_order: bool = False) -> Hop:
+    """The hop as a varied producer sends it (``Scenario.varied``); changes it in place, idempotent.
+
+    No ``biz.process`` or ``biz.system`` (the resource's ``service.name`` is ``hop.system``); the
+    stages of ``VARIED_SYSTEMS`` reported by other systems; keys linked on separate hops: an
+    invoice carries ``invoice.id`` + ``shipment.id`` (``keep_order``: also ``order.id``), a payment
+    ``invoice.id``, a carrier booking ``shipment.id``, a return after its authorization ``return.id``.
+    """
+    attributes = hop.attributes
+    attributes.pop("biz.process", None)
+    attributes.pop("biz.system", None)
+    stage = str(attributes.get("biz.stage", ""))
+    hop.system = VARIED_SYSTEMS.get(stage, hop.system)
+    if "return.id" in attributes:
+        linked = stage == "return.authorized"  # the one return hop that names the order
+    elif "invoice.id" in attributes:
+        linked = keep_order
+    else:
+        linked = "shipment.id" not in attributes or bool(stage)  # the shipment hop links shipment and order
+    if not linked:
+        attributes.pop("order.id", None)
+        attributes.pop("customer.id", None)
+    return hop
 
 
 def _return(rng, ids, base, order_id, invoice, world) -> Iterator[Hop]:
@@ -388,4 +424,5 @@ def _customer_update(scenario, rng, ids, number, t0) -> Iterator[Hop]:
             t += _minutes(rng, delay)
         attributes = {"customer.id": customer, "biz.process": "customer_master", "biz.stage": stage,
                       "biz.system": system, "biz.event_id": f"CU-{scenario.seed}-{number}:{stage}"}  # fmt: skip
-        yield Hop(system, f"{system}.{stage}", ids.trace(), ids.span(), b"", t, t + _work(rng), attributes)
+        made = Hop(system, f"{system}.{stage}", ids.trace(), ids.span(), b"", t, t + _work(rng), attributes)
+        yield vary(made) if scenario.varied else made

@@ -48,7 +48,7 @@ class CollectorProcess:
         command = [
             sys.executable, "-m", "biztrace.cli", "collect",
             "--store", f"chdb://{self.data_dir}", "--host", "127.0.0.1",
-            "--http-port", str(self.http_port), "--grpc-port", str(self.grpc_port),
+            "--http-port", str(self.http_port), "--grpc-port", str(self.grpc_port), "--api-port", "0",
             *self.extra, *extra,
         ]  # fmt: skip
         with self.log.open("ab") as log:

@@ -15,17 +15,27 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from biztrace.alerts.channels.alertmanager import AlertmanagerChannel, AlertmanagerConfig
-from biztrace.alerts.channels.base import BasicAuth, Channel, ChannelError, DeliveryResult, RecordingChannel, deliver
-from biztrace.alerts.channels.email import EmailChannel, EmailConfig
-from biztrace.alerts.channels.pagerduty import PagerDutyChannel, PagerDutyConfig
-from biztrace.alerts.channels.slack import SlackChannel, SlackConfig
-from biztrace.alerts.channels.webhook import WebhookChannel, WebhookConfig
+from biztrace.alerts.channels.alertmanager import AlertmanagerChannel
+from biztrace.alerts.channels.base import Channel, ChannelError, DeliveryResult, RecordingChannel, deliver
+from biztrace.alerts.channels.email import EmailChannel
+from biztrace.alerts.channels.pagerduty import PagerDutyChannel
+from biztrace.alerts.channels.slack import SlackChannel
+from biztrace.alerts.channels.webhook import WebhookChannel
 from biztrace.config.errors import ConfigError
+from biztrace.config.receivers import (
+    AlertmanagerConfig,
+    BasicAuth,
+    ChannelConfig,
+    ChannelSettings,
+    EmailConfig,
+    PagerDutyConfig,
+    SlackConfig,
+    WebhookConfig,
+)
 
 __all__ = [
     "KINDS",
@@ -49,11 +59,6 @@ __all__ = [
     "channel_config",
     "deliver",
 ]
-
-ChannelConfig = Annotated[
-    WebhookConfig | SlackConfig | PagerDutyConfig | EmailConfig | AlertmanagerConfig, Field(discriminator="type")
-]
-"""Any channel's configuration, told apart by ``type``."""
 
 KINDS: dict[str, tuple[type[BaseModel], Callable[[Any], Channel]]] = {
     "webhook": (WebhookConfig, WebhookChannel),
@@ -80,7 +85,7 @@ def channel_config(options: Mapping[str, Any] | ChannelConfig) -> ChannelConfig:
         ConfigError: unknown type, or a field that is missing, unknown or invalid; the
             message names the type and field and never repeats the value given.
     """
-    if isinstance(options, WebhookConfig | SlackConfig | PagerDutyConfig | EmailConfig | AlertmanagerConfig):
+    if isinstance(options, ChannelSettings):
         return options
     if not isinstance(options, Mapping):
         raise ConfigError(f"a channel configuration is a mapping with a type, not {type(options).__name__}")

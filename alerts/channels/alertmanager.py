@@ -10,49 +10,17 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import ConfigDict, Field, field_validator
-
-from biztrace.alerts.channels.base import HttpAuth, check_http_url, post_json, rfc3339
+from biztrace.alerts.channels.base import post_json, rfc3339
+from biztrace.config.receivers import AlertmanagerConfig
 from biztrace.readmodel.models import AlertInstance, Notification, naive_utc
 
-ALERTS_PATH = "/api/v2/alerts"
 TRANSACTIONS_ANNOTATION = "transactions"
 """Annotation added with the first transaction keys, unless the rule sets it itself."""
 TRANSACTIONS_LISTED = 20
 
 _LABEL_NAME_INVALID = re.compile(r"[^a-zA-Z0-9_]")
-
-
-class AlertmanagerConfig(HttpAuth):
-    """An Alertmanager (or a compatible receiver) to push alerts to.
-
-    Secrets (``token``, ``basic_auth.password``, header values) are ``SecretStr``.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    type: Literal["alertmanager"] = "alertmanager"
-    url: str = Field(description="Alertmanager's base URL (with its route prefix, if any)")
-    resolve_timeout_s: float = Field(
-        default=300.0, gt=0, description="firing alerts end at sent_at + this unless re-sent"
-    )
-    generator_url: str = Field(
-        default="", description="link back to biztrace (default: the notification's external URL)"
-    )
-    timeout_s: float = Field(default=10.0, gt=0, le=300)
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, url: str) -> str:
-        return check_http_url(url)
-
-    @property
-    def endpoint(self) -> str:
-        """Where alerts are POSTed: ``<url>/api/v2/alerts``."""
-        base = self.url.rstrip("/")
-        return base if base.endswith(ALERTS_PATH) else base + ALERTS_PATH
 
 
 def label_name(name: str) -> str:
@@ -98,8 +66,8 @@ def alerts(notification: Notification, config: AlertmanagerConfig) -> list[dict[
 class AlertmanagerChannel:
     """POSTs :func:`alerts` to Alertmanager's v2 API.
 
-    Immutable; ``send`` is thread-safe and blocks for at most ``timeout_s`` per socket
-    operation. Alertmanager answers 200; 400 (an invalid alert) is not recoverable.
+    Immutable; ``send`` is thread-safe and blocks for at most ``timeout_s`` in all
+    (a whole-request deadline). Alertmanager answers 200; 400 (an invalid alert) is not recoverable.
 
     Args:
         config: a validated configuration.

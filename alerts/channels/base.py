@@ -8,19 +8,20 @@ is the double for code that needs a channel, as OTel ships ``InMemorySpanExporte
 
 The HTTP helpers here are the only place channels speak HTTP: the standard library's
 ``urllib`` (no extra dependency), environment proxies honoured, redirects never followed
-(a POST must not silently turn into a GET elsewhere), and every failure translated once
-into a :class:`ChannelError` whose message carries no secret.
+(a POST must not silently turn into a GET elsewhere), every request under a whole-request
+:class:`Deadline` (a receiver that trickles its answer cannot hold it longer), and every
+failure translated once into a :class:`ChannelError` whose message carries no secret.
 """
 
 from __future__ import annotations
 
-import base64
+import contextlib
 import email.utils
 import http.client
 import json
 import logging
 import math
-import re
+import socket
 import threading
 import time
 import urllib.error
@@ -30,9 +31,12 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from biztrace.alerts.errors import AlertsError
+from biztrace.config.receivers import BasicAuth as BasicAuth  # re-exported: the settings live in config
+from biztrace.config.receivers import HttpAuth as HttpAuth
+from biztrace.config.receivers import check_http_url as check_http_url
 from biztrace.readmodel.models import Notification
 
 logger = logging.getLogger(__name__)
@@ -44,7 +48,6 @@ ZERO_TIME = "0001-01-01T00:00:00Z"
 """Alertmanager's ``endsAt`` for an alert that has not ended."""
 
 _ERROR_BODY_CHARS = 200
-_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 
 
 class ChannelError(AlertsError):
@@ -74,7 +77,7 @@ class Channel(Protocol):
     """Somewhere notifications go: a webhook, Slack, PagerDuty, an SMTP server, Alertmanager.
 
     Implementations are immutable after construction and safe to call from several threads
-    at once; ``send`` blocks for at most the channel's own timeout (per connection attempt).
+    at once; ``send`` blocks for at most the channel's ``timeout_s`` in all (a :class:`Deadline`).
     """
 
     name: str
@@ -104,6 +107,9 @@ class DeliveryResult(BaseModel):
     delivered: bool
     attempts: int = Field(ge=1, description="sends tried, the successful one included")
     error: str | None = Field(default=None, description="the last failure, when not delivered")
+    retry_after_s: float | None = Field(
+        default=None, description="the receiver's Retry-After on the last failure: no retry before it"
+    )
     at: datetime = Field(description="when delivery finished (naive UTC, like every time in alerts)")
 
 
@@ -155,7 +161,7 @@ def deliver(
         raise ValueError(f"need 0 <= initial_backoff_s <= max_backoff_s, not {initial_backoff_s}, {max_backoff_s}")
     name = getattr(channel, "name", type(channel).__name__)
 
-    def outcome(delivered: bool, attempt: int, error: str | None) -> DeliveryResult:
+    def outcome(delivered: bool, attempt: int, error: str | None, retry_after_s: float | None = None) -> DeliveryResult:
         return DeliveryResult(
             channel=name,
             receiver=notification.receiver,
@@ -164,6 +170,7 @@ def deliver(
             delivered=delivered,
             attempts=attempt,
             error=error,
+            retry_after_s=retry_after_s,
             at=clock(),
         )
 
@@ -175,12 +182,15 @@ def deliver(
             if not exc.recoverable:
                 return outcome(False, attempt, f"{exc.message} (not retried)")
             if attempt == attempts:
-                return outcome(False, attempt, f"{exc.message} (gave up after {attempts} attempts)")
+                gave_up = f"{exc.message} (gave up after {attempts} attempts)"
+                return outcome(False, attempt, gave_up, exc.retry_after_s)
             wait = backoff
             if exc.retry_after_s is not None:
                 if exc.retry_after_s > max_backoff_s:
                     later = f"asked to retry after {exc.retry_after_s:g}s, more than max_backoff_s={max_backoff_s:g}"
-                    return outcome(False, attempt, f"{exc.message} ({later}: left for the next pass)")
+                    return outcome(
+                        False, attempt, f"{exc.message} ({later}: left for the next pass)", exc.retry_after_s
+                    )
                 wait = max(wait, exc.retry_after_s)
             logger.info("%s: %s; attempt %d of %d in %gs", name, exc.message, attempt + 1, attempts, wait)
             sleep(wait)
@@ -283,27 +293,6 @@ def common(mappings: list[dict[str, str]]) -> dict[str, str]:
     return {key: value for key, value in first.items() if all(other.get(key) == value for other in rest)}
 
 
-def check_http_url(url: str) -> str:
-    """Validate an endpoint URL: http(s), a host, no credentials in it (they would be printed).
-
-    Raises:
-        ValueError: with a message that does not repeat the URL (it may hold a token).
-    """
-    url = url.strip()
-    try:
-        parts = urllib.parse.urlsplit(url)
-        parts.port  # noqa: B018 (parsing the port is the check)
-    except ValueError:
-        raise ValueError("is not a valid URL") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an http:// or https:// URL with a host")
-    if parts.username is not None or parts.password is not None:
-        raise ValueError("must not carry credentials; use the token or basic_auth settings")
-    if any(ch.isspace() for ch in url):
-        raise ValueError("must not contain whitespace")
-    return url
-
-
 def display_url(url: str) -> str:
     """A URL fit for messages: scheme, host, port and path; no query (tokens live there)."""
     parts = urllib.parse.urlsplit(url)
@@ -321,65 +310,6 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
-class BasicAuth(BaseModel):
-    """HTTP basic authentication for a webhook or Alertmanager behind a proxy."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    username: str = Field(min_length=1)
-    password: SecretStr
-
-
-class HttpAuth(BaseModel):
-    """Authentication and extra headers shared by the generic HTTP channels.
-
-    Header values are secrets (an ``X-Api-Key`` is as sensitive as a token): never printed.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    token: SecretStr | None = Field(default=None, description="sent as Authorization: Bearer <token>")
-    basic_auth: BasicAuth | None = None
-    headers: dict[str, SecretStr] = Field(default_factory=dict, description="extra request headers")
-
-    @field_validator("headers")
-    @classmethod
-    def _header_names(cls, headers: dict[str, SecretStr]) -> dict[str, SecretStr]:
-        for header in headers:
-            if not _HEADER_NAME.match(header):
-                raise ValueError(f"{header!r} is not a valid HTTP header name")
-            if header.lower() in ("content-type", "content-length", "host"):
-                raise ValueError(f"header {header!r} is set by the channel")
-        return headers
-
-    @model_validator(mode="after")
-    def _one_authorization(self) -> HttpAuth:
-        if self.token is not None and self.basic_auth is not None:
-            raise ValueError("set token or basic_auth, not both")
-        if {"authorization"} & {header.lower() for header in self.headers} and (self.token or self.basic_auth):
-            raise ValueError("an Authorization header and token/basic_auth would clash")
-        return self
-
-    def request_headers(self) -> dict[str, str]:
-        """The headers to send, secrets revealed (for the request only)."""
-        headers = {name: value.get_secret_value() for name, value in self.headers.items()}
-        if self.token is not None:
-            headers["Authorization"] = f"Bearer {self.token.get_secret_value()}"
-        elif self.basic_auth is not None:
-            pair = f"{self.basic_auth.username}:{self.basic_auth.password.get_secret_value()}"
-            headers["Authorization"] = "Basic " + base64.b64encode(pair.encode()).decode()
-        return headers
-
-    def secrets(self) -> list[str]:
-        """Every secret value, to scrub from messages."""
-        found = [value.get_secret_value() for value in self.headers.values()]
-        if self.token is not None:
-            found.append(self.token.get_secret_value())
-        if self.basic_auth is not None:
-            found.append(self.basic_auth.password.get_secret_value())
-        return found
-
-
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
     """Refuse redirects: urllib would replay a POST as a GET elsewhere."""
 
@@ -389,7 +319,99 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
-_OPENER = urllib.request.build_opener(_NoRedirects)
+class Deadline:
+    """A whole-request deadline: when it passes, every socket it tracks is shut down.
+
+    A per-read timeout lets a server that trickles one byte every few seconds hold a request
+    forever; shutting the socket down wakes whatever read or write is blocked on it, so no
+    request lasts past ``seconds`` (plus the time to notice). Use as a context manager around
+    one request; :meth:`track` each socket as soon as it exists. Thread-safe.
+
+    Args:
+        seconds: how long the whole request may take.
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._at = time.monotonic() + seconds
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self.expired = False
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> Deadline:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+    def remaining(self) -> float:
+        """Seconds left (a small positive number once passed, for socket timeouts)."""
+        return max(0.01, self._at - time.monotonic())
+
+    def track(self, sock: socket.socket) -> None:
+        """Shut ``sock`` down when the deadline passes (at once if it already has)."""
+        with self._lock:
+            self._sockets.append(sock)
+            expired = self.expired
+        if expired:
+            _shutdown(sock)
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shutdown(sock)
+
+
+def _shutdown(sock: socket.socket) -> None:
+    # socket.socket's own shutdown, also for an SSLSocket: it acts on the descriptor and
+    # leaves the TLS object to fail the blocked read, instead of racing it.
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+def _bounded(base: type[http.client.HTTPConnection], deadline: Deadline) -> Any:
+    """``base`` whose sockets are created within, and tracked by, ``deadline``."""
+
+    class Bounded(base):  # type: ignore[valid-type,misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+
+            def create(address: tuple[str, int], timeout: object = None, source_address: Any = None) -> socket.socket:
+                sock = socket.create_connection(address, deadline.remaining(), source_address)
+                deadline.track(sock)
+                return sock
+
+            self._create_connection = create
+
+    return Bounded
+
+
+class _DeadlineHTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, deadline: Deadline) -> None:
+        super().__init__()
+        self._deadline = deadline
+
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_bounded(http.client.HTTPConnection, self._deadline), req)
+
+
+class _DeadlineHTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, deadline: Deadline) -> None:
+        super().__init__()
+        self._deadline = deadline
+
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
+        return self.do_open(_bounded(http.client.HTTPSConnection, self._deadline), req, context=self._context)
+
+
+def _opener(deadline: Deadline) -> urllib.request.OpenerDirector:
+    """urllib with environment proxies, no redirects, and every connection bound to ``deadline``."""
+    return urllib.request.build_opener(_NoRedirects, _DeadlineHTTPHandler(deadline), _DeadlineHTTPSHandler(deadline))
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
@@ -423,12 +445,13 @@ def post_json(
 
     Any 2xx is success. 429 and 5xx (with their ``Retry-After``), timeouts and connection
     failures are recoverable; other statuses, redirects included, are not. Blocks for at
-    most ``timeout_s`` per socket operation. Thread-safe.
+    most ``timeout_s`` in all: connecting, sending, and reading the whole answer (a
+    :class:`Deadline`, not a per-read timeout). Thread-safe.
 
     Args:
         url: the endpoint.
         document: anything ``json.dumps`` can write (``str()`` for the rest).
-        timeout_s: socket timeout.
+        timeout_s: the whole request's deadline.
         headers: extra request headers.
         secrets: values to keep out of error messages.
         display: how to name the endpoint in messages (default: the URL without its query).
@@ -446,32 +469,45 @@ def post_json(
     )
     where = display or display_url(url)
     secrets = list(secrets)
+    late = f"{where} did not answer within {timeout_s:g}s (deadline for the whole request)"
     # Errors are raised ``from None``: urllib's exceptions hold the request, whose URL and
     # headers may be secrets, and tracebacks (rich's with locals) would print them.
-    try:
-        with _OPENER.open(request, timeout=timeout_s) as response:
-            return bytes(response.read())
-    except urllib.error.HTTPError as exc:
-        status = exc.code
+    with Deadline(timeout_s) as deadline:
         try:
-            excerpt = exc.read(_ERROR_BODY_CHARS * 4).decode("utf-8", "replace")
-        except (OSError, http.client.HTTPException):
-            excerpt = ""
-        finally:
-            exc.close()
-        excerpt = " ".join(excerpt.split())
-        message = f"{where} answered {status} {exc.reason}" + (
-            f": {truncate(excerpt, _ERROR_BODY_CHARS)}" if excerpt else ""
-        )
-        if 300 <= status < 400:
-            message += " (redirects are not followed: configure the final URL)"
-        recoverable = status == 429 or status >= 500
-        wait = parse_retry_after(exc.headers.get("Retry-After")) if recoverable and exc.headers else None
-        raise ChannelError(scrub(message, secrets), recoverable, wait) from None
-    except urllib.error.URLError as exc:
-        raise ChannelError(scrub(f"cannot reach {where}: {exc.reason}", secrets), True) from None
-    except TimeoutError:
-        raise ChannelError(f"{where} did not answer within {timeout_s:g}s", True) from None
-    except (OSError, http.client.HTTPException) as exc:
-        reason = scrub(str(exc) or type(exc).__name__, secrets)
-        raise ChannelError(f"connection to {where} failed: {reason}", True) from None
+            with _opener(deadline).open(request, timeout=timeout_s) as response:
+                answer = bytes(response.read())
+            if deadline.expired:
+                raise ChannelError(late, True)
+            return answer
+        except ChannelError:
+            raise
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+            try:
+                excerpt = exc.read(_ERROR_BODY_CHARS * 4).decode("utf-8", "replace")
+            except (OSError, http.client.HTTPException):
+                excerpt = ""
+            finally:
+                exc.close()
+            excerpt = " ".join(excerpt.split())
+            message = f"{where} answered {status} {exc.reason}" + (
+                f": {truncate(excerpt, _ERROR_BODY_CHARS)}" if excerpt else ""
+            )
+            if 300 <= status < 400:
+                message += " (redirects are not followed: configure the final URL)"
+            recoverable = status == 429 or status >= 500
+            wait = parse_retry_after(exc.headers.get("Retry-After")) if recoverable and exc.headers else None
+            raise ChannelError(scrub(message, secrets), recoverable, wait) from None
+        except Exception as exc:
+            if (
+                deadline.expired
+                or isinstance(exc, TimeoutError)
+                or isinstance(getattr(exc, "reason", None), TimeoutError)
+            ):
+                raise ChannelError(late, True) from None
+            if isinstance(exc, urllib.error.URLError):
+                raise ChannelError(scrub(f"cannot reach {where}: {exc.reason}", secrets), True) from None
+            if isinstance(exc, OSError | http.client.HTTPException):
+                reason = scrub(str(exc) or type(exc).__name__, secrets)
+                raise ChannelError(f"connection to {where} failed: {reason}", True) from None
+            raise

@@ -11,67 +11,16 @@ import ssl
 from datetime import UTC
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid, parseaddr
-from typing import Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
-
-from biztrace.alerts.channels.base import ChannelError, scrub
+from biztrace.alerts.channels.base import ChannelError, Deadline, scrub
+from biztrace.config.receivers import EmailConfig
 from biztrace.readmodel.models import AlertInstance, Notification, naive_utc
 
 logger = logging.getLogger(__name__)
 
 TRANSACTIONS_LISTED = 20
 """Transaction keys listed per alert; the rest are counted."""
-
-
-def _address(value: str) -> str:
-    _, address = parseaddr(value)
-    local, _, domain = address.rpartition("@")
-    if not local or not domain or any(ch.isspace() for ch in address):
-        raise ValueError(f"{value!r} is not an email address")
-    return value
-
-
-class EmailConfig(BaseModel):
-    """An SMTP server and the addresses to mail. The password is a ``SecretStr``.
-
-    ``from`` is accepted as the sender's key (as in YAML); ``sender`` is its Python name.
-    ``starttls`` upgrades a plain connection (port 587); ``ssl`` connects with TLS from the
-    start (port 465). Certificates are verified.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    type: Literal["email"] = "email"
-    to: list[str] = Field(min_length=1, description="recipients")
-    sender: str = Field(default="biztrace@localhost", alias="from")
-    host: str = Field(default="localhost", min_length=1)
-    port: int = Field(default=25, ge=1, le=65535)
-    starttls: bool = False
-    ssl: bool = False
-    username: str | None = None
-    password: SecretStr | None = None
-    html: bool = Field(default=False, description="add an HTML alternative to the plain text")
-    helo_name: str | None = Field(default=None, description="the name we give in EHLO (default: this host's FQDN)")
-    timeout_s: float = Field(default=10.0, gt=0, le=300)
-
-    @field_validator("to")
-    @classmethod
-    def _recipients(cls, to: list[str]) -> list[str]:
-        return [_address(value) for value in to]
-
-    @field_validator("sender")
-    @classmethod
-    def _sender(cls, sender: str) -> str:
-        return _address(sender)
-
-    @model_validator(mode="after")
-    def _consistent(self) -> EmailConfig:
-        if self.starttls and self.ssl:
-            raise ValueError("set starttls (upgrade, port 587) or ssl (TLS from the start, port 465), not both")
-        if (self.username is None) != (self.password is None):
-            raise ValueError("username and password go together")
-        return self
 
 
 def _transactions(alert: AlertInstance) -> str:
@@ -142,11 +91,23 @@ def build_message(notification: Notification, config: EmailConfig) -> EmailMessa
     return message
 
 
+def _bounded(base: type[smtplib.SMTP], deadline: Deadline) -> type[smtplib.SMTP]:
+    """``base`` whose connection is made within, and tracked by, ``deadline``."""
+
+    class Bounded(base):  # type: ignore[valid-type,misc]
+        def _get_socket(self, host: str, port: int, timeout: float) -> Any:
+            sock = super()._get_socket(host, port, min(timeout, deadline.remaining()))
+            deadline.track(sock)
+            return sock
+
+    return Bounded
+
+
 class EmailChannel:
     """Mails :func:`build_message` through the configured SMTP server.
 
     Immutable; ``send`` is thread-safe (one connection per send) and blocks for at most
-    ``timeout_s`` per socket operation. SMTP 4xx answers and lost connections are
+    ``timeout_s`` in all (a whole-delivery deadline). SMTP 4xx answers and lost connections are
     recoverable; 5xx answers, a refused login and a server without STARTTLS are not.
     When the server refuses only some recipients, the others have the mail: that is
     logged and counted as delivered (sending again would duplicate it).
@@ -163,11 +124,13 @@ class EmailChannel:
     def __repr__(self) -> str:
         return f"EmailChannel({self.config!r})"
 
-    def _connect(self, context: ssl.SSLContext) -> smtplib.SMTP:
+    def _connect(self, context: ssl.SSLContext, deadline: Deadline) -> smtplib.SMTP:
         c = self.config
         if c.ssl:
-            return smtplib.SMTP_SSL(c.host, c.port, local_hostname=c.helo_name, timeout=c.timeout_s, context=context)
-        return smtplib.SMTP(c.host, c.port, local_hostname=c.helo_name, timeout=c.timeout_s)
+            return _bounded(smtplib.SMTP_SSL, deadline)(
+                c.host, c.port, local_hostname=c.helo_name, timeout=c.timeout_s, context=context
+            )
+        return _bounded(smtplib.SMTP, deadline)(c.host, c.port, local_hostname=c.helo_name, timeout=c.timeout_s)
 
     def send(self, notification: Notification) -> None:
         """Mail the notification once.
@@ -179,11 +142,13 @@ class EmailChannel:
         where = f"SMTP {c.host}:{c.port}"
         secrets = [c.password.get_secret_value()] if c.password else []
         message = build_message(notification, c)
+        deadline: Deadline | None = None
         try:
             context = ssl.create_default_context()
-            with self._connect(context) as smtp:
+            with Deadline(c.timeout_s) as deadline, self._connect(context, deadline) as smtp:
                 if c.starttls:
                     smtp.starttls(context=context)
+                    deadline.track(smtp.sock)  # the TLS socket replaced the one tracked
                 if c.username is not None and c.password is not None:
                     smtp.login(c.username, c.password.get_secret_value())
                 refused = smtp.send_message(message)
@@ -204,6 +169,8 @@ class EmailChannel:
         except ssl.SSLCertVerificationError as exc:
             raise ChannelError(f"{where}: certificate not trusted: {exc.verify_message}", False) from exc
         except (smtplib.SMTPException, OSError) as exc:
+            if deadline is not None and deadline.expired:
+                raise ChannelError(f"{where} did not finish within {c.timeout_s:g}s (whole delivery)", True) from exc
             reason = scrub(str(exc) or type(exc).__name__, secrets)
             raise ChannelError(f"cannot send mail through {where}: {reason}", True) from exc
         if refused:

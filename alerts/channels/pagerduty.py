@@ -11,13 +11,9 @@ from __future__ import annotations
 import hashlib
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
-
-from biztrace.alerts.channels.base import check_http_url, common, post_json, rfc3339, truncate
+from biztrace.alerts.channels.base import common, post_json, rfc3339, truncate
+from biztrace.config.receivers import PagerDutyConfig
 from biztrace.readmodel.models import AlertInstance, Notification
-
-EVENTS_URL = "https://events.pagerduty.com/v2/enqueue"
-"""PagerDuty's Events API v2 endpoint."""
 
 PagerDutySeverity = Literal["critical", "error", "warning", "info"]
 
@@ -41,31 +37,6 @@ SUMMARY_CHARS = 1024
 DEDUP_KEY_CHARS = 255
 TRANSACTIONS_IN_DETAILS = 100
 """Transactions listed in ``custom_details`` (PagerDuty caps an event at 512 KB)."""
-
-
-class PagerDutyConfig(BaseModel):
-    """A PagerDuty Events API v2 integration. The routing key is a ``SecretStr``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    type: Literal["pagerduty"] = "pagerduty"
-    routing_key: SecretStr = Field(description="the integration's 32-character routing key")
-    url: str = Field(default=EVENTS_URL, description="the Events API endpoint (a local one in tests)")
-    source: str = Field(default="biztrace", min_length=1, description="payload.source: where the problem is")
-    client: str = Field(default="biztrace", min_length=1)
-    timeout_s: float = Field(default=10.0, gt=0, le=300)
-
-    @field_validator("routing_key")
-    @classmethod
-    def _routing_key(cls, key: SecretStr) -> SecretStr:
-        if len(key.get_secret_value().strip()) != 32:
-            raise ValueError("must be the integration's 32-character routing key")
-        return SecretStr(key.get_secret_value().strip())
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, url: str) -> str:
-        return check_http_url(url)
 
 
 def dedup_key(group_key: str) -> str:
@@ -168,8 +139,8 @@ def event(notification: Notification, config: PagerDutyConfig) -> dict[str, Any]
 class PagerDutyChannel:
     """Sends :func:`event` to the Events API; 2xx (PagerDuty answers 202) is success.
 
-    Immutable; ``send`` is thread-safe and blocks for at most ``timeout_s`` per socket
-    operation. 429 (rate limited) and 5xx are recoverable; 400 (invalid event) is not.
+    Immutable; ``send`` is thread-safe and blocks for at most ``timeout_s`` in all
+    (a whole-request deadline). 429 (rate limited) and 5xx are recoverable; 400 (invalid event) is not.
 
     Args:
         config: a validated configuration.

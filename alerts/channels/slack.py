@@ -9,11 +9,10 @@ emoji, by severity while firing and a check mark once resolved.
 from __future__ import annotations
 
 import urllib.parse
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
-
-from biztrace.alerts.channels.base import check_http_url, post_json, truncate
+from biztrace.alerts.channels.base import post_json, truncate
+from biztrace.config.receivers import SlackConfig
 from biztrace.readmodel.models import AlertInstance, Notification
 
 SEVERITY_EMOJI = {
@@ -31,22 +30,6 @@ TRANSACTIONS_SHOWN = 5
 _HEADER_CHARS = 150  # Slack's limits for header and section text
 _SECTION_CHARS = 3000
 _MAX_BLOCKS = 50
-
-
-class SlackConfig(BaseModel):
-    """A Slack incoming webhook. The URL is the credential, so it is a ``SecretStr``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    type: Literal["slack"] = "slack"
-    url: SecretStr = Field(description="the incoming webhook URL, https://hooks.slack.com/services/...")
-    timeout_s: float = Field(default=10.0, gt=0, le=300)
-    max_alerts: int = Field(default=10, ge=1, le=_MAX_BLOCKS - 5, description="alerts shown; the rest are counted")
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, url: SecretStr) -> SecretStr:
-        return SecretStr(check_http_url(url.get_secret_value()))
 
 
 def escape(text: str) -> str:
@@ -122,8 +105,8 @@ def _group_emoji(notification: Notification) -> str:
 class SlackChannel:
     """POSTs :func:`message` to a Slack incoming webhook.
 
-    Immutable; ``send`` is thread-safe and blocks for at most ``timeout_s`` per socket
-    operation. Error messages name only Slack's host: the webhook URL is the credential.
+    Immutable; ``send`` is thread-safe and blocks for at most ``timeout_s`` in all
+    (a whole-request deadline). Error messages name only Slack's host: the webhook URL is the credential.
 
     Args:
         config: a validated configuration.

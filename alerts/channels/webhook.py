@@ -6,35 +6,14 @@ each alert additionally carries its ``value`` and the ``transactions`` behind it
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import ConfigDict, Field, field_validator
-
-from biztrace.alerts.channels.base import ZERO_TIME, HttpAuth, check_http_url, common, post_json, rfc3339
+from biztrace.alerts.channels.base import ZERO_TIME, common, post_json, rfc3339
+from biztrace.config.receivers import WebhookConfig
 from biztrace.readmodel.models import AlertInstance, Notification
 
 WEBHOOK_VERSION = "4"
 """The version of Alertmanager's webhook document this follows."""
-
-
-class WebhookConfig(HttpAuth):
-    """A generic webhook: where to POST, how to authenticate, how long to wait.
-
-    Secrets (``token``, ``basic_auth.password``, header values) are ``SecretStr``: never in
-    ``repr``, logs or error messages.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    type: Literal["webhook"] = "webhook"
-    url: str = Field(description="the endpoint; http:// or https://, no credentials in it")
-    timeout_s: float = Field(default=10.0, gt=0, le=300)
-    max_alerts: int = Field(default=0, ge=0, description="alerts per document at most; 0: all")
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, url: str) -> str:
-        return check_http_url(url)
 
 
 def _alert(alert: AlertInstance, notification: Notification) -> dict[str, Any]:
@@ -80,8 +59,8 @@ def payload(notification: Notification, max_alerts: int = 0) -> dict[str, Any]:
 class WebhookChannel:
     """POSTs :func:`payload` as JSON to the configured URL.
 
-    Immutable; ``send`` is thread-safe and blocks for at most ``timeout_s`` per socket
-    operation.
+    Immutable; ``send`` is thread-safe and blocks for at most ``timeout_s`` in all
+    (a whole-request deadline).
 
     Args:
         config: a validated configuration.

@@ -15,6 +15,7 @@ from biztrace import config as alerts_config
 from biztrace.alerts.errors import AlertsError
 from biztrace.cli.util import EXIT_NOT_FOUND, CommandFailed, open_store, print_json
 from biztrace.config.errors import ConfigError
+from biztrace.config.silences import stored_silences
 from biztrace.readmodel.errors import NotFound, ReadModelError
 from biztrace.readmodel.models import naive_utc
 from biztrace.store.options import StoreOptions
@@ -236,6 +237,10 @@ class AlertsEvaluate(_AlertsOptions):
                   + (f" [{muted}]" if muted else ""))  # fmt: skip
         for error in report.rule_errors:
             print(f"rule error: {error}", file=sys.stderr)
+        for silence_id, problem in report.silence_problems.items():
+            print(f"silence {silence_id} mutes nothing: {problem}", file=sys.stderr)
+        for receiver, problem in report.receiver_problems.items():
+            print(f"receiver {receiver} cannot send: {problem}", file=sys.stderr)
         if not report.alerts:
             print("no alerts")
 
@@ -255,7 +260,9 @@ class AlertsRun(_AlertsOptions):
                   f"{len(config.rules)} rules, store {store.address.display}", file=sys.stderr)  # fmt: skip
             run_forever(store, config, stop=stop, on_pass=lambda r: print(
                 f"{r.evaluated_at:%H:%M:%S} {sum(a.state == 'firing' for a in r.alerts)} firing, "
-                f"{len(r.notifications)} notifications", file=sys.stderr))  # fmt: skip
+                f"{r.queued} notifications queued, {sum(n.delivered for n in r.notifications)} delivered"
+                + (f", rules not evaluated: {', '.join(r.failed_rules)}" if r.failed_rules else ""),
+                file=sys.stderr))  # fmt: skip
 
 
 class SilenceAdd(_AlertsOptions):
@@ -281,8 +288,13 @@ class SilenceAdd(_AlertsOptions):
         except ValueError as exc:
             raise CommandFailed(f"--duration: {exc}", 2) from exc
         now = self.moment()
-        silence = Silence(id=alert_store.new_silence_id(), matchers=matchers, starts_at=now, ends_at=now + length,
-                          created_by=self.by, comment=self.comment, created_at=now)  # fmt: skip
+        try:
+            silence = Silence(
+                id=alert_store.new_silence_id(), matchers=matchers, starts_at=now, ends_at=now + length,
+                created_by=self.by, comment=self.comment, created_at=now,
+            )  # fmt: skip
+        except ValueError as exc:  # a matcher that cannot be evaluated, e.g. alertname=~(
+            raise CommandFailed(f"--matcher: {exc}", 2) from None
         with open_store(self.store) as store:
             alert_store.save_silence(store, silence)
         print_json(silence) if self.json_output else print(
@@ -296,7 +308,7 @@ class SilenceList(_AlertsOptions):
     def cli_cmd(self) -> None:
         from biztrace.readmodel import alert_store
 
-        with open_store(self.store) as store:
+        with open_store(self.store) as store, stored_silences():
             silences = alert_store.silences(store)
         now = self.moment()
         rows = [{**s.model_dump(mode="json"), "state": s.state(now)} for s in silences]
@@ -308,7 +320,8 @@ class SilenceList(_AlertsOptions):
                 print("no silences")
                 break
             matchers = ", ".join(f"{k}={v}" for k, v in row["matchers"].items())
-            print(f"{row['id']}  {row['state']:<8} until {row['ends_at']}  {{{matchers}}}  by {row['created_by']}")
+            print(f"{row['id']}  {row['state']:<8} until {row['ends_at']}  {{{matchers}}}  by {row['created_by']}"
+                  + (f"  (mutes nothing: {row['problem']})" if row.get("problem") else ""))  # fmt: skip
 
 
 class SilenceExpire(_AlertsOptions):
@@ -320,7 +333,8 @@ class SilenceExpire(_AlertsOptions):
         from biztrace.readmodel import alert_store
 
         with open_store(self.store) as store:
-            found = {s.id: s for s in alert_store.silences(store)}
+            with stored_silences():
+                found = {s.id: s for s in alert_store.silences(store)}
             if self.id not in found:
                 raise CommandFailed(f"no silence {self.id!r}", EXIT_NOT_FOUND)
             now = self.moment()

@@ -10,11 +10,14 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 from pydantic_settings import CliApp, CliPositionalArg, CliSubCommand
 
+from biztrace.cli.serving import ApiOptions, serve_api
 from biztrace.cli.util import EXIT_STORE, CommandFailed
 from biztrace.collector.settings import CollectorSettings
+from biztrace.config import load as load_config
+from biztrace.config.errors import ConfigError
 from biztrace.dashboard import auth
 from biztrace.dashboard.settings import DashboardSettings
-from biztrace.store import StoreError, connect
+from biztrace.store import Store, StoreError, connect
 
 
 def _oidc_configured() -> bool:
@@ -39,7 +42,7 @@ def _check_users(settings: DashboardSettings) -> None:
         )
 
 
-class DashboardCommand(DashboardSettings):
+class DashboardCommand(DashboardSettings, ApiOptions):
     """Serve the dashboard (Streamlit) on its own.
 
     Reads a ClickHouse server, or an embedded store no other process holds. While a collector
@@ -58,15 +61,24 @@ class DashboardCommand(DashboardSettings):
         except StoreError as exc:
             raise CommandFailed(f"{exc} (or run 'biztrace up', which serves the dashboard itself)", EXIT_STORE) from exc
         data.share_store(store)
-        print(f"biztrace dashboard: http://{self.dashboard_host}:{self.dashboard_port}", file=sys.stderr, flush=True)
+        try:
+            api = serve_api(Store(store.address, store.new_client()), load_config(self.config), self.api_host,
+                            self.api_port)  # fmt: skip
+        except (OSError, ConfigError) as exc:
+            data.share_store(None)
+            store.close()
+            raise CommandFailed(str(exc), EXIT_STORE if isinstance(exc, OSError) else 2) from exc
+        print(f"biztrace dashboard: http://{self.dashboard_host}:{self.dashboard_port}, API {api.url}", file=sys.stderr,
+              flush=True)  # fmt: skip
         try:
             server.serve(self.dashboard_host, self.dashboard_port, self.environment())
         finally:
+            api.stop()
             data.share_store(None)
             store.close()
 
 
-class UpCommand(CollectorSettings, DashboardSettings):
+class UpCommand(CollectorSettings, DashboardSettings, ApiOptions):
     """Run everything in one process: collector, alert loop and dashboard, on one store.
 
     --demo adds the simulator: a few days of a distributor's business backfilled, then live

@@ -10,7 +10,9 @@ Exit codes: 0 success, 1 nothing found, 2 usage error, 3 the store cannot be use
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -19,30 +21,49 @@ from pydantic import AliasChoices, BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, CliApp, CliPositionalArg, CliSubCommand, SettingsConfigDict
 
 from biztrace.cli.alerts import AlertsCommand, ExceptionsCommand, ReconcileCommand
+from biztrace.cli.config import ConfigCommand
 from biztrace.cli.dashboard import DashboardCommand, UpCommand, UserCommand
-from biztrace.cli.util import EXIT_NOT_FOUND, EXIT_STORE, CommandFailed, open_store, print_json
+from biztrace.cli.export import ExportCommand
+from biztrace.cli.remote import remote_for
+from biztrace.cli.serving import ApiOptions
+from biztrace.cli.token import TokenCommand
+from biztrace.cli.util import EXIT_NOT_FOUND, EXIT_STORE, EXIT_USAGE, CommandFailed, open_store, print_json
 from biztrace.collector.settings import CollectorSettings
 from biztrace.readmodel.lookup import key_history
 from biztrace.simulator.scenario import FaultRates
-from biztrace.store import StoreBusy, StoreError, parse_store
+from biztrace.store import StoreError, parse_store
 from biztrace.store.options import StoreOptions
 
 
-class CollectCommand(CollectorSettings):
+class CollectCommand(CollectorSettings, ApiOptions):
     """Receive OTLP traces (HTTP :4318, gRPC :4317) and write them to the store.
 
     Acknowledges a request only after its spans are committed, and stores a retried
     request once. Ctrl-C or SIGTERM writes what is queued, then exits.
 
+    Also serves the HTTP API (--api-port), so commands beside it work on its store.
+
     Example: biztrace collect --store chdb:data --token s3cret
     """
 
-    def cli_cmd(self) -> None:
-        from biztrace.collector.service import Collector
+    config: Path | None = Field(None, description="process/SLA/rule YAML the API answers with (default: built-in)")
 
+    def cli_cmd(self) -> None:
+        from biztrace import config as alerts_config
+        from biztrace.cli.serving import serve_api
+        from biztrace.collector.service import Collector
+        from biztrace.config.errors import ConfigError
+        from biztrace.store import Store
+
+        try:
+            config = alerts_config.load(self.config)
+        except ConfigError as exc:
+            raise CommandFailed(str(exc), 2) from exc
         collector = Collector(self, lookup=key_history)
         try:
             collector.start()
+            store = collector.store
+            api = serve_api(Store(store.address, store.new_client()), config, self.api_host, self.api_port)
         except StoreError as exc:
             raise CommandFailed(str(exc), EXIT_STORE) from exc
         except OSError as exc:
@@ -51,10 +72,16 @@ class CollectCommand(CollectorSettings):
         ports = collector.ports
         print(
             f"biztrace collector: OTLP/HTTP http://{self.host}:{ports.http}/v1/traces, "
-            f"OTLP/gRPC {self.host}:{ports.grpc}, store {collector.store.address.display}",
+            f"OTLP/gRPC {self.host}:{ports.grpc}, API {api.url}, store {collector.store.address.display}",
             file=sys.stderr,
         )
-        collector.run_until_signal()
+        done = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: done.set())
+        while not done.wait(1.0):
+            pass
+        api.stop()  # before the collector closes the store the API reads
+        collector.stop()
 
 
 class DbInit(StoreOptions):
@@ -76,7 +103,7 @@ class DbInit(StoreOptions):
         if self.print_ddl:
             print(";\n\n".join(schema.plan(options, parse_store(self.store).database)) + ";")
             return
-        with open_store(self.store) as store:
+        with open_store(self.store, create=True) as store:
             applied = schema.apply(store, self.schema_options())
             report = schema.status(store, self.schema_options())
         if self.json_output:
@@ -94,8 +121,12 @@ class DbStatus(StoreOptions):
     def cli_cmd(self) -> None:
         from biztrace.store import schema
 
-        with open_store(self.store) as store:
-            report = schema.status(store, self.schema_options())
+        try:
+            with open_store(self.store, require_schema=False) as store:
+                report = schema.status(store, self.schema_options())
+        except CommandFailed as failure:
+            answer = remote_for(self.store, failure).call("GET", "/status")
+            report = [schema.MigrationStatus(**row) for row in answer["migrations"]]
         if self.json_output:
             print_json([r.model_dump() for r in report])
             return
@@ -156,33 +187,26 @@ class OrderCommand(StoreOptions):
     def cli_cmd(self) -> None:
         from biztrace.readmodel.lookup import KeyHistory, key_history
 
+        if not self.key.strip():
+            raise CommandFailed("give a business key, e.g. biztrace order O-1182", EXIT_USAGE)
         try:
             with open_store(self.store) as store:
                 history = key_history(store, self.key, self.limit)
-        except CommandFailed as exc:
-            busy = exc.__cause__
-            if not isinstance(busy, StoreBusy) or not busy.endpoint:
-                raise
-            history = KeyHistory.model_validate_json(
-                _http_get(f"{busy.endpoint}/api/v1/keys/{quote(self.key, safe='')}?limit={self.limit}")
-            )
+        except CommandFailed as failure:
+            api = remote_for(self.store, failure)
+            try:
+                tree = api.call("GET", f"/keys/{quote(self.key, safe='')}", params={"limit": min(self.limit, 10_000)})
+                history = KeyHistory.model_validate(tree["history"])
+            except CommandFailed as missing:
+                if missing.code != EXIT_NOT_FOUND:
+                    raise
+                history = KeyHistory(key=self.key, found=False, traces=0, systems=[], hops=[])
         if self.json_output:
             print_json(history)
         else:
             _print_history(history)
         if not history.found:
             raise CommandFailed(f"no hop carries the key {self.key!r} in this store", EXIT_NOT_FOUND)
-
-
-def _http_get(url: str) -> bytes:
-    """GET from the process that holds the embedded store; its failure is exit code 3."""
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(url, timeout=30) as response:
-            return response.read()
-    except OSError as exc:
-        raise CommandFailed(f"the store is busy and its holder did not answer at {url}: {exc}", EXIT_STORE) from exc
 
 
 def _print_history(history) -> None:
@@ -234,6 +258,8 @@ class SimulateCommand(BaseSettings):
     now: datetime | None = Field(None, description="the simulation's present (ISO 8601; default: the clock)")
     return_rate: float = Field(0.03, ge=0, le=1, description="share of shipped orders returned")
     faults: FaultRates = Field(default_factory=FaultRates, description="fault rates, each a share of orders")
+    varied: bool = Field(False, description="producers as varied as real ones: no biz.process/biz.system, "
+                         "other systems for some stages, keys linked on separate hops")  # fmt: skip
     ground_truth: Path | None = Field(None, description="write the injected faults to this JSON file")
     live: bool = Field(False, description="after the backfill, keep sending through the OTel SDK in real time")
     duration_s: float | None = Field(None, gt=0, description="stop live mode after this many seconds (default: Ctrl-C)")
@@ -250,7 +276,8 @@ class SimulateCommand(BaseSettings):
 
         options = {"now": self.now} if self.now else {}
         scenario = Scenario(seed=self.seed, days=self.days, orders_per_day=self.orders_per_day,
-                            return_rate=self.return_rate, faults=self.faults, **options)  # fmt: skip
+                            return_rate=self.return_rate, faults=self.faults, varied=self.varied,
+                            **options)  # fmt: skip
         try:
             sender = OtlpHttpSender(
                 self.endpoint, token=self.token, concurrency=self.concurrency, retry_for_s=self.retry_for_s
@@ -327,6 +354,11 @@ class Biztrace(BaseSettings):
     up: CliSubCommand[UpCommand] = Field(description="collector, alert loop and dashboard in one process (--demo)")
     dashboard: CliSubCommand[DashboardCommand] = Field(description="serve the dashboard on its own")
     user: CliSubCommand[UserCommand] = Field(description="the dashboard's local users")
+    config: CliSubCommand[ConfigCommand] = Field(description="check a configuration file: every problem, file:line")
+    token: CliSubCommand[TokenCommand] = Field(description="API tokens with roles: create, list, revoke")
+    export: CliSubCommand[ExportCommand] = Field(
+        description="write the business hops as an OCEL 2.0 log for process mining"
+    )
 
     def cli_cmd(self) -> None:
         CliApp.run_subcommand(self)

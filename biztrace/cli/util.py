@@ -7,10 +7,12 @@ import sys
 
 from pydantic import BaseModel
 
-from biztrace.store import StoreError, connect
+from biztrace.store import StoreError, connect, parse_store, schema
 
 EXIT_NOT_FOUND = 1
+EXIT_USAGE = 2
 EXIT_STORE = 3
+EXIT_REFUSED = 4
 
 
 class CommandFailed(Exception):
@@ -29,17 +31,50 @@ def print_json(document: BaseModel | list | dict) -> None:
 
 
 class open_store:
-    """Open the store for one command, turning store errors into exit code 3."""
+    """Open the store for one command, turning store errors into exit code 3.
 
-    def __init__(self, dsn: str) -> None:
+    A command that only reads (``create=False``, the default) never creates a store: an embedded
+    directory that does not exist, or a store without biztrace's tables, is exit code 3 with a
+    message saying how to make one.
+    """
+
+    def __init__(self, dsn: str, create: bool = False, require_schema: bool = True) -> None:
         self.dsn = dsn
+        self.create = create
+        self.require_schema = require_schema and not create
 
     def __enter__(self):
         try:
-            self.store = connect(self.dsn)
+            address = parse_store(self.dsn)
+            if not self.create and address.embedded and address.path is not None and not address.path.is_dir():
+                raise StoreError(
+                    f"there is no store at {address.path}: start one with 'biztrace up' or 'biztrace db init', "
+                    "or name another with --store"
+                )
+            self.store = connect(self.dsn, create_database=self.create)
         except StoreError as exc:
             raise CommandFailed(str(exc), EXIT_STORE) from exc
+        if self.require_schema and not _has_schema(self.store):
+            self.store.close()
+            raise CommandFailed(
+                f"the store {self.store.address.display} has no biztrace tables: run 'biztrace db init' first",
+                EXIT_STORE,
+            )
         return self.store
 
     def __exit__(self, *exc: object) -> None:
         self.store.close()
+
+
+def _has_schema(store) -> bool:
+    try:
+        return bool(
+            int(
+                store.client.command(
+                    "SELECT count() FROM system.tables WHERE database = {db:String} AND name = {name:String}",
+                    parameters={"db": store.database, "name": schema.HOPS},
+                )
+            )
+        )
+    except Exception:  # a database that does not exist answers with an error on some servers
+        return False

@@ -4,15 +4,21 @@
 this process; ``http(s)://user:pass@host:8123/db`` is a ClickHouse server. Both are reached
 through clickhouse-connect's one client API.
 
-chDB allows one engine per process and one process per data directory. A second process
-that opens a directory in use gets :class:`StoreBusy`, naming the process that holds it,
-instead of a traceback; the holder records its pid in ``<dir>/biztrace.pid``.
+chDB allows one engine per process and one process per data directory. The holder of an
+embedded directory takes an exclusive ``flock`` on ``<dir>/biztrace.lock`` before it opens the
+engine, and the kernel releases it when the holder exits, however it dies. A second process
+that opens a directory in use gets :class:`StoreBusy` at once, naming the holder (its pid is
+written in the lock file), instead of a traceback; two processes starting at the same instant
+are told apart by the kernel, not by a pid check. ``<dir>/biztrace.pid`` names the last holder
+until it closes the store cleanly: found at start-up, it means that holder died.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,6 +33,12 @@ DEFAULT_STORE = "chdb:data"
 """The embedded store in ``./data``, used when no ``--store`` is given."""
 
 PID_FILE = "biztrace.pid"
+"""Names the process holding the directory; left behind when that process dies without closing."""
+UNREPAIRED_FILE = "biztrace.unrepaired"
+"""Present from the start that found a dead holder's pid file until a repair clears it
+(:meth:`Store.mark_repaired`), so that a reader opening the store in between hides nothing."""
+LOCK_FILE = "biztrace.lock"
+"""Locked (``flock``, exclusive) by the one process that holds the embedded directory."""
 ENDPOINT_FILE = "biztrace.endpoint"
 """Where the process holding an embedded store publishes the HTTP address that answers lookups."""
 
@@ -97,10 +109,13 @@ class Store:
     threads may share it.
     """
 
-    def __init__(self, address: StoreAddress, client: Client) -> None:
+    def __init__(self, address: StoreAddress, client: Client, previous_holder_died: bool = False) -> None:
         self.address = address
         self.client = client
         self.database = address.database
+        self.previous_holder_died = previous_holder_died
+        """True when the last process that held this embedded directory died without closing it."""
+        self._closed = False
 
     def new_client(self) -> Client:
         """Another client on the same store, for a thread that must not wait on this one."""
@@ -128,15 +143,31 @@ class Store:
         finally:
             self.client.command(f"DROP TABLE IF EXISTS {self.table(name)}")
 
+    @property
+    def crash_detected_at(self) -> float | None:
+        """When a dead holder was first noticed (Unix time), while its leftovers are unrepaired."""
+        if not (self.address.embedded and self.address.path is not None):
+            return None
+        try:
+            return (self.address.path / UNREPAIRED_FILE).stat().st_mtime
+        except OSError:
+            return None
+
+    def mark_repaired(self) -> None:
+        """Record that what a dead holder left half-derived has been repaired."""
+        self.previous_holder_died = False
+        if self.address.embedded and self.address.path is not None:
+            (self.address.path / UNREPAIRED_FILE).unlink(missing_ok=True)
+
     def close(self) -> None:
-        """Close the client and release the embedded directory."""
+        """Close the client and release the embedded directory (once the process's last store on it closes)."""
+        if self._closed:
+            return
+        self._closed = True
         with contextlib.suppress(Exception):
             self.client.close()
         if self.address.embedded and self.address.path is not None:
-            pid_file = self.address.path / PID_FILE
-            with contextlib.suppress(OSError):
-                if pid_file.read_text().strip() == str(os.getpid()):
-                    pid_file.unlink()
+            _release(self.address.path)
 
     def __enter__(self) -> Store:
         return self
@@ -155,47 +186,110 @@ def connect(dsn: str, *, create_database: bool = True) -> Store:
     address = parse_store(dsn)
     import clickhouse_connect
 
+    died = False
     if address.embedded:
         assert address.path is not None
-        holder = _holder(address.path)
-        if holder is not None:
-            raise _busy(address.path, holder)
+        died = _acquire(address.path)
     try:
         if address.embedded:
             assert address.path is not None
-            address.path.mkdir(parents=True, exist_ok=True)
             client = clickhouse_connect.get_client(interface="chdb", path=str(address.path))
         else:
             client = clickhouse_connect.get_client(dsn=address.dsn, database="default")
     except Exception as exc:  # chdb and the HTTP driver raise several unrelated types
+        if address.embedded and address.path is not None:
+            _release(address.path)
         raise _translate(address, exc) from exc
-    store = Store(address, client)
+    if address.embedded and address.path is not None:
+        (address.path / PID_FILE).write_text(f"{os.getpid()}\n")  # until close(): proof of a death if left
+    store = Store(address, client, died)
     try:
         if create_database:
             client.command(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(address.database)}")
     except ClickHouseError as exc:
         store.close()
         raise StoreError(f"cannot create database {address.database!r} in {address.display}: {exc}") from exc
-    if address.embedded and address.path is not None:
-        (address.path / PID_FILE).write_text(f"{os.getpid()}\n")
     return store
 
 
-def _holder(path: Path) -> int | None:
-    """The pid of another live process that holds this embedded directory, if any."""
+_held: dict[Path, list[int]] = {}
+"""Embedded directories this process holds: path -> [lock file descriptor, stores open on it]."""
+_held_lock = threading.Lock()
+
+
+def _acquire(path: Path) -> bool:
+    """Hold ``path`` for this process (re-entrant); returns whether its last holder died holding it.
+
+    Raises:
+        StoreBusy: another process holds it.
+        StoreError: the directory cannot be created or locked.
+    """
+    with _held_lock:
+        if path in _held:
+            _held[path][1] += 1
+            return False
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StoreError(f"cannot open the embedded store {path}: {exc.strerror or exc}") from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            holder = _lock_holder(fd) or _read_pid(fd)
+            os.close(fd)
+            raise _busy(path, holder) from exc
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        died = False
+        with contextlib.suppress(OSError, ValueError):
+            died = int((path / PID_FILE).read_text().strip()) != os.getpid()
+        if died:
+            (path / UNREPAIRED_FILE).touch()
+        _held[path] = [fd, 1]
+        return died or (path / UNREPAIRED_FILE).exists()
+
+
+def _release(path: Path) -> None:
+    """Drop one of this process's stores on ``path``; the last one removes the pid file and unlocks."""
+    with _held_lock:
+        entry = _held.get(path)
+        if entry is None:
+            return
+        entry[1] -= 1
+        if entry[1] > 0:
+            return
+        del _held[path]
+        pid_file = path / PID_FILE
+        with contextlib.suppress(OSError):
+            if pid_file.read_text().strip() == str(os.getpid()):
+                pid_file.unlink()
+        os.close(entry[0])  # closing the descriptor releases the flock
+
+
+def _lock_holder(fd: int) -> int | None:
+    """The pid holding a flock on this file, as the kernel lists it (Linux ``/proc/locks``).
+
+    Authoritative even in the instant after the holder locked and before it wrote its pid.
+    """
     try:
-        pid = int((path / PID_FILE).read_text().strip())
-    except (OSError, ValueError):
+        inode = os.fstat(fd).st_ino
+        table = Path("/proc/locks").read_text()
+    except OSError:
         return None
-    if pid == os.getpid():
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except PermissionError:
-        return pid
-    return pid
+    for line in table.splitlines():
+        fields = line.split()
+        # "1: FLOCK  ADVISORY  WRITE 1234 08:01:5678 0 EOF" (a blocked waiter's line has "->")
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5].rsplit(":", 1)[-1] == str(inode):
+            with contextlib.suppress(ValueError):
+                return int(fields[4]) or None
+    return None
+
+
+def _read_pid(fd: int) -> int | None:
+    with contextlib.suppress(OSError, ValueError):
+        return int(os.pread(fd, 32, 0).decode().strip())
+    return None
 
 
 def _busy(path: Path | None, holder: int | None) -> StoreBusy:

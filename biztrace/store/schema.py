@@ -29,6 +29,7 @@ TRACE_ID_TS = "otel_traces_trace_id_ts"
 INGEST = "otlp_ingest"
 HOPS = "biz_hops"
 KEYS = "biz_keys"
+LINKS = "biz_links"
 LEDGER = "biztrace_ingest_ledger"
 MIGRATIONS = "biztrace_schema_migrations"
 EXCEPTION_EVENTS = "biztrace_exception_events"
@@ -36,6 +37,7 @@ ALERT_EVENTS = "biztrace_alert_events"
 NOTIFICATIONS = "biztrace_notifications"
 SILENCES = "biztrace_silences"
 API_TOKENS = "biztrace_api_tokens"
+REPLAYS = "biztrace_replays"
 
 EXPORTER_INSERT_COLUMNS = (
     "Timestamp", "TraceId", "SpanId", "ParentSpanId", "TraceState", "SpanName", "SpanKind", "ServiceName",
@@ -173,7 +175,7 @@ def render(migration: Migration, options: SchemaOptions, database: str = "defaul
     return _distribute(statements, options, database) if options.distributed else statements
 
 
-SHARDED = (TRACES, TRACE_ID_TS, HOPS, KEYS)
+SHARDED = (TRACES, TRACE_ID_TS, HOPS, KEYS, LINKS)
 """Tables whose rows are spread over the shards in a distributed deployment."""
 
 SHARDING_KEYS = {
@@ -181,6 +183,7 @@ SHARDING_KEYS = {
     TRACE_ID_TS: "cityHash64(TraceId)",
     HOPS: "if(OrderId != '', cityHash64(OrderId), cityHash64(TraceId))",
     KEYS: "cityHash64(OrderId)",
+    LINKS: "cityHash64(Key)",
 }
 """How an insert into the Distributed table picks a shard. Spans go by order id, so one order's
 spans (and the business rows the shard derives from them) sit together; spans with no order id
@@ -310,7 +313,7 @@ def status(store: Store, options: SchemaOptions) -> list[MigrationStatus]:
     return report
 
 
-_RETENTION = {TRACES: "Timestamp", TRACE_ID_TS: "Start", HOPS: "Timestamp", KEYS: "Timestamp"}
+_RETENTION = {TRACES: "Timestamp", TRACE_ID_TS: "Start", HOPS: "Timestamp", KEYS: "Timestamp", LINKS: "Timestamp"}
 """Tables whose rows expire with ``ttl_days``, and the time column each expires by."""
 
 
@@ -367,33 +370,86 @@ def rebuild(store: Store, since: datetime, until: datetime) -> dict[str, int]:
     return derived
 
 
-def repair(store: Store, committed_since: datetime) -> int:
-    """Derive the business rows of spans committed since ``committed_since`` that have none.
+def repair(store: Store, committed_since: datetime) -> dict[str, int]:
+    """Re-derive whatever a crash left missing in every derived table, for spans committed since
+    ``committed_since``; returns the rows added per table.
 
-    A process killed between the commit of ``otel_traces`` and of the tables its views feed
-    leaves spans without their ``biz_hops`` rows (ClickHouse has no multi-table transactions).
-    The collector runs this when it starts after such a death: it reads the spans of the parts
-    written since then, and derives with the view's own query only those missing from
-    ``biz_hops`` (so it never adds a copy). Returns the rows added.
+    ClickHouse has no multi-table transactions: a process killed during an insert can leave
+    spans committed in ``otel_traces`` with no ``biz_hops`` row, hops with some of their
+    ``biz_keys`` rows missing, or traces missing from the trace-id table. The collector runs
+    this when it starts after such a death. It reads the spans of the ``otel_traces`` parts
+    written since then (the affected window) and, with the views' own queries, adds only what
+    is absent: hops of spans that have none (their keys follow through ``biz_keys_mv``), then,
+    in every table fed from ``biz_hops`` (``biz_keys`` and any other), the rows of the window's
+    hops whose sorting key the table lacks, then the trace-id rows whose time range is not
+    already covered. Running it again adds nothing.
     """
-    [[select]] = store.client.query(
-        "SELECT as_select FROM system.tables WHERE database = {db:String} AND name = 'biz_hops_mv'",
-        parameters={"db": store.database},
-    ).result_rows
-    source = re.search(rf"\b{re.escape(store.database)}\.{TRACES}\b", select)
-    if source is None:  # the distributed layout derives on each shard: nothing to repair from here
-        return 0
-    recent = (
-        f"(SELECT * FROM {store.table(TRACES)} WHERE _part IN (SELECT name FROM system.parts "
-        "WHERE database = {db:String} AND table = {traces:String} AND active "
-        "AND modification_time >= {since:DateTime}) "
-        f"AND (TraceId, SpanId) NOT IN (SELECT TraceId, SpanId FROM {store.table(HOPS)}))"
-    )
+    views = {
+        name: (select, target)
+        for name, select, target in store.client.query(
+            "SELECT name, as_select, extract(create_table_query, ' TO [^ .]+\\.`?([^ `(]+)') FROM system.tables "
+            "WHERE database = {db:String} AND engine = 'MaterializedView'",
+            parameters={"db": store.database},
+        ).result_rows
+    }
+    traces, hops = store.table(TRACES), store.table(HOPS)
+    if re.search(rf"\b{re.escape(store.database)}\.{TRACES}\b", views.get("biz_hops_mv", ("", ""))[0]) is None:
+        return {}  # the distributed layout derives on each shard: nothing to repair from here
     parameters = {"db": store.database, "traces": TRACES, "since": committed_since.replace(tzinfo=None)}
-    before = int(store.client.command(f"SELECT count() FROM {store.table(HOPS)}"))
-    derive = select[: source.start()] + recent + select[source.end() :]
-    store.client.command(f"INSERT INTO {store.table(HOPS)} {derive}", parameters=parameters)
-    return int(store.client.command(f"SELECT count() FROM {store.table(HOPS)}")) - before
+    recent = (
+        f"SELECT * FROM {traces} WHERE _part IN (SELECT name FROM system.parts WHERE database = {{db:String}} "
+        "AND table = {traces:String} AND active AND modification_time >= {since:DateTime})"
+    )
+    recent_ids = f"SELECT TraceId, SpanId FROM ({recent})"
+
+    def reads(view: str, source_table: str) -> re.Match | None:
+        return re.search(rf"\b{re.escape(store.database)}\.{source_table}\b", views[view][0])
+
+    def derived(view: str, source_table: str, source: str) -> str:
+        select, found = views[view][0], reads(view, source_table)
+        if found is None:
+            raise RuntimeError(f"view {view} does not read {store.database}.{source_table}; cannot repair it")
+        return select[: found.start()] + f"({source})" + select[found.end() :]
+
+    def count(table: str) -> int:
+        return int(store.client.command(f"SELECT count() FROM {store.table(table)}"))
+
+    from_hops = sorted(view for view in views if view != "biz_hops_mv" and reads(view, HOPS))
+    before = {table: count(table) for table in (HOPS, *(views[v][1] for v in from_hops), TRACE_ID_TS)}
+    unhopped = f"{recent} AND (TraceId, SpanId) NOT IN (SELECT TraceId, SpanId FROM {hops} " \
+               f"WHERE SpanId IN (SELECT SpanId FROM ({recent})))"  # fmt: skip
+    store.client.command(f"INSERT INTO {hops} {derived('biz_hops_mv', TRACES, unhopped)}", parameters=parameters)
+
+    # Every table fed from biz_hops (biz_keys, the key graph, ...): the rows the window's hops
+    # derive whose sorting key the table lacks. Hops re-derived above brought theirs already.
+    window_hops = f"SELECT * FROM {hops} WHERE (TraceId, SpanId) IN ({recent_ids})"
+    for view in from_hops:
+        target = views[view][1]
+        columns = [name for (name,) in store.client.query(
+            "SELECT name FROM system.columns WHERE database = {db:String} AND table = {view:String} ORDER BY position",
+            parameters={"db": store.database, "view": view}).result_rows]  # fmt: skip
+        sorting = str(store.client.command(
+            "SELECT sorting_key FROM system.tables WHERE database = {db:String} AND name = {target:String}",
+            parameters={"db": store.database, "target": target})).split(", ")  # fmt: skip
+        key = ", ".join(quote_identifier(c) for c in (sorting if set(sorting) <= set(columns) else columns))
+        listed = ", ".join(quote_identifier(c) for c in columns)
+        store.client.command(
+            f"INSERT INTO {store.table(target)} ({listed}) SELECT DISTINCT {listed} "
+            f"FROM ({derived(view, HOPS, window_hops)}) WHERE ({key}) NOT IN (SELECT {key} FROM {store.table(target)})",
+            parameters=parameters,
+        )
+
+    lookup = store.table(TRACE_ID_TS)
+    store.client.command(
+        f"INSERT INTO {lookup} (TraceId, Start, End) "
+        f"SELECT fresh.TraceId, fresh.Start, fresh.End FROM ({derived('otel_traces_trace_id_ts_mv', TRACES, recent)}) "
+        f"AS fresh LEFT JOIN (SELECT TraceId, min(Start) AS Start, max(End) AS End FROM {lookup} "
+        f"WHERE TraceId IN (SELECT TraceId FROM ({recent})) GROUP BY TraceId) AS known "
+        "ON fresh.TraceId = known.TraceId "
+        "WHERE known.TraceId = '' OR fresh.Start < known.Start OR fresh.End > known.End",
+        parameters=parameters,
+    )
+    return {table: count(table) - rows for table, rows in before.items()}
 
 
 def apply(store: Store, options: SchemaOptions) -> list[Migration]:

@@ -60,7 +60,7 @@ else:
 
 if user.may("silence"):
     with st.form("silence"):
-        st.markdown(f"**New silence** (recorded as `{user.name}`)")
+        st.markdown(f"**New silence** (recorded as {ui.literal(user.name)})")
         matchers_text = st.text_input(
             "Matchers", placeholder="alertname=OrdersStuck, process=order_to_cash", key="s_matchers"
         )
@@ -71,13 +71,13 @@ if user.may("silence"):
             for part in filter(None, (p.strip() for p in matchers_text.split(","))):
                 name, sep, value = part.partition("=")
                 if not sep or not name.strip():
-                    problem = f"{part!r} is not label=value"
+                    problem = f"{ui.literal(part)} is not label=value"
                     break
                 matchers[name.strip()] = value.strip()
             try:
                 duration = parse_duration(duration_text)
             except ValueError as exc:
-                problem = problem or f"duration: {exc}"
+                problem = problem or f"duration: {ui.literal(str(exc))}"
                 duration = timedelta(0)
             if not matchers:
                 problem = problem or "give at least one matcher, e.g. alertname=OrdersStuck"
@@ -85,13 +85,16 @@ if user.may("silence"):
                 st.error(problem)
             else:
                 silence_id = queries.save_silence(matchers, duration, user.name, comment)
-                st.success(f"silence {silence_id} created")
+                st.success(f"silence {ui.literal(silence_id)} created")
     active = [s.id for s in silences if s.state(at) != "expired"]
     if active:
         with st.form("expire"):
             chosen = st.selectbox("Expire a silence", active, key="s_expire")
             if st.form_submit_button("Expire now"):
-                st.success(f"silence {chosen} expired") if queries.expire_silence(chosen) else st.error("not found")
+                if queries.expire_silence(chosen):
+                    st.success(f"silence {ui.literal(chosen)} expired")
+                else:
+                    st.error("not found")
 else:
     st.caption("Your role can view silences but not change them.")
 ui.footer()

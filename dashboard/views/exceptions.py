@@ -69,8 +69,12 @@ kpis = st.columns(5)
 kpis[0].metric("Open", f"{result.count('open'):,}")
 kpis[1].metric("Acknowledged", f"{result.count('acknowledged'):,}")
 kpis[2].metric("Resolved", f"{result.count('resolved'):,}", help="opened in the window, resolved since")
-kpis[3].metric("Median time to resolve", ui.age(result.median_resolution_s) if result.median_resolution_s else "—")
-kpis[4].metric("p90 time to resolve", ui.age(result.p90_resolution_s) if result.p90_resolution_s else "—")
+kpis[3].metric(
+    "Median time to resolve",
+    "—" if result.median_resolution_s is None else ui.age(result.median_resolution_s),
+    help="resolved - opened, over the resolved exceptions",
+)
+kpis[4].metric("p90 time to resolve", "—" if result.p90_resolution_s is None else ui.age(result.p90_resolution_s))
 st.plotly_chart(charts.exceptions_by_kind(counts[counts["state"] != "resolved"]), width="stretch", key="kinds_chart")
 
 pages = max(1, -(-result.matching // PAGE_SIZE))
@@ -90,13 +94,16 @@ table = pd.DataFrame(
 )
 first = (page_number - 1) * PAGE_SIZE
 st.caption(f"{result.matching:,} exceptions" + (f" · {first + 1:,}–{first + len(rows):,} shown" if len(rows) else ""))
+# Every widget of the selection and the action is keyed by the version, which an Apply raises: the
+# table's selection, the chosen exceptions, the action and the note start empty after each Apply,
+# so a second Apply can never act on rows nobody chose.
 event = st.dataframe(
     table,
     hide_index=True,
     width="stretch",
     on_select="rerun",
     selection_mode="multi-row",
-    key=f"exceptions_table_{page_number}",
+    key=f"exceptions_table_{version}_{page_number}",
     column_config={
         "order": st.column_config.LinkColumn("open", display_text="open"),
         "runbook": st.column_config.LinkColumn("runbook", display_text="runbook"),
@@ -109,36 +116,40 @@ actionable = rows[rows["state"] != "resolved"]
 labels = {f"{r.key} · {r.kind} · {r.process}": (r.process, r.key, r.kind) for r in actionable.itertuples()}
 
 if user.may("exception") and labels:
-    st.markdown(f"**Act on exceptions** · recorded as `{user.name}`")
+    st.markdown(f"**Act on exceptions** · recorded as {ui.literal(user.name)}")
     defaults = [
         label
         for label, identity in labels.items()
         if any((row["process"], row["key"], row["kind"]) == identity for row in picked)
     ]
-    with st.form("act"):
-        chosen = st.multiselect(
-            "Exceptions (or select rows in the table)",
-            list(labels),
-            default=defaults,
-            key=f"x_chosen_{page_number}_{len(picked)}_{hash(tuple(defaults))}",
-        )
-        action = st.radio("Action", ["acknowledge", "assign", "resolve"], horizontal=True, key="x_action")
-        assignee = st.text_input("Assign to", key="x_assignee")
-        note = st.text_input("Note", key="x_note")
-        if st.form_submit_button("Apply", type="primary"):
-            done, problems = 0, []
-            if action == "assign" and not assignee.strip():
-                problems.append("assign needs a name in 'Assign to'")
-                chosen = []
-            for label in chosen:
-                try:
-                    queries.act_on_exception(config, labels[label], action, user.name, assignee.strip(), note.strip())
-                    done += 1
-                except NotFound:
-                    problems.append(f"{label}: no longer detected")
-            st.session_state["exceptions_version"] = version + 1
-            st.session_state["exceptions_flash"] = (done, action, problems)
-            st.rerun()
+    chosen = st.multiselect(
+        "Exceptions (or select rows in the table)",
+        list(labels),
+        default=defaults,
+        key=f"x_chosen_{version}_{page_number}_{'|'.join(defaults)}",
+    )
+    action = st.radio("Action", ["acknowledge", "assign", "resolve"], horizontal=True, key=f"x_action_{version}")
+    assignee = st.text_input("Assign to", key=f"x_assignee_{version}")
+    note = st.text_input("Note", key=f"x_note_{version}")
+    if chosen:
+        targets = ", ".join(ui.literal(labels[label][1]) + f" ({labels[label][2]})" for label in chosen)
+        st.markdown(f"Apply will **{action}** {len(chosen)} exception(s): {targets}")
+    else:
+        st.caption("Choose exceptions above, or select rows in the table, to act on them.")
+    applied = st.button("Apply", type="primary", disabled=not chosen, key=f"x_apply_{version}")
+    if applied and action == "assign" and not assignee.strip():
+        st.error("assign needs a name in 'Assign to'")
+    elif applied:
+        done, problems = 0, []
+        for label in chosen:
+            try:
+                queries.act_on_exception(config, labels[label], action, user.name, assignee.strip(), note.strip())
+                done += 1
+            except NotFound:
+                problems.append(f"{ui.literal(label)}: no longer detected")
+        st.session_state["exceptions_version"] = version + 1
+        st.session_state["exceptions_flash"] = (done, action, problems)
+        st.rerun()
 elif labels:
     st.caption("Your role can view the queue but not act on it.")
 

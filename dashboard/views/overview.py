@@ -43,8 +43,14 @@ def body() -> None:
     )
     kpis[4].metric("Complete", f"{int(totals.get('complete', 0)):,}")
     sla = figures.sla
-    adherence = sla["met"].sum() / sla["measured"].sum() if len(sla) and sla["measured"].sum() else None
-    kpis[5].metric("SLA adherence", "n/a" if adherence is None else f"{adherence:.1%}")
+    adherence = figures.adherence_overall
+    kpis[5].metric(
+        "End-to-end SLA adherence",
+        "n/a" if adherence.adherence is None else f"{adherence.adherence:.1%}",
+        help=f"{adherence.met:,} of {adherence.measured:,} transactions started in the last {filters.window} met "
+        "their end-to-end SLA (stuck ones and those past the deadline count as missed; "
+        f"{adherence.pending:,} still within it are not counted)",
+    )
     for item in figures.finance:
         st.metric(
             f"{item['right']} within SLA after {item['left']} ({item['rule']})",
@@ -63,7 +69,7 @@ def body() -> None:
             width="stretch",
         )
     with right:
-        st.subheader("SLA adherence by stage")
+        st.subheader("Stage SLAs met, by stage")
         rows = [f"{name} · {stage}" for name, process in config.processes.items() for stage in process.stage_names()]
         st.plotly_chart(charts.sla_heatmap(sla, rows), width="stretch", key="sla_chart")
     _drill_down(event, at)
@@ -107,7 +113,7 @@ def _drill_down(event, at) -> None:
         for tx in found
         if tx.process == process
     ][:500]
-    st.caption(f"{state} transactions of {process}: {len(rows)} shown")
+    st.caption(f"{ui.literal(state)} transactions of {ui.literal(process)}: {len(rows)} shown")
     st.dataframe(
         rows,
         hide_index=True,

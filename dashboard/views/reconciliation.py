@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from biztrace.dashboard import charts, queries, ui
+from biztrace.readmodel import figures
 
 ui.page_user("reconciliation")
 config = ui.load_config()
@@ -13,25 +14,29 @@ filters = ui.current_filters()
 
 
 @st.cache_data(ttl=600, show_spinner=False, max_entries=16)
-def _report(filters_json: str, at) -> dict[str, pd.DataFrame]:
-    report = queries.reconciliation(ui.load_config(), queries.Filters.model_validate_json(filters_json), at)
-    return {name: pd.DataFrame([row.model_dump() for row in rows]) for name, rows in report.items()}
+def _report(filters_json: str, at) -> tuple[dict[str, pd.DataFrame], dict[str, list[figures.MismatchRate]]]:
+    config = ui.load_config()
+    report = queries.reconciliation(config, queries.Filters.model_validate_json(filters_json), at)
+    rates = {by: figures.mismatch_rates(config, report["parity"], by=by) for by in ("process", "rule")}
+    return {name: pd.DataFrame([row.model_dump() for row in rows]) for name, rows in report.items()}, rates
 
 
 @st.fragment(run_every=ui.run_every())
 def body() -> None:
-    report = _report(filters.model_dump_json(), ui.tick())
+    report, rates = _report(filters.model_dump_json(), ui.tick())
     st.title("Reconciliation")
     parity, systems, mismatches = report["parity"], report["systems"], report["mismatches"]
     if parity.empty:
         st.info(f"Nothing to reconcile among transactions of the last {filters.window}.")
         ui.footer()
         return
-    totals = parity.groupby("rule", as_index=False)[["pairs", "mismatched"]].sum()
-    cols = st.columns(len(totals))
-    for column, row in zip(cols, totals.itertuples(), strict=False):
-        rate = row.mismatched / row.pairs if row.pairs else 0.0
-        column.metric(row.rule, f"{rate:.2%} mismatched", help=f"{row.mismatched:,} of {row.pairs:,} pairs")
+    # the rate over all pairs, per process (the SystemsDisagree rule's figure) and per rule: never an
+    # average or a stack of per-period or per-channel rates
+    headlines = [(f"{r.scope} (every rule)", r) for r in rates["process"]] + [(r.scope, r) for r in rates["rule"]]
+    for column, (label, rate) in zip(st.columns(len(headlines)), headlines, strict=False):
+        column.metric(
+            label, f"{rate.rate:.2%} mismatched", help=f"{rate.mismatched:,} of {rate.pairs:,} pairs disagree"
+        )
     st.plotly_chart(charts.parity(parity), width="stretch", key="parity_chart")
     st.subheader("Parity by period, rule and channel")
     st.dataframe(

@@ -46,7 +46,7 @@ def _recent() -> None:
         cols = recent_bar.columns(len(recent) + 1)
         cols[0].caption("Recent:")
         for column, key in zip(cols[1:], recent, strict=False):
-            column.button(key, key=f"recent_{key}", on_click=_pick, args=(key,))
+            column.button(ui.literal(key), key=f"recent_{key}", on_click=_pick, args=(key,))
 
 
 if not typed:
@@ -70,20 +70,25 @@ def _stage_progress(tx: Transaction, config: AlertsConfig) -> None:
         "failed": "FAILED",
         "dead_letter": "DEAD-LETTERED",
     }[tx.state]
-    st.markdown(f"**{tx.process}** · `{tx.key}` · {label} · priority {tx.priority} · channel {tx.channel or '—'}")
+    channel = ui.literal(tx.channel) if tx.channel else "—"
+    st.markdown(
+        f"**{ui.literal(tx.process)}** · {ui.literal(tx.key)} · {label} · priority {ui.literal(tx.priority)} · "
+        f"channel {channel}"
+    )
     st.progress(done / max(len(names), 1), text=f"{done} of {len(names)} stages")
     cells = st.columns(len(names))
     for cell, name in zip(cells, names, strict=False):
         if name in reached:
-            cell.markdown(f":green[●] **{name}**  \n{reached[name]:%m-%d %H:%M}")
+            cell.markdown(f":green[●] **{ui.literal(name)}**  \n{reached[name]:%m-%d %H:%M}")
         elif name == tx.next_stage and tx.state == "stuck":
-            cell.markdown(f":orange[●] **{name}**  \noverdue since {tx.due_at:%m-%d %H:%M}")
+            cell.markdown(f":orange[●] **{ui.literal(name)}**  \noverdue since {tx.due_at:%m-%d %H:%M}")
         elif name == tx.next_stage and tx.state in ("failed", "dead_letter"):
-            cell.markdown(f":red[●] **{name}**  \n{tx.error_type or tx.state} at {tx.trouble_system}")
+            why = ui.literal(tx.error_type or tx.state)
+            cell.markdown(f":red[●] **{ui.literal(name)}**  \n{why} at {ui.literal(tx.trouble_system)}")
         elif name == tx.next_stage and tx.due_at is not None:
-            cell.markdown(f":blue[○] **{name}**  \ndue {tx.due_at:%m-%d %H:%M}")
+            cell.markdown(f":blue[○] **{ui.literal(name)}**  \ndue {tx.due_at:%m-%d %H:%M}")
         else:
-            cell.markdown(f":gray[○] {name}")
+            cell.markdown(f":gray[○] {ui.literal(name)}")
 
 
 def _show(key: str) -> None:
@@ -91,8 +96,9 @@ def _show(key: str) -> None:
     history = view.history
     st.query_params["key"] = key
     _remember(key)
-    st.subheader(key)
-    st.caption(f"{len(history.hops)} hops in {history.traces} traces across {', '.join(history.systems)}")
+    st.subheader(ui.literal(key))
+    systems = ", ".join(ui.literal(system) for system in history.systems)
+    st.caption(f"{len(history.hops)} hops in {history.traces} traces across {systems}")
     for tx in view.transactions:
         _stage_progress(tx, config)
     hops = pd.DataFrame([hop.model_dump() for hop in history.hops])
@@ -163,7 +169,7 @@ def _show(key: str) -> None:
     if rows:
         hop = shown.iloc[rows[0]]
         record = queries.span(hop["trace_id"], hop["span_id"])
-        st.markdown(f"##### Span `{hop['span_id']}` of trace `{hop['trace_id']}`")
+        st.markdown(f"##### Span {ui.literal(hop['span_id'])} of trace {ui.literal(hop['trace_id'])}")
         st.json(
             {
                 k: (str(v) if not isinstance(v, dict | list | str | int | float) else v)
@@ -197,12 +203,12 @@ if not found.empty and found.iloc[0]["key"] == typed:
 else:
     suggestions = queries.search_keys(typed, limit=20)
     if suggestions.empty:
-        st.warning(f"No order, customer, SKU, invoice, shipment or return id starts with `{typed}`.")
+        st.warning(f"No order, customer, SKU, invoice, shipment or return id starts with {ui.literal(typed)}.")
     else:
-        st.caption(f"Ids starting with `{typed}`:")
+        st.caption(f"Ids starting with {ui.literal(typed)}:")
         for row in suggestions.itertuples():
             st.button(
-                f"{row.key}  ·  {row.kind}  ·  last seen {row.last_seen:%Y-%m-%d %H:%M}",
+                f"{ui.literal(row.key)}  ·  {row.kind}  ·  last seen {row.last_seen:%Y-%m-%d %H:%M}",
                 key=f"pick_{row.key}",
                 on_click=_pick,
                 args=(row.key,),

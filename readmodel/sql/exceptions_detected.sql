@@ -1,12 +1,26 @@
--- The exceptions detected at {now}, one row per problem, as alerts/exceptions.py `detect` lists
--- them: the stuck, failed and dead-lettered transactions of the classified source (a table or a subquery
--- shaped like snapshot.sql) and the events delivered more than once (duplicates.sql). The caller
--- adds the reconciliation mismatches. A transaction with two duplicated events has two rows.
+-- The exceptions detected at {now}, one row per problem: the one definition of detection that
+-- the alert loop's bookkeeping (exceptions_sync.sql), the exception list of the CLI and the API,
+-- and the dashboard's queue (exceptions_queue.sql) all read.
+--   stuck, failed, dead_letter  the transactions of the classified source (a table or a subquery
+--                               shaped like snapshot.sql) in that state
+--   duplicate                   an event delivered more than once (duplicates.sql)
+-- The caller adds the reconciliation mismatches (exceptions.add_mismatches). A transaction with
+-- two duplicated events has two rows here; exceptions_queue.sql makes them one exception.
+-- `detail` is a JSON object: a stuck one's next stage and when it was due, a failed one's error
+-- type, a duplicate's event id and number of deliveries.
 SELECT process, key, state AS kind, exception_stage AS stage, system,
-       toDateTime64(assumeNotNull(exception_since), 9) AS since, priority, channel
+       toDateTime64(assumeNotNull(exception_since), 9) AS since, priority, channel,
+       [evidence_span] AS evidence,
+       multiIf(state = 'stuck',
+                   toJSONString(CAST((next_stage, formatDateTime(assumeNotNull(due_at), '%Y-%m-%dT%H:%i:%S.%f'),
+                                      formatDateTime(current_stage_at, '%Y-%m-%dT%H:%i:%S.%f')),
+                                     'Tuple(next_stage String, due_at String, stage_reached_at String)')),
+               state = 'failed', toJSONString(CAST(tuple(error_type), 'Tuple(error_type String)')),
+               '{}') AS detail
 FROM $classified
 WHERE state IN ('stuck', 'failed', 'dead_letter')
 UNION ALL
 SELECT process, key, 'duplicate' AS kind, stage, system, toDateTime64(last_at, 9) AS since, '' AS priority,
-       '' AS channel
+       '' AS channel, span_ids AS evidence,
+       toJSONString(CAST((event_id, deliveries), 'Tuple(event_id String, deliveries UInt64)')) AS detail
 FROM ($duplicates)

@@ -1,7 +1,9 @@
--- Every hop that carries one business key, across all its traces, in time order. $match is
--- either the order-id path (biz_hops' primary key directly) or the any-key path (biz_keys,
--- sorted by key, finds the hops, then biz_hops is read by its primary key). Either touches a
--- few granules of each table.
+-- Every hop of a key's tree (keygraph.key_kinds: what `biztrace order KEY` shows), across all
+-- their traces, in time order: the key's own hops and those of every key linked to it (an order's
+-- shipments, invoices and returns, even hops that carry only their own id). The match (lookup.py)
+-- reads the tree's order ids ({orders}) straight from biz_hops' primary key, and its other keys
+-- ({keys}) through biz_keys (sorted by key), then biz_hops by its primary key: a few granules of each
+-- table. The rows: biz_hops, or with mapping rules mapped_hops.sql (the mapped spans too).
 SELECT
     h.Timestamp AS start,
     h.TraceId AS trace_id,
@@ -18,11 +20,15 @@ SELECT
     h.ErrorType AS error_type,
     h.OrderId AS order_id,
     h.CustomerId AS customer_id,
+    h.ShipmentId AS shipment_id,
+    h.InvoiceId AS invoice_id,
+    h.ReturnId AS return_id,
     h.Amount AS amount,
     h.Currency AS currency,
     h.Quantity AS quantity,
-    h.BizStatus AS biz_status
-FROM {db:Identifier}.biz_hops AS h
+    h.BizStatus AS biz_status,
+    h.Mapped AS mapped
+FROM $rows AS h
 WHERE $match
 ORDER BY h.Timestamp, h.SpanId
 LIMIT 1 BY h.TraceId, h.SpanId

@@ -1,65 +1,121 @@
--- One reconciliation rule: pair the left and right observations by the match key, take each
--- side's latest value per key (a duplicate delivery is not a second observation), and flag
--- amount, quantity or status differences beyond tolerance, and missing sides. Every pair is
--- returned (mismatched or not); the parity report (reconcile_parity.sql) sums them, the
--- mismatch list (reconcile_mismatches.sql) keeps the mismatched ones with their evidence.
+-- One reconciliation rule: pair the left and right observations, take each side's latest value per
+-- observation (a duplicate delivery is not a second observation), and flag amount, quantity or
+-- status differences beyond tolerance, and missing sides. Every pair is returned (mismatched or
+-- not); the parity report (reconcile_parity.sql) sums them and lists the mismatched ones, whose
+-- evidence and transaction value reconcile_mismatches.sql reads.
+-- Hops are read through business_hops (placed in their process, keyed by their process key); a side
+-- counts by its stage, whoever reported it, unless the rule pins its system.
+-- Pairing: by the rule's match key (e.g. each invoice against the shipment it bills). Where a hop of
+-- a transaction lacks the match key, the transaction is compared as a whole: all its left observations
+-- against all its right ones, each observation's latest report summed (so partial shipments still
+-- reconcile); the pair's match key is then the process key. An observation there is a business event
+-- (biz.event_id, else the span): one delivered twice is counted once.
+-- Two shapes of one query: with {whole} false (the first pass), hops lacking the match key are not
+-- paired but counted (the row whose match_key is '' and `keyless` > 0); only when there are some does
+-- reconcile.py judge again with {whole} true, and $units then collects the observations of
+-- transactions compared as a whole (aggregate states that would slow every pass down otherwise).
+-- Amounts (quantities) are compared only when both sides have one.
 -- Pairs are those first observed since {since}; left sides are looked up {lookback_s} further back.
--- {match_keys} (when not empty) narrows the pairs to these match keys, {keys} to the hops of these
--- business keys. Readers select only the columns they need: ClickHouse then computes only
--- the aggregates behind them (the parity needs neither the key nor the systems).
+-- {keys} (when not empty) narrows the pairs to the hops of these business keys. Readers select only
+-- the columns they need: ClickHouse then computes only the aggregates behind them (the parity needs
+-- neither the key nor the systems unless it lists the mismatched pairs).
 WITH
 observed AS (
     SELECT
-        {match_col:Identifier} AS match_key,
-        {key_col:Identifier} AS key,
+        -- the hop's own match key ('' when it lacks it); the process key when the rule has no match_on
+        if({by_key:Bool}, BizKey, {match_col:Identifier}) AS own_match,
+        BizKey AS key,
+        key != '' AS keyed,
+        -- its transaction has a hop of either stage that lacks the match key: compared as a whole
+        {whole:Bool} AND key != '' AND key IN (
+            SELECT BizKey FROM ${business_hops}
+            WHERE {whole:Bool} AND BizProcess = {process:String}
+              AND {match_col:Identifier} = ''
+              AND ((Stage = {left_stage:String} AND ({left_system:String} = '' OR System = {left_system:String}))
+                   OR (Stage = {right_stage:String} AND ({right_system:String} = '' OR System = {right_system:String})))
+              AND StatusCode != 'Error' AND Timestamp <= {now:DateTime64(9)}
+              AND Timestamp >= {since:DateTime64(9)} - toIntervalSecond({lookback_s:UInt32})
+              AND ({keys:Array(String)} = [] OR (OrderId, Timestamp, SpanId) IN (
+                  SELECT OrderId, Timestamp, SpanId FROM {db:Identifier}.biz_keys WHERE Key IN {keys:Array(String)}))
+            ) AS in_whole,
+        if(in_whole, key, own_match) AS match_key,
         Stage = {right_stage:String} AND ({right_system:String} = '' OR System = {right_system:String}) AS is_right,
+        -- one observation: its match key, else its business event (biz.event_id, else the span)
+        if(own_match != '', own_match, if(EventId != '', EventId, SpanId)) AS unit,
         Timestamp, Amount, Quantity, BizStatus, Currency, System, Channel
-    FROM {db:Identifier}.biz_hops
-    -- the two stages' rows are read first (LowCardinality columns), the rest only for them
-    PREWHERE Process = {process:String} AND Stage IN ({left_stage:String}, {right_stage:String})
-    WHERE StatusCode != 'Error'
+    FROM ${business_hops}
+    WHERE Stage IN ({left_stage:String}, {right_stage:String}) AND StatusCode != 'Error'
+      AND BizProcess = {process:String}
       AND Timestamp <= {now:DateTime64(9)}
       AND (Timestamp >= {since:DateTime64(9)}
            OR (Timestamp >= {since:DateTime64(9)} - toIntervalSecond({lookback_s:UInt32}) AND Stage = {left_stage:String}))
       AND ({keys:Array(String)} = [] OR (OrderId, Timestamp, SpanId) IN (
           SELECT OrderId, Timestamp, SpanId FROM {db:Identifier}.biz_keys WHERE Key IN {keys:Array(String)}))
       AND ((Stage = {left_stage:String} AND ({left_system:String} = '' OR System = {left_system:String})) OR is_right)
-      AND match_key != ''
-      AND ({match_keys:Array(String)} = [] OR match_key IN {match_keys:Array(String)})
 ),
-paired AS (
+grouped AS (
     SELECT
         match_key,
         any(key) AS key,
-        countIf(NOT is_right) > 0 AS has_left,
-        countIf(is_right) > 0 AS has_right,
-        argMaxIf(Amount, Timestamp, NOT is_right) AS left_amount,
-        argMaxIf(Amount, Timestamp, is_right) AS right_amount,
-        argMaxIf(Quantity, Timestamp, NOT is_right) AS left_quantity,
-        argMaxIf(Quantity, Timestamp, is_right) AS right_quantity,
+        any(in_whole) AS whole,
+        -- the hops lacking the match key in the first pass (match_key '') are no pair
+        match_key != '' AND countIf(NOT is_right) > 0 AS has_left,
+        match_key != '' AND countIf(is_right) > 0 AS has_right,
+        -- each side's latest report
+        argMaxIf(Amount, Timestamp, NOT is_right) AS latest_left_amount,
+        argMaxIf(Amount, Timestamp, is_right) AS latest_right_amount,
+        argMaxIf(Quantity, Timestamp, NOT is_right) AS latest_left_quantity,
+        argMaxIf(Quantity, Timestamp, is_right) AS latest_right_quantity,
+        -- compared as a whole: every report of every observation (left_units, right_units)
+        $units,
         -- statuses only where the rule compares them (elsewhere they stay '')
         argMaxIf(BizStatus, Timestamp, NOT is_right AND has({compare:Array(String)}, 'status')) AS left_status,
         argMaxIf(BizStatus, Timestamp, is_right AND has({compare:Array(String)}, 'status')) AS right_status,
         anyIf(System, NOT is_right) AS left_system,
         anyIf(System, is_right) AS right_system,
-        any(Currency) AS currency,
-        any(Channel) AS channel,
+        anyIf(Currency, Currency != '') AS currency,
+        anyIf(Channel, Channel != '') AS channel,
         minIf(Timestamp, NOT is_right) AS left_at,
         maxIf(Timestamp, is_right) AS right_at,
-        max(Timestamp) AS last_at
+        max(Timestamp) AS last_at,
+        countIf(keyed) AS keyed_hops
     FROM observed
     GROUP BY match_key
+),
+paired AS (
+    SELECT *,
+        -- compared as a whole: the sum over observations of each one's latest report (the first of its
+        -- observation in reverse order); NULL when none has a value
+        if(whole AND NOT arrayExists(u -> u.3 IS NOT NULL, left_units), NULL,
+           if(whole, arraySum(u -> ifNull(u.3, 0), arrayFilter((u, i) -> i = 1 OR u.1 != left_sorted[i - 1].1,
+                     arrayReverseSort(left_units) AS left_sorted, arrayEnumerate(left_sorted))),
+              latest_left_amount)) AS left_amount,
+        if(whole AND NOT arrayExists(u -> u.3 IS NOT NULL, right_units), NULL,
+           if(whole, arraySum(u -> ifNull(u.3, 0), arrayFilter((u, i) -> i = 1 OR u.1 != right_sorted[i - 1].1,
+                     arrayReverseSort(right_units) AS right_sorted, arrayEnumerate(right_sorted))),
+              latest_right_amount)) AS right_amount,
+        if(whole AND NOT arrayExists(u -> u.4 IS NOT NULL, left_units), NULL,
+           if(whole, arraySum(u -> ifNull(u.4, 0), arrayFilter((u, i) -> i = 1 OR u.1 != left_sorted[i - 1].1,
+                     left_sorted, arrayEnumerate(left_sorted))),
+              latest_left_quantity)) AS left_quantity,
+        if(whole AND NOT arrayExists(u -> u.4 IS NOT NULL, right_units), NULL,
+           if(whole, arraySum(u -> ifNull(u.4, 0), arrayFilter((u, i) -> i = 1 OR u.1 != right_sorted[i - 1].1,
+                     right_sorted, arrayEnumerate(right_sorted))),
+              latest_right_quantity)) AS right_quantity
+    FROM grouped
 ),
 judged AS (
     SELECT *,
         transform(currency, {currencies:Array(String)}, {amount_abs_by_currency:Array(Float64)},
                   {amount_abs:Float64}) AS amount_abs,
         has_left AND has_right AND has({compare:Array(String)}, 'amount')
-            AND abs(ifNull(left_amount, 0) - ifNull(right_amount, 0))
-                > greatest(amount_abs, {amount_rel:Float64} * abs(ifNull(left_amount, 0))) AS amount_differs,
+            AND left_amount IS NOT NULL AND right_amount IS NOT NULL
+            AND abs(left_amount - right_amount) > greatest(amount_abs, {amount_rel:Float64} * abs(left_amount))
+            AS amount_differs,
         has_left AND has_right AND has({compare:Array(String)}, 'quantity')
-            AND abs(ifNull(left_quantity, 0) - ifNull(right_quantity, 0))
-                > greatest({quantity_abs:Float64}, {quantity_rel:Float64} * abs(ifNull(left_quantity, 0))) AS quantity_differs,
+            AND left_quantity IS NOT NULL AND right_quantity IS NOT NULL
+            AND abs(left_quantity - right_quantity)
+                > greatest({quantity_abs:Float64}, {quantity_rel:Float64} * abs(left_quantity)) AS quantity_differs,
         has_left AND has_right AND has({compare:Array(String)}, 'status')
             AND transform(left_status, {status_from:Array(String)}, {status_to:Array(String)}, left_status)
                 != right_status AS status_differs,
@@ -74,7 +130,9 @@ SELECT
     multiIf(presence_differs, 'presence', amount_differs, 'amount', quantity_differs, 'quantity',
             status_differs, 'status', '') AS field,
     has_left AND has_right AND right_at <= left_at + toIntervalSecond({right_sla_s:UInt32}) AS right_within_sla,
-    if(has_left, left_at, right_at) AS observed_at,
+    multiIf(match_key = '', last_at, has_left, left_at, right_at) AS observed_at,
+    -- hops that lack the match key, not paired in this pass (see {whole} above)
+    if(match_key = '', keyed_hops, 0) AS keyless,
     left_amount, right_amount, left_quantity, right_quantity, left_status, right_status,
     if(has_left, left_system, '') AS left_system, if(has_right, right_system, '') AS right_system,
     has_left, has_right, last_at

@@ -1,22 +1,41 @@
--- The mismatched pairs among {match_keys} (flagged by reconcile_parity.sql), judged again on
--- their own hops only (reconcile.sql), with their evidence: the span ids of every
--- observation of the two stages for the match key in the window, whatever its system or status,
--- in time order (a plain groupArray's order depends on how the threads read, so two asks could differ).
+-- The evidence and the transaction's value of the mismatched pairs a judging pass flagged
+-- (reconcile_parity.sql's `flagged`: their {match_keys}, with their transactions' keys {pair_keys}),
+-- in one read of those transactions' hops:
+--   evidence: the span ids of every observation of the rule's two stages for the pair since
+--     {since} - {lookback_s} (a shipment's, or every one of a transaction compared as a whole),
+--     whatever its system or status, in time order;
+--   amount, currency: the transaction's value, as sql/transactions.sql defines it (tx_value there; the
+--     two must agree): the latest amount its process's value stage (the system of record's
+--     acceptance) reported without error, else the first amount seen; NULL when no hop carried one.
+WITH per_key AS (
+    SELECT
+        BizKey AS tx_key,
+        if(countIf(value_hop) > 0, argMaxIf((Amount, Currency), Timestamp, value_hop),
+           argMinIf((Amount, Currency), Timestamp, Amount IS NOT NULL)) AS value,
+        arraySort(x -> x.2, groupArrayIf((own_match, Timestamp, SpanId), in_stages)) AS stage_hops
+    FROM (
+        SELECT
+            BizKey, Timestamp, Amount, Currency, SpanId,
+            if({by_key:Bool}, BizKey, {match_col:Identifier}) AS own_match,
+            Stage != '' AND Stage = {value_stage:String} AND Amount IS NOT NULL AND StatusCode != 'Error' AS value_hop,
+            Stage IN ({left_stage:String}, {right_stage:String})
+                AND Timestamp >= {since:DateTime64(9)} - toIntervalSecond({lookback_s:UInt32}) AS in_stages
+        FROM ${business_hops}
+        WHERE BizProcess = {process:String} AND Timestamp <= {now:DateTime64(9)}
+          AND (BizKey IN {pair_keys:Array(String)} OR (BizKey = '' AND own_match IN {match_keys:Array(String)}))
+    )
+    GROUP BY tx_key
+),
+pairs AS (
+    SELECT pair.1 AS match_key, pair.2 AS key
+    FROM (SELECT arrayJoin(arrayZip({match_keys:Array(String)}, {pair_keys:Array(String)})) AS pair)
+)
 SELECT
-    pairs.key AS key, pairs.match_key AS match_key, pairs.field AS field, pairs.channel AS channel,
-    pairs.currency AS currency, pairs.left_amount AS left_amount, pairs.right_amount AS right_amount,
-    pairs.left_quantity AS left_quantity, pairs.right_quantity AS right_quantity,
-    pairs.left_status AS left_status, pairs.right_status AS right_status,
-    pairs.left_system AS left_system, pairs.right_system AS right_system,
-    pairs.has_left AS has_left, pairs.has_right AS has_right, pairs.last_at AS last_at,
-    evidence.span_ids AS evidence
-FROM ($pairs) AS pairs
-LEFT JOIN (
-    SELECT {match_col:Identifier} AS match_key, arrayMap(x -> x.2, arraySort(groupArray((Timestamp, SpanId)))) AS span_ids
-    FROM {db:Identifier}.biz_hops
-    PREWHERE Process = {process:String} AND Stage IN ({left_stage:String}, {right_stage:String})
-    WHERE Timestamp >= {since:DateTime64(9)} AND Timestamp <= {now:DateTime64(9)}
-      AND match_key IN {match_keys:Array(String)}
-    GROUP BY match_key
-) AS evidence ON evidence.match_key = pairs.match_key
-WHERE pairs.mismatched AND ({keys:Array(String)} = [] OR has({keys:Array(String)}, pairs.key))
+    pairs.match_key AS match_key,
+    pairs.key AS key,
+    if(pairs.key = '', NULL, per_key.value.1) AS amount,
+    if(pairs.key = '', '', per_key.value.2) AS currency,
+    arrayMap(x -> x.3, arrayFilter(x -> pairs.match_key = pairs.key OR x.1 = pairs.match_key, per_key.stage_hops))
+        AS evidence
+FROM pairs
+LEFT JOIN per_key ON per_key.tx_key = pairs.key

@@ -1,10 +1,13 @@
 -- One rule's pairs (reconcile.sql) summed per period and channel: counts,
--- totals, quantities, mismatches and the share of right sides within SLA. With {flag} the
--- mismatched pairs' match keys come along, so the mismatch list needs no second full pass.
+-- totals, quantities, mismatches and the share of right sides within SLA. $flagged: when judging for
+-- the mismatch list, the mismatched pairs (of {keys} when given) with what a finding says of them
+-- (reconcile.py's FLAGGED), so the list needs no second pass over the pairs; otherwise nothing.
+-- `keyless`: hops the pass could not pair because they lack the match key (reconcile.py then judges
+-- again, comparing their transactions as a whole).
 SELECT
     toDateTime($bucket(observed_at)) AS period,
     channel,
-    count() AS pairs,
+    countIf(match_key != '') AS pairs,
     countIf(has_left) AS left_count,
     countIf(has_right) AS right_count,
     sumIf(ifNull(left_amount, 0), has_left) AS left_total,
@@ -13,8 +16,9 @@ SELECT
     sumIf(ifNull(right_quantity, 0), has_right) AS right_quantity,
     countIf(mismatched) AS mismatched_pairs,
     if(countIf(has_left) > 0, countIf(right_within_sla) / countIf(has_left), NULL) AS within_sla,
-    groupArrayIf(match_key, mismatched AND {flag:Bool}) AS flagged
-FROM ($pairs)
-WHERE {channel_filter:String} = '' OR channel = {channel_filter:String}
+    $flagged AS flagged,
+    sum(keyless) AS keyless
+FROM ($pairs) AS pair
+WHERE {channel_filter:String} = '' OR channel = {channel_filter:String} OR match_key = ''
 GROUP BY period, channel
 ORDER BY period, channel

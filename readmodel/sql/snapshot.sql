@@ -1,12 +1,13 @@
 -- One evaluation pass's view of every transaction, computed once and read by every rule and by
--- the exception bookkeeping. `system` is the system at fault: the one expected next for a stuck
--- transaction, the one whose hop failed or dead-lettered, otherwise the last one seen. For a
+-- the exception bookkeeping. `system` is the system at fault (system_at_fault.sql). For a
 -- transaction in trouble, `exception_stage` and `exception_since` say where and since when (a
--- stuck one since its SLA was breached, a failed or dead-lettered one since the hop that did it).
+-- stuck one since its SLA was breached, a failed or dead-lettered one since the hop that did it),
+-- and `evidence_span` the span that shows it (a stuck one's last hop, the failed or dead-lettered hop).
 SELECT
     process, key, state, current_stage AS stage, channel, priority, started_at, last_at, completed_at, due_at,
-    multiIf(state = 'stuck', if(next_system != '', next_system, last_system),
-            state IN ('failed', 'dead_letter'), trouble_system, last_system) AS system,
+    $system_at_fault AS system,
     if(state = 'stuck' OR trouble_stage = '', current_stage, trouble_stage) AS exception_stage,
-    multiIf(state = 'stuck', due_at, state IN ('failed', 'dead_letter'), trouble_at, NULL) AS exception_since
+    multiIf(state = 'stuck', due_at, state IN ('failed', 'dead_letter'), trouble_at, NULL) AS exception_since,
+    if(state = 'stuck', last_span, trouble_span) AS evidence_span,
+    next_stage, current_stage_at, error_type
 FROM ($transactions)

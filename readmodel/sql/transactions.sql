@@ -27,7 +27,10 @@ hops AS (
         -- a hop in error counts when it is a milestone, says its process, or is a root span: a child span's
         -- error (a retried call inside a hop) is the hop's business, not the transaction's
         (StatusCode = 'Error' AND (Stage != '' OR Process != '' OR ParentSpanId = '')) OR DeadLetter AS trouble,
-        Timestamp, Stage, System, SpanId, ErrorType, DeadLetter, Priority, Channel
+        -- a hop of the process's value_stage (0: none) that carries an amount and did not fail
+        idx > 0 AND idx = transform(BizProcess, {processes:Array(String)}, {value_index:Array(UInt16)}, toUInt16(0))
+            AND Amount IS NOT NULL AND StatusCode != 'Error' AS value_hop,
+        Timestamp, Stage, System, SpanId, ErrorType, DeadLetter, Priority, Channel, Amount, Currency
     FROM ${business_hops}
     WHERE BizProcess IN {processes:Array(String)} AND Timestamp <= {now:DateTime64(9)}
       AND Timestamp >= {since:DateTime64(9)}
@@ -60,6 +63,11 @@ per_transaction AS (
         argMin(System, Timestamp) AS tx_first_system,
         if(anyIf(Priority, Stage != '') != '', anyIf(Priority, Stage != ''), any(Priority)) AS tx_priority,
         anyIf(Channel, Channel != '') AS tx_channel,
+        -- the transaction's value (CONVENTIONS, "Machine-readable output"; reconcile_mismatches.sql must agree):
+        -- the latest amount its value stage (the system of record's acceptance) reported, else the first amount
+        -- seen; NULL when no hop carried one
+        if(countIf(value_hop) > 0, argMaxIf((Amount, Currency), Timestamp, value_hop),
+           argMinIf((Amount, Currency), Timestamp, Amount IS NOT NULL)) AS tx_value,
         count() AS tx_hops
     FROM hops
     WHERE key != ''
@@ -121,6 +129,8 @@ SELECT
     if(in_trouble, trouble_info.1, '') AS error_type,
     tx_priority AS priority,
     tx_channel AS channel,
+    tx_value.1 AS amount,
+    tx_value.2 AS currency,
     tx_hops AS hops,
     arrayMap(i -> transform(process_code + i, {stage_codes:Array(UInt32)}, {index_stage:Array(String)}, ''),
              reached_index) AS stages_reached,

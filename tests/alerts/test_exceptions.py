@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+import numpy as np
 import pytest
 
 from biztrace import config as alerts_config
@@ -152,3 +153,53 @@ def test_sync_in_clickhouse_agrees_with_detection_opens_resolves_and_reopens(sim
     recorded = sync(store, CONFIG, later)
     assert recorded.get("reopen") == 1
     assert set(_events(store, "reopen")) == {failed.identity}
+
+
+def test_the_list_is_the_queue_one_exception_per_problem_with_its_evidence_and_detail(simulated):
+    store = simulated.store
+    store.client.command(f"TRUNCATE TABLE {store.table('biztrace_exception_events')}")
+    detected = detect(store, CONFIG, NOW)
+    listed = list_exceptions(store, CONFIG, NOW)
+    assert len({i.identity for i in listed}) == len(listed), "one row per (process, key, kind)"
+    assert {i.identity for i in listed} == {i.identity for i in detected}
+    for item in listed:
+        assert item.evidence and all(len(span) == 16 for span in item.evidence), item.identity
+        same = [d for d in detected if d.identity == item.identity]
+        assert item.since == min(d.since for d in same), "since its earliest start"
+        assert set(item.evidence) == {span for d in same for span in d.evidence}
+    kinds = {i.kind: i for i in listed}
+    assert set(kinds["stuck"].detail) == {"next_stage", "due_at", "stage_reached_at"}
+    assert kinds["failed"].detail["error_type"]
+    assert kinds["duplicate"].detail["deliveries"] >= 2 and kinds["duplicate"].detail["event_id"]
+    assert {"rule", "field", "match_key", "left", "right", "currency"} <= set(kinds["mismatch"].detail)
+
+
+def test_time_to_resolve_and_the_window_rule_for_resolved_exceptions(simulated):
+    from biztrace.readmodel.exceptions import queue_page
+
+    store = simulated.store
+    store.client.command(f"TRUNCATE TABLE {store.table('biztrace_exception_events')}")
+    earlier = NOW - timedelta(days=2)
+    sync(store, CONFIG, earlier)  # opened two days ago, as the problems stood then
+    opened = list_exceptions(store, CONFIG, earlier)
+    for minutes, item in zip((10, 30, 90, 240), [i for i in opened if i.kind == "failed"][:4], strict=True):
+        act(store, CONFIG, earlier + timedelta(minutes=minutes), key=item.key, kind="failed", action="resolve",
+            actor="bob")  # fmt: skip
+    gone = [i for i in opened if i.kind == "failed"][4]  # it is re-sent and goes on: the loop resolves it
+    [tx] = transactions(store, CONFIG, earlier, keys=[gone.key])
+    _add_hop(store, gone.key, tx.next_stage, earlier.replace(tzinfo=None) + timedelta(minutes=5))
+    sync(store, CONFIG, earlier + timedelta(hours=1))
+    resolved = list_exceptions(store, CONFIG, NOW, Filters(state="resolved"))
+    times = sorted(i.resolution_s for i in resolved)
+    assert len(times) == 5 and all(t > 0 for t in times)
+    assert [i.resolved_by for i in resolved if not i.detected] == ["biztrace"]
+    page = queue_page(store, CONFIG, NOW, states=("resolved",), page_size=100)
+    assert page.resolved == page.count("resolved") == 5
+    assert page.median_resolution_s == pytest.approx(float(np.percentile(times, 50)))
+    assert page.p90_resolution_s == pytest.approx(float(np.percentile(times, 90)))
+    # one rule for the window: a resolved exception is listed when its transaction started in the window
+    # (still detected) or, no longer detected, when it was opened in the window
+    gone_opened = next(i for i in resolved if not i.detected).opened_at
+    within = list_exceptions(store, CONFIG, NOW, Filters(state="resolved"), since=gone_opened)
+    after = list_exceptions(store, CONFIG, NOW, Filters(state="resolved"), since=gone_opened + timedelta(seconds=1))
+    assert gone.identity in {i.identity for i in within} and gone.identity not in {i.identity for i in after}

@@ -31,6 +31,7 @@ def test_known_mismatches_are_all_found_and_nothing_else(simulated):
             assert (mismatch.left, mismatch.right) == (fault.detail["wms"], fault.detail["erp"])
         else:
             assert mismatch.left is None and mismatch.evidence
+        assert mismatch.kind == "mismatch" and mismatch.stage == "invoice.posted"
 
 
 def test_partial_shipments_reconcile_per_shipment(simulated):
@@ -46,7 +47,8 @@ def test_partial_shipments_reconcile_per_shipment(simulated):
 
 def test_parity_by_day(simulated):
     rows = parity(simulated.store, CONFIG, NOW, since=NOW - timedelta(days=10), rule="invoice_vs_shipment")
-    assert rows and all(r.left_system == "wms" and r.right_system == "erp" for r in rows)
+    # the defaults pin no system: each side is named by its stage
+    assert rows and all(r.left_system == "shipment.confirmed" and r.right_system == "invoice.posted" for r in rows)
     assert sum(r.mismatched for r in rows) == sum(1 for f in simulated.truth.faults if f.kind == "mismatch")
     assert all(r.right_within_sla_share is None or 0 <= r.right_within_sla_share <= 1 for r in rows)
     assert sum(r.pairs for r in rows) >= sum(r.left_count for r in rows) > 0

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -65,7 +66,7 @@ def test_the_openapi_document_is_valid_and_lists_every_route(api):
     validate(document)
     paths = set(document["paths"])
     assert {"/api/v1/keys/{key}", "/api/v1/exceptions", "/api/v1/exceptions/actions", "/api/v1/silences",
-            "/api/v1/alerts", "/api/v1/reconciliation", "/api/v1/status", "/api/v1/exports/exceptions",
+            "/api/v1/alerts", "/api/v1/reconciliation", "/api/v1/status", "/api/v1/exports/{what}",
             "/api/v1/tokens"} <= paths  # fmt: skip
 
 
@@ -125,7 +126,7 @@ def test_exception_page_action_and_export_agree_with_the_read_model(api):
     stuck = _get(api, "/api/v1/exceptions", kind="stuck", limit=1000).json()
     assert stuck["total"] == sum(1 for e in expected if e.kind == "stuck")
 
-    exported = _get(api, "/api/v1/exports/exceptions", format="csv")
+    exported = _get(api, "/api/v1/exports/{what}", format="csv")
     rows = list(csv.DictReader(io.StringIO(exported.text)))
     assert len(rows) == len(expected)
     assert {(r["process"], r["key"], r["kind"]) for r in rows} == {(e.process, e.key, e.kind) for e in expected}
@@ -152,3 +153,74 @@ def test_alerts_show_their_state_and_the_silence_that_mutes_them(api):
     again = {a["labels"]["alertname"]: a for a in _get(api, "/api/v1/alerts", role="on-call").json()}
     assert again[name]["silenced_by"] == [silence.json()["id"]]
     _send(api, "DELETE", f"/api/v1/silences/{silence.json()['id']}", "on-call")
+
+
+def test_exports_of_findings_and_parity_hold_every_row_of_the_report(api):
+    from biztrace.readmodel import reconcile
+
+    _, store, _, _ = api
+    now = NOW.replace(tzinfo=None)
+    found = reconcile.report(store, CONFIG, now, since=now - timedelta(days=7))
+    findings = _get(api, "/api/v1/exports/findings", format="json")
+    lines = [json.loads(line) for line in findings.text.splitlines()]
+    assert len(lines) == len(found["mismatches"]) and all(line["key"] for line in lines)
+    parity = list(csv.DictReader(io.StringIO(_get(api, "/api/v1/exports/parity").text)))
+    assert len(parity) == len(found["parity"]) > 0
+    assert sum(int(row["pairs"]) for row in parity) == sum(row.pairs for row in found["parity"])
+    assert _get(api, "/api/v1/exports/everything").status_code == 422
+
+
+def test_metrics_expose_the_read_models_figures(api):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    _, store, _, _ = api
+    assert _get(api, "/metrics", role=None).status_code == 401
+    text = _get(api, "/metrics", role="operations").text
+    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for family in text_string_to_metric_families(text) for s in family.samples}  # fmt: skip
+    expected = list_exceptions(store, CONFIG, NOW.replace(tzinfo=None))
+    stuck_open = sum(1 for e in expected if e.kind == "stuck" and e.state == "open" and e.process == "order_to_cash")
+    key = ("biztrace_exceptions", (("kind", "stuck"), ("process", "order_to_cash"), ("state", "open")))
+    assert samples.get(key, 0) == stuck_open
+    assert ("biztrace_oldest_stuck_seconds", (("process", "order_to_cash"),)) in samples
+
+
+REPLAY_YAML = """
+replay:
+  - name: mw_resubmit
+    kind: stuck
+    method: POST
+    url: http://127.0.0.1:9/resubmit/{key}
+    body: {order: "{key}", request: "{request_id}"}
+    roles: [on-call]
+"""
+
+
+def test_replay_is_requested_by_an_allowed_role_once_per_request_id(api):
+    from biztrace.config import loads
+    from biztrace.readmodel.replays import RecordingSender
+
+    _, store, made, _ = api
+    sender = RecordingSender()
+    config = loads(REPLAY_YAML)
+    server = ApiServer(build_app(store, config, lambda: NOW.replace(tzinfo=None), replay_sender=sender), port=0)
+    server.start()
+    try:
+        stuck = list_exceptions(store, config, NOW.replace(tzinfo=None))
+        target = next(e for e in stuck if e.kind == "stuck" and e.state != "resolved")
+        body = {"process": target.process, "key": target.key, "kind": "stuck", "request_id": "r-1"}
+
+        def post(role: str):
+            return httpx.post(f"{server.url}/api/v1/replays", json=body,
+                              headers={"Authorization": f"Bearer {made[role]}"}, timeout=30)  # fmt: skip
+
+        assert post("support").status_code == 403 and not sender.requests
+        first, again = post("on-call"), post("on-call")
+        assert first.status_code == again.status_code == 200, first.text
+        assert first.json()["outcome"] == "accepted" and again.json()["earlier"] is True
+        assert len(sender.requests) == 1
+        listed = httpx.get(f"{server.url}/api/v1/replays", params={"key": target.key},
+                           headers={"Authorization": f"Bearer {made['support']}"}).json()  # fmt: skip
+        assert [r["request_id"] for r in listed] == ["r-1"] and listed[0]["actor"] == "on-call-bot"
+    finally:
+        server.stop()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import urllib.request
 
 import pytest
@@ -137,6 +138,7 @@ def test_order_asks_the_running_collector_when_it_holds_the_embedded_store(tmp_p
         request = ExportTraceServiceRequest()
         span = request.resource_spans.add().scope_spans.add().spans.add()
         span.trace_id, span.span_id, span.name = bytes([3] * 16), bytes([4] * 8), "edi.850"
+        span.start_time_unix_nano = span.end_time_unix_nano = time.time_ns()
         attr = span.attributes.add()
         attr.key, attr.value.string_value = "order.id", "O-LIVE"
         urllib.request.urlopen(

@@ -20,6 +20,7 @@ def _request(spans: list[dict]) -> ExportTraceServiceRequest:
         span.span_id = options.get("span_id", bytes([2] * 7 + [i + 1]))
         span.name = f"s{i}"
         span.start_time_unix_nano = options.get("start", 1_790_000_000_000_000_000)
+        span.end_time_unix_nano = options.get("end", span.start_time_unix_nano + 1_000_000)
         for key, value in options.get("attributes", {}).items():
             kv = span.attributes.add()
             kv.key, kv.value.string_value = key, value

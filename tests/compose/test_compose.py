@@ -20,7 +20,7 @@ import yaml
 COMPOSE = Path(__file__).resolve().parents[2] / "compose"
 FILES = ["docker-compose.yml", "docker-compose.otelcol.yml", "docker-compose.cluster.yml"]
 ENV = {"CLICKHOUSE_USER": "biztrace", "CLICKHOUSE_PASSWORD": "s3cret", "CLICKHOUSE_DB": "otel",
-       "CLICKHOUSE_CLUSTER_SECRET": "cluster-s3cret", "BIZTRACE_TOKEN": ""}  # fmt: skip
+       "CLICKHOUSE_CLUSTER_SECRET": "cluster-s3cret", "BIZTRACE_TOKEN": "t0ken"}  # fmt: skip
 _VARIABLE = re.compile(r"\$\{(\w+)(?:(:?[-?])([^}]*))?\}")
 
 
@@ -86,9 +86,34 @@ def test_services_are_pinned_checked_restarted_and_limited(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", FILES)
-def test_otlp_and_dashboard_ports_are_published(name: str) -> None:
+def test_otlp_and_dashboard_ports_are_published_on_loopback_unless_told(name: str) -> None:
     published = {port for spec in load(name)["services"].values() for port in spec.get("ports", [])}
-    assert {"4317:4317", "4318:4318", "8501:8501"} <= published
+    assert published == {"127.0.0.1:4317:4317", "127.0.0.1:4318:4318", "127.0.0.1:8501:8501"}
+    everywhere = load(name, {**ENV, "BIZTRACE_PUBLISH_ADDRESS": "0.0.0.0"})
+    assert {p for spec in everywhere["services"].values() for p in spec.get("ports", [])} == {
+        "0.0.0.0:4317:4317", "0.0.0.0:4318:4318", "0.0.0.0:8501:8501"
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_no_file_starts_without_a_token_and_the_receiver_gets_it(name: str) -> None:
+    for without in ({k: v for k, v in ENV.items() if k != "BIZTRACE_TOKEN"}, {**ENV, "BIZTRACE_TOKEN": ""}):
+        with pytest.raises(ValueError, match="BIZTRACE_TOKEN"):
+            load(name, without)
+    services = load(name)["services"]
+    receiver = services.get("collector") or services["otelcol"]
+    assert receiver["environment"]["BIZTRACE_TOKEN"] == "t0ken"
+    if "collector" in services:  # listens on the container's interfaces, as the publishing needs
+        command = receiver["command"]
+        assert command[command.index("--host") + 1] == "0.0.0.0"
+
+
+def test_the_official_collector_requires_the_token_on_both_protocols() -> None:
+    config = yaml.safe_load((COMPOSE / "otelcol" / "config.yaml").read_text())
+    assert config["extensions"]["bearertokenauth"]["token"] == "${env:BIZTRACE_TOKEN}"
+    assert "bearertokenauth" in config["service"]["extensions"]
+    for protocol in ("grpc", "http"):
+        assert config["receivers"]["otlp"]["protocols"][protocol]["auth"] == {"authenticator": "bearertokenauth"}
 
 
 def test_the_official_collector_variant_runs_no_biztrace_collector() -> None:

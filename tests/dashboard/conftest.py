@@ -97,7 +97,7 @@ class DemoProcess:
         command = [
             sys.executable, "-m", "biztrace.cli", "up", "--demo", "--store", f"chdb://{self.data_dir}",
             "--host", "127.0.0.1", "--http-port", str(self.http_port), "--grpc-port", str(self.grpc_port),
-            "--dashboard-port", str(self.dashboard_port), "--demo-days", str(days),
+            "--dashboard-port", str(self.dashboard_port), "--api-port", "0", "--demo-days", str(days),
             "--demo-orders-per-day", str(orders_per_day), "--demo-password", self.password, "--refresh-s", "3600",
         ]  # fmt: skip
         with self.log.open("ab") as log:

@@ -48,3 +48,28 @@ def test_empty_frames_draw_a_message_not_an_error() -> None:
                    charts.latency(empty), charts.timeline(empty), charts.process_flow(empty), charts.parity(empty),
                    charts.exceptions_by_kind(empty)):  # fmt: skip
         assert figure.layout.annotations and not figure.data
+
+
+def test_exceptions_by_kind_draws_the_counted_exceptions_not_the_rows() -> None:
+    counts = pd.DataFrame(
+        [("p", "stuck", "open", 120), ("p", "stuck", "acknowledged", 3), ("p", "failed", "open", 40),
+         ("q", "mismatch", "open", 7)],
+        columns=["process", "kind", "state", "exceptions"],
+    )  # fmt: skip
+    figure = charts.exceptions_by_kind(counts)
+    drawn = {
+        (trace.name, process): length for trace in figure.data for length, process in zip(trace.x, trace.y, strict=True)
+    }
+    assert drawn == {("stuck", "p"): 123, ("failed", "p"): 40, ("mismatch", "q"): 7}
+
+
+def test_the_parity_chart_shows_each_periods_rate_over_all_its_pairs_not_a_stack_of_channel_rates() -> None:
+    parity = pd.DataFrame(
+        [("2026-11-20", "r", "web", 100, 1, 0.01), ("2026-11-20", "r", "edi", 10, 2, 0.2),
+         ("2026-11-21", "r", "web", 50, 0, 0.0)],
+        columns=["period", "rule", "channel", "pairs", "mismatched", "mismatch_rate"],
+    )  # fmt: skip
+    [bars] = charts.parity(parity).data
+    assert list(bars.x) == ["2026-11-20", "2026-11-21"]
+    assert list(bars.y) == [3 / 110, 0.0]
+    assert bars.type == "bar"

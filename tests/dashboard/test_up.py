@@ -41,7 +41,7 @@ def test_a_second_process_is_answered_by_the_running_demo(demo: DemoProcess) -> 
     assert json.loads(out.stdout)["key"] == order
     busy = subprocess.run(
         [sys.executable, "-m", "biztrace.cli", "dashboard", "--store", f"chdb://{demo.data_dir}",
-         "--users-file", str(demo.data_dir / "demo-users.yaml"), "--dashboard-port", "0"],
+         "--users-file", str(demo.data_dir / "demo-users.yaml"), "--dashboard-port", "0", "--api-port", "0"],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert busy.returncode == 3 and "biztrace up" in busy.stderr and "Traceback" not in busy.stderr

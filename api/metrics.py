@@ -1,0 +1,70 @@
+"""Business figures in Prometheus' text format, for Grafana and friends (``GET /metrics`` on the API port).
+
+Each scrape asks the read model (cached for ``ttl_s``, so a busy scraper does not multiply the
+work); the figures are the ones the dashboard and the CLI show, from the same functions.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
+
+from biztrace.config import AlertsConfig
+from biztrace.readmodel import reconcile
+from biztrace.readmodel.exceptions import list_exceptions
+from biztrace.readmodel.transactions import transactions
+from biztrace.store import Store
+
+
+def business_registry(store: Store, config: AlertsConfig, now: datetime) -> CollectorRegistry:
+    """A fresh registry holding every business figure at ``now``."""
+    registry = CollectorRegistry()
+    exceptions = Gauge("biztrace_exceptions", "Exceptions detected now, by process, kind and state",
+                       ["process", "kind", "state"], registry=registry)  # fmt: skip
+    items = list_exceptions(store, config, now)
+    for (process, kind, state), count in Counter((e.process, e.kind, e.state) for e in items).items():
+        exceptions.labels(process, kind, state).set(count)
+
+    stuck = transactions(store, config, now, states=["stuck"])
+    oldest = Gauge("biztrace_oldest_stuck_seconds", "Age of the oldest stuck transaction's SLA breach, by process",
+                   ["process"], registry=registry)  # fmt: skip
+    stuck_count = Gauge("biztrace_stuck_transactions", "Transactions past their SLA now, by process", ["process"],
+                        registry=registry)  # fmt: skip
+    for process in config.processes:
+        overdue = [now - tx.due_at for tx in stuck if tx.process == process and tx.due_at is not None]
+        oldest.labels(process).set(max(overdue).total_seconds() if overdue else 0)
+        stuck_count.labels(process).set(len(overdue))
+
+    rate = Gauge("biztrace_mismatch_rate", "Share of reconciled pairs that disagree over the last day, by process",
+                 ["process"], registry=registry)  # fmt: skip
+    pairs: dict[str, list[int]] = {}
+    rules = {rule.name: rule.process for rule in config.reconciliation}
+    for row in reconcile.parity(store, config, now, since=now - timedelta(days=1), period="month"):
+        entry = pairs.setdefault(rules.get(row.rule, ""), [0, 0])
+        entry[0] += row.pairs
+        entry[1] += row.mismatched
+    for process, (total, mismatched) in pairs.items():
+        rate.labels(process).set(mismatched / total if total else 0.0)
+    return registry
+
+
+class BusinessMetrics:
+    """The latest exposition, recomputed at most every ``ttl_s`` seconds (thread-safe)."""
+
+    def __init__(self, store: Store, config: Callable[[], AlertsConfig], clock: Callable[[], datetime],
+                 ttl_s: float = 30.0) -> None:  # fmt: skip
+        self._store, self._config, self._clock, self._ttl_s = store, config, clock, ttl_s
+        self._lock = threading.Lock()
+        self._cached: tuple[float, bytes] | None = None
+
+    def exposition(self) -> bytes:
+        with self._lock:
+            if self._cached is None or time.monotonic() - self._cached[0] > self._ttl_s:
+                registry = business_registry(self._store, self._config(), self._clock())
+                self._cached = (time.monotonic(), generate_latest(registry))
+            return self._cached[1]

@@ -1,0 +1,99 @@
+"""The key graph: business keys linked by the hops that carry two of them (CONVENTIONS v2).
+
+``biz_links`` (migration 008, fed by a view from ``biz_hops``) holds every pair of keys seen on one
+hop, sorted by key. Links are walked only along :data:`LINK_UP`, child to parent, a bounded
+number of steps: up to two steps up (invoice -> shipment -> order, return -> order) to find a
+key's roots, then up to three down (customer -> order -> shipment -> invoice) for its tree. A
+customer is a parent for display only, never a way up, so one order's tree never holds the
+customer's other orders. ``sql/key_tree.sql`` computes a tree; ``sql/business_hops.sql`` resolves
+the key of a hop that lacks its process's key through the same links.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from biztrace.store import Store
+
+LINK_UP: tuple[tuple[str, str], ...] = (
+    ("shipment", "order"),
+    ("return", "order"),
+    ("invoice", "order"),
+    ("invoice", "shipment"),
+    ("order", "customer"),
+    ("shipment", "customer"),
+    ("invoice", "customer"),
+    ("return", "customer"),
+)
+"""(child kind, parent kind): the directions a link may be walked up (and, reversed, down)."""
+
+UP_STEPS = 2
+"""Links walked up from a key to its roots (invoice -> shipment -> order)."""
+
+DOWN_STEPS = 3
+"""Links walked down from the roots (customer -> order -> shipment -> invoice)."""
+
+_SQL = resources.files("biztrace.readmodel") / "sql"
+
+
+def key_tree(store: Store, keys: list[str]) -> list[str]:
+    """Every key of the trees of ``keys`` (the keys themselves included), sorted.
+
+    The same tree as ``sql/key_tree.sql`` (which queries use inside one statement), walked one step
+    per query and stopped as soon as a step finds nothing new: a key with no links costs one read
+    of ``biz_links``, which keeps a lookup by key about as fast as before the graph existed.
+    """
+    return sorted(key_kinds(store, keys))
+
+
+def key_kinds(store: Store, keys: list[str]) -> dict[str, str]:
+    """:func:`key_tree` with each key's kind (``order``, ``shipment``, ...; '' for a key of ``keys``
+    that has no links, whose kind the graph does not know)."""
+    text = (_SQL / "key_links.sql").read_text()
+    kinds = dict.fromkeys(keys, "")
+    up = set(LINK_UP)
+
+    def step(frontier: set[str]) -> list[tuple[str, str, str, str]]:
+        """The links of ``frontier`` as (key, linked, linked kind, 'up' or 'down'), others dropped."""
+        rows = store.client.query(text, parameters={"db": store.database, "keys": sorted(frontier)}).result_rows
+        found = set()
+        for key, key_kind, linked, linked_kind in rows:
+            kinds[key] = key_kind
+            kinds.setdefault(linked, linked_kind)
+            if (key_kind, linked_kind) in up:
+                found.add((key, linked, linked_kind, "up"))
+            elif (linked_kind, key_kind) in up:
+                found.add((key, linked, linked_kind, "down"))
+        return sorted(found)
+
+    roots = set(keys)
+    links = step(roots)
+    for _ in range(UP_STEPS):
+        parents = {linked for _, linked, kind, way in links if way == "up" and kind != "customer"} - roots
+        if not parents:
+            break
+        roots |= parents
+        links += step(parents)
+    tree, level = set(roots), set(roots)
+    for depth in range(1, DOWN_STEPS + 1):
+        children = {linked for key, linked, _, way in links if way == "down" and key in level} - tree
+        if not children:
+            break
+        tree |= children
+        level = children
+        if depth < DOWN_STEPS:
+            links = step(children)
+    return {key: kinds.get(key, "") for key in tree}
+
+
+def backfill_links(store: Store) -> int:
+    """Derive ``biz_links`` from the hops already stored (a store upgraded to migration 008 has
+    hops from before its view existed). Safe to repeat: readers take distinct pairs. Returns the
+    link rows written."""
+    [[select]] = store.client.query(
+        "SELECT as_select FROM system.tables WHERE database = {db:String} AND name = 'biz_links_mv'",
+        parameters={"db": store.database},
+    ).result_rows
+    before = int(store.client.command(f"SELECT count() FROM {store.table('biz_links')}"))
+    store.client.command(f"INSERT INTO {store.table('biz_links')} {select}")
+    return int(store.client.command(f"SELECT count() FROM {store.table('biz_links')}")) - before

@@ -1,0 +1,307 @@
+"""Export the business hops of a time window as an OCEL 2.0 object-centric event log.
+
+Process-mining tools (pm4py, Celonis' object-centric model, OCEL viewers) read OCEL 2.0; biztrace's
+key graph is its data. The log of ``[since, until)``:
+
+- **events**: one per business hop that reached a stage (the event type), time-stamped, with the
+  hop's own attributes (process, system, channel, amount, currency, quantity, status, error type);
+- **objects**: one per business key carried by a hop of the window, typed order, shipment,
+  invoice, return, customer or sku, with id ``<type>:<key>`` (keys of two kinds never collide);
+  its attributes (status, amount, currency, quantity) are what its own hops reported, time-stamped,
+  each kept when it changed;
+- **event-to-object** relationships: every key the hop carries, qualified by its type;
+- **object-to-object** relationships: the keys seen together on one hop, from an order to its
+  customer, shipments, invoices, returns and SKUs, from a shipment to its invoices and SKUs, from a
+  return to its customer and SKUs (``sql/ocel_hops.sql``), qualified by the target's type.
+
+Two forms, chosen by the output's extension (:func:`ocel_format`): JSON (``.json``, ``.jsonocel``)
+and SQLite (``.sqlite``). ClickHouse shapes every row (``sql/ocel_*.sql``, the JSON text itself for
+the JSON form); this module streams them block by block into the file, so memory stays bounded by
+a block, not by the log. The file appears complete or not at all (written aside, then renamed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from string import Template
+from typing import Literal
+
+from clickhouse_connect.driver.exceptions import ClickHouseError
+from pydantic import BaseModel, Field
+
+from biztrace.readmodel.errors import QueryError, ReadModelError
+from biztrace.store import Store
+
+EVENT_ATTRIBUTES: dict[str, str] = {
+    "process": "string",
+    "system": "string",
+    "channel": "string",
+    "amount": "float",
+    "currency": "string",
+    "quantity": "float",
+    "status": "string",
+    "error_type": "string",
+}
+"""An event's attributes in declaration order, with their OCEL types (the columns of ocel_events.sql)."""
+
+OBJECT_ATTRIBUTES: dict[str, str] = {"status": "string", "amount": "float", "currency": "string", "quantity": "float"}
+"""An object's time-stamped attributes in declaration order, with their OCEL types."""
+
+FORMATS: dict[str, Literal["json", "sqlite"]] = {".json": "json", ".jsonocel": "json", ".sqlite": "sqlite"}
+"""Output extension -> OCEL 2.0 form."""
+
+_SQLITE_TYPES = {"string": "TEXT", "float": "REAL", "integer": "INTEGER", "boolean": "BOOLEAN", "time": "TIMESTAMP"}
+_INITIAL_TIME = "1970-01-01 00:00:00"
+"""The relational form's time of an object's initial row (its values then arrive as changes)."""
+
+_SQL = resources.files("biztrace.readmodel") / "sql"
+
+Progress = Callable[[str, int], None]
+"""Called with (phase, rows) after each block is written; phase is ``events`` or ``objects``."""
+
+
+class UnsupportedFormat(ReadModelError):
+    """The output's extension names no OCEL 2.0 form this exporter writes."""
+
+
+class OcelSummary(BaseModel):
+    """What one export wrote."""
+
+    format: Literal["json", "sqlite"]
+    output: str = Field(description="the file written")
+    since: datetime
+    until: datetime
+    events: int
+    objects: int
+    objects_by_type: dict[str, int]
+    event_object: int = Field(description="event-to-object relationships")
+    object_object: int = Field(description="object-to-object relationships")
+    event_types: list[str]
+    seconds: float
+
+
+def ocel_format(path: Path) -> Literal["json", "sqlite"]:
+    """The OCEL 2.0 form that ``path``'s extension asks for.
+
+    Raises:
+        UnsupportedFormat: the extension is none of :data:`FORMATS`.
+    """
+    try:
+        return FORMATS[path.suffix.lower()]
+    except KeyError:
+        raise UnsupportedFormat(
+            f"{path.name}: write OCEL 2.0 to a .json or .jsonocel file (JSON form) or a .sqlite file (SQLite form)"
+        ) from None
+
+
+def count_events(store: Store, since: datetime, until: datetime) -> int:
+    """How many events the log of ``[since, until)`` will hold (for a progress bar)."""
+    sql = _query("ocel_count.sql", hops=_hops())
+    return int(store.client.command(sql, parameters=_parameters(store, since, until)))
+
+
+def export_ocel(
+    store: Store, since: datetime, until: datetime, output: Path, progress: Progress | None = None
+) -> OcelSummary:
+    """Write the OCEL 2.0 log of the hops in ``[since, until)`` (naive UTC) to ``output``.
+
+    Blocks while it reads the store and writes the file; the store's client is busy meanwhile (a
+    streamed result holds it). ``progress`` is called from this thread.
+
+    Raises:
+        UnsupportedFormat: ``output``'s extension names no OCEL 2.0 form.
+        QueryError: ClickHouse refused a query (nothing is left behind).
+        OSError, sqlite3.Error: the file cannot be written (nothing is left behind).
+    """
+    form = ocel_format(output)
+    started = time.perf_counter()
+    parameters = _parameters(store, since, until)
+    aside = output.with_name(f".{output.name}.{os.getpid()}.partial")
+    try:
+        event_types, object_types = _types(store, parameters)
+        writer = _write_json if form == "json" else _write_sqlite
+        counts = writer(store, parameters, event_types, object_types, aside, progress or (lambda phase, rows: None))
+        os.replace(aside, output)
+    except ClickHouseError as exc:
+        raise QueryError(f"ClickHouse refused the export: {str(exc).strip().splitlines()[0][:300]}") from exc
+    finally:
+        aside.unlink(missing_ok=True)
+    return OcelSummary(
+        format=form, output=str(output), since=since, until=until, event_types=sorted(event_types),
+        seconds=round(time.perf_counter() - started, 3), **counts,
+    )  # fmt: skip
+
+
+def _query(name: str, **fragments: str) -> str:
+    text = (_SQL / name).read_text()
+    return Template(text).substitute(fragments) if fragments else text
+
+
+def _hops() -> str:
+    return _query("ocel_hops.sql")
+
+
+def _parameters(store: Store, since: datetime, until: datetime) -> dict[str, object]:
+    return {"db": store.database, "since": since, "until": until}
+
+
+def _types(store: Store, parameters: dict[str, object]) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+    """(event type -> attribute names, object type -> attribute names), in declaration order."""
+    rows = store.client.query(_query("ocel_types.sql", hops=_hops()), parameters=parameters).result_rows
+    declared = {"event": EVENT_ATTRIBUTES, "object": OBJECT_ATTRIBUTES}
+    types: dict[str, dict[str, list[str]]] = {"event": {}, "object": {}}
+    for section, name, names in rows:
+        types[section][name] = [a for a in declared[section] if a in names]
+    return types["event"], types["object"]
+
+
+def _columns(store: Store, sql: str, parameters: dict[str, object]) -> Iterator[Sequence[Sequence[object]]]:
+    """The result of ``sql`` block by block, each block as its columns."""
+    with store.client.query_column_block_stream(sql, parameters=parameters) as stream:
+        yield from stream
+
+
+def _events_sql() -> str:
+    return _query("ocel_events.sql", hops=_hops())
+
+
+def _objects_sql() -> str:
+    return _query("ocel_objects.sql", hops=_hops())
+
+
+def _write_json(store, parameters, event_types, object_types, path: Path, progress: Progress) -> dict:
+    declared = {
+        "objectTypes": [{"name": t, "attributes": [{"name": a, "type": OBJECT_ATTRIBUTES[a]} for a in names]}
+                        for t, names in sorted(object_types.items())],
+        "eventTypes": [{"name": t, "attributes": [{"name": a, "type": EVENT_ATTRIBUTES[a]} for a in names]}
+                       for t, names in sorted(event_types.items())],
+    }  # fmt: skip
+    events = event_object = object_object = 0
+    by_type: Counter[str] = Counter()
+    with path.open("w", encoding="utf-8") as out:
+        out.write("{\n")
+        for key, value in declared.items():
+            out.write(f"{json.dumps(key)}: {json.dumps(value)},\n")
+        out.write('"events": [')
+        separator = "\n"
+        for documents, links in _columns(store, _query("ocel_events_json.sql", events=_events_sql()), parameters):
+            out.write(separator + ",\n".join(documents))
+            separator = ",\n"
+            events += len(documents)
+            event_object += sum(links)
+            progress("events", len(documents))
+        out.write('\n],\n"objects": [')
+        separator = "\n"
+        for types, documents, links in _columns(
+            store, _query("ocel_objects_json.sql", objects=_objects_sql()), parameters
+        ):
+            out.write(separator + ",\n".join(documents))
+            separator = ",\n"
+            by_type.update(types)
+            object_object += sum(links)
+            progress("objects", len(documents))
+        out.write("\n]\n}\n")
+    return {"events": events, "objects": sum(by_type.values()), "objects_by_type": dict(by_type),
+            "event_object": event_object, "object_object": object_object}  # fmt: skip
+
+
+def _table_names(types: list[str]) -> dict[str, str]:
+    """Each type's table suffix: its name with other characters than letters and digits as ``_``,
+    unique (SQLite compares names without case) and never one of the standard's own tables."""
+    taken = {"map_type", "object"}  # event_object, event_map_type, object_object, object_map_type
+    names = {}
+    for kind in types:
+        base = re.sub(r"[^0-9A-Za-z]+", "_", kind).strip("_") or "type"
+        name, n = base, 1
+        while name.lower() in taken:
+            n += 1
+            name = f"{base}_{n}"
+        taken.add(name.lower())
+        names[kind] = name
+    return names
+
+
+def _quote(identifier: str) -> str:
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+def _write_sqlite(store, parameters, event_types, object_types, path: Path, progress: Progress) -> dict:
+    """Stage the flat rows ClickHouse shapes (sql/ocel_sqlite_rows.sql), then let SQLite fill each table."""
+    path.unlink(missing_ok=True)
+    statements = _sqlite_rows()
+    db = sqlite3.connect(path)
+    try:
+        db.execute("PRAGMA journal_mode = OFF")
+        db.execute("PRAGMA synchronous = OFF")
+        db.execute("PRAGMA cache_size = -262144")  # KiB: the primary-key indexes stay in memory while filled
+        db.execute("PRAGMA temp_store = MEMORY")
+        db.executescript(_query("ocel_sqlite.sql"))
+        event_tables = _table_names(sorted(event_types))
+        object_tables = _table_names(sorted(object_types))
+        db.executemany("INSERT INTO event_map_type VALUES (?, ?)", event_tables.items())
+        db.executemany("INSERT INTO object_map_type VALUES (?, ?)", object_tables.items())
+        events = _stage(db, store, statements["events"], parameters, "staged_event", 11, progress, "events")
+        event_object = _stage(db, store, statements["event_object"], parameters, "event_object", 3)
+        db.execute("INSERT INTO event SELECT ocel_id, ocel_type FROM staged_event")
+        with store.memory_table(_objects_sql(), parameters, prefix="biztrace_ocel") as objects:
+            scoped = {**parameters, "objects": objects}
+            _stage(db, store, statements["object"], scoped, "object", 2, progress, "objects")
+            _stage(db, store, statements["object_changes"], scoped, "staged_object_change", 8)
+            object_object = _stage(db, store, statements["object_object"], scoped, "object_object", 3)
+        for kind, names in event_types.items():
+            _typed_table(db, f"event_{event_tables[kind]}", kind, names, EVENT_ATTRIBUTES, "staged_event", event=True)
+        for kind, names in object_types.items():
+            _typed_table(db, f"object_{object_tables[kind]}", kind, names, OBJECT_ATTRIBUTES, "staged_object_change")
+        by_type = dict(db.execute("SELECT ocel_type, count() FROM object GROUP BY ocel_type").fetchall())
+        db.commit()
+    finally:
+        db.close()
+    return {"events": events, "objects": sum(by_type.values()), "objects_by_type": by_type,
+            "event_object": event_object, "object_object": object_object}  # fmt: skip
+
+
+def _sqlite_rows() -> dict[str, str]:
+    """The statements of sql/ocel_sqlite_rows.sql by the table they fill."""
+    text = _query("ocel_sqlite_rows.sql", hops=_hops(), events=_events_sql())
+    parts = re.split(r"^-- table: (\w+)$", text, flags=re.MULTILINE)
+    return {name: sql.strip() for name, sql in zip(parts[1::2], parts[2::2], strict=True)}
+
+
+def _stage(db, store, sql, parameters, table, width, progress=None, phase="") -> int:
+    """Insert ``sql``'s rows into ``table`` block by block; returns how many."""
+    insert = f"INSERT INTO {table} VALUES ({', '.join('?' * width)})"
+    rows = 0
+    with store.client.query_row_block_stream(sql, parameters=parameters) as stream:
+        for block in stream:
+            db.executemany(insert, block)
+            rows += len(block)
+            if progress is not None:
+                progress(phase, len(block))
+    return rows
+
+
+def _typed_table(db, table, kind, names, declared, staged, event: bool = False) -> None:
+    """Create the per-type table of ``kind`` with its attributes as columns, and fill it from ``staged``."""
+    columns = "".join(f", {_quote(a)} {_SQLITE_TYPES[declared[a]]}" for a in names)
+    selected = "".join(f", {_quote(a)}" for a in names)
+    if event:
+        db.execute(f"CREATE TABLE {_quote(table)} (ocel_id TEXT PRIMARY KEY REFERENCES event (ocel_id), "
+                   f"ocel_time TIMESTAMP{columns})")  # fmt: skip
+        db.execute(f"INSERT INTO {_quote(table)} SELECT ocel_id, ocel_time{selected} FROM {staged} WHERE ocel_type = ?",
+                   (kind,))  # fmt: skip
+        return
+    db.execute(f"CREATE TABLE {_quote(table)} (ocel_id TEXT REFERENCES object (ocel_id), ocel_time TIMESTAMP, "
+               f"ocel_changed_field TEXT{columns})")  # fmt: skip
+    db.execute(f"INSERT INTO {_quote(table)} (ocel_id, ocel_time) SELECT ocel_id, ? FROM object WHERE ocel_type = ?",
+               (_INITIAL_TIME, kind))  # fmt: skip
+    db.execute(f"INSERT INTO {_quote(table)} SELECT ocel_id, ocel_time, ocel_changed_field{selected} FROM {staged} "
+               "WHERE ocel_type = ?", (kind,))  # fmt: skip

@@ -1,0 +1,75 @@
+"""The CLI beside a running biztrace that holds the embedded store: every command goes through its API."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import time
+import urllib.request
+
+import httpx
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from biztrace.cli.main import main
+from biztrace.cli.remote import API_FILE, CREDENTIAL_FILE
+from support import CollectorProcess
+
+
+@pytest.fixture(scope="module")
+def held(tmp_path_factory):
+    collector = CollectorProcess(tmp_path_factory.mktemp("held") / "data").start()
+    request = ExportTraceServiceRequest()
+    span = request.resource_spans.add().scope_spans.add().spans.add()
+    span.trace_id, span.span_id, span.name = bytes([5] * 16), bytes([6] * 8), "erp.accept"
+    span.start_time_unix_nano = span.end_time_unix_nano = time.time_ns()
+    for key, value in (("order.id", "O-HELD"), ("biz.stage", "order.accepted")):
+        attr = span.attributes.add()
+        attr.key, attr.value.string_value = key, value
+    headers = {"Content-Type": "application/x-protobuf"}
+    sent = urllib.request.Request(f"{collector.http_url}/v1/traces", data=request.SerializeToString(), headers=headers)
+    urllib.request.urlopen(sent, timeout=30).close()
+    try:
+        yield collector
+    finally:
+        assert collector.terminate() == 0
+    assert not (collector.data_dir / CREDENTIAL_FILE).exists(), "the credential is withdrawn at a clean stop"
+
+
+def _store(held) -> str:
+    return f"chdb://{held.data_dir}"
+
+
+def test_the_credential_is_readable_by_its_owner_only(held):
+    mode = stat.S_IMODE(os.stat(held.data_dir / CREDENTIAL_FILE).st_mode)
+    assert mode == 0o600
+
+
+def test_status_order_and_tokens_go_through_the_holders_api(held, capsys):
+    assert main(["db", "status", "--store", _store(held), "--json"]) == 0
+    assert all(row["applied"] for row in json.loads(capsys.readouterr().out))
+    assert main(["order", "O-HELD", "--store", _store(held), "--json"]) == 0
+    assert [hop["span_name"] for hop in json.loads(capsys.readouterr().out)["hops"]] == ["erp.accept"]
+    assert main(["order", "O-NOWHERE", "--store", _store(held)]) == 1
+    capsys.readouterr()
+
+    assert main(["token", "create", "grafana", "--role", "operations", "--store", _store(held), "--json"]) == 0
+    created = json.loads(capsys.readouterr().out)
+    url = (held.data_dir / API_FILE).read_text().strip()
+    headers = {"Authorization": f"Bearer {created['secret']}"}
+    assert httpx.get(f"{url}/api/v1/keys/O-HELD", headers=headers).status_code == 200
+    refused = httpx.post(f"{url}/api/v1/silences", headers=headers, json={"matchers": ["a=b"]})
+    assert refused.status_code == 403
+    assert main(["token", "revoke", created["token"]["id"], "--store", _store(held)]) == 0
+    assert httpx.get(f"{url}/api/v1/keys/O-HELD", headers=headers).status_code == 401
+    assert main(["token", "revoke", "000000000000", "--store", _store(held)]) == 1
+
+
+def test_a_read_never_creates_a_store(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["order", "O-1"]) == 3
+    message = capsys.readouterr().err
+    assert "there is no store" in message and "Traceback" not in message
+    assert not (tmp_path / "data").exists()
+    assert main(["order", ""]) == 2

@@ -1,0 +1,70 @@
+"""Mapping by configuration on spans of existing instrumentation (plain SDK, HTTP route names, keys
+under other attribute names), applied to data already stored."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from biztrace.config import ConfigError, loads
+from biztrace.readmodel.lookup import key_history
+from biztrace.readmodel.transactions import transactions
+
+MAPPED = """
+mappings:
+  - when: {service: legacy-oms, span_name: CreateSalesOrder}
+    set: {stage: order.captured}
+    keys: {order.id: sales_order_number, customer.id: sold_to}
+  - when: {service: legacy-oms, span_name: "POST /api/orders/{id}/ship"}
+    set: {stage: shipment.confirmed, process: order_to_cash, system: oms-shipping}
+    keys: {order.id: "{id}"}
+  - when: {service: legacy-oms}
+    keys: {order.id: sales_order_number}
+"""
+
+
+def _legacy(p: Any) -> None:
+    """A legacy OMS that knows nothing of CONVENTIONS, and an ERP that follows them."""
+    p.span("legacy-oms", "CreateSalesOrder", 0, sales_order_number="SO-1", sold_to="C-9")
+    p.span("erp", "accept", 1, **{"order.id": "SO-1", "biz.stage": "order.accepted"})
+    p.span("legacy-oms", "GET /api/orders/{id}", 2, sales_order_number="SO-1")  # a child step, mapped by service
+    p.span("legacy-oms", "POST /api/orders/SO-1/ship", 3)
+    p.span("legacy-oms", "healthcheck", 4)  # no key: stays out
+
+
+def test_mapping_rules_apply_to_spans_already_stored(producers: Any) -> None:
+    _legacy(producers)
+    store = producers.flush()
+    assert [t.key for t in transactions(store, loads("{}"), producers.now)] == ["SO-1"]  # the ERP hop alone
+    before = transactions(store, loads("{}"), producers.now)[0]
+    assert before.stages_reached == ["order.accepted"]
+    config = loads(MAPPED)  # added after the spans were stored
+    [order] = transactions(store, config, producers.now)
+    assert order.stages_reached == ["order.captured", "order.accepted", "inventory.allocated"][:2] + [
+        "shipment.confirmed"]  # fmt: skip
+    assert (order.key, order.first_system, order.last_system, order.hops) == ("SO-1", "legacy-oms", "oms-shipping", 4)
+    changed = loads(MAPPED.replace("stage: shipment.confirmed", "stage: inventory.allocated"))  # a rule corrected
+    assert transactions(store, changed, producers.now)[0].current_stage == "inventory.allocated"
+
+
+def test_a_lookup_with_the_configuration_shows_mapped_hops(producers: Any) -> None:
+    _legacy(producers)
+    store = producers.flush()
+    assert [h.span_name for h in key_history(store, "SO-1").hops] == ["accept"]
+    history = key_history(store, "SO-1", config=loads(MAPPED))
+    assert [(h.span_name, h.stage, h.mapped) for h in history.hops] == [
+        ("CreateSalesOrder", "order.captured", True),
+        ("accept", "order.accepted", False),
+        ("GET /api/orders/{id}", "", True),
+        ("POST /api/orders/SO-1/ship", "shipment.confirmed", True),
+    ]
+    assert history.hops[0].customer_id == "C-9"
+    assert [h.span_name for h in key_history(store, "C-9", config=loads(MAPPED)).hops] == ["CreateSalesOrder"]
+
+
+def test_a_mapping_rule_is_validated_on_load() -> None:
+    with pytest.raises(ConfigError, match=r"keys.order.id: \{nr\} is not a placeholder"):
+        loads('mappings: [{when: {service: s, span_name: "POST /o/{id}"}, keys: {order.id: "{nr}"}}]')
+    with pytest.raises(ConfigError, match="mappings.0.keys.sku.ids"):
+        loads("mappings: [{when: {service: s}, keys: {sku.ids: x}}]")
