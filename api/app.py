@@ -67,6 +67,7 @@ class ExceptionAction(BaseModel):
     process: str | None = None
     assignee: str = ""
     note: str = ""
+    actor: str | None = Field(None, description="who acts, when an admin token acts for a person (the CLI)")
 
 
 class SilenceRequest(BaseModel):
@@ -75,6 +76,7 @@ class SilenceRequest(BaseModel):
     matchers: list[str] = Field(min_length=1)
     duration: str = Field("2h", description="30m, 2h, 1d, ...")
     comment: str = ""
+    by: str | None = Field(None, description="who silences, when an admin token acts for a person (the CLI)")
 
 
 class SilenceView(BaseModel):
@@ -248,7 +250,8 @@ def build_app(
     ) -> list[ExceptionItem]:
         """Acknowledge, assign, resolve or reopen a transaction's exceptions (audited with the token's name)."""
         return actions.act_on_exception(
-            store, current_config(), clock(), key=body.key, action=body.action, actor=who.name, kind=body.kind,
+            store, current_config(), clock(), key=body.key, action=body.action, actor=_actor(who, body.actor),
+            kind=body.kind,
             process=body.process, assignee=body.assignee, note=body.note,
         )  # fmt: skip
 
@@ -336,7 +339,7 @@ def build_app(
         """Mute matching alerts for a while (refused with 400 when a matcher's regex does not compile)."""
         now = clock()
         created = actions.create_silence(store, actions.parse_matchers(body.matchers), parse_duration(body.duration),
-                                         who.name, body.comment, now)  # fmt: skip
+                                         _actor(who, body.by), body.comment, now)  # fmt: skip
         return SilenceView(**created.model_dump(), state=created.state(now))
 
     @app.delete(f"{PREFIX}/silences/{{silence_id}}", response_model=SilenceView, tags=["alerts"])
@@ -349,14 +352,22 @@ def build_app(
     @app.get(f"{PREFIX}/reconciliation", tags=["reconciliation"])
     def reconciliation(
         who: Reader,
-        period: Literal["day", "week", "month"] = "day",
+        period: Literal["hour", "day", "week", "month"] = "day",
         process: str | None = None,
+        rule: str | None = None,
+        channel: str | None = None,
+        system: str | None = None,
         since: datetime | None = None,
     ) -> dict:
-        """Parity per rule and period, what each system saw, and the mismatched transactions."""
+        """Parity per rule and period, what each system saw, and the mismatched transactions (default: 7 days)."""
         now = clock()
         start = since.replace(tzinfo=None) if since else now - timedelta(days=7)
-        return _jsonable(reconcile.report(store, current_config(), now, since=start, period=period, process=process))
+        config = current_config()
+        if system:
+            keep = [r for r in config.reconciliation if system in (r.left.system, r.right.system)]
+            config = config.model_copy(update={"reconciliation": keep})
+        return _jsonable(reconcile.report(store, config, now, since=start, period=period, rule=rule,
+                                          process=process, channel=channel, system=system))  # fmt: skip
 
     @app.get(f"{PREFIX}/tokens", response_model=list[tokens.ApiToken], tags=["tokens"])
     def token_list(who: Annotated[Principal, Depends(allowed("token"))]) -> list[tokens.ApiToken]:
@@ -377,6 +388,15 @@ def build_app(
         return {"revoked": token_id}
 
     return app
+
+
+def _actor(who: Principal, named: str | None) -> str:
+    """Whom an action is recorded for: the token's name, or the person an admin token names."""
+    if named and named != who.name:
+        if "admin" not in who.roles:
+            raise HTTPException(403, f"token {who.name!r} may not act for {named!r} (admin tokens only)")
+        return f"{named} (via {who.name})"
+    return who.name
 
 
 def _stream(rows: list[BaseModel], fields: list[str], format: str, name: str) -> StreamingResponse:

@@ -13,9 +13,10 @@ from pydantic_settings import CliApp, CliPositionalArg, CliSubCommand, get_subco
 
 from biztrace import config as alerts_config
 from biztrace.alerts.errors import AlertsError
+from biztrace.cli.remote import remote_for
 from biztrace.cli.util import EXIT_NOT_FOUND, CommandFailed, open_store, print_json
 from biztrace.config.errors import ConfigError
-from biztrace.config.silences import stored_silences
+from biztrace.config.silences import Silence
 from biztrace.readmodel.errors import NotFound, ReadModelError
 from biztrace.readmodel.models import naive_utc
 from biztrace.store.options import StoreOptions
@@ -83,40 +84,71 @@ class ExceptionsCommand(_AlertsOptions):
     resolve: CliSubCommand[ExceptionsResolve]
 
     def cli_cmd(self) -> None:
-        from biztrace.readmodel.exceptions import Filters, act, list_exceptions
+        from biztrace.readmodel.exceptions import ExceptionItem, Filters, act, list_exceptions
 
         config = self.load_config()
         action = get_subcommand(self, is_required=False)
-        with open_store(self.store) as store:
-            if action is None:
-                try:
-                    min_age = alerts_config.parse_duration(self.min_age) if self.min_age else None
-                    filters = Filters(process=self.process, kind=self.kind, stage=self.stage, system=self.system,
-                                      state=self.state, key=self.key,
-                                      min_age_s=int(min_age.total_seconds()) if min_age else None)  # fmt: skip
-                except ValueError as exc:
-                    raise CommandFailed(f"bad filter: {exc}", 2) from exc
-                items = list_exceptions(store, config, self.moment(), filters)
-                if self.json_output:
-                    print_json([item.model_dump(mode="json") for item in items])
-                else:
-                    _print_exceptions(items)
-                return
+        try:
+            min_age = alerts_config.parse_duration(self.min_age) if self.min_age else None
+            filters = Filters(process=self.process, kind=self.kind, stage=self.stage, system=self.system,
+                              state=self.state, key=self.key,
+                              min_age_s=int(min_age.total_seconds()) if min_age else None)  # fmt: skip
+        except ValueError as exc:
+            raise CommandFailed(f"bad filter: {exc}", 2) from exc
+        verb = None
+        if action is not None:
             verb = {ExceptionsAck: "acknowledge", ExceptionsAssign: "assign", ExceptionsResolve: "resolve"}[
                 type(action)
             ]
-            try:
-                items = act(store, config, self.moment(), key=action.key, action=verb, actor=action.by,
-                            kind=action.kind, process=action.process, assignee=getattr(action, "to", ""),
-                            note=getattr(action, "note", ""))  # fmt: skip
-            except NotFound as exc:
-                raise CommandFailed(str(exc), EXIT_NOT_FOUND) from exc
+        try:
+            with open_store(self.store) as store:
+                if action is None:
+                    items = list_exceptions(store, config, self.moment(), filters)
+                else:
+                    try:
+                        items = act(store, config, self.moment(), key=action.key, action=verb, actor=action.by,
+                                    kind=action.kind, process=action.process, assignee=getattr(action, "to", ""),
+                                    note=getattr(action, "note", ""))  # fmt: skip
+                    except NotFound as exc:
+                        raise CommandFailed(str(exc), EXIT_NOT_FOUND) from exc
+        except CommandFailed as failure:
+            if failure.code == EXIT_NOT_FOUND:
+                raise
+            api = remote_for(self.store, failure)
+            if action is None:
+                items = _all_exceptions(api, filters)
+            else:
+                body = {"key": action.key, "action": verb, "kind": action.kind, "process": action.process,
+                        "assignee": getattr(action, "to", ""), "note": getattr(action, "note", ""),
+                        "actor": action.by}  # fmt: skip
+                items = [ExceptionItem.model_validate(row) for row in api.call("POST", "/exceptions/actions",
+                                                                               body=body)]  # fmt: skip
+        if action is None:
+            if self.json_output:
+                print_json([item.model_dump(mode="json") for item in items])
+            else:
+                _print_exceptions(items)
+            return
         if self.json_output:
             print_json([item.model_dump(mode="json") for item in items])
         else:
             for item in items:
                 print(f"{item.process} {item.key} {item.kind}: {item.state}"
                       + (f", assigned to {item.assignee}" if item.assignee else ""))  # fmt: skip
+
+
+def _all_exceptions(api, filters) -> list:
+    """Every exception of the filtered queue from the holder's API, page by page."""
+    from biztrace.readmodel.exceptions import ExceptionItem
+
+    items, offset = [], 0
+    while True:
+        params = {**filters.model_dump(exclude_none=True), "offset": offset, "limit": 1000, "sort": "since"}
+        page = api.call("GET", "/exceptions", params={**params, "descending": False})
+        items.extend(ExceptionItem.model_validate(row) for row in page["items"])
+        offset += len(page["items"])
+        if not page["items"] or offset >= page["total"]:
+            return items
 
 
 def _print_exceptions(items) -> None:
@@ -164,7 +196,7 @@ class ReconcileCommand(_AlertsOptions):
     system: str | None = Field(None, description="only rules where this system is one side")
 
     def cli_cmd(self) -> None:
-        from biztrace.readmodel.reconcile import BUCKETS, report
+        from biztrace.readmodel.reconcile import BUCKETS, Mismatch, ParityRow, SystemParityRow, report
 
         if self.period not in BUCKETS:
             raise CommandFailed(f"--period {self.period!r}: use hour, day, week or month", 2)
@@ -174,9 +206,17 @@ class ReconcileCommand(_AlertsOptions):
             config = config.model_copy(update={"reconciliation": keep})
         now = self.moment()
         since = naive_utc(self.since) if self.since else now - timedelta(days=30)
-        with open_store(self.store) as store:
-            result = report(store, config, now, since=since, period=self.period, rule=self.rule,
-                            process=self.process, channel=self.channel, system=self.system)  # fmt: skip
+        try:
+            with open_store(self.store) as store:
+                result = report(store, config, now, since=since, period=self.period, rule=self.rule,
+                                process=self.process, channel=self.channel, system=self.system)  # fmt: skip
+        except CommandFailed as failure:
+            answer = remote_for(self.store, failure).call("GET", "/reconciliation", params={
+                "period": self.period, "since": since.isoformat(), "process": self.process, "rule": self.rule,
+                "channel": self.channel, "system": self.system})  # fmt: skip
+            result = {"parity": [ParityRow.model_validate(r) for r in answer["parity"]],
+                      "systems": [SystemParityRow.model_validate(r) for r in answer["systems"]],
+                      "mismatches": [Mismatch.model_validate(r) for r in answer["mismatches"]]}  # fmt: skip
         if self.json_output:
             print_json({name: [row.model_dump(mode="json") for row in rows] for name, rows in result.items()})
             return
@@ -266,40 +306,34 @@ class AlertsRun(_AlertsOptions):
 
 
 class SilenceAdd(_AlertsOptions):
-    """Mute notifications of matching alerts for a while."""
+    """Mute notifications of matching alerts for a while.
 
-    matcher: list[str] = Field(description="label=value (or label=~regex); repeat for several")
+    Example: biztrace alerts silence add --matcher alertname=OrdersStuck --duration 2h --by alice --comment "ERP down"
+    """
+
+    matcher: list[str] = Field(description="label=value, label=~regex or label=!value; repeat for several")
     duration: str = Field("2h", description="how long, e.g. 30m, 2h, 1d")
     by: str = Field(description="who silences")
     comment: str = Field("", description="why")
 
     def cli_cmd(self) -> None:
-        from biztrace.config.silences import Silence
-        from biztrace.readmodel import alert_store
+        from biztrace.readmodel import actions
 
-        matchers = {}
-        for item in self.matcher:
-            name, sep, value = item.partition("=")
-            if not sep or not name:
-                raise CommandFailed(f"--matcher {item!r} is not label=value", 2)
-            matchers[name] = value
         try:
+            matchers = actions.parse_matchers(self.matcher)
             length = alerts_config.parse_duration(self.duration)
-        except ValueError as exc:
-            raise CommandFailed(f"--duration: {exc}", 2) from exc
-        now = self.moment()
+            Silence(id="check", matchers=matchers, starts_at=self.moment(), ends_at=self.moment() + length,
+                    created_by=self.by, created_at=self.moment())  # fmt: skip
+        except ValueError as exc:  # a matcher that cannot be evaluated (alertname=~(), a bad duration
+            raise CommandFailed(f"--matcher/--duration: {str(exc).splitlines()[0]}", 2) from None
         try:
-            silence = Silence(
-                id=alert_store.new_silence_id(), matchers=matchers, starts_at=now, ends_at=now + length,
-                created_by=self.by, comment=self.comment, created_at=now,
-            )  # fmt: skip
-        except ValueError as exc:  # a matcher that cannot be evaluated, e.g. alertname=~(
-            raise CommandFailed(f"--matcher: {exc}", 2) from None
-        with open_store(self.store) as store:
-            alert_store.save_silence(store, silence)
-        print_json(silence) if self.json_output else print(
-            f"silence {silence.id} until {silence.ends_at:%Y-%m-%d %H:%M} UTC"
-        )
+            with open_store(self.store) as store:
+                silence = actions.create_silence(store, matchers, length, self.by, self.comment, self.moment())
+            shown = silence.model_dump(mode="json")
+        except CommandFailed as failure:
+            body = {"matchers": self.matcher, "duration": self.duration, "comment": self.comment, "by": self.by}
+            shown = remote_for(self.store, failure).call("POST", "/silences", body=body)
+        print_json(shown) if self.json_output else print(f"silence {shown['id']} until {shown['ends_at'][:16]} UTC")
 
 
 class SilenceList(_AlertsOptions):
@@ -308,10 +342,12 @@ class SilenceList(_AlertsOptions):
     def cli_cmd(self) -> None:
         from biztrace.readmodel import alert_store
 
-        with open_store(self.store) as store, stored_silences():
-            silences = alert_store.silences(store)
-        now = self.moment()
-        rows = [{**s.model_dump(mode="json"), "state": s.state(now)} for s in silences]
+        try:
+            with open_store(self.store) as store:
+                now = self.moment()
+                rows = [{**s.model_dump(mode="json"), "state": s.state(now)} for s in alert_store.silences(store)]
+        except CommandFailed as failure:
+            rows = remote_for(self.store, failure).call("GET", "/silences")
         if self.json_output:
             print_json(rows)
             return
@@ -330,16 +366,17 @@ class SilenceExpire(_AlertsOptions):
     id: CliPositionalArg[str] = Field(description="the silence id")
 
     def cli_cmd(self) -> None:
-        from biztrace.readmodel import alert_store
+        from biztrace.readmodel import actions
 
-        with open_store(self.store) as store:
-            with stored_silences():
-                found = {s.id: s for s in alert_store.silences(store)}
-            if self.id not in found:
-                raise CommandFailed(f"no silence {self.id!r}", EXIT_NOT_FOUND)
-            now = self.moment()
-            ended = found[self.id].model_copy(update={"ends_at": min(now, found[self.id].ends_at)})
-            alert_store.save_silence(store, ended)
+        try:
+            with open_store(self.store) as store:
+                actions.expire_silence(store, self.id, self.moment())
+        except NotFound as exc:
+            raise CommandFailed(str(exc), EXIT_NOT_FOUND) from exc
+        except CommandFailed as failure:
+            if failure.code == EXIT_NOT_FOUND:
+                raise
+            remote_for(self.store, failure).call("DELETE", f"/silences/{self.id}")
         print(f"silence {self.id} expired")
 
 

@@ -126,7 +126,7 @@ def test_exception_page_action_and_export_agree_with_the_read_model(api):
     stuck = _get(api, "/api/v1/exceptions", kind="stuck", limit=1000).json()
     assert stuck["total"] == sum(1 for e in expected if e.kind == "stuck")
 
-    exported = _get(api, "/api/v1/exports/{what}", format="csv")
+    exported = _get(api, "/api/v1/exports/exceptions", format="csv")
     rows = list(csv.DictReader(io.StringIO(exported.text)))
     assert len(rows) == len(expected)
     assert {(r["process"], r["key"], r["kind"]) for r in rows} == {(e.process, e.key, e.kind) for e in expected}

@@ -27,6 +27,12 @@ def held(tmp_path_factory):
     for key, value in (("order.id", "O-HELD"), ("biz.stage", "order.accepted")):
         attr = span.attributes.add()
         attr.key, attr.value.string_value = key, value
+    stuck = request.resource_spans[0].scope_spans[0].spans.add()  # captured 3 h ago, never accepted (SLA 1 h)
+    stuck.trace_id, stuck.span_id, stuck.name = bytes([7] * 16), bytes([8] * 8), "crm.capture"
+    stuck.start_time_unix_nano = stuck.end_time_unix_nano = time.time_ns() - 3 * 3600 * 10**9
+    for key, value in (("order.id", "O-STUCK"), ("biz.stage", "order.captured")):
+        attr = stuck.attributes.add()
+        attr.key, attr.value.string_value = key, value
     headers = {"Content-Type": "application/x-protobuf"}
     sent = urllib.request.Request(f"{collector.http_url}/v1/traces", data=request.SerializeToString(), headers=headers)
     urllib.request.urlopen(sent, timeout=30).close()
@@ -73,3 +79,29 @@ def test_a_read_never_creates_a_store(tmp_path, monkeypatch, capsys):
     assert "there is no store" in message and "Traceback" not in message
     assert not (tmp_path / "data").exists()
     assert main(["order", ""]) == 2
+
+
+def test_exceptions_silences_and_reconciliation_act_through_the_holder(held, capsys):
+    store = _store(held)
+    assert main(["exceptions", "--store", store, "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(e["key"], e["kind"], e["state"]) for e in listed] == [("O-STUCK", "stuck", "open")]
+    assert main(["exceptions", "--store", store, "--json", "ack", "O-STUCK", "--by", "alice"]) == 0
+    [acked] = json.loads(capsys.readouterr().out)
+    assert acked["state"] == "acknowledged" and acked["acknowledged_by"].startswith("alice (via ")
+    assert main(["exceptions", "--store", store, "resolve", "O-NOPE", "--by", "alice"]) == 1
+
+    assert main(["alerts", "silence", "add", "--store", store, "--matcher", "alertname=~(", "--by", "bob"]) == 2
+    assert "Traceback" not in capsys.readouterr().err
+    assert main(["alerts", "silence", "add", "--store", store, "--matcher", "alertname=OrdersStuck", "--by", "bob",
+                 "--duration", "1h", "--json"]) == 0  # fmt: skip
+    silence = json.loads(capsys.readouterr().out)
+    assert silence["created_by"].startswith("bob (via ")
+    assert main(["alerts", "silence", "list", "--store", store, "--json"]) == 0
+    assert [s["state"] for s in json.loads(capsys.readouterr().out)] == ["active"]
+    assert main(["alerts", "silence", "expire", silence["id"], "--store", store]) == 0
+    assert main(["alerts", "silence", "expire", "nope", "--store", store]) == 1
+    capsys.readouterr()
+
+    assert main(["reconcile", "--store", store, "--json"]) == 0
+    assert set(json.loads(capsys.readouterr().out)) == {"parity", "systems", "mismatches"}
