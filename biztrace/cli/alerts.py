@@ -79,9 +79,9 @@ class ExceptionsCommand(_AlertsOptions):
     state: str | None = Field(None, description="open, acknowledged or resolved")
     min_age: str | None = Field(None, description="only older than this, e.g. 2h or 1d")
     key: str | None = Field(None, description="only this transaction")
-    ack: CliSubCommand[ExceptionsAck]
-    assign: CliSubCommand[ExceptionsAssign]
-    resolve: CliSubCommand[ExceptionsResolve]
+    ack: CliSubCommand[ExceptionsAck] = Field(description="acknowledge a transaction's exceptions")
+    assign: CliSubCommand[ExceptionsAssign] = Field(description="assign them to someone")
+    resolve: CliSubCommand[ExceptionsResolve] = Field(description="resolve them, with a note")
 
     def cli_cmd(self) -> None:
         from biztrace.readmodel.exceptions import ExceptionItem, Filters, act, list_exceptions
@@ -383,9 +383,9 @@ class SilenceExpire(_AlertsOptions):
 class SilenceCommand(BaseModel):
     """Create, list and expire silences."""
 
-    add: CliSubCommand[SilenceAdd]
-    list: CliSubCommand[SilenceList]
-    expire: CliSubCommand[SilenceExpire]
+    add: CliSubCommand[SilenceAdd] = Field(description="mute matching alerts for a while")
+    list: CliSubCommand[SilenceList] = Field(description="every silence and its state")
+    expire: CliSubCommand[SilenceExpire] = Field(description="end a silence now")
 
     def cli_cmd(self) -> None:
         CliApp.run_subcommand(self)
@@ -405,19 +405,33 @@ class AlertsHistory(_AlertsOptions):
         if self.json_output:
             print_json(document)
             return
+        from rich.console import Console
+        from rich.table import Table
+
+        console = Console(width=None if sys.stdout.isatty() else 200)
+        changes = Table(title=f"{len(document['alerts'])} alert state changes")
+        for column in ("at (UTC)", "state", "rule", "labels", "value"):
+            changes.add_column(column)
         for row in document["alerts"]:
-            print(
-                f"{row['At']:%Y-%m-%d %H:%M:%S} {row['State']:<9} {row['Rule']} {dict(row['Labels'])} {row['Value']:g}"
-            )
+            labels = ", ".join(f"{k}={v}" for k, v in dict(row["Labels"]).items() if k != "alertname")
+            changes.add_row(f"{row['At']:%Y-%m-%d %H:%M:%S}", row["State"], row["Rule"], labels, f"{row['Value']:g}")
+        console.print(changes)
+        sent = Table(title=f"{len(document['notifications'])} notifications")
+        columns = list(document["notifications"][0]) if document["notifications"] else []
+        for column in columns:
+            sent.add_column(column)
+        for row in document["notifications"]:
+            sent.add_row(*(f"{v:%Y-%m-%d %H:%M:%S}" if isinstance(v, datetime) else str(v) for v in row.values()))
+        console.print(sent)
 
 
 class AlertsCommand(BaseModel):
     """Evaluate alert rules once, run the loop, manage silences, read history."""
 
-    evaluate: CliSubCommand[AlertsEvaluate]
-    run: CliSubCommand[AlertsRun]
-    silence: CliSubCommand[SilenceCommand]
-    history: CliSubCommand[AlertsHistory]
+    evaluate: CliSubCommand[AlertsEvaluate] = Field(description="one pass: every alert, its state, its transactions")
+    run: CliSubCommand[AlertsRun] = Field(description="the loop: evaluate every interval, notify")
+    silence: CliSubCommand[SilenceCommand] = Field(description="create, list and expire silences")
+    history: CliSubCommand[AlertsHistory] = Field(description="recent state changes and notifications")
 
     def cli_cmd(self) -> None:
         CliApp.run_subcommand(self)

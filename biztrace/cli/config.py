@@ -67,7 +67,7 @@ def _unplaced(message: str, source: str) -> Problem:
 class ConfigCommand(BaseModel):
     """Check configuration files."""
 
-    check: CliSubCommand[ConfigCheck]
+    check: CliSubCommand[ConfigCheck] = Field(description="every problem of a file, file:line; exit 2 if any")
 
     def cli_cmd(self) -> None:
         CliApp.run_subcommand(self)

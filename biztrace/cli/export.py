@@ -90,7 +90,7 @@ class _bar:
 class ExportCommand(BaseModel):
     """Export the business hops for other tools."""
 
-    ocel: CliSubCommand[ExportOcel]
+    ocel: CliSubCommand[ExportOcel] = Field(description="an OCEL 2.0 log (.json, .jsonocel or .sqlite)")
 
     def cli_cmd(self) -> None:
         CliApp.run_subcommand(self)

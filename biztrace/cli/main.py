@@ -59,6 +59,9 @@ class CollectCommand(CollectorSettings, ApiOptions):
             config = alerts_config.load(self.config)
         except ConfigError as exc:
             raise CommandFailed(str(exc), 2) from exc
+        done = threading.Event()  # a signal during start-up still stops cleanly once started
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: done.set())
         collector = Collector(self, lookup=key_history)
         try:
             collector.start()
@@ -75,9 +78,6 @@ class CollectCommand(CollectorSettings, ApiOptions):
             f"OTLP/gRPC {self.host}:{ports.grpc}, API {api.url}, store {collector.store.address.display}",
             file=sys.stderr,
         )
-        done = threading.Event()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: done.set())
         while not done.wait(1.0):
             pass
         api.stop()  # before the collector closes the store the API reads
@@ -164,9 +164,9 @@ class DbRebuild(StoreOptions):
 class DbCommand(BaseModel):
     """Manage the store's schema."""
 
-    init: CliSubCommand[DbInit]
-    status: CliSubCommand[DbStatus]
-    rebuild: CliSubCommand[DbRebuild]
+    init: CliSubCommand[DbInit] = Field(description="create or upgrade the schema (idempotent)")
+    status: CliSubCommand[DbStatus] = Field(description="which migrations the store has")
+    rebuild: CliSubCommand[DbRebuild] = Field(description="re-derive the business tables of a window")
 
     def cli_cmd(self) -> None:
         CliApp.run_subcommand(self)
