@@ -26,6 +26,7 @@ from biztrace.config.roles import may
 from biztrace.readmodel import actions, alert_store, reconcile, replays
 from biztrace.readmodel.errors import NotFound, ReadModelError
 from biztrace.readmodel.exceptions import ExceptionItem, Filters, list_exceptions
+from biztrace.readmodel.figures import Figures, headline
 from biztrace.readmodel.lookup import KeyHistory, key_history
 from biztrace.readmodel.models import AlertInstance
 from biztrace.readmodel.transactions import Transaction, transactions
@@ -194,6 +195,13 @@ def build_app(
         transactions and the oldest breach; mismatch rate (recomputed at most every 30 s)."""
         return PlainTextResponse(business.exposition(), media_type=CONTENT_TYPE_LATEST)
 
+    @app.get(f"{PREFIX}/figures", response_model=Figures, tags=["figures"])
+    def headline_figures(who: Reader, window: str = "7d") -> Figures:
+        """End-to-end SLA adherence (per process and overall) and mismatch rates over the transactions started
+        in ``window`` (30m, 24h, 7d, ...) before now: the same definitions as the Overview and the rules."""
+        now = clock()
+        return headline(store, current_config(), now, now - parse_duration(window))
+
     @app.get(f"{PREFIX}/status", response_model=StoreStatus, tags=["store"])
     def status(who: Reader) -> StoreStatus:
         """The store's schema state."""
@@ -212,10 +220,12 @@ def build_app(
         keys = sorted({hop.order_id for hop in history.hops if hop.order_id} | {key})
         return KeyTree(history=history, transactions=transactions(store, current_config(), clock(), keys=keys))
 
-    def _filtered(process, kind, stage, system, state, min_age_s, key) -> list[ExceptionItem]:
+    def _filtered(process, kind, stage, system, state, min_age_s, key, channel=None, priority=None,
+                  since=None) -> list[ExceptionItem]:  # fmt: skip
         filters = Filters(process=process, kind=kind, stage=stage, system=system, state=state,
-                          min_age_s=min_age_s, key=key)  # fmt: skip
-        return list_exceptions(store, current_config(), clock(), filters)
+                          min_age_s=min_age_s, key=key, channel=channel, priority=priority)  # fmt: skip
+        start = since.replace(tzinfo=None) if since else None
+        return list_exceptions(store, current_config(), clock(), filters, since=start)
 
     @app.get(f"{PREFIX}/exceptions", response_model=ExceptionPage, tags=["exceptions"])
     def exception_page(
@@ -227,13 +237,16 @@ def build_app(
         state: Literal["open", "acknowledged", "resolved"] | None = None,
         min_age_s: Annotated[int | None, Query(ge=0)] = None,
         key: str | None = None,
+        channel: str | None = None,
+        priority: str | None = None,
+        started_since: datetime | None = None,
         sort: Literal["age", "since", "priority", "key"] = "age",
         descending: bool = True,
         offset: Annotated[int, Query(ge=0)] = 0,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     ) -> ExceptionPage:
         """The exception queue, filtered, sorted and paged."""
-        items = _filtered(process, kind, stage, system, state, min_age_s, key)
+        items = _filtered(process, kind, stage, system, state, min_age_s, key, channel, priority, started_since)
         rank = {"high": 0, "normal": 1, "low": 2}
         order = {
             "age": lambda i: i.age_s,

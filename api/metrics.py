@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
 from biztrace.config import AlertsConfig
-from biztrace.readmodel import reconcile
 from biztrace.readmodel.exceptions import list_exceptions
+from biztrace.readmodel.figures import headline
 from biztrace.readmodel.transactions import transactions
 from biztrace.store import Store
 
@@ -40,16 +40,16 @@ def business_registry(store: Store, config: AlertsConfig, now: datetime) -> Coll
         oldest.labels(process).set(max(overdue).total_seconds() if overdue else 0)
         stuck_count.labels(process).set(len(overdue))
 
+    figures = headline(store, config, now, now - timedelta(days=1))
     rate = Gauge("biztrace_mismatch_rate", "Share of reconciled pairs that disagree over the last day, by process",
                  ["process"], registry=registry)  # fmt: skip
-    pairs: dict[str, list[int]] = {}
-    rules = {rule.name: rule.process for rule in config.reconciliation}
-    for row in reconcile.parity(store, config, now, since=now - timedelta(days=1), period="month"):
-        entry = pairs.setdefault(rules.get(row.rule, ""), [0, 0])
-        entry[0] += row.pairs
-        entry[1] += row.mismatched
-    for process, (total, mismatched) in pairs.items():
-        rate.labels(process).set(mismatched / total if total else 0.0)
+    for found in figures.mismatch_rates:
+        rate.labels(found.scope).set(found.rate)
+    adherence = Gauge("biztrace_sla_adherence", "End-to-end SLA adherence of the transactions started in the last "
+                      "day, by process (met / measured)", ["process"], registry=registry)  # fmt: skip
+    for group in figures.sla_adherence:
+        if group.adherence is not None:
+            adherence.labels(group.labels.get("process", "")).set(group.adherence)
     return registry
 
 

@@ -265,6 +265,16 @@ class Reconciliation(_Strict):
         "right_requires_left", description="which side existing without the other is a mismatch"
     )
     grace: Duration = Field(timedelta(0), description="how long the right side may lag before its absence counts")
+    direction: Literal["both", "right_above_left"] = Field(
+        "both",
+        description="which differences count: both ways, or only the right side above the left (e.g. invoiced "
+        "more than accepted: less is partial invoicing, not a mismatch)",
+    )
+    whole: bool = Field(
+        False,
+        description="always compare each transaction as a whole: all its left observations against all its right "
+        "ones, each observation's latest report summed (e.g. every invoice of an order against its acceptance)",
+    )
 
     @model_validator(mode="after")
     def _keys(self) -> Reconciliation:

@@ -4,6 +4,11 @@ Two ways in: Streamlit's OIDC login when an identity provider is configured (an 
 section in ``.streamlit/secrets.toml``; roles by e-mail from the users file), otherwise the
 users file's local accounts with scrypt password hashes (``biztrace user add``). Passwords
 are never stored or shown; the hash format is ``scrypt$n$r$p$salt$hash`` (base64).
+
+Hashing follows OWASP's scrypt parameters (N=2^17, r=8, p=1: 128 MiB, ~0.3-0.7 s); a hash of a
+lower cost is upgraded at its owner's next sign-in. The users file is written atomically and
+readable by its owner only (0600). Rate limits, lockouts, sessions and the sign-in audit log
+are :mod:`biztrace.dashboard.signin`'s; :func:`sign_in` goes through them.
 """
 
 from __future__ import annotations
@@ -11,7 +16,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import os
 import secrets
+import tempfile
+import threading
+from functools import cache
 from pathlib import Path
 from typing import Literal
 
@@ -37,7 +46,13 @@ ACTIONS: dict[str, set[Role]] = {
 }
 """Which roles may act: acknowledge/assign/resolve exceptions; create/expire silences."""
 
-_N, _R, _P = 2**14, 8, 1
+_N, _R, _P = 2**17, 8, 1
+"""OWASP Password Storage Cheat Sheet's scrypt row (N=2^17, r=8, p=1)."""
+_MAX_N = 2**20
+"""A stored hash asking for more is refused (1 GiB per check would be a denial of service)."""
+_KDF_SLOTS = threading.BoundedSemaphore(2)
+"""At most two hashes at once in this process: each takes 128 MiB."""
+_WRITE_LOCK = threading.Lock()
 
 
 class AuthError(Exception):
@@ -72,10 +87,16 @@ class User(BaseModel):
         return bool(ACTIONS[action].intersection(self.roles))
 
 
+def _kdf(password: str, salt: bytes, n: int, r: int, p: int, dklen: int = 32) -> bytes:
+    """The one place a password is hashed (sign-in, dummy check and new hashes alike)."""
+    with _KDF_SLOTS:
+        return hashlib.scrypt(password.encode(), salt=salt, n=n, r=r, p=p, dklen=dklen, maxmem=256 * n * r + 2**24)
+
+
 def hash_password(password: str) -> str:
-    """A salted scrypt hash in the users file's format."""
+    """A salted scrypt hash in the users file's format, at the current cost."""
     salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=_N, r=_R, p=_P, dklen=32)
+    digest = _kdf(password, salt, _N, _R, _P)
     encode = base64.b64encode
     return f"scrypt${_N}${_R}${_P}${encode(salt).decode()}${encode(digest).decode()}"
 
@@ -84,15 +105,24 @@ def verify_password(password: str, encoded: str) -> bool:
     """Constant-time check of ``password`` against a stored hash; a malformed hash never matches."""
     try:
         scheme, n, r, p, salt, digest = encoded.split("$")
-        if scheme != "scrypt":
+        if scheme != "scrypt" or not 1 < int(n) <= _MAX_N or int(r) * int(p) > 64:
             return False
         expected = base64.b64decode(digest)
-        actual = hashlib.scrypt(
-            password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), dklen=len(expected)
-        )
+        actual = _kdf(password, base64.b64decode(salt), int(n), int(r), int(p), dklen=len(expected))
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(actual, expected)
+
+
+def needs_rehash(encoded: str) -> bool:
+    """Whether a stored hash is of another scheme or cost than :func:`hash_password` makes now."""
+    return not encoded.startswith(f"scrypt${_N}${_R}${_P}$")
+
+
+@cache
+def _dummy_hash() -> str:
+    """A hash of a random password at the current cost: what an unknown user's password is checked against."""
+    return hash_password(secrets.token_urlsafe(16))
 
 
 def load_users(path: Path) -> UsersFile:
@@ -110,22 +140,71 @@ def load_users(path: Path) -> UsersFile:
         raise AuthError(f"{path}: {problems}") from exc
 
 
+def write_users(path: Path, users: UsersFile) -> None:
+    """Replace the users file atomically (a reader sees the old or the new file, never half), mode 0600."""
+    path = Path(path)
+    text = yaml.safe_dump(users.model_dump(), sort_keys=False)
+    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(descriptor, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
 def save_user(path: Path, name: str, password: str, roles: list[Role]) -> None:
-    """Add or replace one local account in the users file (created if missing)."""
-    users = load_users(path) if Path(path).exists() else UsersFile()
-    users.users[name] = LocalUser(password_hash=hash_password(password), roles=roles)
-    Path(path).write_text(yaml.safe_dump(users.model_dump(), sort_keys=False))
+    """Add or replace one local account in the users file (created if missing, mode 0600)."""
+    password_hash = hash_password(password)
+    with _WRITE_LOCK:
+        users = load_users(path) if Path(path).exists() else UsersFile()
+        users.users[name] = LocalUser(password_hash=password_hash, roles=roles)
+        write_users(path, users)
 
 
-def sign_in(users: UsersFile, name: str, password: str) -> User | None:
-    """The local user for these credentials, or None (same answer for unknown name and bad password)."""
+def upgrade_hash(path: Path, name: str, password: str, verified_hash: str) -> bool:
+    """Rehash ``name``'s password at the current cost in the users file, if its entry is still
+    ``verified_hash`` (a concurrent change wins). Returns whether the file was rewritten."""
+    password_hash = hash_password(password)
+    with _WRITE_LOCK:
+        users = load_users(path)
+        account = users.users.get(name)
+        if account is None or account.password_hash != verified_hash:
+            return False
+        account.password_hash = password_hash
+        write_users(path, users)
+    return True
+
+
+def check_password(users: UsersFile, name: str, password: str) -> User | None:
+    """The local user for these credentials, or None; an unknown name costs one hash check like a
+    known one (against a dummy hash), so the answer's time does not tell whether the name exists."""
     account = users.users.get(name)
     if account is None:
-        verify_password(password, hash_password("timing"))  # spend the same time either way
+        verify_password(password, _dummy_hash())
         return None
     if not verify_password(password, account.password_hash):
         return None
     return User(name=name, roles=account.roles, via="local")
+
+
+def sign_in(
+    users: UsersFile, name: str, password: str, *, address: str | None = None, users_file: Path | None = None
+) -> User | None:
+    """The local user for these credentials, or None (same answer and work for an unknown name and a
+    bad password; None too while the name or the address is locked out).
+
+    Goes through the process's sign-in gate (:func:`biztrace.dashboard.signin.gate`): rate limits
+    per user and per ``address``, the audit log, and, given ``users_file``, the upgrade of an old
+    hash. :meth:`~biztrace.dashboard.signin.Gate.attempt` also says why and opens a session.
+    """
+    from biztrace.dashboard import signin  # signin builds on this module's users and hashes
+
+    return signin.gate().attempt(users, name, password, address=address, users_file=users_file).user
 
 
 def oidc_user(users: UsersFile, email: str, name: str | None = None) -> User:

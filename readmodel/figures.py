@@ -166,3 +166,24 @@ def mismatch_rates(config: AlertsConfig, parity: Sequence[ParityRow], by: str = 
         MismatchRate(scope=scope, pairs=pairs, mismatched=mismatched, rate=mismatched / pairs if pairs else 0.0)
         for scope, (pairs, mismatched) in totals.items()
     ]
+
+
+class Figures(BaseModel):
+    """The headline figures of a window, as the Overview, the API, ``/metrics`` and ``biztrace figures`` show them."""
+
+    window_start: datetime
+    now: datetime
+    sla_adherence: list[SlaAdherence] = Field(description="end-to-end SLA adherence per process")
+    sla_adherence_overall: SlaAdherence
+    mismatch_rates: list[MismatchRate] = Field(description="per process, over the window's judged pairs")
+
+
+def headline(store: Store, config: AlertsConfig, now: datetime, window_start: datetime) -> Figures:
+    """SLA adherence (per process and overall) and mismatch rates for the window ``[window_start, now]``."""
+    from biztrace.readmodel import reconcile, rules
+
+    with rules.snapshot(store, config, now) as snapshot:
+        groups = sla_adherence(store, config, snapshot, now, window_start)
+    parity = reconcile.parity(store, config, now, since=window_start, period="month")
+    return Figures(window_start=window_start, now=now, sla_adherence=groups, sla_adherence_overall=overall(groups),
+                   mismatch_rates=mismatch_rates(config, parity))  # fmt: skip

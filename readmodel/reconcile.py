@@ -77,6 +77,7 @@ def _parameters(store: Store, config: AlertsConfig, rule: Reconciliation, now: d
         "right_stage": rule.right.stage,
         "right_system": rule.right.system or "",
         "compare": rule.compare,
+        "right_above_only": rule.direction == "right_above_left",
         "amount_abs": rule.tolerance.amount_abs,
         "amount_rel": rule.tolerance.amount_rel,
         "quantity_abs": rule.tolerance.quantity_abs,
@@ -93,6 +94,7 @@ def _parameters(store: Store, config: AlertsConfig, rule: Reconciliation, now: d
         "channel_filter": "",
         "flag": False,
         "whole": False,
+        "whole_always": rule.whole,
     }
 
 
@@ -130,11 +132,12 @@ def _judge(store: Store, config: AlertsConfig, parameters: dict, period: Period)
     transactions as a whole (the first pass's shape costs nothing for them when there are none).
     """
     flagged = _FLAGGED[parameters["flag"]]
-    query = Template(sql("reconcile_parity")).substitute(bucket=BUCKETS[period], pairs=_pairs(config, False),
-                                                         flagged=flagged)  # fmt: skip
-    rows = list(store.client.query(query, parameters=parameters).named_results())
-    if not any(row["keyless"] for row in rows):
-        return [row for row in rows if row["pairs"]], parameters
+    if not parameters["whole_always"]:
+        query = Template(sql("reconcile_parity")).substitute(bucket=BUCKETS[period], pairs=_pairs(config, False),
+                                                             flagged=flagged)  # fmt: skip
+        rows = list(store.client.query(query, parameters=parameters).named_results())
+        if not any(row["keyless"] for row in rows):
+            return [row for row in rows if row["pairs"]], parameters
     parameters = parameters | {"whole": True}
     query = Template(sql("reconcile_parity")).substitute(bucket=BUCKETS[period], pairs=_pairs(config, True),
                                                          flagged=flagged)  # fmt: skip

@@ -90,6 +90,7 @@ def placement_parameters(config: AlertsConfig) -> dict[str, Any]:
         parameters[f"{key.split('.')[0]}_process"] = by_key.get(key, "")
     parameters["process_key_kinds"] = [process.key.split(".")[0] for process in config.processes.values()]
     parameters["link_up"] = list(LINK_UP)
+    parameters["keys"] = []  # every hop; a query for some keys sets its own
     return parameters | mapping_parameters(config)
 
 

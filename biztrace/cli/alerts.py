@@ -79,6 +79,10 @@ class ExceptionsCommand(_AlertsOptions):
     state: str | None = Field(None, description="open, acknowledged or resolved")
     min_age: str | None = Field(None, description="only older than this, e.g. 2h or 1d")
     key: str | None = Field(None, description="only this transaction")
+    channel: str | None = Field(None, description="only transactions of this sales channel")
+    priority: str | None = Field(None, description="only transactions of this priority")
+    window: str | None = Field(None, description="only transactions started in this window before --now, e.g. 7d "
+                               "(the dashboard's time range; default: all)")  # fmt: skip
     ack: CliSubCommand[ExceptionsAck] = Field(description="acknowledge a transaction's exceptions")
     assign: CliSubCommand[ExceptionsAssign] = Field(description="assign them to someone")
     resolve: CliSubCommand[ExceptionsResolve] = Field(description="resolve them, with a note")
@@ -91,8 +95,9 @@ class ExceptionsCommand(_AlertsOptions):
         try:
             min_age = alerts_config.parse_duration(self.min_age) if self.min_age else None
             filters = Filters(process=self.process, kind=self.kind, stage=self.stage, system=self.system,
-                              state=self.state, key=self.key,
+                              state=self.state, key=self.key, channel=self.channel, priority=self.priority,
                               min_age_s=int(min_age.total_seconds()) if min_age else None)  # fmt: skip
+            since = self.moment() - alerts_config.parse_duration(self.window) if self.window else None
         except ValueError as exc:
             raise CommandFailed(f"bad filter: {exc}", 2) from exc
         verb = None
@@ -103,7 +108,7 @@ class ExceptionsCommand(_AlertsOptions):
         try:
             with open_store(self.store) as store:
                 if action is None:
-                    items = list_exceptions(store, config, self.moment(), filters)
+                    items = list_exceptions(store, config, self.moment(), filters, since=since)
                 else:
                     try:
                         items = act(store, config, self.moment(), key=action.key, action=verb, actor=action.by,
@@ -116,7 +121,7 @@ class ExceptionsCommand(_AlertsOptions):
                 raise
             api = remote_for(self.store, failure)
             if action is None:
-                items = _all_exceptions(api, filters)
+                items = _all_exceptions(api, filters, since)
             else:
                 body = {"key": action.key, "action": verb, "kind": action.kind, "process": action.process,
                         "assignee": getattr(action, "to", ""), "note": getattr(action, "note", ""),
@@ -137,13 +142,19 @@ class ExceptionsCommand(_AlertsOptions):
                       + (f", assigned to {item.assignee}" if item.assignee else ""))  # fmt: skip
 
 
-def _all_exceptions(api, filters) -> list:
+def _all_exceptions(api, filters, since) -> list:
     """Every exception of the filtered queue from the holder's API, page by page."""
     from biztrace.readmodel.exceptions import ExceptionItem
 
     items, offset = [], 0
     while True:
-        params = {**filters.model_dump(exclude_none=True), "offset": offset, "limit": 1000, "sort": "since"}
+        params = {
+            **filters.model_dump(exclude_none=True),
+            "offset": offset,
+            "limit": 1000,
+            "sort": "since",
+            "started_since": since.isoformat() if since else None,
+        }
         page = api.call("GET", "/exceptions", params={**params, "descending": False})
         items.extend(ExceptionItem.model_validate(row) for row in page["items"])
         offset += len(page["items"])

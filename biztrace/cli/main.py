@@ -24,6 +24,7 @@ from biztrace.cli.alerts import AlertsCommand, ExceptionsCommand, ReconcileComma
 from biztrace.cli.config import ConfigCommand
 from biztrace.cli.dashboard import DashboardCommand, UpCommand, UserCommand
 from biztrace.cli.export import ExportCommand
+from biztrace.cli.figures import FiguresCommand
 from biztrace.cli.remote import remote_for
 from biztrace.cli.serving import ApiOptions
 from biztrace.cli.token import TokenCommand
@@ -356,6 +357,7 @@ class Biztrace(BaseSettings):
     user: CliSubCommand[UserCommand] = Field(description="the dashboard's local users")
     config: CliSubCommand[ConfigCommand] = Field(description="check a configuration file: every problem, file:line")
     token: CliSubCommand[TokenCommand] = Field(description="API tokens with roles: create, list, revoke")
+    figures: CliSubCommand[FiguresCommand] = Field(description="SLA adherence and mismatch rates over a window")
     export: CliSubCommand[ExportCommand] = Field(
         description="write the business hops as an OCEL 2.0 log for process mining"
     )

@@ -12,36 +12,48 @@
 -- not carry it (a shipment.confirmed hop with only shipment.id), the key the key graph (biz_links)
 -- links to the hop's own key: one step (shipment -> order, return -> order, invoice -> order) or two
 -- (invoice -> shipment -> order), only along {link_up} (child kind -> parent kind), preferring the
--- shortest path. Only hops without an order.id are resolved, so the resolution reads biz_hops'
--- leading primary-key range (OrderId = '') and the few links of those hops' keys, once per query
--- (scalar subqueries), never a join over all hops. An order's several shipments never resolve a
--- hop to one of them (order -> shipment is not a path up).
+-- shortest path. An order's several shipments never resolve a hop to one of them (order ->
+-- shipment is not a path up). Only hops without an order.id are resolved: their keys are collected
+-- once per query (scalar subqueries over biz_hops' leading primary-key range, OrderId = ''), their
+-- links read by biz_links' primary key, and the answers joined to the hops by a 64-bit hash (a hash
+-- join whose table is empty when every hop carries its key). A transform() over the same arrays
+-- cost several times more (its table was rebuilt block after block).
 -- Applied at query time from the configuration, so a changed process definition or mapping
 -- applies to data already stored, like SLAs.
 WITH
     (SELECT groupUniqArray(link_source)
-     FROM (SELECT ${placement} FROM ${hop_rows} WHERE OrderId = '')
+     FROM (SELECT ${placement} FROM ${hop_rows}
+           WHERE OrderId = ''
+             -- asked for some keys ({keys}): only the hops of their trees
+             AND ({keys:Array(String)} = [] OR (OrderId, Timestamp, SpanId) IN (
+                 SELECT OrderId, Timestamp, SpanId FROM {db:Identifier}.biz_keys WHERE Key IN (${key_tree}))))
      WHERE direct_key = '' AND link_source != '' AND link_target != '') AS link_sources,
     (SELECT groupUniqArray(Linked) FROM {db:Identifier}.biz_links
-     WHERE has(link_sources, Key) AND (KeyKind, LinkedKind) IN {link_up:Array(Tuple(String, String))}
-       AND LinkedKind != 'customer') AS link_mids,
-    (SELECT (groupArray(hash), groupArray(target)) FROM (
-        SELECT cityHash64(source, LinkedKind) AS hash, argMin(Linked, (steps, Linked)) AS target
-        FROM (
-            SELECT Key AS source, Linked, LinkedKind, 1 AS steps FROM {db:Identifier}.biz_links
-            WHERE has(link_sources, Key) AND (KeyKind, LinkedKind) IN {link_up:Array(Tuple(String, String))}
-            UNION ALL
-            SELECT first.Key AS source, second.Linked AS Linked, second.LinkedKind AS LinkedKind, 2 AS steps
-            FROM (SELECT DISTINCT Key, Linked FROM {db:Identifier}.biz_links
-                  WHERE has(link_sources, Key) AND (KeyKind, LinkedKind) IN {link_up:Array(Tuple(String, String))}
-                    AND LinkedKind != 'customer') AS first
-            INNER JOIN (SELECT DISTINCT Key, Linked, LinkedKind FROM {db:Identifier}.biz_links
-                        WHERE has(link_mids, Key) AND (KeyKind, LinkedKind) IN {link_up:Array(Tuple(String, String))})
-                AS second ON second.Key = first.Linked)
-        GROUP BY hash)) AS link_resolved
+     WHERE Key IN (SELECT arrayJoin(link_sources)) AND (KeyKind, LinkedKind) IN {link_up:Array(Tuple(String, String))}
+       AND LinkedKind != 'customer') AS link_mids
 SELECT
-    ${placement},
-    -- with no hop to resolve (every hop carries its key) the scalar is empty and this folds to direct_key
-    if(empty(link_resolved.1) OR direct_key != '' OR link_source = '', direct_key,
-       transform(cityHash64(link_source, link_target), link_resolved.1, link_resolved.2, '')) AS BizKey
-FROM ${hop_rows}
+    h.*,
+    if(h.resolve_hash = 0, h.direct_key, resolved.target) AS BizKey
+FROM (
+    SELECT
+        ${placement},
+        -- the hops to resolve; every other hop keeps its own key (0 matches nothing: no join work)
+        if(direct_key = '' AND link_source != '' AND link_target != '', cityHash64(link_source, link_target), 0)
+            AS resolve_hash
+    FROM ${hop_rows}
+) AS h
+LEFT ANY JOIN (
+    SELECT cityHash64(source, LinkedKind) AS hash, argMin(Linked, (steps, Linked)) AS target
+    FROM (
+        SELECT Key AS source, Linked, LinkedKind, 1 AS steps FROM {db:Identifier}.biz_links
+        WHERE Key IN (SELECT arrayJoin(link_sources)) AND (KeyKind, LinkedKind) IN {link_up:Array(Tuple(String, String))}
+        UNION ALL
+        SELECT first.Key AS source, second.Linked AS Linked, second.LinkedKind AS LinkedKind, 2 AS steps
+        FROM (SELECT DISTINCT Key, Linked FROM {db:Identifier}.biz_links
+              WHERE Key IN (SELECT arrayJoin(link_sources)) AND (KeyKind, LinkedKind) IN {link_up:Array(Tuple(String, String))}
+                AND LinkedKind != 'customer') AS first
+        INNER JOIN (SELECT DISTINCT Key, Linked, LinkedKind FROM {db:Identifier}.biz_links
+                    WHERE Key IN (SELECT arrayJoin(link_mids)) AND (KeyKind, LinkedKind) IN {link_up:Array(Tuple(String, String))})
+            AS second ON second.Key = first.Linked)
+    GROUP BY hash
+) AS resolved ON resolved.hash = h.resolve_hash

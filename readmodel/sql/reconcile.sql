@@ -14,7 +14,9 @@
 -- paired but counted (the row whose match_key is '' and `keyless` > 0); only when there are some does
 -- reconcile.py judge again with {whole} true, and $units then collects the observations of
 -- transactions compared as a whole (aggregate states that would slow every pass down otherwise).
--- Amounts (quantities) are compared only when both sides have one.
+-- A rule that always compares transactions as a whole ({whole_always}) is judged once, in that shape.
+-- Amounts (quantities) are compared only when both sides have one; {right_above_only}: only a right
+-- side above the left counts (invoiced more than accepted; less is partial invoicing).
 -- Pairs are those first observed since {since}; left sides are looked up {lookback_s} further back.
 -- {keys} (when not empty) narrows the pairs to the hops of these business keys. Readers select only
 -- the columns they need: ClickHouse then computes only the aggregates behind them (the parity needs
@@ -26,8 +28,9 @@ observed AS (
         if({by_key:Bool}, BizKey, {match_col:Identifier}) AS own_match,
         BizKey AS key,
         key != '' AS keyed,
-        -- its transaction has a hop of either stage that lacks the match key: compared as a whole
-        {whole:Bool} AND key != '' AND key IN (
+        -- its transaction is compared as a whole: the rule says so ({whole_always}), or it has a hop of
+        -- either stage that lacks the match key
+        keyed AND ({whole_always:Bool} OR {whole:Bool} AND key IN (
             SELECT BizKey FROM ${business_hops}
             WHERE {whole:Bool} AND BizProcess = {process:String}
               AND {match_col:Identifier} = ''
@@ -37,7 +40,7 @@ observed AS (
               AND Timestamp >= {since:DateTime64(9)} - toIntervalSecond({lookback_s:UInt32})
               AND ({keys:Array(String)} = [] OR (OrderId, Timestamp, SpanId) IN (
                   SELECT OrderId, Timestamp, SpanId FROM {db:Identifier}.biz_keys WHERE Key IN {keys:Array(String)}))
-            ) AS in_whole,
+            )) AS in_whole,
         if(in_whole, key, own_match) AS match_key,
         Stage = {right_stage:String} AND ({right_system:String} = '' OR System = {right_system:String}) AS is_right,
         -- one observation: its match key, else its business event (biz.event_id, else the span)
@@ -110,11 +113,11 @@ judged AS (
                   {amount_abs:Float64}) AS amount_abs,
         has_left AND has_right AND has({compare:Array(String)}, 'amount')
             AND left_amount IS NOT NULL AND right_amount IS NOT NULL
-            AND abs(left_amount - right_amount) > greatest(amount_abs, {amount_rel:Float64} * abs(left_amount))
-            AS amount_differs,
+            AND if({right_above_only:Bool}, right_amount - left_amount, abs(left_amount - right_amount))
+                > greatest(amount_abs, {amount_rel:Float64} * abs(left_amount)) AS amount_differs,
         has_left AND has_right AND has({compare:Array(String)}, 'quantity')
             AND left_quantity IS NOT NULL AND right_quantity IS NOT NULL
-            AND abs(left_quantity - right_quantity)
+            AND if({right_above_only:Bool}, right_quantity - left_quantity, abs(left_quantity - right_quantity))
                 > greatest({quantity_abs:Float64}, {quantity_rel:Float64} * abs(left_quantity)) AS quantity_differs,
         has_left AND has_right AND has({compare:Array(String)}, 'status')
             AND transform(left_status, {status_from:Array(String)}, {status_to:Array(String)}, left_status)

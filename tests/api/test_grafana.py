@@ -14,6 +14,7 @@ EXPOSED = {
     "biztrace_stuck_transactions",
     "biztrace_oldest_stuck_seconds",
     "biztrace_mismatch_rate",
+    "biztrace_sla_adherence",
 }
 
 

@@ -92,6 +92,10 @@ def test_sla_adherence_is_one_figure_on_the_overview_in_the_rule_and_in_the_cli(
     [rule] = _rule_values(surfaces, moment)["EndToEndSlaLow"]
     assert rule.labels == {} and rule.value == pytest.approx(expected)
     assert _cli_alert_values(surfaces, capsys, moment)["EndToEndSlaLow"] == pytest.approx(expected)
+    figures = _cli(capsys, "figures", "--window", WINDOW, "--now", moment.isoformat(), "--json", "--store",
+                   surfaces.dsn, "--config", str(surfaces.config_file))  # fmt: skip
+    assert figures["sla_adherence_overall"]["adherence"] == pytest.approx(expected)
+    assert (figures["sla_adherence_overall"]["met"], figures["sla_adherence_overall"]["measured"]) == (met, measured)
 
     for process in ("order_to_cash", "customer_master"):  # the sidebar's process filter narrows it the same way
         met, measured = _sla_by_definition(surfaces, moment, only=process)

@@ -170,3 +170,43 @@ def test_reconcile_json_findings_carry_the_conventions_fields(producers: Any, ca
         "process": "order_to_cash", "key": "O-over", "kind": "mismatch", "stage": "invoice.posted", "amount": 100.0,
         "currency": "EUR"}  # fmt: skip
     assert report(store, CONFIG, producers.now, since=producers.t0)["mismatches"][0].amount == 100.0
+
+
+INVOICED_VS_ACCEPTED = loads("""
+reconciliation:
+  - name: invoiced_vs_accepted
+    process: order_to_cash
+    match_on: invoice.id
+    whole: true
+    left: {stage: order.accepted}
+    right: {stage: invoice.posted}
+    compare: [amount]
+    direction: right_above_left
+    tolerance: {amount_abs: 0.01}
+    presence: none
+""")
+
+
+def test_invoiced_above_accepted_is_flagged_when_the_warehouse_records_no_amounts(producers: Any) -> None:
+    p = producers
+    orders = (("O-over", 1000.0, [1450.0]), ("O-partial", 1000.0, [600.0]), ("O-two", 1000.0, [600.0, 400.0]),
+              ("O-two-over", 1000.0, [600.0, 500.0]))  # fmt: skip
+    for order, accepted, invoices in orders:
+        _hop(p, "erp", "order.accepted", 0, order, accepted, 4)
+        _hop(p, "wms", "shipment.confirmed", 5, order, quantity=4, **{"shipment.id": f"ASN-{order}"})  # no amount
+        for n, amount in enumerate(invoices, start=1):
+            _hop(p, "ar-billing", "invoice.posted", 6 + n, order, amount, **{"invoice.id": f"AR-{order}-{n}"})
+    # the same invoice event delivered twice is one invoice
+    _hop(p, "erp", "order.accepted", 0, "O-dup", 420.0, 7)
+    _hop(p, "wms", "shipment.confirmed", 5, "O-dup", quantity=7, **{"shipment.id": "ASN-dup"})
+    for minute in (8, 9):
+        _hop(p, "ar-billing", "invoice.posted", minute, "O-dup", 420.0, **{"invoice.id": "AR-dup", "biz.event_id": "E"})
+    p.flush()
+    # the shipments carry no amount: invoice_vs_shipment compares none, and finds nothing
+    assert _found(p) == set()
+    found = mismatches(p.store, INVOICED_VS_ACCEPTED, p.now, rule="invoiced_vs_accepted")
+    assert {(m.key, m.field, m.left, m.right) for m in found} == {
+        ("O-over", "amount", 1000.0, 1450.0),
+        ("O-two-over", "amount", 1000.0, 1100.0),
+    }
+    assert {(m.kind, m.stage, m.amount, m.currency) for m in found} == {("mismatch", "invoice.posted", 1000.0, "EUR")}
