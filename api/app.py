@@ -25,7 +25,7 @@ from biztrace.config import AlertsConfig, parse_duration
 from biztrace.config.roles import may
 from biztrace.readmodel import actions, alert_store, reconcile, replays
 from biztrace.readmodel.errors import NotFound, ReadModelError
-from biztrace.readmodel.exceptions import ExceptionItem, Filters, list_exceptions
+from biztrace.readmodel.exceptions import ExceptionItem, Filters, list_exceptions, queue_page
 from biztrace.readmodel.figures import Figures, headline
 from biztrace.readmodel.lookup import KeyHistory, key_history
 from biztrace.readmodel.models import AlertInstance
@@ -246,6 +246,19 @@ def build_app(
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     ) -> ExceptionPage:
         """The exception queue, filtered, sorted and paged."""
+        ordering = {
+            ("age", True): "oldest first", ("since", False): "oldest first", ("age", False): "newest first",
+            ("since", True): "newest first", ("priority", True): "priority, then age",
+        }.get((sort, descending))  # fmt: skip
+        if ordering and stage is None and min_age_s is None and key is None and offset % limit == 0:
+            # sorted and paged in ClickHouse: only the page comes back (the dashboard's queue)
+            found = queue_page(
+                store, current_config(), clock(), since=started_since.replace(tzinfo=None) if started_since else None,
+                process=process, system=system, channel=channel, priority=priority,
+                states=(state,) if state else ("open", "acknowledged"), kinds=(kind,) if kind else (), sort=ordering,
+                page=offset // limit, page_size=limit,
+            )  # fmt: skip
+            return ExceptionPage(total=found.matching, offset=offset, limit=limit, items=found.items)
         items = _filtered(process, kind, stage, system, state, min_age_s, key, channel, priority, started_since)
         rank = {"high": 0, "normal": 1, "low": 2}
         order = {

@@ -98,8 +98,39 @@ def _dashboard(quick: bool) -> dict:
         return dashboard.run(transactions, progress=lambda n: bar.advance(task, n))
 
 
+def _api(quick: bool) -> dict:
+    from datetime import UTC, datetime
+
+    from bench import alerts_eval, api, lookup
+
+    if quick:  # one store per process: the key tree on spans, the queue on transactions, one after the other
+        spans, transactions = 1_000_000, 100_000
+    else:
+        spans, transactions = 10_000_000, 1_000_000
+    result: dict = {}
+    store = _fresh_store("api-keys")
+    with _progress() as bar:
+        task = bar.add_task("generating spans", total=spans)
+        lookup.fill(store, spans, progress=lambda n: bar.advance(task, n))
+    result["key_tree"] = api.key_tree(store)
+    store.client.command(f"TRUNCATE TABLE {store.table('biz_hops')}")
+    now = datetime.now(UTC).replace(tzinfo=None)
+    with _progress() as bar:
+        task = bar.add_task("generating transactions", total=transactions)
+        alerts_eval.fill(store, transactions, now, progress=lambda n: bar.advance(task, n))
+    result["queue"] = api.queue(store, now)
+    store.close()
+    return result
+
+
+def _ocel(quick: bool) -> dict:
+    from bench import ocel_export
+
+    return ocel_export.run(10_000 if quick else 100_000)
+
+
 BENCHMARKS = {"ingest": _ingest, "lookup": _lookup, "alerts": _alerts, "reconcile": _reconcile, "hop": _hop,
-              "simulate": _simulate, "dashboard": _dashboard}  # fmt: skip
+              "simulate": _simulate, "dashboard": _dashboard, "api": _api, "ocel": _ocel}  # fmt: skip
 
 
 def main() -> int:

@@ -22,10 +22,11 @@ PAGES = {
     "process_map": ("Process map", ":material/account_tree:"),
 }
 
-st.set_page_config(page_title="biztrace", page_icon=":material/local_shipping:", layout="wide")
-data.reset_query_time()
 here = Path(__file__).parent
-signed_in = st.session_state.get("user")
+FAVICON = here / "static" / "favicon.png"  # served by this server: a material icon or emoji is fetched from a CDN
+st.set_page_config(page_title="biztrace", page_icon=str(FAVICON), layout="wide")
+data.reset_query_time()
+signed_in = ui.current_user()
 # Navigation is declared before the sign-in form, hidden, so a shared link (/search?key=O-1182)
 # still names its page after the person signs in.
 visible = [

@@ -200,7 +200,7 @@ def sign_in(
 
     Goes through the process's sign-in gate (:func:`biztrace.dashboard.signin.gate`): rate limits
     per user and per ``address``, the audit log, and, given ``users_file``, the upgrade of an old
-    hash. :meth:`~biztrace.dashboard.signin.Gate.attempt` also says why and opens a session.
+    hash. :meth:`~biztrace.dashboard.signin.Gate.attempt` also says why (for the form's message).
     """
     from biztrace.dashboard import signin  # signin builds on this module's users and hashes
 

@@ -6,6 +6,8 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
+from biztrace.dashboard.spans import OUTCOME
+
 STATE_COLORS = {
     "complete": "#2e7d32",
     "in_flight": "#1976d2",
@@ -13,7 +15,7 @@ STATE_COLORS = {
     "failed": "#c62828",
     "dead_letter": "#6a1b9a",
 }
-STATUS_COLORS = {"Ok": "#2e7d32", "Unset": "#1976d2", "Error": "#c62828"}
+STATUS_COLORS = {"ok": "#2e7d32", "error": "#c62828"}
 
 
 def _empty(title: str) -> go.Figure:
@@ -47,9 +49,13 @@ def states_by_process(states: pd.DataFrame) -> go.Figure:
     return figure
 
 
-def sla_heatmap(sla: pd.DataFrame, rows: list[str] | None = None) -> go.Figure:
+BREACH, MET = "#c62828", "#2e7d32"
+
+
+def sla_heatmap(sla: pd.DataFrame, rows: list[str] | None = None, target: float = 0.95) -> go.Figure:
     """Adherence per (process · stage) and priority, rows in ``rows`` order (the processes'
-    stage order, first at the top); hover shows met of measured."""
+    stage order, first at the top), coloured against ``target``: red below it (a breach), green at or
+    above it; each cell says its percentage, hover shows met of measured."""
     if sla.empty:
         return _empty("no stage with an SLA was measured")
     table = sla.assign(row=sla["process"] + " · " + sla["stage"])
@@ -57,25 +63,45 @@ def sla_heatmap(sla: pd.DataFrame, rows: list[str] | None = None) -> go.Figure:
     if rows:
         pivot = pivot.reindex([r for r in rows if r in pivot.index][::-1])
     counts = table.pivot_table(index="row", columns="priority", values="measured", aggfunc="sum")
+    met = (pivot >= target).astype(float).where(pivot.notna())
+    measured = counts.reindex_like(pivot).fillna(0).astype(int)
+    labels = pivot.map(lambda v: "" if pd.isna(v) else f"{v:.0%}")
     figure = go.Figure(
         go.Heatmap(
-            z=pivot.values,
+            z=met.values,
             x=list(pivot.columns),
             y=list(pivot.index),
             zmin=0,
             zmax=1,
-            colorscale="RdYlGn",
-            text=counts.reindex_like(pivot).fillna(0).astype(int).values,
-            texttemplate="%{z:.0%}",
-            hovertemplate="%{y}<br>priority %{x}<br>adherence %{z:.1%}<br>measured %{text}<extra></extra>",
+            colorscale=[[0, BREACH], [0.5, BREACH], [0.5, MET], [1, MET]],
+            showscale=False,
+            text=labels.values,
+            customdata=measured.values,
+            texttemplate="%{text}",
+            textfont={"color": "white"},
+            hovertemplate="%{y}<br>priority %{x}<br>adherence %{text}"
+            f" (target {target:.0%})<br>measured %{{customdata}}<extra></extra>",
+            xgap=2,
+            ygap=2,
         )
     )
-    figure.update_layout(height=340, margin={"t": 10, "b": 10})
+    legend = {"text": f"red: below the {target:.0%} target · green: met", "font": {"size": 12}}
+    figure.update_layout(height=340, margin={"t": 30, "b": 10}, title=legend)
     return figure
 
 
-def trend(frame: pd.DataFrame) -> go.Figure:
-    """Transactions started per bucket, split by what became of them."""
+def _mark_partial(figure: go.Figure, partial_from, bucket_s: int) -> None:
+    """Shade the last bucket, which is not over yet, and say so (its lower figures are not a fall)."""
+    if partial_from is None:
+        return
+    end = pd.Timestamp(partial_from) + pd.Timedelta(seconds=bucket_s)
+    figure.add_vrect(x0=pd.Timestamp(partial_from), x1=end, fillcolor="#9e9e9e", opacity=0.15, line_width=0,
+                     annotation_text="partial: still filling", annotation_position="top left")  # fmt: skip
+
+
+def trend(frame: pd.DataFrame, partial_from=None, bucket_s: int = 3600) -> go.Figure:
+    """Transactions started per bucket, split by what became of them; the last bucket, still open,
+    shaded as partial."""
     if frame.empty:
         return _empty("no transactions")
     long = (
@@ -85,6 +111,47 @@ def trend(frame: pd.DataFrame) -> go.Figure:
     )
     figure = px.area(long, x="bucket", y="transactions", color="state", color_discrete_map=STATE_COLORS)
     figure.update_layout(height=300, margin={"t": 10, "b": 10}, legend_title_text="", xaxis_title="")
+    _mark_partial(figure, partial_from, bucket_s)
+    return figure
+
+
+def sla_trend(
+    current: pd.DataFrame, previous: pd.DataFrame | None = None, *, target: float = 0.95, partial_from=None,
+    bucket_s: int = 3600,
+) -> go.Figure:  # fmt: skip
+    """End-to-end SLA adherence per start bucket (solid), the previous period on the same buckets
+    (grey, dotted), the target (a dashed line); the last bucket, still open, its own trace (open
+    marker, dotted) in a shaded band."""
+    if current.empty:
+        return _empty("no transaction with an end-to-end SLA was measured")
+    figure = go.Figure()
+    if previous is not None and not previous.empty:
+        figure.add_trace(go.Scatter(
+            x=previous["bucket"], y=previous["adherence"], name="previous period", mode="lines",
+            line={"dash": "dot", "color": "#9e9e9e"}, customdata=previous[["met", "measured"]],
+            hovertemplate="previous period<br>%{y:.1%} (%{customdata[0]} of %{customdata[1]})<extra></extra>",
+        ))  # fmt: skip
+    is_partial = current["bucket"] >= pd.Timestamp(partial_from) if partial_from is not None else None
+    done = current[~is_partial] if is_partial is not None else current
+    figure.add_trace(go.Scatter(
+        x=done["bucket"], y=done["adherence"], name="this period", mode="lines+markers",
+        line={"color": "#1976d2"}, marker={"size": 7}, customdata=done[["met", "measured"]],
+        hovertemplate="%{x}<br>%{y:.1%} (%{customdata[0]} of %{customdata[1]} met)<extra></extra>",
+    ))  # fmt: skip
+    if is_partial is not None and is_partial.any():
+        # the bucket still filling: an open marker joined by a dotted line, never a solid fall
+        tail = current[is_partial | (current["bucket"] == done["bucket"].max())]
+        figure.add_trace(go.Scatter(
+            x=tail["bucket"], y=tail["adherence"], name="partial bucket (still filling)", mode="lines+markers",
+            line={"color": "#1976d2", "dash": "dot"}, marker={"symbol": "circle-open", "size": 9},
+            customdata=tail[["met", "measured"]],
+            hovertemplate="%{x} (partial)<br>%{y:.1%} (%{customdata[0]} of %{customdata[1]} met so far)<extra></extra>",
+        ))  # fmt: skip
+    figure.add_hline(y=target, line={"color": BREACH, "dash": "dash", "width": 1},
+                     annotation_text=f"target {target:.0%}", annotation_position="bottom right")  # fmt: skip
+    _mark_partial(figure, partial_from, bucket_s)
+    figure.update_layout(height=300, margin={"t": 10, "b": 10}, yaxis_tickformat=".0%", xaxis_title="",
+                         yaxis_title="SLA adherence", yaxis_range=[0, 1.05], legend={"orientation": "h"})  # fmt: skip
     return figure
 
 
@@ -126,10 +193,13 @@ def latency(frame: pd.DataFrame) -> go.Figure:
 
 
 def timeline(hops: pd.DataFrame) -> go.Figure:
-    """Every hop of one key across systems over time; colour is the span status."""
+    """Every hop of one key across systems over time; colour is the hop's outcome (ok or error)."""
     if hops.empty:
         return _empty("no hops")
-    frame = hops.assign(end=hops["start"] + pd.to_timedelta(hops["duration_ms"].clip(lower=1), unit="ms"))
+    frame = hops.assign(
+        end=hops["start"] + pd.to_timedelta(hops["duration_ms"].clip(lower=1), unit="ms"),
+        status=hops["status"].map(lambda s: OUTCOME.get(s, str(s).lower())),
+    )
     figure = px.timeline(
         frame,
         x_start="start",
@@ -145,13 +215,14 @@ def timeline(hops: pd.DataFrame) -> go.Figure:
             y=frame["system"],
             mode="markers",
             showlegend=False,
-            marker={"size": 9, "color": [STATUS_COLORS.get(s, "#1976d2") for s in frame["status"]]},
+            marker={"size": 9, "color": [STATUS_COLORS.get(s, "#2e7d32") for s in frame["status"]]},
             text=frame["stage"].where(frame["stage"] != "", frame["span_name"]),
             hoverinfo="text+x",
         )
     )
     figure.update_yaxes(categoryorder="array", categoryarray=list(dict.fromkeys(frame["system"]))[::-1])
-    figure.update_layout(height=120 + 40 * frame["system"].nunique(), margin={"t": 10, "b": 10}, legend_title_text="")
+    figure.update_layout(height=120 + 40 * frame["system"].nunique(), margin={"t": 10, "b": 10}, legend_title_text="",
+                         showlegend=bool((frame["status"] == "error").any()))  # fmt: skip
     return figure
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from importlib import resources
 from string import Template
 from typing import Any, Literal
@@ -22,13 +22,14 @@ from biztrace.config import AlertsConfig
 from biztrace.dashboard import data
 from biztrace.readmodel import alert_store, figures, reconcile
 from biztrace.readmodel import exceptions as alert_exceptions
+from biztrace.readmodel import overview as alert_overview
 from biztrace.readmodel.lookup import KeyHistory, key_history
 from biztrace.readmodel.transactions import Transaction, query_parameters, transactions
 from biztrace.readmodel.transactions import sql as alerts_sql
 
 _SQL = resources.files("biztrace.dashboard") / "sql"
 
-Window = Literal["1h", "6h", "24h", "7d", "30d", "90d"]
+Window = Literal["1h", "6h", "24h", "7d", "30d", "90d", "custom"]
 WINDOWS: dict[str, timedelta] = {
     "1h": timedelta(hours=1),
     "6h": timedelta(hours=6),
@@ -37,6 +38,7 @@ WINDOWS: dict[str, timedelta] = {
     "30d": timedelta(days=30),
     "90d": timedelta(days=90),
 }
+_NICE_BUCKETS_S = (300, 900, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400, 7 * 86400)
 
 
 def sql(name: str) -> str:
@@ -44,7 +46,8 @@ def sql(name: str) -> str:
 
 
 class Filters(BaseModel):
-    """The filters every page shares; empty means all."""
+    """The filters every page shares; empty means all. ``window="custom"``: the days ``start`` to ``end``
+    (both included, UTC)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -53,12 +56,36 @@ class Filters(BaseModel):
     channel: str = ""
     system: str = ""
     priority: str = ""
+    start: date | None = None
+    end: date | None = None
 
     def since(self, now: datetime) -> datetime:
+        if self.window == "custom":
+            first = self.start or (now - WINDOWS["7d"]).date()
+            return datetime.combine(first, time(0), tzinfo=now.tzinfo)
         return now - WINDOWS[self.window]
 
-    def bucket_s(self) -> int:
+    def until(self, now: datetime) -> datetime:
+        """The window's end: now, or the day after a custom range's last day (whichever is first)."""
+        if self.window == "custom" and self.end is not None:
+            return min(now, datetime.combine(self.end + timedelta(days=1), time(0), tzinfo=now.tzinfo))
+        return now
+
+    def span(self, now: datetime) -> timedelta:
+        return max(self.until(now) - self.since(now), timedelta(minutes=5))
+
+    def label(self, now: datetime | None = None) -> str:
+        """The window as a phrase: "the last 24h", or "2026-11-01 to 2026-11-30"."""
+        if self.window != "custom":
+            return f"the last {self.window}"
+        at = now or datetime.now(UTC)
+        return f"{self.since(at):%Y-%m-%d} to {(self.until(at) - timedelta(seconds=1)):%Y-%m-%d}"
+
+    def bucket_s(self, now: datetime | None = None) -> int:
         """Trend bucket: about 24–48 points whatever the window."""
+        if self.window == "custom":
+            wanted = self.span(now or datetime.now(UTC)).total_seconds() / 36
+            return next((b for b in _NICE_BUCKETS_S if b >= wanted), _NICE_BUCKETS_S[-1])
         return {"1h": 300, "6h": 900, "24h": 3600, "7d": 6 * 3600, "30d": 86400, "90d": 86400}[self.window]
 
 
@@ -83,11 +110,19 @@ def _memory_table(query: str, parameters: dict[str, Any]) -> Iterator[str]:
 
 
 @contextmanager
-def snapshot(config: AlertsConfig, filters: Filters, at: datetime) -> Iterator[str]:
-    """A Memory table of the window's transactions, dropped on exit; yields its name."""
+def snapshot(
+    config: AlertsConfig,
+    filters: Filters,
+    at: datetime,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> Iterator[str]:
+    """A Memory table of the transactions started in the window (or ``since``..``until``), dropped on
+    exit; yields its name. Their state is always the one at ``at``."""
     scoped = alert_exceptions.narrowed(config, filters.process)
-    parameters = query_parameters(data.store(), scoped, at, since=filters.since(at))
-    parameters.update(channel=filters.channel, priority=filters.priority)
+    parameters = query_parameters(data.store(), scoped, at, since=since or filters.since(at))
+    parameters.update(channel=filters.channel, priority=filters.priority, until=until or filters.until(at))
     query = Template(sql("snapshot")).substitute(
         transactions=alerts_sql("transactions"), system_at_fault=alerts_sql("system_at_fault")
     )
@@ -127,28 +162,67 @@ class Overview(BaseModel):
     finance: list[dict[str, Any]] = Field(description="per reconciliation rule: the right side's SLA adherence")
     adherence: list[figures.SlaAdherence] = Field(description="end-to-end SLA adherence per process")
     adherence_overall: figures.SlaAdherence = Field(description="end-to-end SLA adherence, every process together")
+    sla_trend: pd.DataFrame = Field(description="bucket, met, measured, adherence: SLA adherence per start bucket")
+    by_channel: list[figures.SlaAdherence] = Field(description="SLA adherence per channel, worst first")
+    by_system: list[figures.SlaAdherence] = Field(description="SLA adherence per system at fault, worst first")
+    bucket_s: int
+    partial_from: datetime | None = Field(description="the last bucket's start when it is not over yet")
+
+
+def _worst_first(groups: list[figures.SlaAdherence]) -> list[figures.SlaAdherence]:
+    measured = [g for g in groups if g.adherence is not None]
+    return sorted(measured, key=lambda g: (g.adherence, -g.measured))
+
+
+def sla_by_bucket(
+    config: AlertsConfig, table: str, at: datetime, since: datetime, bucket_s: int, system: str = ""
+) -> pd.DataFrame:
+    """End-to-end SLA adherence of the transactions of ``table`` (a snapshot) started since ``since``,
+    per ``bucket_s`` bucket of their start, judged at ``at`` (:func:`figures.sla_adherence`, its one definition: the
+    snapshot's ``stage`` column carries the bucket, the label it groups by)."""
+    bucketed = (
+        f"(SELECT *, toString(toStartOfInterval(started_at, toIntervalSecond({int(bucket_s)}))) AS stage "
+        f"FROM {table})"
+    )  # the dashboard's snapshot has no stage column and ends at the window's end already
+    started = _clock()
+    try:
+        groups = figures.sla_adherence(data.store(), config, bucketed, at, since, group=("stage",),
+                                       system=system or None)  # fmt: skip
+    finally:
+        data.add_query_time(_clock() - started)
+    frame = pd.DataFrame(
+        [{"bucket": pd.Timestamp(g.labels["stage"]), "met": g.met, "measured": g.measured, "pending": g.pending,
+          "adherence": g.adherence} for g in groups],
+        columns=["bucket", "met", "measured", "pending", "adherence"],
+    )  # fmt: skip
+    return frame.sort_values("bucket").reset_index(drop=True)
 
 
 def overview(config: AlertsConfig, filters: Filters, at: datetime) -> Overview:
+    since, until, bucket_s = filters.since(at), filters.until(at), filters.bucket_s(at)
     with snapshot(config, filters, at) as table:
         states = _read("states", table, filters)
-        trend = _read("trend", table, filters, bucket_s=filters.bucket_s())
+        trend = _read("trend", table, filters, bucket_s=bucket_s)
         started = _clock()
         try:
             system = filters.system or None
-            adherence = figures.sla_adherence(
-                data.store(), config, _quoted(table), at, filters.since(at), system=system
-            )
-            stages = figures.stage_sla(data.store(), config, _quoted(table), system=system)
+            store = data.store()
+            adherence = figures.sla_adherence(store, config, _quoted(table), at, since, system=system)
+            stages = figures.stage_sla(store, config, _quoted(table), system=system)
+            by_channel = figures.sla_adherence(store, config, _quoted(table), at, since, group=("channel",),
+                                               system=system)  # fmt: skip
+            by_system = figures.sla_adherence(store, config, _quoted(table), at, since, group=("system",),
+                                              system=system)  # fmt: skip
         finally:
             data.add_query_time(_clock() - started)
+        sla_trend = sla_by_bucket(config, _quoted(table), at, since, bucket_s, filters.system)
     sla_table = pd.DataFrame([row.model_dump() for row in stages], columns=list(figures.StageSla.model_fields))
     latency = data.query_df(
         sql("latency"),
         {
             "db": data.store().database,
-            "since": filters.since(at),
-            "now": at,
+            "since": since,
+            "now": until,
             "process": filters.process,
             "channel": filters.channel,
             "priority": filters.priority,
@@ -169,8 +243,37 @@ def overview(config: AlertsConfig, filters: Filters, at: datetime) -> Overview:
                     "share": float(rows["met"].sum() / rows["measured"].sum()),
                 }
             )
+    last = (int(until.timestamp()) // bucket_s) * bucket_s
+    partial = datetime.fromtimestamp(last, UTC).replace(tzinfo=None) if last + bucket_s > until.timestamp() else None
     return Overview(at=at, states=states, sla=sla_table, trend=trend, latency=latency, finance=finance,
-                    adherence=adherence, adherence_overall=figures.overall(adherence))  # fmt: skip
+                    adherence=adherence, adherence_overall=figures.overall(adherence), sla_trend=sla_trend,
+                    by_channel=_worst_first(by_channel), by_system=_worst_first(by_system), bucket_s=bucket_s,
+                    partial_from=partial)  # fmt: skip
+
+
+DEFAULT_SLA_TARGET = 0.95
+
+
+def sla_target(config: AlertsConfig, process: str = "") -> float:
+    """The SLA adherence the charts hold figures against: the threshold of the ``sla_adherence`` rule
+    for ``process`` (or for every process), the strictest when several apply; 95% without one."""
+    thresholds = [
+        rule.threshold
+        for rule in config.rules
+        if rule.kind == "sla_adherence" and (not process or rule.process in (None, process))
+    ]
+    return max(thresholds, default=DEFAULT_SLA_TARGET)
+
+
+def previous_sla_trend(config: AlertsConfig, filters: Filters, at: datetime) -> pd.DataFrame:
+    """SLA adherence per bucket of the period just before the window (as long as it), judged at ``at``,
+    its buckets shifted by one period so they line up with the window's."""
+    span = filters.span(at)
+    since, until = filters.since(at) - span, filters.since(at)
+    with snapshot(config, filters, at, since=since, until=until) as table:
+        frame = sla_by_bucket(config, _quoted(table), at, since, filters.bucket_s(at), filters.system)
+    frame["bucket"] = frame["bucket"] + pd.Timedelta(span)
+    return frame
 
 
 class ProcessMap(BaseModel):
@@ -218,7 +321,9 @@ def order_view(config: AlertsConfig, key: str, at: datetime) -> OrderView:
     started = _clock()
     try:
         history = key_history(store, key)
-        related = sorted({key} | {hop.order_id for hop in history.hops if hop.order_id})
+        related = sorted(  # the whole tree: an invoice's page shows its order's (and returns') state
+            {key} | set(history.tree) | {k for hop in history.hops for k in (hop.order_id, hop.return_id) if k}
+        )
         states = transactions(store, config, at, keys=related) if history.found else []
         items = [  # per transaction key: a shipment id's page shows its order's exceptions
             item
@@ -373,7 +478,7 @@ def expire_silence(silence_id: str) -> bool:
 def reconciliation(config: AlertsConfig, filters: Filters, at: datetime) -> dict[str, list]:
     started = _clock()
     try:
-        period = "day" if WINDOWS[filters.window] >= timedelta(days=1) else "hour"
+        period = "day" if filters.span(at) >= timedelta(days=1) else "hour"
         return reconcile.report(
             data.store(),
             config,
@@ -412,3 +517,96 @@ def alerts_now() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[Any]]
     finally:
         data.add_query_time(_clock() - started)
     return current, history, silences
+
+
+FILTER_LABELS = ("process", "system", "channel", "priority")
+"""The sidebar filters an alert's labels are held against (an alert without that label is kept)."""
+
+RATE_KINDS = {"stuck_share", "error_rate", "sla_adherence", "duplicate_rate", "mismatch_rate"}
+EXCEPTION_KIND = {
+    "stuck_count": "stuck", "stuck_share": "stuck", "sla_adherence": "stuck", "error_rate": "failed",
+    "dead_letters": "dead_letter", "duplicate_rate": "duplicate", "mismatch_rate": "mismatch",
+}  # fmt: skip
+
+
+class AlertRow(BaseModel):
+    """One current alert as the Alerts page shows it."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    fingerprint: str
+    alert: Any = Field(description="the stored AlertInstance")
+    since: datetime
+    kind: str = Field(description="the rule's kind ('' for a rule no longer configured)")
+    status: Any = Field(description="overview.AlertStatus")
+    runbook: str = ""
+
+    def value_text(self) -> str:
+        return format_value(self.kind, self.alert.value)
+
+
+def format_value(kind: str, value: float | None) -> str:
+    """An alert's value as a person reads it: a percent for rates, ms for latency, a count otherwise."""
+    if value is None:
+        return ""
+    if kind in RATE_KINDS:
+        return f"{value:.1%}"
+    if kind == "hop_latency_p95":
+        return f"{value:,.0f} ms"
+    return f"{value:,.0f}"
+
+
+def alert_rows(config: AlertsConfig, filters: Filters) -> tuple[list[AlertRow], list[Any], int]:
+    """The current alerts the sidebar filters keep (with their status now), every silence, and how
+    many alerts the filters hid."""
+    store = data.store()
+    started = _clock()
+    try:
+        stored = alert_store.current_alerts(store)
+        silences = alert_store.silences(store)
+    finally:
+        data.add_query_time(_clock() - started)
+    at = now()
+    firing = [s.alert for s in stored.values() if s.alert.state == "firing"]
+    kinds = {rule.name: rule.kind for rule in config.rules}
+    wanted = {label: getattr(filters, label) for label in FILTER_LABELS if getattr(filters, label)}
+    rows, hidden = [], 0
+    for fp, s in sorted(stored.items(), key=lambda item: (item[1].alert.state != "firing", item[1].alert.rule)):
+        if any(s.alert.labels.get(label, value) != value for label, value in wanted.items()):
+            hidden += 1
+            continue
+        kind = kinds.get(s.alert.rule, "")
+        runbook = s.alert.annotations.get("runbook_url", "") or config.runbook(
+            EXCEPTION_KIND.get(kind, ""), s.alert.labels.get("process")
+        )
+        status = alert_overview.alert_status(config, s.alert, firing, silences, at)
+        rows.append(AlertRow(fingerprint=fp, alert=s.alert, since=s.since, kind=kind, status=status, runbook=runbook))
+    return rows, silences, hidden
+
+
+def alert_transactions(config: AlertsConfig, alert: Any, at: datetime, page: int, page_size: int):
+    """One page of every transaction behind ``alert`` (``readmodel.overview``), or None when its rule's
+    transactions are only those the alert recorded."""
+    started = _clock()
+    try:
+        return alert_overview.alert_transactions(
+            data.store(), config, alert, at, offset=page * page_size, limit=page_size
+        )
+    finally:
+        data.add_query_time(_clock() - started)
+
+
+def acknowledge_alert(alert: Any, duration: timedelta, actor: str, note: str = "") -> str:
+    """Acknowledge an alert: a silence of exactly its labels, recorded with the person; returns its id."""
+    comment = f"{alert_overview.ACK_PREFIX} by {actor}" + (f": {note}" if note else "")
+    return save_silence(alert_overview.ack_silence_matchers(alert), duration, actor, comment)
+
+
+def alerts_matching(matchers: dict[str, str]) -> list[str]:
+    """The rules of the current (not resolved) alerts these matchers would silence."""
+    from biztrace.config.silences import matches
+
+    stored = alert_store.current_alerts(data.store())
+    return sorted(
+        {s.alert.rule for s in stored.values() if s.alert.state != "resolved" and matches(matchers, s.alert.labels)}
+    )

@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 
 APP = Path(__file__).with_name("app.py")
+PRIMARY_COLOR = "#1976d2"
+"""Widgets and progress bars in blue: red is kept for failures and breaches."""
 
 
 def serve(host: str, port: int, environment: dict[str, str]) -> None:
@@ -34,6 +36,7 @@ def serve(host: str, port: int, environment: dict[str, str]) -> None:
         "browser.gatherUsageStats": False,
         "client.toolbarMode": "minimal",
         "theme.base": "light",
+        "theme.primaryColor": PRIMARY_COLOR,  # Streamlit's default red made every progress bar look failed
     }
     streamlit_config._main_script_path = str(APP)
     bootstrap.load_config_options(flag_options=flags)

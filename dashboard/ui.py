@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import streamlit as st
 
 from biztrace.config import AlertsConfig
 from biztrace.config.errors import ConfigError
-from biztrace.dashboard import auth, data, queries
+from biztrace.dashboard import auth, data, queries, signin
 from biztrace.dashboard.queries import WINDOWS, Filters
 from biztrace.store import StoreError
 
@@ -49,11 +49,43 @@ def _oidc_configured() -> bool:
         return False
 
 
-def signed_in_user() -> auth.User:
-    """The signed-in user; otherwise draws the sign-in form and stops the script."""
-    user = st.session_state.get("user")
-    if isinstance(user, auth.User):
+def _session_cookie() -> str | None:
+    return st.context.cookies.get(signin.COOKIE)
+
+
+def _browser() -> bool:
+    """Whether this run serves a browser connection (AppTest runs have no headers at all)."""
+    return bool(st.context.headers)
+
+
+def current_user() -> auth.User | None:
+    """Who this run serves, drawing nothing: the session cookie's user, else (OIDC, or AppTest with no
+    browser) the session state's; a Streamlit session resumed without its cookie serves nobody."""
+    cookie = _session_cookie()
+    user = signin.gate().sessions.resume(cookie) if cookie else None
+    if user is not None:
+        st.session_state["user"] = user
         return user
+    user = st.session_state.get("user")
+    if isinstance(user, auth.User) and (not _browser() or user.via == "oidc"):
+        return user
+    st.session_state.pop("user", None)
+    return None
+
+
+def signed_in_user() -> auth.User:
+    """The signed-in user; otherwise draws the sign-in form and stops the script.
+
+    A browser is signed in by its session cookie alone (a signed, expiring token, see
+    :mod:`dashboard.signin`): a reload or a new tab resumes, and a client that reconnects to a
+    Streamlit session by its id without the cookie is not signed in.
+    """
+    user = current_user()
+    if user is not None:
+        return user
+    cookie = _session_cookie()
+    if cookie:
+        st.html(signin.cookie_script(None), unsafe_allow_javascript=True)  # ended or expired: forget it
     path = os.environ.get("BIZTRACE_USERS_FILE")
     users = auth.UsersFile()
     if path:
@@ -86,11 +118,22 @@ def signed_in_user() -> auth.User:
         password = st.text_input("Password", type="password", key="signin_password")
         submitted = st.form_submit_button("Sign in", type="primary")
     if submitted:
-        found = auth.sign_in(users, name.strip(), password)
-        if found is not None:
-            st.session_state["user"] = found
-            st.rerun()
-        st.error("Unknown user or wrong password.")
+        gate = signin.gate()
+        address = st.context.ip_address
+        attempt = gate.attempt(users, name.strip(), password, address=address, users_file=Path(path) if path else None)
+        if attempt.user is not None:
+            st.session_state["user"] = attempt.user
+            if not _browser():
+                st.rerun()
+            token = gate.sessions.open(attempt.user, address=address)
+            # The cookie reaches the server with the next connection: reload into it.
+            st.html(
+                signin.cookie_script(token, gate.settings.session_absolute_s)
+                + "<script>window.location.reload();</script>",
+                unsafe_allow_javascript=True,
+            )
+            st.stop()
+        st.error(attempt.message)
     _load_plotly_early()
     st.stop()
 
@@ -114,7 +157,9 @@ def page_user(page: str) -> auth.User:
 
 
 def sign_out() -> None:
+    """End the session everywhere (every tab holding its cookie); the next run forgets the cookie."""
     user = st.session_state.pop("user", None)
+    signin.gate().sessions.close(_session_cookie(), address=st.context.ip_address)
     if isinstance(user, auth.User) and user.via == "oidc":
         st.logout()
 
@@ -149,7 +194,14 @@ def check_store() -> None:
 def sidebar_filters(config: AlertsConfig) -> Filters:
     """The filters shared by every page (kept in session state across pages)."""
     side = st.sidebar
-    side.selectbox("Time range", list(WINDOWS), index=2, key="f_window", help="transactions started in this window")
+    side.selectbox(
+        "Time range", [*WINDOWS, "custom"], index=2, key="f_window", help="transactions started in this window",
+        format_func=lambda v: "custom range…" if v == "custom" else f"last {v}",
+    )  # fmt: skip
+    if st.session_state.get("f_window") == "custom":
+        today = queries.now().date()
+        st.session_state.setdefault("f_range", (today - timedelta(days=7), today))
+        side.date_input("From – to (UTC days)", key="f_range", max_value=today, help="both days included")
     side.selectbox("Process", ["", *config.processes], key="f_process", format_func=lambda v: v or "all processes")
     seen = _dimensions(tick().timestamp() // 600)
     side.selectbox("Channel", ["", *seen["channels"]], key="f_channel", format_func=lambda v: v or "all channels")
@@ -166,8 +218,12 @@ def sidebar_filters(config: AlertsConfig) -> Filters:
 def current_filters() -> Filters:
     """The filters as the sidebar last set them (pages read them; only the app draws them)."""
     state = st.session_state
+    window = state.get("f_window", "24h")
+    days = tuple(state.get("f_range") or ()) if window == "custom" else ()
     return Filters(
-        window=state.get("f_window", "24h"),
+        window=window,
+        start=days[0] if days else None,
+        end=days[-1] if days else None,
         process=state.get("f_process", ""),
         channel=state.get("f_channel", ""),
         system=state.get("f_system", ""),
@@ -195,6 +251,11 @@ def order_link(key: str) -> str:
     from urllib.parse import quote
 
     return f"/{ORDER_PAGE}?key={quote(key)}"
+
+
+def shown(count: int, total: int) -> str:
+    """How much of a list a table shows: "first 500 of 1,234" when it is cut, "all 12" when not."""
+    return f"first {count:,} of {total:,}" if count < total else f"all {total:,}"
 
 
 def literal(value: object) -> str:

@@ -33,7 +33,7 @@ from pydantic import BaseModel, Field
 from biztrace.config import AlertsConfig
 from biztrace.readmodel import reconcile, rules
 from biztrace.readmodel.errors import NotFound
-from biztrace.readmodel.transactions import Transaction, query_parameters, sql
+from biztrace.readmodel.transactions import Transaction, query_parameters, sql, transactions
 from biztrace.store import Store, schema
 
 ExceptionState = Literal["open", "acknowledged", "resolved"]
@@ -55,6 +55,9 @@ class ExceptionItem(BaseModel):
     detail: dict[str, object] = Field(default_factory=dict)
     priority: str = ""
     channel: str = ""
+    amount: float | None = Field(None, description="the transaction's value at risk (CONVENTIONS: for an order, "
+                                 "the amount its system of record accepted; else the first amount seen)")  # fmt: skip
+    currency: str = Field("", description="ISO 4217 code of amount")
     detected: bool = Field(True, description="false for a resolved exception no longer detected")
     state: ExceptionState = "open"
     opened_at: datetime | None = None
@@ -89,6 +92,7 @@ SORTS: dict[str, str] = {
     "oldest first": "since ASC, process, key, kind",
     "newest first": "since DESC, process, key, kind",
     "priority, then age": "transform(priority, ['high', 'normal', 'low'], [0, 1, 2], 3), since ASC, process, key, kind",
+    "largest amount first": "amount IS NULL, amount DESC, since ASC, process, key, kind",
 }
 """The queue's orders (``ORDER BY`` clauses of ``sql/exceptions_list.sql``): by age, or by priority then age."""
 TROUBLE = ["stuck", "failed", "dead_letter"]
@@ -131,9 +135,11 @@ def narrowed(config: AlertsConfig, process: str | None) -> AlertsConfig:
     })  # fmt: skip
 
 
-def detected_sql(classified: str) -> str:
+def detected_sql(classified: str, config: AlertsConfig | None = None) -> str:
     """``sql/exceptions_detected.sql`` over ``classified``: a table or subquery shaped like ``sql/snapshot.sql``."""
-    return Template(sql("exceptions_detected")).substitute(classified=classified, duplicates=sql("duplicates"))
+    return Template(sql("exceptions_detected", config)).substitute(
+        classified=classified, duplicates=sql("duplicates", config)
+    )
 
 
 @contextmanager
@@ -143,7 +149,9 @@ def _detected(
     """A Memory table of what ``sql/exceptions_detected.sql`` and the reconciliation find at ``now``
     among transactions started since ``since``; dropped on exit; yields its name."""
     parameters = query_parameters(store, config, now, keys=keys, states=TROUBLE, since=since)
-    with store.memory_table(detected_sql(f"({rules.snapshot_sql()})"), parameters, "biztrace_detected") as found:
+    with store.memory_table(
+        detected_sql(f"({rules.snapshot_sql(config)})", config), parameters, "biztrace_detected"
+    ) as found:
         add_mismatches(store, found, reconcile.mismatches(store, config, now, since=since, keys=keys))
         yield found
 
@@ -203,7 +211,21 @@ def _items(
     parameters = {"queue": table, "db": store.database, "now": now, "states": states, "kinds": kinds,
                   "stage": stage or "", "min_age_s": -_EVERY_ROW if min_age_s is None else min_age_s,
                   "limit": limit, "offset": offset}  # fmt: skip
-    return [_item(config, row) for row in store.client.query(query, parameters=parameters).named_results()]
+    items = [_item(config, row) for row in store.client.query(query, parameters=parameters).named_results()]
+    return _with_values(store, config, now, items)
+
+
+def _with_values(store: Store, config: AlertsConfig, now: datetime, items: list[ExceptionItem]) -> list[ExceptionItem]:
+    """Fill the value of exceptions whose transaction was not classified with them (a duplicate in an
+    otherwise healthy order; a resolved one no longer detected) from the transaction itself."""
+    missing = sorted({item.key for item in items if item.amount is None})
+    if not missing:
+        return items
+    values = {(tx.process, tx.key): (tx.amount, tx.currency) for tx in transactions(store, config, now, keys=missing)}
+    for item in items:
+        if item.amount is None and (item.process, item.key) in values:
+            item.amount, item.currency = values[(item.process, item.key)]
+    return items
 
 
 def detect(
@@ -349,8 +371,21 @@ def add_mismatches(store: Store, table: str, mismatches: list[reconcile.Mismatch
         return
     rows = [[m.process, m.key, "mismatch", m.stage, m.system_at_fault, m.since, "", m.channel, m.evidence,
              json.dumps({"rule": m.rule, "field": m.field, "match_key": m.match_key, "left": m.left, "right": m.right,
-                         "currency": m.currency})] for m in mismatches]  # fmt: skip
-    columns = ["process", "key", "kind", "stage", "system", "since", "priority", "channel", "evidence", "detail"]
+                         "currency": m.currency}), m.amount, m.currency] for m in mismatches]  # fmt: skip
+    columns = [
+        "process",
+        "key",
+        "kind",
+        "stage",
+        "system",
+        "since",
+        "priority",
+        "channel",
+        "evidence",
+        "detail",
+        "amount",
+        "currency",
+    ]
     store.client.insert(table, rows, column_names=columns, database=store.database)
 
 
@@ -362,8 +397,8 @@ def sync(store: Store, config: AlertsConfig, now: datetime, classified: str | No
     snapshot table (``alerts.rules.snapshot``), so transactions are not classified twice.
     """
     parameters = query_parameters(store, config, now) | {"process": ""}
-    classified = classified or f"({rules.snapshot_sql()})"
-    with store.memory_table(detected_sql(classified), parameters, "biztrace_detected") as found:
+    classified = classified or f"({rules.snapshot_sql(config)})"
+    with store.memory_table(detected_sql(classified, config), parameters, "biztrace_detected") as found:
         add_mismatches(store, found, reconcile.mismatches(store, config, now))
         parameters["detected"] = found
         events_sql = Template(sql("exceptions_sync")).substitute(lifecycle=sql("lifecycle"))

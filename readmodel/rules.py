@@ -35,21 +35,21 @@ class RuleResult(BaseModel):
     keys: list[str]
 
 
-def snapshot_sql() -> str:
+def snapshot_sql(config: AlertsConfig | None = None) -> str:
     """Every transaction's state as the rules read it (``sql/snapshot.sql`` over ``sql/transactions.sql``)."""
     return Template(sql("snapshot")).substitute(
-        transactions=sql("transactions"), system_at_fault=sql("system_at_fault")
+        transactions=sql("transactions", config), system_at_fault=sql("system_at_fault", config)
     )
 
 
 @contextmanager
 def snapshot(store: Store, config: AlertsConfig, now: datetime) -> Iterator[str]:
     """A Memory table with every transaction's state at ``now``, dropped on exit; yields its quoted name."""
-    with store.memory_table(snapshot_sql(), query_parameters(store, config, now), "biztrace_snapshot") as name:
+    with store.memory_table(snapshot_sql(config), query_parameters(store, config, now), "biztrace_snapshot") as name:
         yield store.table(name)
 
 
-def _query(rule: Rule, snapshot_table: str) -> str:
+def _query(rule: Rule, snapshot_table: str, config: AlertsConfig | None = None) -> str:
     group = rule.grouping()
     allowed = REPORTED_LABELS[rule.kind]  # checked at load too; kept here for rules built in code
     if not set(group) <= set(allowed):
@@ -59,7 +59,7 @@ def _query(rule: Rule, snapshot_table: str) -> str:
     for label in ("process", "stage", "system"):
         if getattr(rule, label) is not None:
             filters.append(f"{quote_identifier(label)} = {{{label}:String}}")
-    return Template(sql(f"rules/{rule.kind}")).substitute(
+    return Template(sql(f"rules/{rule.kind}", config)).substitute(
         group=columns, snapshot=snapshot_table, filters=" AND ".join(filters)
     )
 
@@ -129,7 +129,7 @@ def evaluate_rule(
         except Exception as exc:  # name the rule, keep the first line
             raise QueryError(f"rule {rule.name} ({rule.kind}) failed: {str(exc).splitlines()[0]}") from exc
     try:
-        result = store.client.query(_query(rule, snapshot_table), parameters=parameters)
+        result = store.client.query(_query(rule, snapshot_table, config), parameters=parameters)
     except QueryError:
         raise
     except Exception as exc:  # ClickHouse errors: name the rule, keep the first line

@@ -117,6 +117,7 @@ class UserAdd(BaseModel):
     """Add (or replace) a local dashboard user with a hashed password.
 
     The password is read from BIZTRACE_USER_PASSWORD, or asked for (never a flag: shells keep history).
+    The file is replaced atomically and written with mode 0600.
 
     Example: biztrace user add alice --role operations --role support --users-file users.yaml
     """
@@ -139,7 +140,7 @@ class UserAdd(BaseModel):
             auth.save_user(self.users_file, self.name, password, self.role)
         except auth.AuthError as exc:
             raise CommandFailed(str(exc), 2) from exc
-        print(f"{self.name} ({', '.join(self.role)}) saved in {self.users_file}")
+        print(f"{self.name} ({', '.join(self.role)}) saved in {self.users_file} (readable by its owner only)")
 
 
 class UserCommand(BaseModel):

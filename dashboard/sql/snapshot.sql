@@ -8,3 +8,4 @@ SELECT
 FROM ($transactions)
 WHERE ({channel:String} = '' OR channel = {channel:String})
   AND ({priority:String} = '' OR priority = {priority:String})
+  AND started_at <= {until:DateTime64(9)}

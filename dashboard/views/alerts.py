@@ -1,4 +1,8 @@
-"""Alerts, for on-call: what is firing and why, its history, and silences."""
+"""Alerts, for on-call: what is firing and why, its transactions, its runbook, and acknowledging it.
+
+From this page to an acknowledged alert: pick the alert (its affected transactions, each a link
+to its order page in this tab, and its runbook show at once), then "Acknowledge".
+"""
 
 from __future__ import annotations
 
@@ -11,36 +15,171 @@ from biztrace.config import parse_duration
 from biztrace.dashboard import queries, ui
 
 user = ui.page_user("alerts")
+config = ui.load_config()
+filters = ui.current_filters()
 st.title("Alerts")
+
+MARKERS = {
+    "firing": "🔥 firing",
+    "pending": "⏳ pending",
+    "resolved": "✔ resolved",
+    "silenced": "🔕 silenced",
+    "acknowledged": "👤 acknowledged",
+    "inhibited": "⤵ inhibited",
+}
+PAGE_SIZE = 50
+
+
+def _status_text(row: queries.AlertRow) -> str:
+    status = row.status
+    text = MARKERS.get(status.status, status.status)
+    if status.silence is not None:
+        return f"{text} by {status.silence.created_by} until {status.silence.ends_at:%Y-%m-%d %H:%M} UTC"
+    if status.inhibited_by:
+        return f"{text} by {status.inhibited_by}"
+    return text
 
 
 @st.fragment(run_every=ui.run_every())
 def current() -> None:
-    alerts, history, _ = queries.alerts_now()
-    firing = [a for a in alerts if a["state"] == "firing"]
-    pending = [a for a in alerts if a["state"] == "pending"]
-    cols = st.columns(3)
-    cols[0].metric("Firing", len(firing))
-    cols[1].metric("Pending", len(pending))
-    cols[2].metric("Recently resolved", sum(1 for a in alerts if a["state"] == "resolved"))
+    rows, _, hidden = queries.alert_rows(config, filters)
+    if done := st.session_state.pop("a_done", None):
+        st.success(done)
+    statuses = [r.status.status for r in rows]
+    cols = st.columns(4)
+    cols[0].metric("Firing", statuses.count("firing"), help="firing and neither silenced, acknowledged nor inhibited")
+    cols[1].metric("Pending", statuses.count("pending"))
+    cols[2].metric("Silenced or acknowledged", statuses.count("silenced") + statuses.count("acknowledged"))
+    cols[3].metric("Inhibited", statuses.count("inhibited"))
+    if hidden:
+        st.caption(
+            f"{hidden} alert(s) of other processes, systems, channels or priorities hidden by the sidebar filters"
+        )
     st.subheader("Now")
-    if alerts:
-        st.dataframe(pd.DataFrame(alerts).drop(columns=["fingerprint"]), hide_index=True, width="stretch")
-    else:
+    if not rows and hidden:
+        st.info("No alert for these filters: clear the sidebar filters to see the others.")
+        return
+    if not rows:
         st.success("Nothing is firing. (The alert loop writes here: `biztrace alerts run`, or `biztrace up`.)")
-    st.subheader("History")
-    if history:
-        frame = pd.DataFrame(history)
-        frame["Labels"] = frame["Labels"].map(lambda labels: ", ".join(f"{k}={v}" for k, v in sorted(labels.items())))
-        st.dataframe(frame, hide_index=True, width="stretch")
+        return
+    table = pd.DataFrame(
+        [
+            {
+                "alert": r.alert.rule,
+                "status": _status_text(r),
+                "severity": r.alert.labels.get("severity", ""),
+                "value": r.value_text(),
+                "since": f"{r.since:%Y-%m-%d %H:%M} UTC",
+                "summary": r.alert.annotations.get("summary", ""),
+                "labels": ", ".join(f"{k}={v}" for k, v in sorted(r.alert.labels.items()) if k != "alertname"),
+            }
+            for r in rows
+        ]
+    )
+    st.dataframe(table, hide_index=True, width="stretch")
+    _details(rows)
+
+
+def _details(rows: list[queries.AlertRow]) -> None:
+    """The chosen alert: its status, runbook and every affected transaction, and Acknowledge."""
+    by_fp = {r.fingerprint: r for r in rows}
+    wanted = st.query_params.get("alert", "")
+    if st.session_state.get("a_alert") not in by_fp:
+        st.session_state["a_alert"] = wanted if wanted in by_fp else rows[0].fingerprint
+    fingerprint = st.selectbox(
+        "Alert",
+        list(by_fp),
+        key="a_alert",
+        format_func=lambda fp: f"{by_fp[fp].alert.rule} · {by_fp[fp].value_text()} · {by_fp[fp].status.status}",
+    )
+    st.query_params["alert"] = fingerprint
+    row = by_fp[fingerprint]
+    alert = row.alert
+    st.markdown(f"**{ui.literal(alert.rule)}**: {ui.literal(alert.annotations.get('summary', '')) or 'no summary'}")
+    info = st.columns(3)
+    info[0].metric("Value", row.value_text())
+    info[1].metric("Status", row.status.status)
+    info[2].metric("Since", f"{row.since:%Y-%m-%d %H:%M}")
+    st.caption(_status_text(row))
+    if row.runbook:
+        st.markdown(f"Runbook: [{ui.literal(row.runbook)}]({row.runbook})")
     else:
-        st.caption("no alert has changed state yet")
+        st.caption("no runbook configured for this alert (config `runbooks:` or the rule's runbook_url)")
+    _affected(row)
+    if user.may("silence") and row.status.status in ("firing", "inhibited", "resolved"):
+        left, right = st.columns([1, 3])
+        duration = left.selectbox("For", ["1h", "4h", "12h", "24h"], index=1, key="a_ack_for")
+        note = right.text_input("Note (optional)", key="a_ack_note")
+        if st.button("Acknowledge", type="primary", key="a_ack"):
+            silence_id = queries.acknowledge_alert(alert, parse_duration(duration), user.name, note)
+            st.session_state["a_done"] = (
+                f"{ui.literal(alert.rule)} acknowledged by {ui.literal(user.name)} for {duration} "
+                f"(silence {ui.literal(silence_id)}): no notification is sent for it meanwhile"
+            )
+            st.rerun()
+
+
+def _affected(row: queries.AlertRow) -> None:
+    st.subheader("Affected transactions")
+    size = int(st.session_state.get("a_page_size", PAGE_SIZE))
+    if st.session_state.get("a_paged_alert") != row.fingerprint:  # another alert starts at its first page
+        st.session_state["a_paged_alert"] = row.fingerprint
+        st.session_state["a_page"] = 1
+    page_no = max(int(st.session_state.get("a_page", 1)) - 1, 0)
+    found = queries.alert_transactions(config, row.alert, ui.tick(), page_no, size)
+    if found is None:
+        refs = row.alert.transactions
+        listed = [
+            {"process": t.process, "key": t.key, "kind": t.kind, "stage": t.stage, "system": t.system, "since": t.since}
+            for t in refs
+        ]
+        st.caption(
+            f"{len(listed)} recorded with the alert (a {row.kind or 'removed'} rule records at most 50; "
+            f"its value is {row.value_text()})"
+        )
+        _links(listed)
+        return
+    pages = max(1, -(-found.total // size))
+    if int(st.session_state.get("a_page", 1)) > pages:  # fewer rows now than when the page was chosen
+        st.session_state["a_page"] = pages
+    left, right = st.columns(2)
+    right.selectbox("Rows per page", [10, PAGE_SIZE, 200], index=1, key="a_page_size")
+    left.number_input(f"Page (of {pages})", min_value=1, max_value=pages, step=1, key="a_page")
+    first = page_no * size
+    st.caption(
+        f"{len(found.rows)} of {found.total:,}" + (f" (from {first + 1:,})" if first else "")
+        if found.total
+        else "no transaction is affected now"
+    )
+    _links([r.model_dump() for r in found.rows])
+
+
+def _links(rows: list[dict]) -> None:
+    """One line per transaction, the key a link to its order page in this tab."""
+    for item in rows:
+        since = f" · since {item['since']:%Y-%m-%d %H:%M}" if item.get("since") else ""
+        detail = " · ".join(str(item[k]) for k in ("process", "stage", "system") if item.get(k))
+        st.page_link("views/search.py", label=f"{item['key']} · {detail}{since}", query_params={"key": item["key"]})
 
 
 current()
 
+st.subheader("History")
+_, history, _ = queries.alerts_now()
+if history:
+    frame = pd.DataFrame(history)
+    frame["Labels"] = frame["Labels"].map(lambda labels: ", ".join(f"{k}={v}" for k, v in sorted(labels.items())))
+    kinds = {rule.name: rule.kind for rule in config.rules}
+    frame["Value"] = [
+        queries.format_value(kinds.get(r, ""), v) for r, v in zip(frame["Rule"], frame["Value"], strict=True)
+    ]
+    frame["At"] = frame["At"].map(lambda t: f"{t:%Y-%m-%d %H:%M:%S}")
+    st.dataframe(frame, hide_index=True, width="stretch")
+else:
+    st.caption("no alert has changed state yet")
+
 st.subheader("Silences")
-_, _, silences = queries.alerts_now()
+silences = queries.alerts_now()[2]
 at = queries.now()
 if silences:
     rows = [
@@ -48,7 +187,7 @@ if silences:
             "id": s.id,
             "state": s.state(at),
             "matchers": ", ".join(f"{k}={v}" for k, v in s.matchers.items()),
-            "until": s.ends_at,
+            "until": f"{s.ends_at:%Y-%m-%d %H:%M} UTC",
             "by": s.created_by,
             "comment": s.comment,
         }
@@ -84,8 +223,17 @@ if user.may("silence"):
             if problem:
                 st.error(problem)
             else:
-                silence_id = queries.save_silence(matchers, duration, user.name, comment)
-                st.success(f"silence {ui.literal(silence_id)} created")
+                try:
+                    silence_id = queries.save_silence(matchers, duration, user.name, comment)
+                except ValueError as exc:
+                    st.error(ui.literal(str(exc)))
+                else:
+                    st.success(f"silence {ui.literal(silence_id)} created")
+                    if not queries.alerts_matching(matchers):
+                        st.warning(
+                            f"silence {ui.literal(silence_id)} matches no current alert: it will mute only an "
+                            "alert that starts matching before it ends (check the label names and values)"
+                        )
     active = [s.id for s in silences if s.state(at) != "expired"]
     if active:
         with st.form("expire"):

@@ -61,7 +61,7 @@ result = _page(
 )
 counts = result.counts
 if counts.empty:
-    st.success(f"No exceptions among transactions started in the last {filters.window}.")
+    st.success(f"No exceptions among transactions started in {filters.label()}.")
     ui.footer()
     st.stop()
 

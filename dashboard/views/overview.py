@@ -7,6 +7,7 @@ import streamlit as st
 from biztrace.dashboard import charts, data, queries, ui
 from biztrace.readmodel.transactions import transactions
 
+LIMIT = 500
 ui.page_user("overview")
 config = ui.load_config()
 filters = ui.current_filters()
@@ -17,6 +18,29 @@ def _figures(filters_json: str, at) -> queries.Overview:
     return queries.overview(ui.load_config(), queries.Filters.model_validate_json(filters_json), at)
 
 
+@st.cache_data(ttl=1800, show_spinner=False, max_entries=16)
+def _previous(filters_json: str, at):
+    return queries.previous_sla_trend(ui.load_config(), queries.Filters.model_validate_json(filters_json), at)
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1%}"
+
+
+def _breakdown(groups, label: str, target: float) -> list[dict]:
+    return [
+        {
+            label: g.labels[label] or "(none)",
+            "SLA adherence": _pct(g.adherence),
+            "vs target": "breach" if g.adherence is not None and g.adherence < target else "met",
+            "met": g.met,
+            "measured": g.measured,
+            "missed": g.missed,
+        }
+        for g in groups
+    ]
+
+
 @st.fragment(run_every=ui.run_every())
 def body() -> None:
     at = ui.tick()
@@ -25,7 +49,7 @@ def body() -> None:
     states = figures.states
     if states.empty:
         st.info(
-            f"No transactions started in the last {filters.window}. Send spans to the collector "
+            f"No transactions started in {filters.label()}. Send spans to the collector "
             "(or run `biztrace simulate`), or widen the time range."
         )
         ui.footer()
@@ -33,7 +57,7 @@ def body() -> None:
     totals = states.groupby("state")["transactions"].sum()
     count = int(totals.sum())
     kpis = st.columns(6)
-    kpis[0].metric("Transactions", f"{count:,}", help=f"started in the last {filters.window}")
+    kpis[0].metric("Transactions", f"{count:,}", help=f"started in {filters.label()}")
     kpis[1].metric("In flight", f"{int(totals.get('in_flight', 0)):,}")
     kpis[2].metric("Stuck", f"{int(totals.get('stuck', 0)):,}", help="the next stage is overdue against its SLA")
     kpis[3].metric(
@@ -43,11 +67,12 @@ def body() -> None:
     )
     kpis[4].metric("Complete", f"{int(totals.get('complete', 0)):,}")
     sla = figures.sla
+    target = queries.sla_target(config, filters.process)
     adherence = figures.adherence_overall
     kpis[5].metric(
         "End-to-end SLA adherence",
         "n/a" if adherence.adherence is None else f"{adherence.adherence:.1%}",
-        help=f"{adherence.met:,} of {adherence.measured:,} transactions started in the last {filters.window} met "
+        help=f"{adherence.met:,} of {adherence.measured:,} transactions started in {filters.label()} met "
         "their end-to-end SLA (stuck ones and those past the deadline count as missed; "
         f"{adherence.pending:,} still within it are not counted)",
     )
@@ -71,11 +96,34 @@ def body() -> None:
     with right:
         st.subheader("Stage SLAs met, by stage")
         rows = [f"{name} · {stage}" for name, process in config.processes.items() for stage in process.stage_names()]
-        st.plotly_chart(charts.sla_heatmap(sla, rows), width="stretch", key="sla_chart")
+        st.plotly_chart(charts.sla_heatmap(sla, rows, target), width="stretch", key="sla_chart")
     _drill_down(event, at)
 
-    st.subheader("Trend")
-    st.plotly_chart(charts.trend(figures.trend), width="stretch", key="trend_chart")
+    st.subheader("Is it getting worse? End-to-end SLA adherence over time")
+    previous = _previous(filters.model_dump_json(), at)
+    prior_met, prior_measured = int(previous["met"].sum()), int(previous["measured"].sum())
+    prior = prior_met / prior_measured if prior_measured else None
+    st.caption(
+        f"this period {_pct(adherence.adherence)} ({adherence.met:,} of {adherence.measured:,}) · previous period "
+        f"{_pct(prior)} ({prior_met:,} of {prior_measured:,}) · target {target:.0%}"
+        + (" · the last bucket is still filling (shaded, open marker)" if figures.partial_from is not None else "")
+    )
+    st.plotly_chart(
+        charts.sla_trend(figures.sla_trend, previous, target=target, partial_from=figures.partial_from,
+                         bucket_s=figures.bucket_s),
+        width="stretch", key="sla_trend_chart",
+    )  # fmt: skip
+    left, right = st.columns(2)
+    with left:
+        st.subheader("By channel, worst first")
+        st.dataframe(_breakdown(figures.by_channel, "channel", target), hide_index=True, width="stretch")
+    with right:
+        st.subheader("By system at fault, worst first")
+        st.dataframe(_breakdown(figures.by_system, "system", target), hide_index=True, width="stretch")
+
+    st.subheader("Transactions started, by what became of them")
+    st.plotly_chart(charts.trend(figures.trend, figures.partial_from, figures.bucket_s), width="stretch",
+                    key="trend_chart")  # fmt: skip
 
     left, right = st.columns(2)
     with left:
@@ -100,6 +148,8 @@ def _drill_down(event, at) -> None:
         return
     with st.spinner("Finding the transactions"):
         found = transactions(data.store(), config, at, states=[state], since=filters.since(at))
+    until = filters.until(at).replace(tzinfo=None)
+    found = [tx for tx in found if tx.process == process and tx.started_at.replace(tzinfo=None) <= until]
     rows = [
         {
             "order": ui.order_link(tx.key),
@@ -110,10 +160,9 @@ def _drill_down(event, at) -> None:
             "age": ui.age(tx.age_s),
             "priority": tx.priority,
         }
-        for tx in found
-        if tx.process == process
-    ][:500]
-    st.caption(f"{ui.literal(state)} transactions of {ui.literal(process)}: {len(rows)} shown")
+        for tx in found[:LIMIT]
+    ]
+    st.caption(f"{ui.literal(state)} transactions of {ui.literal(process)}: {ui.shown(len(rows), len(found))}")
     st.dataframe(
         rows,
         hide_index=True,

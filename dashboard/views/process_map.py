@@ -24,7 +24,7 @@ chosen = chosen or processes[0]
 result = _map(filters.model_copy(update={"process": chosen}).model_dump_json(), ui.tick())
 transitions = result.transitions[result.transitions["process"] == chosen]
 if transitions.empty:
-    st.info(f"No {chosen} transactions started in the last {filters.window}.")
+    st.info(f"No {chosen} transactions started in {filters.label()}.")
 else:
     st.plotly_chart(charts.process_flow(transitions), width="stretch", key="flow_chart")
     st.caption(

@@ -27,7 +27,7 @@ def body() -> None:
     st.title("Reconciliation")
     parity, systems, mismatches = report["parity"], report["systems"], report["mismatches"]
     if parity.empty:
-        st.info(f"Nothing to reconcile among transactions of the last {filters.window}.")
+        st.info(f"Nothing to reconcile among transactions of {filters.label()}.")
         ui.footer()
         return
     # the rate over all pairs, per process (the SystemsDisagree rule's figure) and per rule: never an

@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from biztrace.config import AlertsConfig
-from biztrace.dashboard import charts, queries, ui
+from biztrace.dashboard import charts, queries, spans, ui
 from biztrace.readmodel.transactions import Transaction
 
 RECENT = 8
@@ -58,11 +58,14 @@ if not typed:
 
 
 def _stage_progress(tx: Transaction, config: AlertsConfig) -> None:
-    """One line per transaction: the stages, which were reached, and the SLA of the next."""
+    """One line per transaction: the stages, which were reached, where it failed, and the SLA of the next."""
     process = config.processes.get(tx.process)
     names = process.stage_names() if process else tx.stages_reached
     reached = dict(zip(tx.stages_reached, tx.stages_reached_at, strict=False))
-    done = sum(1 for name in names if name in reached)
+    failed_at = tx.trouble_stage if tx.state in ("failed", "dead_letter") else ""
+    if failed_at and failed_at not in names:
+        failed_at = tx.next_stage or ""  # the failing hop named no stage of the process: the one it was headed for
+    done = sum(1 for name in names if name in reached and name != failed_at)
     label = {
         "complete": "complete",
         "in_flight": "in flight",
@@ -75,20 +78,41 @@ def _stage_progress(tx: Transaction, config: AlertsConfig) -> None:
         f"**{ui.literal(tx.process)}** · {ui.literal(tx.key)} · {label} · priority {ui.literal(tx.priority)} · "
         f"channel {channel}"
     )
-    st.progress(done / max(len(names), 1), text=f"{done} of {len(names)} stages")
+    text = f"{done} of {len(names)} stages reached"
+    if failed_at:
+        text += f" · {'dead-lettered' if tx.state == 'dead_letter' else 'failed'} at {failed_at}"
+    st.progress(done / max(len(names), 1), text=text)
     cells = st.columns(len(names))
     for cell, name in zip(cells, names, strict=False):
-        if name in reached:
-            cell.markdown(f":green[●] **{ui.literal(name)}**  \n{reached[name]:%m-%d %H:%M}")
-        elif name == tx.next_stage and tx.state == "stuck":
-            cell.markdown(f":orange[●] **{ui.literal(name)}**  \noverdue since {tx.due_at:%m-%d %H:%M}")
-        elif name == tx.next_stage and tx.state in ("failed", "dead_letter"):
+        if name == failed_at:
             why = ui.literal(tx.error_type or tx.state)
-            cell.markdown(f":red[●] **{ui.literal(name)}**  \n{why} at {ui.literal(tx.trouble_system)}")
-        elif name == tx.next_stage and tx.due_at is not None:
-            cell.markdown(f":blue[○] **{ui.literal(name)}**  \ndue {tx.due_at:%m-%d %H:%M}")
+            when = f" · {tx.trouble_at:%Y-%m-%d %H:%M}" if tx.trouble_at else ""
+            where = f" at {ui.literal(tx.trouble_system)}" if tx.trouble_system else ""
+            cell.markdown(f":red[✖] **{ui.literal(name)}**  \nfailed: {why}{where}{when}")
+        elif name in reached:
+            cell.markdown(f":green[●] **{ui.literal(name)}**  \n{reached[name]:%Y-%m-%d %H:%M}")
+        elif name == tx.next_stage and tx.state == "stuck":
+            cell.markdown(f":orange[●] **{ui.literal(name)}**  \noverdue since {tx.due_at:%Y-%m-%d %H:%M}")
+        elif name == tx.next_stage and tx.due_at is not None and tx.state == "in_flight":
+            cell.markdown(f":blue[○] **{ui.literal(name)}**  \ndue {tx.due_at:%Y-%m-%d %H:%M}")
         else:
             cell.markdown(f":gray[○] {ui.literal(name)}")
+
+
+def _tree(view: queries.OrderView) -> None:
+    """The keys linked to the searched one; its order(s) as links to their pages, in this tab."""
+    tree = {k: kind for k, kind in view.history.tree.items() if k != view.key}
+    orders = sorted({k for k, kind in tree.items() if kind == "order"} | {
+        hop.order_id for hop in view.history.hops if hop.order_id and hop.order_id != view.key})  # fmt: skip
+    if not tree and not orders:
+        return
+    kind = view.history.tree.get(view.key, "")
+    for order in orders:
+        st.page_link("views/search.py", label=f"Open order {order}", query_params={"key": order},
+                     icon=":material/arrow_forward:")  # fmt: skip
+    others = [f"{ui.literal(k)} ({kind or 'id'})" for k, kind in sorted(tree.items()) if k not in orders]
+    if others:
+        st.caption(f"Linked to this {kind or 'id'}: " + ", ".join(others))
 
 
 def _show(key: str) -> None:
@@ -98,7 +122,11 @@ def _show(key: str) -> None:
     _remember(key)
     st.subheader(ui.literal(key))
     systems = ", ".join(ui.literal(system) for system in history.systems)
-    st.caption(f"{len(history.hops)} hops in {history.traces} traces across {systems}")
+    st.caption(
+        f"{spans.plural(len(history.hops), 'hop')} in {spans.plural(history.traces, 'trace')} across "
+        f"{spans.plural(len(history.systems), 'system')}: {systems}"
+    )
+    _tree(view)
     for tx in view.transactions:
         _stage_progress(tx, config)
     hops = pd.DataFrame([hop.model_dump() for hop in history.hops])
@@ -119,7 +147,7 @@ def _show(key: str) -> None:
                     "state": i.state,
                     "stage": i.stage,
                     "system": i.system,
-                    "since": i.since,
+                    "since": spans.when(i.since),
                     "assignee": i.assignee,
                     "runbook": i.runbook,
                 }
@@ -136,7 +164,10 @@ def _show(key: str) -> None:
     with right:
         st.markdown("#### Alerts")
         if view.alerts:
-            st.dataframe(view.alerts, hide_index=True, width="stretch")
+            alerts = [{**a, "since": spans.when(a["since"])} for a in view.alerts]
+            st.dataframe(
+                spans.blank(pd.DataFrame(alerts).drop(columns=["fingerprint"])), hide_index=True, width="stretch"
+            )
         else:
             st.caption("none")
 
@@ -158,7 +189,13 @@ def _show(key: str) -> None:
         ]
     ]
     event = st.dataframe(
-        shown,
+        spans.blank(
+            shown.assign(
+                start=shown["start"].map(spans.when),
+                duration_ms=shown["duration_ms"].round(1),
+                status=shown["status"].map(lambda s: spans.OUTCOME.get(s, s)),
+            )
+        ),  # fmt: skip
         hide_index=True,
         width="stretch",
         on_select="rerun",
@@ -170,13 +207,22 @@ def _show(key: str) -> None:
         hop = shown.iloc[rows[0]]
         record = queries.span(hop["trace_id"], hop["span_id"])
         st.markdown(f"##### Span {ui.literal(hop['span_id'])} of trace {ui.literal(hop['trace_id'])}")
-        st.json(
-            {
-                k: (str(v) if not isinstance(v, dict | list | str | int | float) else v)
-                for k, v in (record or {}).items()
-            },
-            expanded=True,
-        )
+        _span_details(record)
+
+
+def _span_details(record: dict | None) -> None:
+    """One span readable: its facts (duration in ms, times as dates), attributes and events as tables."""
+    if not record:
+        st.caption("this span is no longer stored")
+        return
+    found = spans.facts(record)
+    st.table(pd.DataFrame({"": list(found), "value": list(found.values())}).set_index(""))
+    st.markdown("###### Attributes")
+    st.dataframe(spans.attributes(record), hide_index=True, width="stretch")
+    events = spans.events(record)
+    if len(events):
+        st.markdown("###### Events")
+        st.dataframe(events, hide_index=True, width="stretch")
 
 
 def _systems_side_by_side(hops: pd.DataFrame) -> pd.DataFrame:
@@ -194,13 +240,15 @@ def _systems_side_by_side(hops: pd.DataFrame) -> pd.DataFrame:
             last_seen=("start", "last"),
         )
     )
-    return latest.reset_index()
+    latest["last_seen"] = latest["last_seen"].map(spans.when)
+    return spans.blank(latest.reset_index())
 
 
 found = queries.search_keys(typed, limit=1)
 if not found.empty and found.iloc[0]["key"] == typed:
     _show(typed)
 else:
+    st.query_params.pop("key", None)  # the URL never names the previous id after an unknown one
     suggestions = queries.search_keys(typed, limit=20)
     if suggestions.empty:
         st.warning(f"No order, customer, SKU, invoice, shipment or return id starts with {ui.literal(typed)}.")

@@ -19,11 +19,8 @@ WHERE BizProcess IN {processes:Array(String)} AND EventId != '' AND Timestamp <=
   AND cityHash64(EventId) IN (
       SELECT cityHash64(EventId) AS event_hash FROM {db:Identifier}.biz_hops
       WHERE EventId != '' AND Timestamp <= {now:DateTime64(9)} AND Timestamp >= {since:DateTime64(9)}
-        AND ({keys:Array(String)} = [] OR (OrderId, Timestamp, SpanId) IN (
-            SELECT OrderId, Timestamp, SpanId FROM {db:Identifier}.biz_keys WHERE Key IN {keys:Array(String)}))
       GROUP BY event_hash HAVING uniqExact(SpanId) > 1)
   AND ({keys:Array(String)} = [] OR has({keys:Array(String)}, key))
-  AND ({keys:Array(String)} = [] OR (OrderId, Timestamp, SpanId) IN (
-      SELECT OrderId, Timestamp, SpanId FROM {db:Identifier}.biz_keys WHERE Key IN {keys:Array(String)}))
+  AND ${hops_of_keys}
 GROUP BY process, key, event_id
 HAVING deliveries > 1 AND key != ''

@@ -7,7 +7,8 @@
 -- The caller adds the reconciliation mismatches (exceptions.add_mismatches). A transaction with
 -- two duplicated events has two rows here; exceptions_queue.sql makes them one exception.
 -- `detail` is a JSON object: a stuck one's next stage and when it was due, a failed one's error
--- type, a duplicate's event id and number of deliveries.
+-- type, a duplicate's event id and number of deliveries. `amount`, `currency`: the transaction's value
+-- (transactions.sql; a duplicate's is filled from its transaction in exceptions_queue.sql or by the caller).
 SELECT process, key, state AS kind, exception_stage AS stage, system,
        toDateTime64(assumeNotNull(exception_since), 9) AS since, priority, channel,
        [evidence_span] AS evidence,
@@ -16,11 +17,13 @@ SELECT process, key, state AS kind, exception_stage AS stage, system,
                                       formatDateTime(current_stage_at, '%Y-%m-%dT%H:%i:%S.%f')),
                                      'Tuple(next_stage String, due_at String, stage_reached_at String)')),
                state = 'failed', toJSONString(CAST(tuple(error_type), 'Tuple(error_type String)')),
-               '{}') AS detail
+               '{}') AS detail,
+       amount, currency
 FROM $classified
 WHERE state IN ('stuck', 'failed', 'dead_letter')
 UNION ALL
 SELECT process, key, 'duplicate' AS kind, stage, system, toDateTime64(last_at, 9) AS since, '' AS priority,
        '' AS channel, span_ids AS evidence,
-       toJSONString(CAST((event_id, deliveries), 'Tuple(event_id String, deliveries UInt64)')) AS detail
+       toJSONString(CAST((event_id, deliveries), 'Tuple(event_id String, deliveries UInt64)')) AS detail,
+       CAST(NULL AS Nullable(Float64)) AS amount, '' AS currency
 FROM ($duplicates)

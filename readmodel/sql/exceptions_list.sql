@@ -2,7 +2,7 @@
 -- ($order: one of exceptions.SORTS). {states}, {kinds}: only those ([]: all); {stage}: only that
 -- stage (''); {min_age_s}: only problems at least that old (-1: any).
 SELECT process, key, kind, stage, system, since, dateDiff('second', since, {now:DateTime64(9)}) AS age_s, evidence,
-    detail, priority, channel, detected, state, opened_at, acknowledged_by, assignee, resolved_by, resolved_at,
+    detail, priority, channel, amount, currency, detected, state, opened_at, acknowledged_by, assignee, resolved_by, resolved_at,
     resolution_s, note
 FROM {db:Identifier}.{queue:Identifier}
 WHERE ({states:Array(String)} = [] OR has({states:Array(String)}, state))

@@ -18,14 +18,17 @@ WITH life AS ($lifecycle),
 found AS (
     SELECT process, key, kind, min(d.since) AS since, argMin(stage, d.since) AS stage,
         argMin(system, d.since) AS system, argMin(priority, d.since) AS priority, argMin(channel, d.since) AS channel,
-        arrayDistinct(arrayFlatten(groupArray(evidence))) AS evidence, argMin(detail, d.since) AS detail
+        arrayDistinct(arrayFlatten(groupArray(evidence))) AS evidence, argMin(detail, d.since) AS detail,
+        -- the transaction's value, whichever of its exceptions carries it
+        max(max(d.amount)) OVER (PARTITION BY process, key) AS amount,
+        max(anyIf(d.currency, d.currency != '')) OVER (PARTITION BY process, key) AS currency
     FROM {db:Identifier}.{detected:Identifier} AS d
     GROUP BY process, key, kind
 ),
 queue AS (
     SELECT f.process AS process, f.key AS key, f.kind AS kind, f.stage AS stage, f.system AS system,
         f.since AS since, f.priority AS priority, f.channel AS channel, f.evidence AS evidence, f.detail AS detail,
-        true AS detected,
+        f.amount AS amount, f.currency AS currency, true AS detected,
         toDateTime64(if(l.opens > 0, l.first_open, f.since), 9) AS opened_at,
         l.last_action = 'resolve' AND l.resolve_at > toDateTime64(0, 3) AND NOT f.since > l.resolve_at
             AS still_resolved,
@@ -36,7 +39,8 @@ queue AS (
     LEFT JOIN life AS l ON l.process = f.process AND l.key = f.key AND l.kind = f.kind
     UNION ALL
     SELECT process, key, kind, last_stage AS stage, '' AS system, toDateTime64(first_open, 9) AS since,
-        '' AS priority, '' AS channel, [] AS evidence, '{}' AS detail, false AS detected,
+        '' AS priority, '' AS channel, [] AS evidence, '{}' AS detail, CAST(NULL AS Nullable(Float64)) AS amount,
+        '' AS currency, false AS detected,
         toDateTime64(first_open, 9) AS opened_at, true AS still_resolved, 'resolved' AS state, acknowledged_by,
         assignee, if(resolver != '', resolver, 'biztrace') AS resolved_by, note,
         toNullable(toDateTime64(resolve_at, 9)) AS resolved_at
@@ -44,7 +48,8 @@ queue AS (
     WHERE opens > 0 AND last_action = 'resolve' AND resolve_at > toDateTime64(0, 3) AND first_open >= {since:DateTime64(9)}
       AND (process, key, kind) NOT IN (SELECT process, key, kind FROM found)
 )
-SELECT process, key, kind, stage, system, since, priority, channel, evidence, detail, detected, opened_at, state,
+SELECT process, key, kind, stage, system, since, priority, channel, evidence, detail, amount, currency, detected,
+    opened_at, state,
     acknowledged_by, assignee, resolved_by, resolved_at, note,
     if(resolved_at IS NULL, NULL, dateDiff('millisecond', opened_at, assumeNotNull(resolved_at)) / 1000) AS resolution_s
 FROM queue

@@ -52,8 +52,7 @@ observed AS (
       AND Timestamp <= {now:DateTime64(9)}
       AND (Timestamp >= {since:DateTime64(9)}
            OR (Timestamp >= {since:DateTime64(9)} - toIntervalSecond({lookback_s:UInt32}) AND Stage = {left_stage:String}))
-      AND ({keys:Array(String)} = [] OR (OrderId, Timestamp, SpanId) IN (
-          SELECT OrderId, Timestamp, SpanId FROM {db:Identifier}.biz_keys WHERE Key IN {keys:Array(String)}))
+      AND ${hops_of_keys}
       AND ((Stage = {left_stage:String} AND ({left_system:String} = '' OR System = {left_system:String})) OR is_right)
 ),
 grouped AS (

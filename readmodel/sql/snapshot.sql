@@ -9,5 +9,5 @@ SELECT
     if(state = 'stuck' OR trouble_stage = '', current_stage, trouble_stage) AS exception_stage,
     multiIf(state = 'stuck', due_at, state IN ('failed', 'dead_letter'), trouble_at, NULL) AS exception_since,
     if(state = 'stuck', last_span, trouble_span) AS evidence_span,
-    next_stage, current_stage_at, error_type
+    next_stage, current_stage_at, error_type, amount, currency
 FROM ($transactions)

@@ -34,8 +34,7 @@ hops AS (
     FROM ${business_hops}
     WHERE BizProcess IN {processes:Array(String)} AND Timestamp <= {now:DateTime64(9)}
       AND Timestamp >= {since:DateTime64(9)}
-      AND ({keys:Array(String)} = [] OR (OrderId, Timestamp, SpanId) IN (
-          SELECT OrderId, Timestamp, SpanId FROM {db:Identifier}.biz_keys WHERE Key IN {keys:Array(String)}))
+      AND ${hops_of_keys}
 ),
 per_transaction AS (
     SELECT

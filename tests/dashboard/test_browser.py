@@ -54,7 +54,13 @@ def test_sign_in_acknowledge_search_and_share(page: Page, demo_factory) -> None:
     _sign_in(page, demo.password)
     expect(page.get_by_role("heading", name="Overview")).to_be_visible(timeout=60_000)
     expect(page.get_by_text("In flight")).to_be_visible(timeout=60_000)
+    # the leader's questions: is it getting worse (beside the previous period), which channel is worst
+    expect(page.get_by_text("Is it getting worse?")).to_be_visible(timeout=60_000)
+    expect(page.get_by_text(re.compile(r"this period [\d.]+% .* previous period"))).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("By channel, worst first")).to_be_visible()
     _shot(page, "1-overview")
+    icons = page.locator("link[rel*='icon']").evaluate_all("links => links.map(l => l.href)")
+    assert icons and all(href.startswith(demo.dashboard_url) for href in icons), f"favicon served here: {icons}"
 
     page.get_by_test_id("stSidebarNavLink").filter(has_text="Exception queues").click()
     expect(page.get_by_role("heading", name="Exception queues")).to_be_visible(timeout=60_000)
@@ -86,6 +92,11 @@ def test_sign_in_acknowledge_search_and_share(page: Page, demo_factory) -> None:
     expect(shared.get_by_role("heading", name=key)).to_be_visible(timeout=60_000)
     _shot(shared, "4-shared-link")
     shared.close()
+
+    page.get_by_test_id("stSidebarNavLink").filter(has_text="Alerts").click()
+    expect(page.get_by_role("heading", name="Alerts")).to_be_visible(timeout=60_000)
+    expect(page.get_by_text(re.compile("Nothing is firing|Affected transactions"))).to_be_visible(timeout=60_000)
+    _shot(page, "5-alerts")
 
     assert demo.terminate() == 0  # the store belongs to the running demo: read it once it stopped
     rows = query_store(

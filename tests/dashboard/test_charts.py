@@ -16,7 +16,42 @@ def test_heat_map_rows_follow_the_process_stage_order_and_show_adherence() -> No
     heat = figure.data[0]
     assert list(heat.y) == ["p · b.second", "p · a.first"], "first stage drawn at the top"
     assert list(heat.x) == ["high", "low"]
-    assert heat.z[1][0] == 1.0 and heat.z[0][0] == 0.5
+    assert heat.text[1][0] == "100%" and heat.text[0][0] == "50%"
+
+
+def test_heat_map_colours_breaches_of_the_target_red_and_met_green_whatever_the_value() -> None:
+    sla = pd.DataFrame(
+        [("p", "a", "high", 90, 100, 0.90), ("p", "a", "low", 96, 100, 0.96), ("p", "b", "high", 95, 100, 0.95)],
+        columns=["process", "stage", "priority", "met", "measured", "adherence"],
+    )
+    heat = charts.sla_heatmap(sla, ["p · a", "p · b"], target=0.95).data[0]
+    colour = {0: charts.BREACH, 1: charts.MET}
+    cells = {(y, x): colour[int(heat.z[i][j])] for i, y in enumerate(heat.y) for j, x in enumerate(heat.x)
+             if heat.z[i][j] == heat.z[i][j]}  # fmt: skip
+    assert cells[("p · a", "high")] == charts.BREACH, "90% is a breach of 95%, not nearly green"
+    assert cells[("p · a", "low")] == charts.MET and cells[("p · b", "high")] == charts.MET
+    assert heat.colorscale[0][1] == charts.BREACH and heat.colorscale[-1][1] == charts.MET
+    assert heat.texttemplate == "%{text}" and heat.text[list(heat.y).index("p · a")][0] == "90%"
+
+
+def test_the_last_bucket_still_filling_is_marked_partial_not_drawn_as_a_fall() -> None:
+    buckets = pd.to_datetime(["2026-12-05 10:00", "2026-12-05 11:00", "2026-12-05 12:00"])
+    current = pd.DataFrame({"bucket": buckets, "met": [95, 90, 3], "measured": [100, 100, 10],
+                            "adherence": [0.95, 0.90, 0.30]})  # fmt: skip
+    previous = current.assign(adherence=[0.97, 0.96, 0.98])
+    figure = charts.sla_trend(current, previous, target=0.95, partial_from=buckets[-1], bucket_s=3600)
+    this = next(t for t in figure.data if t.name == "this period")
+    assert list(this.y) == [0.95, 0.90], "the solid line stops at the last complete bucket"
+    partial = next(t for t in figure.data if t.name == "partial bucket (still filling)")
+    assert list(partial.y) == [0.90, 0.30] and partial.line.dash == "dot" and partial.marker.symbol == "circle-open"
+    assert any(t.name == "previous period" for t in figure.data)
+    assert any(a.text == "partial: still filling" for a in figure.layout.annotations)
+    assert any(a.text == "target 95%" for a in figure.layout.annotations)
+    counts = pd.DataFrame({"bucket": buckets, "process": "p", "started": [10, 10, 1], "complete": [8, 8, 0],
+                           "in_flight": [2, 2, 1], "stuck": 0, "failed": 0})  # fmt: skip
+    trend = charts.trend(counts, buckets[-1], 3600)
+    assert any(a.text == "partial: still filling" for a in trend.layout.annotations)
+    assert not any(a.text == "partial: still filling" for a in charts.trend(counts).layout.annotations)
 
 
 def test_worst_stages_put_the_most_stuck_first_and_count_dead_letters_as_failed() -> None:
@@ -45,8 +80,8 @@ def test_the_flow_links_carry_the_volumes_and_median_times() -> None:
 def test_empty_frames_draw_a_message_not_an_error() -> None:
     empty = pd.DataFrame()
     for figure in (charts.states_by_process(empty), charts.sla_heatmap(empty), charts.trend(empty),
-                   charts.latency(empty), charts.timeline(empty), charts.process_flow(empty), charts.parity(empty),
-                   charts.exceptions_by_kind(empty)):  # fmt: skip
+                   charts.sla_trend(empty), charts.latency(empty), charts.timeline(empty), charts.process_flow(empty),
+                   charts.parity(empty), charts.exceptions_by_kind(empty)):  # fmt: skip
         assert figure.layout.annotations and not figure.data
 
 

@@ -89,7 +89,6 @@ def test_links_of_hops_stored_before_the_graph_are_backfilled(producers: Any) ->
     assert key_tree(store, ["O-1"]) == ["INV-1", "O-1", "R-1", "SH-1"]
 
 
-@pytest.mark.xfail(strict=True, reason="transactions.sql must filter {keys} with ${hops_of_keys} (the lead's file)")
 def test_one_orders_state_counts_its_linked_hops_too(producers: Any) -> None:
     _order_with_linked_hops(producers)
     store = producers.flush()
