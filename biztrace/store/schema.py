@@ -452,6 +452,28 @@ def repair(store: Store, committed_since: datetime) -> dict[str, int]:
     return {table: count(table) - rows for table, rows in before.items()}
 
 
+_NEW_VIEW = re.compile(r"CREATE MATERIALIZED VIEW IF NOT EXISTS \$\{db\}\.(\w+)")
+
+
+def _derive_new_views(store: Store, migration: Migration) -> None:
+    """A view that an upgrade adds sees only rows inserted after it: derive its target's rows from
+    what the store already holds, with the view's own query (biz_links from the hops stored before
+    migration 008, for instance). Safe to repeat: the targets collapse copies."""
+    for view in _NEW_VIEW.findall(migration.template):
+        rows = store.client.query(
+            "SELECT as_select, arrayElement(dependencies_table, 1) FROM system.tables "
+            "WHERE database = {db:String} AND name = {view:String}",
+            parameters={"db": store.database, "view": view},
+        ).result_rows
+        target = store.client.command(
+            "SELECT target FROM (SELECT extract(create_table_query, 'TO [^ ]+\\.(\\w+)') AS target "
+            "FROM system.tables WHERE database = {db:String} AND name = {view:String})",
+            parameters={"db": store.database, "view": view},
+        )
+        if rows and target:
+            store.client.command(f"INSERT INTO {store.table(str(target))} {rows[0][0]}")
+
+
 def apply(store: Store, options: SchemaOptions) -> list[Migration]:
     """Apply every migration the store lacks, in order, then the retention; returns those applied."""
     _ensure_migrations_table(store, options)
@@ -462,6 +484,8 @@ def apply(store: Store, options: SchemaOptions) -> list[Migration]:
             continue
         for statement in render(migration, options, store.database):
             store.client.command(statement)
+        if applied and not options.distributed:
+            _derive_new_views(store, migration)
         store.client.insert(
             MIGRATIONS,
             [[migration.version, migration.name, migration.checksum, datetime.now()]],

@@ -36,7 +36,8 @@ def test_an_older_store_is_upgraded_in_place(empty_store):
     new_span = "INSERT INTO {t} (Timestamp, TraceId, SpanId, SpanName, SpanAttributes) VALUES " \
                "(now64(9), 'cccc', 'dddd', 'new.span', map('order.id', 'O-NEW'))"  # fmt: skip
     store.client.command(new_span.format(t=store.table("otel_traces")))
-    assert int(store.client.command(f"SELECT count() FROM {store.table('biz_hops')}")) == 1  # fed from now on
+    # the hop of the span stored before the upgrade is derived by it; the new one is fed by the view
+    assert int(store.client.command(f"SELECT count() FROM {store.table('biz_hops')}")) == 2
 
 
 def test_cluster_ddl_uses_on_cluster_replicated_engines_and_ttl_and_parses(empty_store):
@@ -100,3 +101,25 @@ def test_repair_derives_only_the_business_rows_a_crash_left_missing(store):
     assert {schema.HOPS, schema.KEYS, schema.TRACE_ID_TS} <= set(again) and not any(again.values()), "no second copy"
     orders = store.client.query(f"SELECT OrderId FROM {store.table(schema.HOPS)} ORDER BY OrderId").result_rows
     assert sorted(o for (o,) in orders) == sorted(f"O-{n}" for n in range(0, 40, 2))
+
+
+def test_a_view_an_upgrade_adds_derives_what_the_store_already_holds(empty_store):
+    store = empty_store
+    older = [m for m in schema.migrations() if m.version < 8]
+    schema._ensure_migrations_table(store, schema.SchemaOptions())
+    for migration in older:
+        for statement in schema.render(migration, schema.SchemaOptions(), store.database):
+            store.client.command(statement)
+        row = [migration.version, migration.name, migration.checksum, datetime(2026, 1, 1)]
+        store.client.insert(schema.MIGRATIONS, [row], column_names=["version", "name", "checksum", "applied_at"],
+                            database=store.database)  # fmt: skip
+    store.client.command(
+        f"INSERT INTO {store.table('otel_traces')} (Timestamp, TraceId, SpanId, SpanName, SpanAttributes) "
+        "VALUES (now64(9), 'aaaa', 'bbbb', 'wms.ship', map('order.id', 'O-OLD', 'shipment.id', 'SH-OLD'))"
+    )
+    assert int(store.client.command(f"SELECT count() FROM {store.table('biz_hops')}")) == 1
+    schema.apply(store, schema.SchemaOptions())  # adds biz_links and its view (008)
+    links = store.client.query(f"SELECT DISTINCT Key, Linked FROM {store.table('biz_links')} ORDER BY Key").result_rows
+    assert links == [("O-OLD", "SH-OLD"), ("SH-OLD", "O-OLD")]
+    schema.apply(store, schema.SchemaOptions())  # nothing pending: nothing derived twice
+    assert int(store.client.command(f"SELECT count() FROM {store.table('biz_links')}")) == 2

@@ -16,12 +16,12 @@ def _ttl(store, table: str) -> str:
 def test_retention_is_applied_changed_and_idempotent(store):
     assert _ttl(store, "otel_traces") == ""
     assert schema.apply_retention(store, schema.SchemaOptions(ttl_days=30)) == [
-        "otel_traces", "otel_traces_trace_id_ts", "biz_hops", "biz_keys"
+        "otel_traces", "otel_traces_trace_id_ts", "biz_hops", "biz_keys", "biz_links"
     ]  # fmt: skip
     assert "toDateTime(Timestamp) + toIntervalDay(30)" in _ttl(store, "otel_traces")
     assert "toDateTime(Start) + toIntervalDay(30)" in _ttl(store, "otel_traces_trace_id_ts")
     assert schema.apply_retention(store, schema.SchemaOptions(ttl_days=30)) == []
-    assert len(schema.apply_retention(store, schema.SchemaOptions(ttl_days=7))) == 4
+    assert len(schema.apply_retention(store, schema.SchemaOptions(ttl_days=7))) == 5
     assert "toIntervalDay(7)" in _ttl(store, "biz_keys")
     assert schema.apply_retention(store, schema.SchemaOptions(ttl_days=0)) == []
     assert "toIntervalDay(7)" in _ttl(store, "biz_hops")

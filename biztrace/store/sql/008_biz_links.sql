@@ -23,12 +23,3 @@ ARRAY JOIN arrayFilter(p -> p.1 != p.2, arrayFlatten(arrayMap(a -> arrayMap(b ->
 WHERE length(keys) > 1
 GROUP BY Key, KeyKind, Linked, LinkedKind;
 
--- A store upgraded to this version has hops from before the view existed: derive their links once.
-INSERT INTO ${db}.biz_links
-WITH arrayFilter(k -> k.1 != '', [(OrderId, 'order'), (ShipmentId, 'shipment'), (InvoiceId, 'invoice'),
-                                 (ReturnId, 'return'), (CustomerId, 'customer')]) AS keys
-SELECT pair.1.1 AS Key, pair.1.2 AS KeyKind, pair.2.1 AS Linked, pair.2.2 AS LinkedKind, max(Timestamp) AS Timestamp
-FROM ${db}.biz_hops
-ARRAY JOIN arrayFilter(p -> p.1 != p.2, arrayFlatten(arrayMap(a -> arrayMap(b -> (a, b), keys), keys))) AS pair
-WHERE length(keys) > 1
-GROUP BY Key, KeyKind, Linked, LinkedKind;

@@ -267,3 +267,59 @@ CREATE TABLE IF NOT EXISTS `otel`.biztrace_silences ON CLUSTER `biztrace` (
     Comment String
 ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/all/{database}/{table}', '{replica}')
 ORDER BY Id;
+
+CREATE TABLE IF NOT EXISTS `otel`.biz_links_local ON CLUSTER `biztrace` (
+    Key String CODEC(ZSTD(1)),
+    KeyKind LowCardinality(String) CODEC(ZSTD(1)),
+    Linked String CODEC(ZSTD(1)),
+    LinkedKind LowCardinality(String) CODEC(ZSTD(1)),
+    Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1))
+) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')
+ORDER BY (Key, LinkedKind, Linked, KeyKind)
+TTL toDateTime(Timestamp) + toIntervalDay(30)
+SETTINGS index_granularity = 1024;
+
+CREATE TABLE IF NOT EXISTS `otel`.biz_links ON CLUSTER `biztrace` AS `otel`.biz_links_local
+ENGINE = Distributed(`biztrace`, `otel`, biz_links_local, cityHash64(Key));
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `otel`.biz_links_mv ON CLUSTER `biztrace` TO `otel`.biz_links_local AS
+WITH arrayFilter(k -> k.1 != '', [(OrderId, 'order'), (ShipmentId, 'shipment'), (InvoiceId, 'invoice'),
+                                 (ReturnId, 'return'), (CustomerId, 'customer')]) AS keys
+SELECT pair.1.1 AS Key, pair.1.2 AS KeyKind, pair.2.1 AS Linked, pair.2.2 AS LinkedKind, max(Timestamp) AS Timestamp
+FROM `otel`.biz_hops_local
+ARRAY JOIN arrayFilter(p -> p.1 != p.2, arrayFlatten(arrayMap(a -> arrayMap(b -> (a, b), keys), keys))) AS pair
+WHERE length(keys) > 1
+GROUP BY Key, KeyKind, Linked, LinkedKind;
+
+CREATE TABLE IF NOT EXISTS `otel`.biztrace_api_tokens ON CLUSTER `biztrace` (
+    At DateTime64(3),
+    Id String,
+    Name String,
+    Roles Array(LowCardinality(String)),
+    Hash String,
+    Action LowCardinality(String),
+    Actor String
+) ENGINE = ReplicatedMergeTree('/clickhouse/tables/all/{database}/{table}', '{replica}')
+ORDER BY (Id, At);
+
+CREATE TABLE IF NOT EXISTS `otel`.biztrace_replays ON CLUSTER `biztrace` (
+    At DateTime64(3),
+    RequestId String,
+    Event LowCardinality(String),
+    Process LowCardinality(String),
+    Key String,
+    Kind LowCardinality(String),
+    Stage String,
+    AwaitedStage String,
+    System LowCardinality(String),
+    Target LowCardinality(String),
+    Method LowCardinality(String),
+    Url String,
+    Actor String,
+    Roles Array(LowCardinality(String)),
+    Outcome LowCardinality(String),
+    HttpStatus UInt16,
+    Detail String,
+    ElapsedMs UInt32
+) ENGINE = ReplicatedMergeTree('/clickhouse/tables/all/{database}/{table}', '{replica}')
+ORDER BY (Process, Key, Kind, RequestId, At);
