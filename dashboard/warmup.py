@@ -32,10 +32,12 @@ def steps() -> list[tuple[str, Callable[[], object]]]:
 
     def overview() -> None:
         figures = queries.overview(config, filters, at)
+        previous = queries.previous_sla_trend(config, filters, at)
         for figure in (
             charts.states_by_process(figures.states),
             charts.sla_heatmap(figures.sla),
-            charts.trend(figures.trend),
+            charts.trend(figures.trend, figures.partial_from, figures.bucket_s),
+            charts.sla_trend(figures.sla_trend, previous, partial_from=figures.partial_from, bucket_s=figures.bucket_s),
             charts.latency(figures.latency),
         ):
             plotly.io.to_json(figure)
@@ -66,7 +68,7 @@ def steps() -> list[tuple[str, Callable[[], object]]]:
         ("order search", order),
         ("reconciliation", reconciliation),
         ("exception queue", exceptions),
-        ("alerts", queries.alerts_now),
+        ("alerts", lambda: queries.alert_rows(config, filters)),
         ("process map", process_map),
     ]
 

@@ -24,7 +24,7 @@ from biztrace.config import AlertsConfig
 from biztrace.config.silences import Silence, matches
 from biztrace.readmodel.models import AlertInstance
 from biztrace.readmodel.rules import snapshot_sql
-from biztrace.readmodel.transactions import query_parameters, sql
+from biztrace.readmodel.transactions import query_parameters, sql, transactions
 from biztrace.store import Store
 
 ACK_PREFIX = "acknowledged"
@@ -49,13 +49,21 @@ class AffectedRow(BaseModel):
     channel: str
     priority: str
     since: datetime | None
+    amount: float | None = Field(None, description="the transaction's value at risk (CONVENTIONS)")
+    currency: str = ""
 
 
 class AffectedPage(BaseModel):
-    """One page of the transactions behind an alert, and how many there are in all."""
+    """One page of the transactions behind an alert, how many there are in all, and their value at risk."""
 
     total: int
     rows: list[AffectedRow]
+    at_risk: dict[str, float] = Field(default_factory=dict, description="currency -> summed value of every one")
+    at_risk_counted: int = Field(0, description="transactions whose value the sum holds (at most AT_RISK_LIMIT)")
+
+
+AT_RISK_LIMIT = 10_000
+"""The value at risk is summed over at most this many affected transactions."""
 
 
 def alert_transactions(
@@ -74,12 +82,27 @@ def alert_transactions(
     )
     parameters: dict[str, Any] = query_parameters(store, config, now)
     parameters.update({f"f_{label}": value for label, value in wanted.items() if value})
-    parameters.update(window_start=now - rule.window, offset=max(offset, 0), limit=limit)
-    rows = list(store.client.query(query, parameters=parameters).named_results())
-    total = int(rows[0]["total"]) if rows else 0
-    if not rows and offset > 0:  # past the last page: count without one
-        total = alert_transactions(store, config, alert, now, offset=0, limit=1).total  # type: ignore[union-attr]
-    return AffectedPage(total=total, rows=[AffectedRow(**{k: v for k, v in r.items() if k != "total"}) for r in rows])
+    parameters.update(window_start=now - rule.window, offset=0, limit=AT_RISK_LIMIT)
+    # one pass over the snapshot: the first AT_RISK_LIMIT affected (their value summed), the page cut from them
+    every = list(store.client.query(query, parameters=parameters).named_results())
+    total = int(every[0]["total"]) if every else 0
+    rows = every[offset : offset + limit]
+    if offset + limit > AT_RISK_LIMIT and offset < total:  # a page past the summed ones: its own query
+        parameters.update(offset=max(offset, 0), limit=limit)
+        rows = list(store.client.query(query, parameters=parameters).named_results())
+    page = [AffectedRow(**{k: v for k, v in r.items() if k != "total"}) for r in rows]
+    # the value at risk, as CONVENTIONS defines a transaction's value (readmodel.transactions)
+    keys = sorted({r["key"] for r in every} | {r.key for r in page})
+    values = {(t.process, t.key): t for t in transactions(store, config, now, keys=keys)} if keys else {}
+    at_risk: dict[str, float] = {}
+    for tx in (values.get((r["process"], r["key"])) for r in every):
+        if tx is not None and tx.amount is not None:
+            at_risk[tx.currency] = at_risk.get(tx.currency, 0.0) + tx.amount
+    for row in page:
+        found = values.get((row.process, row.key))
+        if found is not None:
+            row.amount, row.currency = found.amount, found.currency
+    return AffectedPage(total=total, rows=page, at_risk=at_risk, at_risk_counted=len(every))
 
 
 class AlertStatus(BaseModel):

@@ -13,6 +13,7 @@ import streamlit as st
 
 from biztrace.config import parse_duration
 from biztrace.dashboard import queries, ui
+from biztrace.readmodel.models import AlertInstance
 
 user = ui.page_user("alerts")
 config = ui.load_config()
@@ -119,6 +120,12 @@ def _details(rows: list[queries.AlertRow]) -> None:
             st.rerun()
 
 
+@st.cache_data(ttl=600, show_spinner=False, max_entries=64)
+def _affected_page(fingerprint: str, alert_json: str, at, page: int, size: int):
+    """One page of an alert's transactions, cached for a refresh interval (paging re-reads nothing)."""
+    return queries.alert_transactions(config, AlertInstance.model_validate_json(alert_json), at, page, size)
+
+
 def _affected(row: queries.AlertRow) -> None:
     st.subheader("Affected transactions")
     size = int(st.session_state.get("a_page_size", PAGE_SIZE))
@@ -126,7 +133,7 @@ def _affected(row: queries.AlertRow) -> None:
         st.session_state["a_paged_alert"] = row.fingerprint
         st.session_state["a_page"] = 1
     page_no = max(int(st.session_state.get("a_page", 1)) - 1, 0)
-    found = queries.alert_transactions(config, row.alert, ui.tick(), page_no, size)
+    found = _affected_page(row.fingerprint, row.alert.model_dump_json(), ui.tick(), page_no, size)
     if found is None:
         refs = row.alert.transactions
         listed = [
@@ -151,6 +158,11 @@ def _affected(row: queries.AlertRow) -> None:
         if found.total
         else "no transaction is affected now"
     )
+    if found.at_risk:
+        money = " + ".join(f"{amount:,.2f} {currency}".strip() for currency, amount in sorted(found.at_risk.items()))
+        more = f" (the first {found.at_risk_counted:,})" if found.at_risk_counted < found.total else ""
+        st.metric("Value at risk", money, help=f"the value of the affected transactions{more}: for an order, "
+                  "the amount its system of record accepted")  # fmt: skip
     _links([r.model_dump() for r in found.rows])
 
 
@@ -159,6 +171,8 @@ def _links(rows: list[dict]) -> None:
     for item in rows:
         since = f" · since {item['since']:%Y-%m-%d %H:%M}" if item.get("since") else ""
         detail = " · ".join(str(item[k]) for k in ("process", "stage", "system") if item.get(k))
+        if item.get("amount") is not None:
+            detail += f" · {item['amount']:,.2f} {item.get('currency', '')}".rstrip()
         st.page_link("views/search.py", label=f"{item['key']} · {detail}{since}", query_params={"key": item["key"]})
 
 

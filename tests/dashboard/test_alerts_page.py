@@ -97,6 +97,11 @@ def test_an_alert_lists_every_affected_transaction_paged_and_counted(app, firing
     keys = {link.proto.query_string.removeprefix("key=") for link in _links(at)}
     assert keys <= {t.key for t in stuck} and len(keys) == last
     assert f"{len(stuck):,}" in _text(at) and "critical" in at.dataframe[0].value["severity"].tolist()
+    amounts = [t for t in stuck if t.amount is not None]
+    assert amounts, "stuck orders carry the amount they were captured with"
+    currency = amounts[0].currency  # the value at risk of every affected order, not only this page's
+    total = sum(t.amount for t in amounts if t.currency == currency)
+    assert f"{total:,.2f} {currency}" in _metrics(at)["Value at risk"]
 
 
 def test_rates_are_percent_and_the_filters_hide_other_processes(app, firing) -> None:
@@ -127,7 +132,8 @@ def test_on_call_acknowledges_an_alert_in_three_interactions(app, firing) -> Non
     at.selectbox(key="a_alert").set_value(alert.fingerprint).run()
     interactions += 1
     assert _links(at), "the affected transactions show with the alert"
-    assert "Runbook" in _text(at) or "no runbook configured" in _text(at)
+    runbook = "https://runbooks.example.com/biztrace/stuck"  # config/defaults.yaml, kind stuck
+    assert any(f"Runbook: [`{runbook}`]({runbook})" == m for m in [m.value for m in at.markdown]), _text(at)
     next(b for b in at.button if b.label == "Acknowledge").click().run()
     interactions += 1
     assert interactions <= 5
@@ -162,3 +168,16 @@ def test_a_silence_that_matches_no_alert_is_accepted_with_a_warning(app, firing)
     at.text_input(key="s_matchers").input("alertname=OrdersStuck")
     next(b for b in at.button if b.label == "Silence").click().run()
     assert not any("matches no current alert" in w.value for w in at.warning)
+
+
+def test_an_alert_of_a_hop_rule_lists_what_it_recorded_and_says_how_many_that_is(app, firing) -> None:
+    _, _, recorded = firing
+    dead = next((a for a in recorded if a.rule == "DeadLetters"), None)
+    assert dead is not None, "the simulator dead-letters some messages"
+    at = _run(app("on-call"))
+    at.selectbox(key="a_alert").set_value(dead.fingerprint).run()
+    assert any(
+        c.value.startswith(f"{len(dead.transactions)} recorded with the alert") and f"its value is {dead.value:,.0f}"
+        in c.value for c in at.caption
+    ), [c.value for c in at.caption]  # fmt: skip
+    assert len(_links(at)) == len(dead.transactions)
