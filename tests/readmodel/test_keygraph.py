@@ -5,8 +5,6 @@ from __future__ import annotations
 from importlib import resources
 from typing import Any
 
-import pytest
-
 from biztrace.config import loads
 from biztrace.readmodel.keygraph import LINK_UP, backfill_links, key_tree
 from biztrace.readmodel.lookup import key_history
