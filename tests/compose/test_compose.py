@@ -20,7 +20,7 @@ import yaml
 COMPOSE = Path(__file__).resolve().parents[2] / "compose"
 FILES = ["docker-compose.yml", "docker-compose.otelcol.yml", "docker-compose.cluster.yml"]
 ENV = {"CLICKHOUSE_USER": "biztrace", "CLICKHOUSE_PASSWORD": "s3cret", "CLICKHOUSE_DB": "otel",
-       "CLICKHOUSE_CLUSTER_SECRET": "cluster-s3cret", "BIZTRACE_TOKEN": "t0ken"}  # fmt: skip
+       "CLICKHOUSE_CLUSTER_SECRET": "cluster-s3cret", "BIZTRACE_TOKEN": "t0ken", "GRAFANA_ADMIN_PASSWORD": "gr4f"}  # fmt: skip
 _VARIABLE = re.compile(r"\$\{(\w+)(?:(:?[-?])([^}]*))?\}")
 
 
@@ -74,7 +74,7 @@ def test_services_are_pinned_checked_restarted_and_limited(name: str) -> None:
     services = load(name)["services"]
     for service, spec in services.items():
         image = spec.get("image", "")
-        assert re.search(r":\d+\.\d+\.\d+", image), f"{service}: pin the image to an exact version ({image})"
+        assert re.search(r":v?\d+\.\d+\.\d+", image), f"{service}: pin the image to an exact version ({image})"
         assert spec.get("restart"), f"{service}: restart policy"
         assert spec.get("deploy", {}).get("resources", {}).get("limits"), f"{service}: resource limits"
         long_running = spec["restart"] != "no"
@@ -87,12 +87,13 @@ def test_services_are_pinned_checked_restarted_and_limited(name: str) -> None:
 
 @pytest.mark.parametrize("name", FILES)
 def test_otlp_and_dashboard_ports_are_published_on_loopback_unless_told(name: str) -> None:
+    ports = {"4317", "4318", "8501"} | ({"8502", "3000"} if name == "docker-compose.yml" else set())  # API, Grafana
     published = {port for spec in load(name)["services"].values() for port in spec.get("ports", [])}
-    assert published == {"127.0.0.1:4317:4317", "127.0.0.1:4318:4318", "127.0.0.1:8501:8501"}
+    assert published == {f"127.0.0.1:{port}:{port}" for port in ports}
     everywhere = load(name, {**ENV, "BIZTRACE_PUBLISH_ADDRESS": "0.0.0.0"})
     assert {p for spec in everywhere["services"].values() for p in spec.get("ports", [])} == {
-        "0.0.0.0:4317:4317", "0.0.0.0:4318:4318", "0.0.0.0:8501:8501"
-    }  # fmt: skip
+        f"0.0.0.0:{port}:{port}" for port in ports
+    }
 
 
 @pytest.mark.parametrize("name", FILES)
