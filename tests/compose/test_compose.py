@@ -20,7 +20,8 @@ import yaml
 COMPOSE = Path(__file__).resolve().parents[2] / "compose"
 FILES = ["docker-compose.yml", "docker-compose.otelcol.yml", "docker-compose.cluster.yml"]
 ENV = {"CLICKHOUSE_USER": "biztrace", "CLICKHOUSE_PASSWORD": "s3cret", "CLICKHOUSE_DB": "otel",
-       "CLICKHOUSE_CLUSTER_SECRET": "cluster-s3cret", "BIZTRACE_TOKEN": "t0ken", "GRAFANA_ADMIN_PASSWORD": "gr4f"}  # fmt: skip
+       "CLICKHOUSE_CLUSTER_SECRET": "cluster-s3cret", "BIZTRACE_TOKEN": "t0ken",
+       "GRAFANA_ADMIN_PASSWORD": "gr4f"}  # fmt: skip
 _VARIABLE = re.compile(r"\$\{(\w+)(?:(:?[-?])([^}]*))?\}")
 
 
