@@ -52,8 +52,9 @@ def snapshot(store: Store, config: AlertsConfig, now: datetime) -> Iterator[str]
 def _query(rule: Rule, snapshot_table: str, config: AlertsConfig | None = None) -> str:
     group = rule.grouping()
     allowed = REPORTED_LABELS[rule.kind]  # checked at load too; kept here for rules built in code
-    if not set(group) <= set(allowed):
-        raise QueryError(f"rule {rule.name}: a {rule.kind} rule groups by {', '.join(sorted(allowed))} only")
+    if unknown := sorted(set(group) - set(allowed)):
+        raise QueryError(f"rule {rule.name}: cannot group by {', '.join(map(repr, unknown))}; a {rule.kind} rule "
+                         f"groups by {', '.join(sorted(allowed))} only")  # fmt: skip
     columns = ", ".join(quote_identifier(label) for label in group) or "tuple()"
     filters = ["1"]
     for label in ("process", "stage", "system"):

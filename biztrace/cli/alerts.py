@@ -331,12 +331,15 @@ class SilenceAdd(_AlertsOptions):
         from biztrace.readmodel import actions
 
         try:
-            matchers = actions.parse_matchers(self.matcher)
             length = alerts_config.parse_duration(self.duration)
+        except ValueError as exc:
+            raise CommandFailed(f"--duration: {exc}", 2) from None
+        try:
+            matchers = actions.parse_matchers(self.matcher)
             Silence(id="check", matchers=matchers, starts_at=self.moment(), ends_at=self.moment() + length,
                     created_by=self.by, created_at=self.moment())  # fmt: skip
-        except ValueError as exc:  # a matcher that cannot be evaluated (alertname=~(), a bad duration
-            raise CommandFailed(f"--matcher/--duration: {str(exc).splitlines()[0]}", 2) from None
+        except ValueError as exc:  # a matcher that cannot be evaluated, e.g. alertname=~(
+            raise CommandFailed(f"--matcher: {str(exc).splitlines()[0]}", 2) from None
         try:
             with open_store(self.store) as store:
                 silence = actions.create_silence(store, matchers, length, self.by, self.comment, self.moment())

@@ -63,11 +63,16 @@ def test_order_json_lists_every_hop_in_time_order(store, capsys):
     assert {"trace_id", "span_id", "service", "system", "stage", "start", "duration_ms", "status"} <= set(hops[0])
 
 
-def test_order_by_secondary_key_finds_only_hops_carrying_it(store, capsys):
+def test_order_by_secondary_key_shows_its_orders_whole_tree(store, capsys):
     _write_order(store, "O-55")
     assert main(["order", "INV-7", "--store", _dsn(store), "--json"]) == 0
-    hops = json.loads(capsys.readouterr().out)["hops"]
-    assert [(h["system"], h["order_id"]) for h in hops] == [("erp", "O-55")]
+    history = json.loads(capsys.readouterr().out)
+    assert [(h["system"], h["order_id"]) for h in history["hops"]] == [
+        ("crm", "O-55"),
+        ("erp", "O-55"),
+        ("wms", "O-55"),
+    ]
+    assert [h["system"] for h in history["hops"] if h["invoice_id"] == "INV-7"] == ["erp"]  # the hop that carries it
 
 
 def test_order_table_output_is_readable(store, capsys):

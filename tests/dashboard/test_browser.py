@@ -86,12 +86,13 @@ def test_sign_in_acknowledge_search_and_share(page: Page, demo_factory) -> None:
     assert re.search(r"/search\?key=", page.url), page.url
     _shot(page, "3-order")
 
-    shared = page.context.new_page()  # a colleague opening the link signs in and lands on the order
+    colleague = page.context.browser.new_context(viewport={"width": 1280, "height": 720})
+    shared = colleague.new_page()  # a colleague (another browser: no session) signs in and lands on the order
     shared.goto(page.url)
     _sign_in(shared, demo.password)
     expect(shared.get_by_role("heading", name=key)).to_be_visible(timeout=60_000)
     _shot(shared, "4-shared-link")
-    shared.close()
+    colleague.close()
 
     page.get_by_test_id("stSidebarNavLink").filter(has_text="Alerts").click()
     expect(page.get_by_role("heading", name="Alerts")).to_be_visible(timeout=60_000)
