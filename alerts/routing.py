@@ -13,7 +13,7 @@ from datetime import timedelta
 
 from biztrace.config import InhibitRule, Route
 from biztrace.config.silences import matches
-from biztrace.readmodel.models import AlertInstance
+from biztrace.readmodel.models import AlertInstance, inhibitor
 
 DEFAULT_GROUP_WAIT = timedelta(seconds=30)
 DEFAULT_GROUP_INTERVAL = timedelta(minutes=5)
@@ -69,14 +69,4 @@ def routes_for(labels: dict[str, str], root: Route) -> list[RouteOptions]:
 
 def inhibited(alert: AlertInstance, firing: list[AlertInstance], rules: list[InhibitRule]) -> bool:
     """Whether a firing source alert inhibits this one (a higher severity masks a lower)."""
-    for rule in rules:
-        if not matches(rule.target_matchers, alert.labels):
-            continue
-        for source in firing:
-            if source.fingerprint == alert.fingerprint or source.state != "firing":
-                continue
-            if matches(rule.source_matchers, source.labels) and all(
-                source.labels.get(name, "") == alert.labels.get(name, "") for name in rule.equal
-            ):
-                return True
-    return False
+    return inhibitor(alert, firing, rules) is not None

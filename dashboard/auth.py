@@ -27,24 +27,13 @@ from typing import Literal
 import yaml
 from pydantic import BaseModel, Field, ValidationError
 
-Role = Literal["operations", "support", "on-call", "admin"]
-ROLES: tuple[Role, ...] = ("operations", "support", "on-call", "admin")
+from biztrace.config import roles
 
-PAGES: dict[str, set[Role]] = {
-    "overview": {"operations", "on-call", "admin"},
-    "search": {"operations", "support", "on-call", "admin"},
-    "reconciliation": {"operations", "support", "admin"},
-    "exceptions": {"operations", "support", "on-call", "admin"},
-    "alerts": {"on-call", "admin"},
-    "process_map": {"operations", "on-call", "admin"},
-}
-"""Which roles see which page."""
-
-ACTIONS: dict[str, set[Role]] = {
-    "exception": {"operations", "support", "on-call", "admin"},
-    "silence": {"on-call", "admin"},
-}
-"""Which roles may act: acknowledge/assign/resolve exceptions; create/expire silences."""
+Role = roles.Role
+ROLES = roles.ROLES
+PAGES = roles.PAGES
+"""Which roles see which page (``config/roles.py``: one definition with the API's tokens)."""
+ACTIONS = roles.ACTIONS
 
 _N, _R, _P = 2**17, 8, 1
 """OWASP Password Storage Cheat Sheet's scrypt row (N=2^17, r=8, p=1)."""

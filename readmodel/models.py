@@ -14,6 +14,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from biztrace.config import InhibitRule
+from biztrace.config.silences import matches
+
 AlertState = Literal["pending", "firing", "resolved"]
 Severity = Literal["critical", "error", "warning", "info"]
 
@@ -86,3 +89,19 @@ class Notification(BaseModel):
         scope = ", ".join(f"{k}={v}" for k, v in sorted(self.group_labels.items()) if k != "alertname")
         head = f"[{self.status.upper()}{':' + str(len(self.firing)) if self.status == 'firing' else ''}]"
         return f"{head} {', '.join(names)}" + (f" ({scope})" if scope else "")
+
+
+def inhibitor(alert: AlertInstance, firing: list[AlertInstance], rules: list[InhibitRule]) -> AlertInstance | None:
+    """The firing alert that inhibits ``alert`` under ``rules`` (a higher severity masks a lower), if any:
+    the one definition the alert loop's routing and the dashboard's alert status use."""
+    for rule in rules:
+        if not matches(rule.target_matchers, alert.labels):
+            continue
+        for source in firing:
+            if source.fingerprint == alert.fingerprint or source.state != "firing":
+                continue
+            if matches(rule.source_matchers, source.labels) and all(
+                source.labels.get(name, "") == alert.labels.get(name, "") for name in rule.equal
+            ):
+                return source
+    return None

@@ -21,8 +21,8 @@ from clickhouse_connect.driver.binding import quote_identifier
 from pydantic import BaseModel, Field
 
 from biztrace.config import AlertsConfig
-from biztrace.config.silences import Silence, matches
-from biztrace.readmodel.models import AlertInstance
+from biztrace.config.silences import Silence
+from biztrace.readmodel.models import AlertInstance, inhibitor
 from biztrace.readmodel.rules import snapshot_sql
 from biztrace.readmodel.transactions import query_parameters, sql, transactions
 from biztrace.store import Store
@@ -126,17 +126,8 @@ def alert_status(
     if muting is not None:
         acknowledged = muting.comment.lower().startswith(ACK_PREFIX)
         return AlertStatus(status="acknowledged" if acknowledged else "silenced", silence=muting)
-    if alert.state == "firing":
-        for rule in config.inhibit_rules:
-            if not matches(rule.target_matchers, alert.labels):
-                continue
-            for source in firing:
-                if source.fingerprint == alert.fingerprint or source.state != "firing":
-                    continue
-                if matches(rule.source_matchers, source.labels) and all(
-                    source.labels.get(name, "") == alert.labels.get(name, "") for name in rule.equal
-                ):
-                    return AlertStatus(status="inhibited", inhibited_by=source.rule)
+    if alert.state == "firing" and (source := inhibitor(alert, firing, config.inhibit_rules)) is not None:
+        return AlertStatus(status="inhibited", inhibited_by=source.rule)
     return AlertStatus(status=alert.state)
 
 
