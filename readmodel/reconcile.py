@@ -316,8 +316,10 @@ def report(
     process: str | None = None,
     channel: str | None = None,
     system: str | None = None,
+    systems: bool = True,
 ) -> dict[str, list]:
-    """The parity table, what each system saw, and the mismatched transactions.
+    """The parity table, what each system saw (unless ``systems`` is false), and the mismatched
+    transactions.
 
     Each rule's hops are judged once for both the parity table and the mismatch list (the parity
     pass flags the mismatched pairs; only their hops are read again, for the details).
@@ -335,6 +337,6 @@ def report(
                 for m in _details(store, config, check, parameters, flagged)
                 if channel is None or m.channel == channel
             )
-    systems = system_parity(store, config, now, since=since, period=period, process=process, channel=channel,
-                            system=system)  # fmt: skip
-    return {"parity": table, "systems": systems, "mismatches": found}
+    seen = system_parity(store, config, now, since=since, period=period, process=process, channel=channel,
+                         system=system) if systems else []  # fmt: skip
+    return {"parity": table, "systems": seen, "mismatches": found}

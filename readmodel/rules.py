@@ -69,9 +69,12 @@ def _mismatch_rate(store: Store, config: AlertsConfig, rule: Rule, now: datetime
     """Share of reconciled pairs that disagree, per process (:func:`figures.mismatch_rates`)."""
     from biztrace.readmodel import reconcile
 
-    parity = reconcile.parity(store, config, now, since=now - rule.window, process=rule.process, period="month")
+    # one judging pass per reconciliation rule gives both the parity and the mismatched pairs
+    found = reconcile.report(store, config, now, since=now - rule.window, process=rule.process, period="month",
+                             systems=False)  # fmt: skip
+    parity = found["parity"]
     keys: dict[str, list[str]] = {}
-    for mismatch in reconcile.mismatches(store, config, now, since=now - rule.window, process=rule.process):
+    for mismatch in found["mismatches"]:
         keys.setdefault(mismatch.process, []).append(mismatch.key)
     return [
         RuleResult(
