@@ -214,11 +214,12 @@ def build_app(
     def key_tree(key: str, who: Reader, limit: Annotated[int, Query(ge=1, le=MAX_HOPS)] = MAX_HOPS) -> KeyTree:
         """Every hop of a business key (any key: order, shipment, invoice, return, customer, SKU) and the
         state of its transactions."""
-        history = key_history(store, key, limit)
+        config = current_config()
+        history = key_history(store, key, limit, config)  # mapped spans too, as the rules see them
         if not history.found:
             raise NotFound(f"nothing is stored for key {key!r}")
         keys = sorted({hop.order_id for hop in history.hops if hop.order_id} | {key})
-        return KeyTree(history=history, transactions=transactions(store, current_config(), clock(), keys=keys))
+        return KeyTree(history=history, transactions=transactions(store, config, clock(), keys=keys))
 
     def _filtered(process, kind, stage, system, state, min_age_s, key, channel=None, priority=None,
                   since=None) -> list[ExceptionItem]:  # fmt: skip

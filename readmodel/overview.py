@@ -78,7 +78,7 @@ def alert_transactions(
     wanted.update({label: alert.labels[label] for label in _LABELS if label in alert.labels})
     filters = ["1"] + [f"{quote_identifier(label)} = {{f_{label}:String}}" for label, v in wanted.items() if v]
     query = Template(sql("alert_transactions")).substitute(
-        snapshot=snapshot_sql(), filters=" AND ".join(filters), condition=CONDITIONS[rule.kind]
+        snapshot=snapshot_sql(config), filters=" AND ".join(filters), condition=CONDITIONS[rule.kind]
     )
     parameters: dict[str, Any] = query_parameters(store, config, now)
     parameters.update({f"f_{label}": value for label, value in wanted.items() if value})

@@ -22,8 +22,6 @@ from biztrace.readmodel.errors import QueryError
 from biztrace.readmodel.transactions import process_parameters, query_parameters, sql
 from biztrace.store import Store
 
-SNAPSHOT_KINDS = {"stuck_count", "stuck_share", "error_rate", "sla_adherence"}
-
 
 class RuleResult(BaseModel):
     """One label group's value for one rule at one pass."""

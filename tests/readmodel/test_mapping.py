@@ -68,3 +68,21 @@ def test_a_mapping_rule_is_validated_on_load() -> None:
         loads('mappings: [{when: {service: s, span_name: "POST /o/{id}"}, keys: {order.id: "{nr}"}}]')
     with pytest.raises(ConfigError, match="mappings.0.keys.sku.ids"):
         loads("mappings: [{when: {service: s}, keys: {sku.ids: x}}]")
+
+
+def test_the_dashboard_sees_the_mapped_hops_as_the_rules_do(producers: Any) -> None:
+    from datetime import timedelta
+
+    from biztrace.dashboard import data, queries
+
+    _legacy(producers)
+    store = producers.flush()
+    config = loads(MAPPED)
+    data.share_store(store)
+    try:
+        with queries.snapshot(config, queries.Filters(), producers.now, since=producers.now - timedelta(days=7)) as t:
+            shown = store.client.query(f"SELECT key, current_stage FROM {t}").result_rows
+    finally:
+        data.share_store(None)
+    [order] = transactions(store, config, producers.now)
+    assert shown == [(order.key, order.current_stage)] == [("SO-1", "shipment.confirmed")]
