@@ -89,8 +89,10 @@ def test_concurrent_grpc_calls_stay_within_the_memory_budget(collector_process):
     flood.join(300)
     assert sum(codes.values()) == 300 and codes["OK"] >= 4, codes
     assert set(codes) <= {"OK", "UNAVAILABLE", "RESOURCE_EXHAUSTED"}, codes
-    # 300 calls of 2.9 MB are 870 MB; the budget holds 64 MiB of bodies, and checking one costs a few times its size
-    assert received - idle < 320, f"peak RSS grew {received - idle:.0f} MiB over {idle:.0f} MiB idle ({codes})"
+    # 300 calls of 2.9 MB are 870 MB: without the budget the peak grew ~864 MiB. With it, 64 MiB of bodies
+    # plus checking them (a few times their size) and the engine's own allocations grew 210-350 MiB across
+    # runs on this shared machine; 500 keeps the test clear of that noise and still fails without the budget.
+    assert received - idle < 500, f"peak RSS grew {received - idle:.0f} MiB over {idle:.0f} MiB idle ({codes})"
 
 
 def test_unauthenticated_grpc_bodies_are_neither_read_nor_inflated(collector_process):
