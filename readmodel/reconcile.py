@@ -119,9 +119,11 @@ _UNITS = {
 }
 
 
-def _pairs(config: AlertsConfig, whole: bool) -> str:
-    """``sql/reconcile.sql`` in its first-pass shape, or the one that compares transactions as a whole."""
-    return Template(sql("reconcile", config)).safe_substitute(units=_UNITS[whole])
+def _pairs(config: AlertsConfig, whole: bool, keys: bool) -> str:
+    """``sql/reconcile.sql`` in its first-pass shape, or the one that compares transactions as a whole;
+    ``keys``: asked for some keys (see :func:`biztrace.readmodel.transactions.sql`)."""
+    in_whole = sql("reconcile_whole", config, keys=keys).strip() if whole else "false"
+    return Template(sql("reconcile", config, keys=keys)).safe_substitute(units=_UNITS[whole], in_whole=in_whole)
 
 
 def _judge(store: Store, config: AlertsConfig, parameters: dict, period: Period) -> tuple[list[dict], dict]:
@@ -132,14 +134,15 @@ def _judge(store: Store, config: AlertsConfig, parameters: dict, period: Period)
     transactions as a whole (the first pass's shape costs nothing for them when there are none).
     """
     flagged = _FLAGGED[parameters["flag"]]
+    keyed = bool(parameters["keys"])
     if not parameters["whole_always"]:
-        query = Template(sql("reconcile_parity")).substitute(bucket=BUCKETS[period], pairs=_pairs(config, False),
+        query = Template(sql("reconcile_parity")).substitute(bucket=BUCKETS[period], pairs=_pairs(config, False, keyed),
                                                              flagged=flagged)  # fmt: skip
         rows = list(store.client.query(query, parameters=parameters).named_results())
         if not any(row["keyless"] for row in rows):
             return [row for row in rows if row["pairs"]], parameters
     parameters = parameters | {"whole": True}
-    query = Template(sql("reconcile_parity")).substitute(bucket=BUCKETS[period], pairs=_pairs(config, True),
+    query = Template(sql("reconcile_parity")).substitute(bucket=BUCKETS[period], pairs=_pairs(config, True, keyed),
                                                          flagged=flagged)  # fmt: skip
     return list(store.client.query(query, parameters=parameters).named_results()), parameters
 
@@ -164,7 +167,8 @@ def _details(
     match_keys, keys = [f["match_key"] for f in flagged], [f["key"] for f in flagged]
     value_stage = config.processes[check.process].value_stage or ""
     extra = {"match_keys": match_keys, "pair_keys": keys, "value_stage": value_stage}
-    read = store.client.query(sql("reconcile_mismatches", config), parameters=parameters | extra).named_results()
+    query = sql("reconcile_mismatches", config, keys=bool(parameters["keys"]))
+    read = store.client.query(query, parameters=parameters | extra).named_results()
     details = {(row["match_key"], row["key"]): row for row in read}
     found = []
     for pair in flagged:
@@ -295,7 +299,7 @@ def system_parity(
     """Per period, system and channel: transactions seen and duplicate message rate."""
     since = since or now - timedelta(days=30)
     bucket = BUCKETS[period]
-    query = Template(sql("system_parity", config)).safe_substitute(bucket=bucket)
+    query = Template(sql("system_parity", config, keys=False)).safe_substitute(bucket=bucket)
     parameters = process_parameters(config) | {
         "db": store.database, "now": now, "since": since, "process_filter": process or "",
         "channel_filter": channel or "", "system_filter": system or ""}  # fmt: skip

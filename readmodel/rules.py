@@ -33,17 +33,19 @@ class RuleResult(BaseModel):
     keys: list[str]
 
 
-def snapshot_sql(config: AlertsConfig | None = None) -> str:
-    """Every transaction's state as the rules read it (``sql/snapshot.sql`` over ``sql/transactions.sql``)."""
+def snapshot_sql(config: AlertsConfig | None = None, *, keys: bool = True) -> str:
+    """Every transaction's state as the rules read it (``sql/snapshot.sql`` over ``sql/transactions.sql``);
+    ``keys=False`` when it is read with ``{keys}`` empty (:func:`biztrace.readmodel.transactions.sql`)."""
     return Template(sql("snapshot")).substitute(
-        transactions=sql("transactions", config), system_at_fault=sql("system_at_fault", config)
+        transactions=sql("transactions", config, keys=keys), system_at_fault=sql("system_at_fault", config)
     )
 
 
 @contextmanager
 def snapshot(store: Store, config: AlertsConfig, now: datetime) -> Iterator[str]:
     """A Memory table with every transaction's state at ``now``, dropped on exit; yields its quoted name."""
-    with store.memory_table(snapshot_sql(config), query_parameters(store, config, now), "biztrace_snapshot") as name:
+    query = snapshot_sql(config, keys=False)
+    with store.memory_table(query, query_parameters(store, config, now), "biztrace_snapshot") as name:
         yield store.table(name)
 
 
@@ -58,7 +60,7 @@ def _query(rule: Rule, snapshot_table: str, config: AlertsConfig | None = None) 
     for label in ("process", "stage", "system"):
         if getattr(rule, label) is not None:
             filters.append(f"{quote_identifier(label)} = {{{label}:String}}")
-    return Template(sql(f"rules/{rule.kind}", config)).substitute(
+    return Template(sql(f"rules/{rule.kind}", config, keys=False)).substitute(
         group=columns, snapshot=snapshot_table, filters=" AND ".join(filters)
     )
 

@@ -27,7 +27,7 @@ _SQL = resources.files("biztrace.readmodel") / "sql"
 
 FRAGMENTS = {
     "business_hops": True,  # every hop placed in its process, keyed by its process key (a subquery)
-    "placement": False,  # the columns placing a hop (BizProcess and what resolves BizKey)
+    "placement": True,  # every hop row with the columns placing it (BizProcess and what resolves BizKey)
     "key_tree": False,  # the keys of {keys}'s trees in the key graph (a SELECT of Key)
     "hops_of_keys": True,  # a condition: the hop belongs to the tree of one of {keys} ({keys} = []: any hop)
 }
@@ -43,19 +43,33 @@ def _hop_rows(mapped: bool) -> dict[str, str]:
     return {"hop_rows": "{db:Identifier}.biz_hops", "mapped_column": "false AS Mapped,"}
 
 
-def sql(name: str, config: AlertsConfig | None = None) -> str:
+_NO_KEYS = {
+    "key_tree": "SELECT arrayJoin({keys:Array(String)}) AS Key",
+    "hops_of_keys": "{keys:Array(String)} = []",
+}
+"""The key-graph fragments of a query never asked for some keys (``keys=False`` in :func:`sql`)."""
+
+
+def sql(name: str, config: AlertsConfig | None = None, *, keys: bool = True) -> str:
     """``readmodel/sql/<name>.sql``, with every ``${fragment}`` of :data:`FRAGMENTS` filled in.
 
     Spans that mapping rules make hops are read only when ``config`` has ``mappings``: the query is
     then a union with ``otel_traces`` (``sql/mapped_hops.sql``); without mappings its text stays
     as small, and as quick to plan, as one over ``biz_hops`` alone.
+
+    ``keys=False``: the query is run with ``{keys}`` empty (every hop), so the key graph's subqueries
+    (``key_tree.sql``: a dozen reads of ``biz_links``, ~5 ms each even when empty) are left out. Run
+    with some keys anyway, such a query finds nothing rather than everything.
     """
     text = (_SQL / f"{name}.sql").read_text()
     rows = _hop_rows(config is not None and bool(config.mappings))
     while any(f"${{{fragment}}}" in text for fragment in FRAGMENTS):
         for fragment, wrap in FRAGMENTS.items():
             if f"${{{fragment}}}" in text:
-                body = (_SQL / f"{fragment}.sql").read_text().strip()
+                if not keys and fragment in _NO_KEYS:
+                    body = _NO_KEYS[fragment]
+                else:
+                    body = (_SQL / f"{fragment}.sql").read_text().strip()
                 text = text.replace(f"${{{fragment}}}", f"({body})" if wrap else body)
     for fragment, body in rows.items():
         text = text.replace(f"${{{fragment}}}", body)
@@ -198,5 +212,5 @@ def transactions(
 ) -> list[Transaction]:
     """Every transaction's state at ``now`` (optionally only some keys or states, or those started since)."""
     parameters = query_parameters(store, config, now, keys=keys, states=states, since=since)
-    result = store.client.query(sql("transactions", config), parameters=parameters)
+    result = store.client.query(sql("transactions", config, keys=bool(keys)), parameters=parameters)
     return [Transaction(**row) for row in result.named_results()]

@@ -22,12 +22,11 @@
 -- applies to data already stored, like SLAs.
 WITH
     (SELECT groupUniqArray(link_source)
-     FROM (SELECT ${placement} FROM ${hop_rows}
-           WHERE OrderId = ''
-             -- asked for some keys ({keys}): only the hops of their trees
-             AND ({keys:Array(String)} = [] OR (OrderId, Timestamp, SpanId) IN (
-                 SELECT OrderId, Timestamp, SpanId FROM {db:Identifier}.biz_keys WHERE Key IN (${key_tree}))))
-     WHERE direct_key = '' AND link_source != '' AND link_target != '') AS link_sources,
+     FROM ${placement}
+     WHERE OrderId = '' AND direct_key = '' AND link_source != '' AND link_target != ''
+       -- asked for some keys ({keys}): only the hops of their trees
+       AND ({keys:Array(String)} = [] OR (OrderId, Timestamp, SpanId) IN (
+           SELECT OrderId, Timestamp, SpanId FROM {db:Identifier}.biz_keys WHERE Key IN (${key_tree})))) AS link_sources,
     (SELECT groupUniqArray(Linked) FROM {db:Identifier}.biz_links
      WHERE Key IN (SELECT arrayJoin(link_sources)) AND (KeyKind, LinkedKind) IN {link_up:Array(Tuple(String, String))}
        AND LinkedKind != 'customer') AS link_mids
@@ -36,11 +35,11 @@ SELECT
     if(h.resolve_hash = 0, h.direct_key, resolved.target) AS BizKey
 FROM (
     SELECT
-        ${placement},
+        *,
         -- the hops to resolve; every other hop keeps its own key (0 matches nothing: no join work)
         if(direct_key = '' AND link_source != '' AND link_target != '', cityHash64(link_source, link_target), 0)
             AS resolve_hash
-    FROM ${hop_rows}
+    FROM ${placement}
 ) AS h
 LEFT ANY JOIN (
     SELECT cityHash64(source, LinkedKind) AS hash, argMin(Linked, (steps, Linked)) AS target

@@ -12,8 +12,9 @@
 -- (biz.event_id, else the span): one delivered twice is counted once.
 -- Two shapes of one query: with {whole} false (the first pass), hops lacking the match key are not
 -- paired but counted (the row whose match_key is '' and `keyless` > 0); only when there are some does
--- reconcile.py judge again with {whole} true, and $units then collects the observations of
--- transactions compared as a whole (aggregate states that would slow every pass down otherwise).
+-- reconcile.py judge again with {whole} true: the units then collect the observations of
+-- transactions compared as a whole (aggregate states that would slow every pass down otherwise), and
+-- reconcile_whole.sql says which transactions those are.
 -- A rule that always compares transactions as a whole ({whole_always}) is judged once, in that shape.
 -- Amounts (quantities) are compared only when both sides have one; {right_above_only}: only a right
 -- side above the left counts (invoiced more than accepted; less is partial invoicing).
@@ -28,19 +29,9 @@ observed AS (
         if({by_key:Bool}, BizKey, {match_col:Identifier}) AS own_match,
         BizKey AS key,
         key != '' AS keyed,
-        -- its transaction is compared as a whole: the rule says so ({whole_always}), or it has a hop of
-        -- either stage that lacks the match key
-        keyed AND ({whole_always:Bool} OR {whole:Bool} AND key IN (
-            SELECT BizKey FROM ${business_hops}
-            WHERE {whole:Bool} AND BizProcess = {process:String}
-              AND {match_col:Identifier} = ''
-              AND ((Stage = {left_stage:String} AND ({left_system:String} = '' OR System = {left_system:String}))
-                   OR (Stage = {right_stage:String} AND ({right_system:String} = '' OR System = {right_system:String})))
-              AND StatusCode != 'Error' AND Timestamp <= {now:DateTime64(9)}
-              AND Timestamp >= {since:DateTime64(9)} - toIntervalSecond({lookback_s:UInt32})
-              AND ({keys:Array(String)} = [] OR (OrderId, Timestamp, SpanId) IN (
-                  SELECT OrderId, Timestamp, SpanId FROM {db:Identifier}.biz_keys WHERE Key IN {keys:Array(String)}))
-            )) AS in_whole,
+        -- its transaction is compared as a whole (false in the first pass, which pairs by the match key;
+        -- reconcile_whole.sql in the other shape)
+        $in_whole AS in_whole,
         if(in_whole, key, own_match) AS match_key,
         Stage = {right_stage:String} AND ({right_system:String} = '' OR System = {right_system:String}) AS is_right,
         -- one observation: its match key, else its business event (biz.event_id, else the span)
