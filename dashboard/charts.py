@@ -288,3 +288,59 @@ def exceptions_by_kind(frame: pd.DataFrame) -> go.Figure:
     figure = px.bar(grouped, x="exceptions", y="process", color="kind", orientation="h")
     figure.update_layout(height=220, margin={"t": 10, "b": 10}, yaxis_title="", legend_title_text="")
     return figure
+
+
+def waterfall(frame: pd.DataFrame) -> go.Figure:
+    """One trace's spans as a waterfall: a row per span in tree order (children under their parent,
+    indented by depth), a bar from its start offset for its duration, failing spans red and marked
+    ✖; the hover reads the span (service, start time, offset, duration, outcome, attributes).
+    ``frame`` holds ``readmodel.traces.TraceSpan`` rows in the order the read model gives them."""
+    from biztrace.dashboard import spans
+
+    if frame.empty:
+        return _empty("no spans stored for this trace")
+    rows = frame.reset_index(drop=True)
+    outcome = rows["status"].map(lambda s: OUTCOME.get(s, str(s).lower()))
+    error = outcome == "error"
+    labels = [spans.waterfall_label(n, d, e) for n, d, e in zip(rows["name"], rows["depth"], error, strict=True)]
+    extent = float((rows["offset_ms"] + rows["duration_ms"]).max() or 1)
+    hover = pd.DataFrame({
+        "service": rows["service"],
+        "start": rows["start"].map(lambda t: f"{pd.Timestamp(t):%Y-%m-%d %H:%M:%S.%f}"[:-3]),
+        "offset": rows["offset_ms"].map(spans.duration),
+        "duration": rows["duration_ms"].map(spans.duration),
+        "outcome": outcome + rows["status_message"].map(lambda m: f": {m}" if m else ""),
+        "attributes": rows["attributes"].map(spans.attribute_lines),
+        "trace_id": rows["trace_id"],
+        "span_id": rows["span_id"],
+    })  # fmt: skip
+    figure = go.Figure()
+    for name, chosen in (("ok", ~error), ("error", error)):
+        if not chosen.any():
+            continue
+        part = rows[chosen]
+        figure.add_trace(go.Bar(
+            name=name, orientation="h", y=list(part.index), base=part["offset_ms"],
+            x=part["duration_ms"].clip(lower=extent / 400),  # a span of no duration still shows a sliver
+            marker={"color": STATUS_COLORS[name]}, customdata=hover[chosen].values,
+            hovertemplate="<b>%{customdata[0]}</b> · started %{customdata[1]} UTC<br>"
+            "+%{customdata[2]} into the trace · took <b>%{customdata[3]}</b> · %{customdata[4]}<br>"
+            "%{customdata[5]}<extra></extra>",
+        ))  # fmt: skip
+    # the names as left-aligned annotations, shifted by depth (tick labels are right-aligned: no indent)
+    step = 14
+    left = min(420, 24 + max(len(n) * 8 + step * (d + 1) for n, d in zip(rows["name"], rows["depth"], strict=True)))
+    for index, (label, depth, failed) in enumerate(zip(labels, rows["depth"], error, strict=True)):
+        figure.add_annotation(
+            text=label.lstrip(spans.INDENT[0]), x=0, xref="paper", y=index, yref="y", xanchor="left", showarrow=False,
+            xshift=-left + 6 + step * int(depth),
+            font={"color": STATUS_COLORS["error"] if failed else None, "size": 12},
+        )  # fmt: skip
+    figure.update_yaxes(tickvals=list(rows.index), ticktext=labels, showticklabels=False, autorange="reversed",
+                        title="")  # fmt: skip
+    figure.update_xaxes(title="ms after the trace's first span", rangemode="tozero")
+    figure.update_layout(
+        meta="waterfall", height=80 + 24 * len(rows), margin={"t": 10, "b": 10, "l": left}, barmode="overlay",
+        bargap=0.25, showlegend=bool(error.any()), legend_title_text="", hoverlabel={"align": "left"},
+    )  # fmt: skip
+    return figure

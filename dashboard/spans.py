@@ -73,3 +73,38 @@ def events(record: dict[str, Any]) -> pd.DataFrame:
     """The span's events: when (a date) and name."""
     times, names = record.get("event_times") or [], record.get("event_names") or []
     return pd.DataFrame([(when(t), str(n)) for t, n in zip(times, names, strict=False)], columns=["at", "event"])
+
+
+def duration(ms: float | None) -> str:
+    """A duration as a person reads it: "850 µs", "12.5 ms", "2.50 s", "3.2 min", "1.5 h"."""
+    ms = float(ms or 0)
+    if ms < 1:
+        return f"{ms * 1000:.0f} µs"
+    if ms < 1000:
+        return f"{ms:,.1f} ms"
+    if ms < 60_000:
+        return f"{ms / 1000:.2f} s"
+    if ms < 3_600_000:
+        return f"{ms / 60_000:.1f} min"
+    return f"{ms / 3_600_000:.1f} h"
+
+
+def attribute_lines(attributes: dict[str, Any] | None, limit: int = 15, width: int = 80) -> str:
+    """A span's attributes for a hover: "key = value" lines (sorted, HTML escaped, long values cut),
+    at most ``limit`` of them and how many more."""
+    from html import escape
+
+    items = sorted(dict(attributes or {}).items())
+    lines = [escape(f"{k} = {v if len(str(v)) <= width else str(v)[: width - 1] + '…'}") for k, v in items[:limit]]
+    if len(items) > limit:
+        lines.append(f"… {len(items) - limit} more (click the bar)")
+    return "<br>".join(lines) or "no attributes"
+
+
+INDENT = "\u00a0\u00a0"
+"""One level of the waterfall's indentation (non-breaking: plotly keeps it)."""
+
+
+def waterfall_label(name: str, depth: int, error: bool) -> str:
+    """A span's row in the waterfall: indented by its depth, a failing span marked ✖."""
+    return INDENT * int(depth) + ("✖ " if error else "") + str(name)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import streamlit as st
@@ -191,28 +191,123 @@ def check_store() -> None:
         st.stop()
 
 
+URL_FILTERS = ("window", "from", "to", "process", "channel", "system", "priority")
+"""The query parameters that carry the sidebar's filters (``?window=7d&process=returns``); a default is left out."""
+_FILTER_KEYS = {"process": "f_process", "channel": "f_channel", "system": "f_system", "priority": "f_priority"}
+
+
 def sidebar_filters(config: AlertsConfig) -> Filters:
-    """The filters shared by every page (kept in session state across pages)."""
+    """The filters shared by every page (kept in session state across pages, and in the URL so a view
+    can be shared: a link that names filters sets them, a change writes them back)."""
     side = st.sidebar
+    seen = _dimensions(tick().timestamp() // 600)
+    systems = sorted({stage.system for p in config.processes.values() for stage in p.stages if stage.system})
+    systems = sorted(set(systems) | set(seen["systems"]))
+    priorities = list(dict.fromkeys(["high", "normal", "low", *seen["priorities"]]))
+    options = {"process": list(config.processes), "channel": seen["channels"], "system": systems,
+               "priority": priorities}  # fmt: skip
+    _filters_from_url(options)
+    st.session_state.setdefault("f_window", "24h")  # a default, not index=: the URL may set it first
     side.selectbox(
-        "Time range", [*WINDOWS, "custom"], index=2, key="f_window", help="transactions started in this window",
+        "Time range", [*WINDOWS, "custom"], key="f_window", help="transactions started in this window",
         format_func=lambda v: "custom range…" if v == "custom" else f"last {v}",
     )  # fmt: skip
     if st.session_state.get("f_window") == "custom":
         today = queries.now().date()
         st.session_state.setdefault("f_range", (today - timedelta(days=7), today))
         side.date_input("From – to (UTC days)", key="f_range", max_value=today, help="both days included")
-    side.selectbox("Process", ["", *config.processes], key="f_process", format_func=lambda v: v or "all processes")
-    seen = _dimensions(tick().timestamp() // 600)
-    side.selectbox("Channel", ["", *seen["channels"]], key="f_channel", format_func=lambda v: v or "all channels")
-    systems = sorted({stage.system for p in config.processes.values() for stage in p.stages if stage.system})
-    systems = sorted(set(systems) | set(seen["systems"]))
-    side.selectbox("System", ["", *systems], key="f_system", format_func=lambda v: v or "all systems")
-    priorities = list(dict.fromkeys(["high", "normal", "low", *seen["priorities"]]))
-    side.selectbox("Priority", ["", *priorities], key="f_priority", format_func=lambda v: v or "any priority")
+    side.selectbox("Process", ["", *options["process"]], key="f_process", format_func=lambda v: v or "all processes")
+    side.selectbox("Channel", ["", *options["channel"]], key="f_channel", format_func=lambda v: v or "all channels")
+    side.selectbox("System", ["", *options["system"]], key="f_system", format_func=lambda v: v or "all systems")
+    side.selectbox("Priority", ["", *options["priority"]], key="f_priority", format_func=lambda v: v or "any priority")
     st.session_state.setdefault("auto_refresh", True)
     side.toggle("Auto-refresh", key="auto_refresh", help=f"live figures refresh every {refresh_s()} s")
-    return current_filters()
+    filters = current_filters()
+    _filters_to_url(filters)
+    return filters
+
+
+def filter_params(filters: Filters) -> dict[str, str]:
+    """The URL's query parameters for ``filters``: only what differs from the defaults."""
+    params = {"window": filters.window} if filters.window != "24h" else {}
+    if filters.window == "custom" and filters.start and filters.end:
+        params.update({"from": filters.start.isoformat(), "to": filters.end.isoformat()})
+    for name in _FILTER_KEYS:
+        if value := getattr(filters, name):
+            params[name] = value
+    return params
+
+
+def _filters_from_url(options: dict[str, list[str]]) -> None:
+    """Set the sidebar from the URL when it names filters this session did not write itself (a shared
+    link opened, a link carrying filters): what it leaves out is the default; an unknown value is
+    ignored with a notice in the sidebar, never an error."""
+    params = {name: st.query_params[name] for name in URL_FILTERS if name in st.query_params}
+    if not params or params == st.session_state.get("_f_url"):
+        return
+    state, ignored = st.session_state, []
+    window = params.get("window", "24h")
+    if window not in (*WINDOWS, "custom"):
+        ignored.append(f"window={window}")
+        window = "24h"
+    state["f_window"] = window
+    if window == "custom":
+        today = queries.now().date()
+        try:
+            first = date.fromisoformat(params.get("from", "")) if "from" in params else today - timedelta(days=7)
+            last = date.fromisoformat(params.get("to", "")) if "to" in params else today
+            if not first <= last <= today:
+                raise ValueError
+            state["f_range"] = (first, last)
+        except ValueError:
+            ignored.append(f"from={params.get('from', '')} to={params.get('to', '')}")
+            state["f_range"] = (today - timedelta(days=7), today)
+    for name, key in _FILTER_KEYS.items():
+        value = params.get(name, "")
+        if value and value not in options[name]:
+            ignored.append(f"{name}={value}")
+            value = ""
+        state[key] = value
+    if ignored:
+        st.sidebar.warning("Ignored from the link (unknown): " + ", ".join(literal(i) for i in ignored))
+
+
+def _filters_to_url(filters: Filters) -> None:
+    """Write the filters into the URL (only what changed), leaving the page's own parameters alone."""
+    wanted = filter_params(filters)
+    for name in URL_FILTERS:
+        if name in wanted:
+            if st.query_params.get(name) != wanted[name]:
+                st.query_params[name] = wanted[name]
+        elif name in st.query_params:
+            del st.query_params[name]
+    st.session_state["_f_url"] = wanted
+
+
+def url_choice(name: str, key: str, allowed: list[str], default: str | list[str], many: bool = False) -> None:
+    """Seed a page's own widget (session state ``key``) from the URL's ``name`` when the page first draws
+    it, so a shared link opens the same view: one value (``?map=returns``) or, ``many``, several
+    (``?kind=stuck&kind=failed``). A value not in ``allowed`` is ignored with a notice. Draw the widget
+    after this without ``default=``/``index=``, then call :func:`keep_in_url` with its value."""
+    if key in st.session_state:
+        return
+    given = st.query_params.get_all(name) if many else [st.query_params[name]] if name in st.query_params else []
+    unknown = [v for v in given if v not in allowed]
+    if unknown:
+        st.caption(f":orange[Ignored from the link (unknown {name}): {', '.join(literal(v) for v in unknown)}]")
+    known = [v for v in given if v in allowed]
+    if many:
+        st.session_state[key] = known if name in st.query_params and known else list(default)
+    else:
+        st.session_state[key] = known[0] if known else default
+
+
+def keep_in_url(name: str, value: str | list[str] | None, default: str | list[str] | None = None) -> None:
+    """Write a page's own choice into the URL (left out when it is ``default`` or empty)."""
+    if value in (None, "", []) or value == default:
+        st.query_params.pop(name, None)
+    elif (st.query_params.get_all(name) if isinstance(value, list) else st.query_params.get(name)) != value:
+        st.query_params[name] = value
 
 
 def current_filters() -> Filters:
@@ -247,10 +342,11 @@ def footer() -> None:
 
 
 def order_link(key: str) -> str:
-    """The shareable URL of one key's page, relative to the app."""
-    from urllib.parse import quote
+    """The shareable URL of one key's page, relative to the app, carrying the current filters (a link
+    that opens in a new tab keeps them)."""
+    from urllib.parse import urlencode
 
-    return f"/{ORDER_PAGE}?key={quote(key)}"
+    return f"/{ORDER_PAGE}?" + urlencode({"key": key, **filter_params(current_filters())})
 
 
 def shown(count: int, total: int) -> str:

@@ -19,8 +19,11 @@ def _map(filters_json: str, at) -> queries.ProcessMap:
 
 st.title("Process map")
 processes = list(config.processes)
-chosen = filters.process or st.segmented_control("Process", processes, default=processes[0], key="pm_process")
+if not filters.process:  # a shared link names the process shown (``?map=returns``)
+    ui.url_choice("map", "pm_process", processes, processes[0])
+chosen = filters.process or st.segmented_control("Process", processes, key="pm_process")
 chosen = chosen or processes[0]
+ui.keep_in_url("map", None if filters.process else chosen)  # with a sidebar process filter, that says it
 result = _map(filters.model_copy(update={"process": chosen}).model_dump_json(), ui.tick())
 transitions = result.transitions[result.transitions["process"] == chosen]
 if transitions.empty:

@@ -6,11 +6,14 @@ that start with it. The page's URL carries the id (``/search?key=O-1182``), so i
 
 from __future__ import annotations
 
+import time
+
 import pandas as pd
 import streamlit as st
 
 from biztrace.config import AlertsConfig
-from biztrace.dashboard import charts, queries, spans, ui
+from biztrace.dashboard import charts, data, queries, spans, ui
+from biztrace.readmodel.traces import TraceSpans, trace_spans
 from biztrace.readmodel.transactions import Transaction
 
 RECENT = 8
@@ -51,6 +54,7 @@ def _recent() -> None:
 
 if not typed:
     st.query_params.pop("key", None)
+    st.query_params.pop("trace", None)
     st.info("Type an id above. Partial ids work: `O-11` lists the orders starting with it.")
     _recent()
     ui.footer()
@@ -131,8 +135,12 @@ def _show(key: str) -> None:
         _stage_progress(tx, config)
     hops = pd.DataFrame([hop.model_dump() for hop in history.hops])
 
-    st.markdown("#### Timeline")
-    st.plotly_chart(charts.timeline(hops), width="stretch", key="timeline_chart")
+    timeline, waterfall = st.columns(2)
+    with timeline:
+        st.markdown("#### Timeline")
+        st.plotly_chart(charts.timeline(hops), width="stretch", key="timeline_chart")
+    with waterfall:
+        _waterfall(history)
 
     st.markdown("#### What each system says")
     st.dataframe(_systems_side_by_side(hops), hide_index=True, width="stretch")
@@ -210,6 +218,60 @@ def _show(key: str) -> None:
         _span_details(record)
 
 
+@st.cache_data(ttl=600, show_spinner=False, max_entries=32)
+def _trace_spans(trace_ids: tuple[str, ...], at) -> TraceSpans:
+    started = time.perf_counter()
+    try:
+        return trace_spans(data.store(), list(trace_ids))
+    finally:
+        data.add_query_time(time.perf_counter() - started)
+
+
+def _waterfall(history) -> None:
+    """The key's traces as a waterfall (one trace at a time, chosen here and kept in the URL as
+    ``trace``): spans under their parents, bars from start offset for their duration, errors marked."""
+    st.markdown("#### Trace waterfall")
+    found = _trace_spans(tuple(dict.fromkeys(hop.trace_id for hop in history.hops)), ui.tick())
+    if not found.spans:
+        st.caption("no spans stored for these traces")
+        return
+    frame = pd.DataFrame([span.model_dump() for span in found.spans])
+    per_trace = frame.groupby("trace_id", sort=False).agg(
+        root=("name", "first"), start=("trace_start", "first"), spans=("span_id", "count"),
+        errors=("status", lambda s: int((s == "Error").sum())),
+    )  # fmt: skip
+    traces = list(per_trace.index)
+    if st.session_state.get("wf_trace") not in traces:  # a new key, or a shared link naming its trace
+        wanted = st.query_params.get("trace", "")
+        failing = per_trace[per_trace["errors"] > 0]
+        default = failing.index[0] if len(failing) else per_trace["spans"].idxmax()
+        st.session_state["wf_trace"] = wanted if wanted in traces else default
+    if len(traces) > 1:
+        st.selectbox(
+            "Trace", traces, key="wf_trace",
+            format_func=lambda t: f"{per_trace.at[t, 'start']:%Y-%m-%d %H:%M:%S} · {per_trace.at[t, 'root']} · "
+            f"{spans.plural(int(per_trace.at[t, 'spans']), 'span')}"
+            + (f" · ✖ {spans.plural(int(per_trace.at[t, 'errors']), 'error')}" if per_trace.at[t, "errors"] else ""),
+        )  # fmt: skip
+    chosen = st.session_state["wf_trace"]
+    st.query_params["trace"] = chosen
+    cut = f" (the waterfall shows at most {found.limit})" if len(found.spans) < found.total else ""
+    st.caption(
+        f"{ui.shown(len(found.spans), found.total)} spans of {spans.plural(len(found.traces), 'trace')}{cut} · "
+        "hover a bar for the span, click it for its details"
+    )
+    shown = frame[frame["trace_id"] == chosen].reset_index(drop=True)
+    event = st.plotly_chart(
+        charts.waterfall(shown), width="stretch", key="waterfall_chart", on_select="rerun", selection_mode="points",
+    )  # fmt: skip
+    points = event.selection.points if event is not None and "selection" in event else []
+    row = points[0].get("y") if points else None  # a bar's row is its span's position in ``shown``
+    if isinstance(row, int | float) and 0 <= int(row) < len(shown):
+        span = shown.iloc[int(row)]
+        st.markdown(f"##### Span {ui.literal(span['span_id'])} of trace {ui.literal(span['trace_id'])}")
+        _span_details(queries.span(span["trace_id"], span["span_id"]))
+
+
 def _span_details(record: dict | None) -> None:
     """One span readable: its facts (duration in ms, times as dates), attributes and events as tables."""
     if not record:
@@ -249,6 +311,7 @@ if not found.empty and found.iloc[0]["key"] == typed:
     _show(typed)
 else:
     st.query_params.pop("key", None)  # the URL never names the previous id after an unknown one
+    st.query_params.pop("trace", None)
     suggestions = queries.search_keys(typed, limit=20)
     if suggestions.empty:
         st.warning(f"No order, customer, SKU, invoice, shipment or return id starts with {ui.literal(typed)}.")
