@@ -128,23 +128,26 @@ def _pairs(config: AlertsConfig, whole: bool, keys: bool) -> str:
 
 def _judge(store: Store, config: AlertsConfig, parameters: dict, period: Period) -> tuple[list[dict], dict]:
     """One pass over the rule's hops: its parity rows, each with its mismatched pairs (:data:`FLAGGED`)
-    when ``parameters["flag"]`` is set; and the parameters that judged them.
+    when ``parameters["flag"]`` is set; and the parameters that judged them (:func:`_shape`)."""
+    parameters = _shape(store, config, parameters)
+    query = Template(sql("reconcile_parity")).substitute(
+        bucket=BUCKETS[period], pairs=_pairs(config, parameters["whole"], bool(parameters["keys"])),
+        flagged=_FLAGGED[parameters["flag"]],
+    )  # fmt: skip
+    rows = list(store.client.query(query, parameters=parameters).named_results())
+    return [row for row in rows if row["pairs"]], parameters
 
-    A second pass only when the first met hops lacking the rule's match key: it compares their
-    transactions as a whole (the first pass's shape costs nothing for them when there are none).
-    """
-    flagged = _FLAGGED[parameters["flag"]]
-    keyed = bool(parameters["keys"])
-    if not parameters["whole_always"]:
-        query = Template(sql("reconcile_parity")).substitute(bucket=BUCKETS[period], pairs=_pairs(config, False, keyed),
-                                                             flagged=flagged)  # fmt: skip
-        rows = list(store.client.query(query, parameters=parameters).named_results())
-        if not any(row["keyless"] for row in rows):
-            return [row for row in rows if row["pairs"]], parameters
-    parameters = parameters | {"whole": True}
-    query = Template(sql("reconcile_parity")).substitute(bucket=BUCKETS[period], pairs=_pairs(config, True, keyed),
-                                                         flagged=flagged)  # fmt: skip
-    return list(store.client.query(query, parameters=parameters).named_results()), parameters
+
+def _shape(store: Store, config: AlertsConfig, parameters: dict) -> dict:
+    """The parameters with ``whole`` set: true when the rule always compares transactions as a whole, or
+    when some of its hops lack its match key (``sql/reconcile_keyless.sql``, a read without judging);
+    the pairs are then judged once, in that shape (the other shape costs nothing for them when there
+    are none)."""
+    whole = parameters["whole_always"]
+    if not whole:
+        query = sql("reconcile_keyless", config, keys=bool(parameters["keys"]))
+        whole = int(store.client.command(query, parameters=parameters)) > 0
+    return parameters | {"whole": whole}
 
 
 FLAGGED = (
@@ -216,6 +219,21 @@ def mismatches(
         if flagged:
             found.extend(_details(store, config, check, parameters, flagged))
     return found
+
+
+def insert_mismatches(
+    store: Store, config: AlertsConfig, now: datetime, detected: str, *, since: datetime | None = None
+) -> None:
+    """Append every mismatched pair at ``now`` among observations since ``since`` (default: 90 days, as
+    :func:`mismatches`) to ``detected``, a table of ``sql/exceptions_detected.sql``'s shape in the
+    store's database: in ClickHouse (``sql/reconcile_detected.sql``), one judging pass per rule and no
+    row through Python. What the alert loop's bookkeeping needs; the findings with their evidence and
+    values are :func:`mismatches`."""
+    since = since or now - timedelta(days=90)
+    for check in _rules(config, None, None):
+        parameters = _shape(store, config, _parameters(store, config, check, now, since)) | {"detected": detected}
+        query = Template(sql("reconcile_detected")).substitute(pairs=_pairs(config, parameters["whole"], False))
+        store.client.command(query, parameters=parameters)
 
 
 class ParityRow(BaseModel):

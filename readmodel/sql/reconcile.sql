@@ -10,12 +10,12 @@
 -- against all its right ones, each observation's latest report summed (so partial shipments still
 -- reconcile); the pair's match key is then the process key. An observation there is a business event
 -- (biz.event_id, else the span): one delivered twice is counted once.
--- Two shapes of one query: with {whole} false (the first pass), hops lacking the match key are not
--- paired but counted (the row whose match_key is '' and `keyless` > 0); only when there are some does
--- reconcile.py judge again with {whole} true: the units then collect the observations of
--- transactions compared as a whole (aggregate states that would slow every pass down otherwise), and
--- reconcile_whole.sql says which transactions those are.
--- A rule that always compares transactions as a whole ({whole_always}) is judged once, in that shape.
+-- Two shapes of one query, and each rule is judged once, in one of them (reconcile.py's _shape): with
+-- {whole} false, when no hop lacks the match key (reconcile_keyless.sql), pairs are made by it (hops
+-- lacking it would be counted in the row whose match_key is '', `keyless`); with {whole} true, when
+-- some do or the rule always compares transactions as a whole ({whole_always}), the units collect the
+-- observations of transactions compared as a whole (aggregate states that would slow every pass down
+-- otherwise), and reconcile_whole.sql says which transactions those are.
 -- Amounts (quantities) are compared only when both sides have one; {right_above_only}: only a right
 -- side above the left counts (invoiced more than accepted; less is partial invoicing).
 -- Pairs are those first observed since {since}; left sides are looked up {lookback_s} further back.

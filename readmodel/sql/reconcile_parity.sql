@@ -2,8 +2,8 @@
 -- totals, quantities, mismatches and the share of right sides within SLA. $flagged: when judging for
 -- the mismatch list, the mismatched pairs (of {keys} when given) with what a finding says of them
 -- (reconcile.py's FLAGGED), so the list needs no second pass over the pairs; otherwise nothing.
--- `keyless`: hops the pass could not pair because they lack the match key (reconcile.py then judges
--- again, comparing their transactions as a whole).
+-- `keyless`: hops the pass could not pair because they lack the match key (none: reconcile.py judges in
+-- the shape that compares their transactions as a whole when reconcile_keyless.sql finds some).
 SELECT
     toDateTime($bucket(observed_at)) AS period,
     channel,
