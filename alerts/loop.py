@@ -27,7 +27,7 @@ from biztrace.alerts import dispatch, state
 from biztrace.alerts.delivery import Channels, Deliver, Delivery, Dispatcher
 from biztrace.config import AlertsConfig
 from biztrace.config.silences import stored_silences
-from biztrace.readmodel import alert_store, exceptions, rules
+from biztrace.readmodel import alert_store, at_risk, exceptions, rules
 from biztrace.readmodel.models import AlertInstance, naive_utc
 from biztrace.store import Store
 
@@ -142,6 +142,11 @@ def _pass(
     store: Store, config: AlertsConfig, now: datetime, snapshot: str, dispatcher: Dispatcher | None
 ) -> PassReport:
     results, failed = _evaluate(store, config, now, snapshot)
+    try:  # the value at risk of every active alert, from the same snapshot (readmodel.at_risk)
+        values = at_risk.of_results(store, config, results, snapshot, now)
+    except Exception as exc:  # alerts still fire and notify without it
+        values = {}
+        logger.warning("value at risk not computed this pass: %s", str(exc).splitlines()[0] if str(exc) else exc)
     by_rule = {rule.name: rule for rule in config.rules}
     previous = alert_store.current_alerts(store)
     current: dict[str, AlertInstance] = {}
@@ -157,6 +162,7 @@ def _pass(
             before.alert if before else None, result, rule, now,
             summary=state.render_summary(rule.summary, result.value),
             runbook=config.runbook(state._kind(rule), rule.process),
+            at_risk=values.get(at_risk.group_of(rule.name, result.labels)),
         )  # fmt: skip
         _track(before, after, fingerprint, current, changes)
     for fingerprint, before in previous.items():

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from biztrace.config import Rule
-from biztrace.readmodel.models import AlertInstance, TransactionRef
+from biztrace.readmodel.models import AlertInstance, AtRisk, TransactionRef
 from biztrace.readmodel.rules import RuleResult
 
 RESOLVED_RETENTION = timedelta(minutes=15)
@@ -29,8 +29,10 @@ def step(
     *,
     summary: str = "",
     runbook: str = "",
+    at_risk: AtRisk | None = None,
 ) -> AlertInstance | None:
-    """The instance after one evaluation; ``None`` when there is nothing to keep."""
+    """The instance after one evaluation; ``None`` when there is nothing to keep. ``at_risk``: the value
+    behind an active alert now (a resolved one keeps the value it had while firing)."""
     active = result is not None and result.active
     if active:
         assert result is not None
@@ -45,7 +47,7 @@ def step(
                         for key in result.keys]  # fmt: skip
         return AlertInstance(
             rule=rule.name, labels=labels_for(rule, result), annotations=annotations, state=state,
-            value=result.value, active_since=since, transactions=transactions,
+            value=result.value, active_since=since, transactions=transactions, at_risk=at_risk,
         )  # fmt: skip
     if previous is None:
         return None

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from biztrace.config import AlertsConfig
 from biztrace.dashboard import data
-from biztrace.readmodel import alert_store, figures, reconcile
+from biztrace.readmodel import actions, alert_store, figures, reconcile
 from biztrace.readmodel import exceptions as alert_exceptions
 from biztrace.readmodel import overview as alert_overview
 from biztrace.readmodel.lookup import KeyHistory, key_history
@@ -357,12 +357,13 @@ def span(trace_id: str, span_id: str) -> dict[str, Any] | None:
     return frame.iloc[0].to_dict()
 
 
-EXCEPTION_STATES = ("open", "acknowledged", "resolved")
+EXCEPTION_STATES = ("open", "acknowledged", "postponed", "resolved")
 EXCEPTION_SORTS = alert_exceptions.SORTS
 """The queue's orders: by age, or by priority then age (the read model's)."""
 _ROW_COLUMNS = [
     "process", "key", "kind", "stage", "system", "state", "priority", "channel", "since", "age_s", "opened_at",
-    "assignee", "acknowledged_by", "resolved_by", "resolution_s", "note", "runbook",
+    "assignee", "acknowledged_by", "resolved_by", "resolution_s", "note", "postponed_until", "postponed_by",
+    "comments", "runbook",
 ]  # fmt: skip
 
 
@@ -421,12 +422,15 @@ def act_on_exception(
     actor: str,
     assignee: str = "",
     note: str = "",
+    until: datetime | None = None,
 ) -> None:
     """Record a person's action on one exception, ``(process, key, kind)`` (audited in
-    ``biztrace_exception_events``).
+    ``biztrace_exception_events``): acknowledge, assign, resolve, comment (its text in ``note``),
+    postpone until ``until`` (see :func:`postpone_until`) or unpostpone.
 
     Raises:
-        NotFound: that exception is no longer open or acknowledged.
+        NotFound: that exception is no longer open or acknowledged (for unpostpone: postponed).
+        ValueError: refused (an empty or too long comment, a time not after now, a resolved exception).
     """
     process, key, kind = identity
     alert_exceptions.act(
@@ -440,7 +444,17 @@ def act_on_exception(
         actor=actor,
         assignee=assignee,
         note=note,
+        until=until,
     )
+
+
+def postpone_until(text: str) -> datetime:
+    """When a postponement typed in the queue ends: an ISO time (UTC) or a duration from now (4h, 2d).
+
+    Raises:
+        ValueError: neither, or not after now (one line).
+    """
+    return actions.parse_until(text, now())
 
 
 def save_silence(matchers: dict[str, str], duration: timedelta, actor: str, comment: str) -> str:

@@ -1,5 +1,8 @@
 """Reads and writes the alert loop's tables: alert history, notification log, silences.
 
+An alert's transactions and its value at risk are kept together as one JSON document in the alert
+history's ``Transactions`` column (no schema change; rows written before the value at risk hold a list).
+
 This module is the only writer of ``biztrace_alert_events``, ``biztrace_notifications``
 and ``biztrace_silences``; the dashboard's silence actions go through it too.
 """
@@ -12,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from biztrace.config.silences import Silence, stored_silences
-from biztrace.readmodel.models import AlertInstance, Notification, TransactionRef
+from biztrace.readmodel.models import AlertInstance, AtRisk, Notification, TransactionRef
 from biztrace.store import Store, schema
 
 
@@ -44,10 +47,30 @@ def current_alerts(store: Store) -> dict[str, Stored]:
         alert = AlertInstance(
             rule=rule, labels=dict(labels), annotations=dict(notes), state=state, value=value,
             active_since=active_since, resolved_at=at if state == "resolved" else None,
-            transactions=[TransactionRef(**t) for t in json.loads(transactions or "[]")],
+            **_recorded(transactions),
         )  # fmt: skip
         found[fingerprint] = Stored(alert, at)
     return found
+
+
+def _recorded(text: str) -> dict:
+    """The ``Transactions`` column: ``{"transactions": [...], "at_risk": {...} | null}`` (a bare list of
+    transactions before alerts carried their value at risk)."""
+    found = json.loads(text or "[]")
+    if isinstance(found, list):
+        found = {"transactions": found}
+    at_risk = found.get("at_risk")
+    return {
+        "transactions": [TransactionRef(**t) for t in found.get("transactions", [])],
+        "at_risk": AtRisk(**at_risk) if at_risk is not None else None,
+    }
+
+
+def _recording(alert: AlertInstance) -> str:
+    return json.dumps({
+        "transactions": [t.model_dump(mode="json") for t in alert.transactions],
+        "at_risk": alert.at_risk.model_dump(mode="json") if alert.at_risk is not None else None,
+    })  # fmt: skip
 
 
 def record_alerts(store: Store, changes: list[tuple[AlertInstance, str]], now: datetime) -> None:
@@ -56,7 +79,7 @@ def record_alerts(store: Store, changes: list[tuple[AlertInstance, str]], now: d
         return
     rows = [
         [_naive(now), alert.rule, alert.fingerprint, alert.labels, alert.annotations, state, alert.value,
-         _naive(alert.active_since), json.dumps([t.model_dump(mode="json") for t in alert.transactions])]
+         _naive(alert.active_since), _recording(alert)]
         for alert, state in changes
     ]  # fmt: skip
     store.client.insert(
@@ -67,13 +90,18 @@ def record_alerts(store: Store, changes: list[tuple[AlertInstance, str]], now: d
 
 
 def history(store: Store, limit: int = 500) -> list[dict]:
-    """Recent alert state transitions, newest first."""
+    """Recent alert state transitions, newest first; ``AtRisk``: the alert's value at risk then, as
+    :class:`~biztrace.readmodel.models.AtRisk` fields (or None)."""
     result = store.client.query(
-        f"SELECT At, Rule, Fingerprint, Labels, State, Value FROM {store.table(schema.ALERT_EVENTS)} "
+        f"SELECT At, Rule, Fingerprint, Labels, State, Value, Transactions FROM {store.table(schema.ALERT_EVENTS)} "
         "ORDER BY At DESC LIMIT {limit:UInt32}",
         parameters={"limit": limit},
     )
-    return [dict(row) for row in result.named_results()]
+    rows = []
+    for row in result.named_results():
+        at_risk = _recorded(row.pop("Transactions"))["at_risk"]
+        rows.append({**row, "AtRisk": at_risk.model_dump() if at_risk is not None else None})
+    return rows
 
 
 @dataclass

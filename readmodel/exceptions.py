@@ -5,12 +5,19 @@ caller adds the reconciliation mismatches) and ``sql/exceptions_queue.sql`` appl
 lifecycle. The CLI's and the API's list (:func:`list_exceptions`), the dashboard's queue and its
 figures (:func:`queue_page`) and the alert loop's bookkeeping (:func:`sync`) all read them.
 Detection is a query, not a job: the list is current whether or not the alert loop ever ran.
-People's actions (acknowledge, assign, resolve) and the loop's bookkeeping (open, reopen,
-automatic resolve) are rows in ``biztrace_exception_events``; the state shown is derived from them:
+People's actions (acknowledge, assign, comment, resolve) and the loop's bookkeeping (open, reopen,
+automatic resolve) are rows in ``biztrace_exception_events``, postponements (and un-postponements)
+rows in ``biztrace_exception_postponements``; the state shown is derived from them at read time:
 
 * ``open``: detected, nobody acted yet (or the problem came back after a resolve);
 * ``acknowledged``: detected, somebody took it;
+* ``postponed``: somebody postponed it until a time still to come; it is out of the open queue and
+  of the "open" figures until then, and back (open or acknowledged, as before) once the time has
+  passed, with no job involved. A later resolve ends the postponement;
 * ``resolved``: resolved by a person, or no longer detected.
+
+A comment changes no state: it is kept, with who and when, in the same audit trail and shown
+with the exception (``comments``).
 
 An exception is identified by (process, key, kind). Its system at fault is defined once per kind:
 ``sql/snapshot.sql``'s ``system`` for a stuck, failed or dead-lettered transaction, the system
@@ -36,9 +43,19 @@ from biztrace.readmodel.errors import NotFound
 from biztrace.readmodel.transactions import Transaction, query_parameters, sql, transactions
 from biztrace.store import Store, schema
 
-ExceptionState = Literal["open", "acknowledged", "resolved"]
-Action = Literal["open", "acknowledge", "assign", "resolve", "reopen"]
+ExceptionState = Literal["open", "acknowledged", "postponed", "resolved"]
+Action = Literal["open", "acknowledge", "assign", "resolve", "reopen", "comment", "postpone", "unpostpone"]
 SYSTEM_ACTOR = "biztrace"
+MAX_COMMENT = 2000
+"""The longest comment, in characters."""
+
+
+class Comment(BaseModel):
+    """A person's comment on an exception, from the audit trail."""
+
+    at: datetime
+    by: str
+    text: str = Field(description="plain text, shown as text (never markdown or HTML)")
 
 
 class ExceptionItem(BaseModel):
@@ -67,6 +84,9 @@ class ExceptionItem(BaseModel):
     resolved_at: datetime | None = None
     resolution_s: float | None = Field(None, description="resolved_at - opened_at: the resolution-time KPI")
     note: str = ""
+    postponed_until: datetime | None = Field(None, description="while postponed: when it comes back to the queue")
+    postponed_by: str = ""
+    comments: list[Comment] = Field(default_factory=list, description="oldest first")
     runbook: str = ""
 
     @property
@@ -190,6 +210,7 @@ def queue(
 
 def _item(config: AlertsConfig, row: dict) -> ExceptionItem:
     row["detail"] = json.loads(row["detail"] or "{}")
+    row["comments"] = [Comment(at=at, by=by, text=text) for at, by, text in row.get("comments") or []]
     return ExceptionItem(**row, runbook=config.runbook(row["kind"], row["process"]))
 
 
@@ -335,25 +356,56 @@ def act(
     process: str | None = None,
     assignee: str = "",
     note: str = "",
+    until: datetime | None = None,
 ) -> list[ExceptionItem]:
-    """Acknowledge, assign or resolve the exceptions of ``key`` (narrowed by kind/process).
+    """Acknowledge, assign, comment, postpone (until ``until``), unpostpone or resolve the exceptions
+    of ``key`` (narrowed by kind/process). A comment (its text in ``note``) goes on every matching
+    exception, resolved ones too; a postponement only on unresolved ones.
 
     Raises:
-        NotFound: no open or acknowledged exception matches.
+        NotFound: no exception matches (no open one; for unpostpone, no postponed one).
+        ValueError: refused: an empty or too long comment, a postponement without a time to come,
+            or of an exception that is resolved.
     """
-    current = list_exceptions(store, config, now, Filters(key=key, kind=kind, process=process))
-    targets = [item for item in current if item.state != "resolved" or action == "reopen"]
-    if not targets:
-        what = " ".join(part for part in (process, kind) if part)
-        raise NotFound(f"no open {what + ' ' if what else ''}exception for {key!r}")
     stamp = now.replace(tzinfo=None)
-    rows = []
+    if action == "comment":
+        note = note.strip()
+        if not note:
+            raise ValueError("a comment needs some text")
+        if len(note) > MAX_COMMENT:
+            raise ValueError(f"a comment is at most {MAX_COMMENT} characters (this one has {len(note)})")
+    if action == "postpone" and (until is None or until.replace(tzinfo=None) <= stamp):
+        shown = "no time" if until is None else f"{until:%Y-%m-%d %H:%M:%S} UTC"
+        raise ValueError(f"postpone until {shown}: the time must be after now ({stamp:%Y-%m-%d %H:%M:%S} UTC)")
+    current = list_exceptions(store, config, now, Filters(key=key, kind=kind, process=process))
+    what = " ".join(part for part in (process, kind) if part)
+    if action == "comment" or action == "reopen":
+        targets = current
+    elif action == "unpostpone":
+        targets = [item for item in current if item.state == "postponed"]
+        if current and not targets:
+            raise NotFound(f"no postponed {what + ' ' if what else ''}exception for {key!r}")
+    else:
+        targets = [item for item in current if item.state != "resolved"]
+        if current and not targets and action == "postpone":
+            raise ValueError(f"the {what + ' ' if what else ''}exception of {key!r} is resolved: "
+                             "a resolved exception cannot be postponed")  # fmt: skip
+    if not targets:
+        raise NotFound(f"no open {what + ' ' if what else ''}exception for {key!r}")
+    rows, postponements = [], []
     for item in targets:
         if item.opened_at is not None and not _has_open(store, item):
             rows.append((item.opened_at.replace(tzinfo=None), item.process, item.key, item.kind, item.stage, "open",
                          SYSTEM_ACTOR, "", ""))  # fmt: skip
-        rows.append((stamp, item.process, item.key, item.kind, item.stage, action, actor, assignee, note))
+        if action in ("postpone", "unpostpone"):  # an un-postponement ends it: until epoch 0, whenever read
+            ends = until.replace(tzinfo=None) if action == "postpone" and until else datetime(1970, 1, 1)
+            postponements.append([stamp, item.process, item.key, item.kind, ends, actor, note])
+        else:
+            rows.append((stamp, item.process, item.key, item.kind, item.stage, action, actor, assignee, note))
     record(store, rows)
+    if postponements:
+        store.client.insert(schema.POSTPONEMENTS, postponements, database=store.database,
+                            column_names=["At", "Process", "Key", "Kind", "Until", "Actor", "Note"])  # fmt: skip
     return list_exceptions(store, config, now + timedelta(microseconds=1), Filters(key=key, kind=kind, process=process))
 
 
@@ -399,7 +451,7 @@ def sync(store: Store, config: AlertsConfig, now: datetime, classified: str | No
     parameters = query_parameters(store, config, now) | {"process": ""}
     classified = classified or f"({rules.snapshot_sql(config)})"
     with store.memory_table(detected_sql(classified, config), parameters, "biztrace_detected") as found:
-        add_mismatches(store, found, reconcile.mismatches(store, config, now))
+        reconcile.insert_mismatches(store, config, now, found)  # in ClickHouse: no finding through Python
         parameters["detected"] = found
         events_sql = Template(sql("exceptions_sync")).substitute(lifecycle=sql("lifecycle"))
         with store.memory_table(events_sql, parameters, "biztrace_sync") as events:

@@ -2,6 +2,8 @@
 
 * :func:`alert_transactions`: every transaction behind an alert (the alert itself keeps 50),
   paged and counted, for the rules that read the pass's snapshot.
+* :func:`money_stuck`: per process and stage, the value of the stuck, failed and dead-lettered
+  transactions per currency (the Overview's "money stuck per stage").
 * :func:`alert_status`: whether an alert is silenced, acknowledged or inhibited now, from the
   stored silences and the configuration's inhibit rules (the alert loop's own matchers).
 
@@ -17,27 +19,22 @@ from datetime import datetime
 from string import Template
 from typing import Any
 
-from clickhouse_connect.driver.binding import quote_identifier
 from pydantic import BaseModel, Field
 
 from biztrace.config import AlertsConfig
 from biztrace.config.silences import Silence
-from biztrace.readmodel.models import AlertInstance, inhibitor
-from biztrace.readmodel.rules import snapshot_sql
-from biztrace.readmodel.transactions import query_parameters, sql, transactions
+from biztrace.readmodel import at_risk
+from biztrace.readmodel.exceptions import narrowed
+from biztrace.readmodel.models import AlertInstance, AtRisk, inhibitor
+from biztrace.readmodel.rules import snapshot, snapshot_sql
+from biztrace.readmodel.transactions import process_parameters, query_parameters, sql
 from biztrace.store import Store
 
 ACK_PREFIX = "acknowledged"
 """The comment of a silence made by acknowledging an alert starts with this."""
 
-CONDITIONS = {
-    "stuck_count": "state = 'stuck'",
-    "stuck_share": "state = 'stuck'",
-    "error_rate": "state = 'failed' AND last_at >= {window_start:DateTime64(9)}",
-}
+CONDITIONS = at_risk.CONDITIONS
 """The rule kinds whose affected transactions are all listed, and which transactions they count."""
-
-_LABELS = ("process", "stage", "system", "channel", "priority")
 
 
 class AffectedRow(BaseModel):
@@ -58,51 +55,33 @@ class AffectedPage(BaseModel):
 
     total: int
     rows: list[AffectedRow]
-    at_risk: dict[str, float] = Field(default_factory=dict, description="currency -> summed value of every one")
-    at_risk_counted: int = Field(0, description="transactions whose value the sum holds (at most AT_RISK_LIMIT)")
-
-
-AT_RISK_LIMIT = 10_000
-"""The value at risk is summed over at most this many affected transactions."""
+    at_risk: AtRisk = Field(default_factory=AtRisk, description="the summed value of every one, per currency")
 
 
 def alert_transactions(
     store: Store, config: AlertsConfig, alert: AlertInstance, now: datetime, *, offset: int = 0, limit: int = 50
 ) -> AffectedPage | None:
-    """Every transaction behind ``alert`` at ``now``, one page of them; None for a rule kind whose
-    transactions are not all listable (:data:`CONDITIONS`) or a rule no longer configured."""
+    """Every transaction behind ``alert`` at ``now``, one page of them, and the value at risk of all of them
+    (:mod:`biztrace.readmodel.at_risk`: the same snapshot, filters and condition as the list); None for a rule
+    kind whose transactions are not all listable (:data:`CONDITIONS`) or a rule no longer configured."""
     rule = next((r for r in config.rules if r.name == alert.rule), None)
     if rule is None or rule.kind not in CONDITIONS:
         return None
-    wanted = {label: getattr(rule, label, None) for label in ("process", "stage", "system")}
-    wanted.update({label: alert.labels[label] for label in _LABELS if label in alert.labels})
-    filters = ["1"] + [f"{quote_identifier(label)} = {{f_{label}:String}}" for label, v in wanted.items() if v]
-    query = Template(sql("alert_transactions")).substitute(
-        snapshot=snapshot_sql(config), filters=" AND ".join(filters), condition=CONDITIONS[rule.kind]
+    where, values = at_risk.filters(rule, alert.labels)
+    with snapshot(store, config, now) as table:  # classified once, read by the page and by the sum
+        parameters: dict[str, Any] = {**process_parameters(config), "db": store.database, **values}
+        query = Template(sql("alert_transactions")).substitute(
+            snapshot=f"SELECT * FROM {table}", filters=where, condition=CONDITIONS[rule.kind]
+        )
+        page = store.client.query(
+            query, parameters={**parameters, "window_start": now - rule.window, "offset": offset, "limit": limit}
+        )
+        rows = list(page.named_results())
+        summed = at_risk.of_alert(store, rule, alert.labels, table, parameters, now) or AtRisk()
+    total = int(rows[0]["total"]) if rows else summed.transactions
+    return AffectedPage(
+        total=total, rows=[AffectedRow(**{k: v for k, v in r.items() if k != "total"}) for r in rows], at_risk=summed
     )
-    parameters: dict[str, Any] = query_parameters(store, config, now)
-    parameters.update({f"f_{label}": value for label, value in wanted.items() if value})
-    parameters.update(window_start=now - rule.window, offset=0, limit=AT_RISK_LIMIT)
-    # one pass over the snapshot: the first AT_RISK_LIMIT affected (their value summed), the page cut from them
-    every = list(store.client.query(query, parameters=parameters).named_results())
-    total = int(every[0]["total"]) if every else 0
-    rows = every[offset : offset + limit]
-    if offset + limit > AT_RISK_LIMIT and offset < total:  # a page past the summed ones: its own query
-        parameters.update(offset=max(offset, 0), limit=limit)
-        rows = list(store.client.query(query, parameters=parameters).named_results())
-    page = [AffectedRow(**{k: v for k, v in r.items() if k != "total"}) for r in rows]
-    # the value at risk, as CONVENTIONS defines a transaction's value (readmodel.transactions)
-    keys = sorted({r["key"] for r in every} | {r.key for r in page})
-    values = {(t.process, t.key): t for t in transactions(store, config, now, keys=keys)} if keys else {}
-    at_risk: dict[str, float] = {}
-    for tx in (values.get((r["process"], r["key"])) for r in every):
-        if tx is not None and tx.amount is not None:
-            at_risk[tx.currency] = at_risk.get(tx.currency, 0.0) + tx.amount
-    for row in page:
-        found = values.get((row.process, row.key))
-        if found is not None:
-            row.amount, row.currency = found.amount, found.currency
-    return AffectedPage(total=total, rows=page, at_risk=at_risk, at_risk_counted=len(every))
 
 
 class AlertStatus(BaseModel):
@@ -134,3 +113,55 @@ def alert_status(
 def ack_silence_matchers(alert: AlertInstance) -> dict[str, str]:
     """The matchers of a silence that mutes exactly this alert (every label, so no other alert)."""
     return dict(alert.labels) or {"alertname": alert.rule}
+
+
+TROUBLE = ("stuck", "failed", "dead_letter")
+"""The states whose transactions' money is stuck at a stage."""
+
+
+class StuckMoney(BaseModel):
+    """The value of the transactions of one process stopped at one stage in one state, in one currency."""
+
+    process: str
+    stage: str = Field(description="where they stopped: a stuck one's last stage, a failed one's failing stage")
+    state: str = Field(description="stuck, failed or dead_letter")
+    currency: str = Field(description="'' for the transactions that carried no amount")
+    amount: float = Field(description="the summed value (CONVENTIONS: amount)")
+    transactions: int
+    without_amount: int = Field(description="of the transactions, how many carried no amount")
+
+
+def money_stuck(
+    store: Store,
+    config: AlertsConfig,
+    now: datetime,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    process: str = "",
+    system: str = "",
+    channel: str = "",
+    priority: str = "",
+) -> list[StuckMoney]:
+    """Money stuck per process and stage at ``now`` (``sql/money_stuck.sql``): the stuck, failed and
+    dead-lettered transactions started since ``since`` (and by ``until``), their value per currency."""
+    scoped = narrowed(config, process)
+    parameters = query_parameters(store, scoped, now, states=list(TROUBLE), since=since)
+    parameters.update(until=until or now, system=system, channel=channel, priority=priority)
+    query = Template(sql("money_stuck")).substitute(snapshot=snapshot_sql(scoped))
+    found = []
+    for row in store.client.query(query, parameters=parameters).named_results():
+        if process and row["process"] != process:
+            continue
+        value = row.pop("value")
+        found.append(StuckMoney(**row, amount=float(value) if value is not None else 0.0))
+    return found
+
+
+def money_totals(rows: Sequence[StuckMoney]) -> dict[str, float]:
+    """Currency -> the summed value of ``rows`` (the transactions with no amount left out)."""
+    totals: dict[str, float] = {}
+    for row in rows:
+        if row.transactions > row.without_amount:
+            totals[row.currency] = totals.get(row.currency, 0.0) + row.amount
+    return totals

@@ -18,6 +18,8 @@ from biztrace.readmodel.models import AlertInstance, Notification, naive_utc
 
 TRANSACTIONS_ANNOTATION = "transactions"
 """Annotation added with the first transaction keys, unless the rule sets it itself."""
+AT_RISK_ANNOTATION = "at_risk"
+"""Annotation added with the value at risk behind the alert (``€12,400.00 at risk (31 transactions)``)."""
 TRANSACTIONS_LISTED = 20
 
 _LABEL_NAME_INVALID = re.compile(r"[^a-zA-Z0-9_]")
@@ -35,6 +37,8 @@ def _annotations(alert: AlertInstance) -> dict[str, str]:
         keys = ", ".join(t.key for t in alert.transactions[:TRANSACTIONS_LISTED])
         more = len(alert.transactions) - TRANSACTIONS_LISTED
         annotations[TRANSACTIONS_ANNOTATION] = keys + (f" and {more} more" if more > 0 else "")
+    if alert.at_risk is not None and AT_RISK_ANNOTATION not in annotations:
+        annotations[AT_RISK_ANNOTATION] = alert.at_risk.text()
     return annotations
 
 

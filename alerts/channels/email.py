@@ -43,6 +43,8 @@ def body(notification: Notification) -> str:
         for annotation in ("summary", "description"):
             if alert.annotations.get(annotation):
                 lines.append(f"  {alert.annotations[annotation]}")
+        if alert.at_risk is not None:
+            lines.append(f"  at risk: {alert.at_risk.text()}")
         lines.append("  labels: " + ", ".join(f"{k}={v}" for k, v in sorted(alert.labels.items())))
         if alert.active_since:
             lines.append(f"  since: {naive_utc(alert.active_since).isoformat(sep=' ')} UTC")
@@ -64,11 +66,13 @@ def html_body(notification: Notification) -> str:
         link = f'<a href="{e(runbook)}">runbook</a>' if runbook else ""
         rows.append(
             f"<tr><td>{e(alert.state)}</td><td>{e(alert.labels.get('alertname', alert.rule))}</td>"
-            f"<td>{e(alert.severity)}</td><td>{alert.value:g}</td><td>{e(what)}</td>"
+            f"<td>{e(alert.severity)}</td><td>{alert.value:g}</td>"
+            f"<td>{e(alert.at_risk.text() if alert.at_risk is not None else '')}</td><td>{e(what)}</td>"
             f"<td>{e(_transactions(alert))}</td><td>{link}</td></tr>"
         )
     header = "".join(
-        f"<th>{h}</th>" for h in ("State", "Alert", "Severity", "Value", "Summary", "Transactions", "Runbook")
+        f"<th>{h}</th>"
+        for h in ("State", "Alert", "Severity", "Value", "At risk", "Summary", "Transactions", "Runbook")
     )
     table = f'<table border="1" cellpadding="4"><tr>{header}</tr>{"".join(rows)}</table>'
     title = f"<h2>{e(notification.summary())}</h2><p>Receiver: {e(notification.receiver)}</p>"

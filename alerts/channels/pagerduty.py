@@ -73,6 +73,7 @@ def _details(notification: Notification) -> dict[str, Any]:
                 "state": a.state,
                 "severity": a.severity,
                 "value": a.value,
+                "at_risk": a.at_risk.model_dump(mode="json") if a.at_risk is not None else None,
                 "labels": a.labels,
                 "annotations": a.annotations,
                 "since": rfc3339(a.active_since) if a.active_since else None,
@@ -81,6 +82,7 @@ def _details(notification: Notification) -> dict[str, Any]:
         ],
         "transactions": [t.model_dump(mode="json") for t in transactions[:TRANSACTIONS_IN_DETAILS]],
         "transactions_total": len(transactions),
+        "at_risk": at_risk.text() if (at_risk := notification.at_risk()) is not None else "",
     }
 
 

@@ -50,6 +50,8 @@ def _alert_text(alert: AlertInstance) -> str:
     what = alert.annotations.get("summary") or alert.annotations.get("description") or ""
     lines = [f"{emoji(alert)} *{escape(name)}*{state}" + (f": {escape(what)}" if what else "")]
     lines.append(f"*Value:* {alert.value:g}  ·  *Severity:* {escape(alert.severity)}")
+    if alert.at_risk is not None:
+        lines.append(f"*At risk:* {escape(alert.at_risk.text())}")
     if alert.transactions:
         keys = ", ".join(f"`{escape(t.key)}`" for t in alert.transactions[:TRANSACTIONS_SHOWN])
         more = len(alert.transactions) - TRANSACTIONS_SHOWN

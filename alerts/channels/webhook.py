@@ -1,7 +1,8 @@
 """Generic JSON webhook, in Alertmanager's webhook shape plus biztrace's transactions.
 
 A receiver written for Alertmanager's ``webhook_config`` reads this document unchanged;
-each alert additionally carries its ``value`` and the ``transactions`` behind it.
+each alert additionally carries its ``value``, the ``transactions`` behind it and their value
+(``at_risk``: currency -> amount and counts; ``at_risk_text``: the same as one sentence).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ def _alert(alert: AlertInstance, notification: Notification) -> dict[str, Any]:
         "generatorURL": notification.external_url,
         "fingerprint": alert.fingerprint,
         "value": alert.value,
+        "at_risk": alert.at_risk.model_dump(mode="json") if alert.at_risk is not None else None,
+        "at_risk_text": alert.at_risk.text() if alert.at_risk is not None else "",
         "transactions": [transaction.model_dump(mode="json") for transaction in alert.transactions],
     }
 

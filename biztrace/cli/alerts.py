@@ -14,7 +14,7 @@ from pydantic_settings import CliApp, CliPositionalArg, CliSubCommand, get_subco
 from biztrace import config as alerts_config
 from biztrace.alerts.errors import AlertsError
 from biztrace.cli.remote import remote_for
-from biztrace.cli.util import EXIT_NOT_FOUND, CommandFailed, open_store, print_json
+from biztrace.cli.util import EXIT_NOT_FOUND, EXIT_USAGE, CommandFailed, open_store, print_json
 from biztrace.config.errors import ConfigError
 from biztrace.config.silences import Silence
 from biztrace.readmodel.errors import NotFound, ReadModelError
@@ -60,15 +60,46 @@ class ExceptionsResolve(_Act):
     note: str = Field("", description="what was done")
 
 
+class ExceptionsComment(_Act):
+    """Comment on the exceptions of a transaction (plain text, at most 2000 characters; resolved ones too).
+
+    Example: biztrace exceptions comment O-1182 --by alice --text "3PL says the ASN went out at 14:10"
+    """
+
+    text: str = Field(description="the comment, kept with who and when in the audit trail")
+
+
+class ExceptionsPostpone(_Act):
+    """Postpone the unresolved exceptions of a transaction: out of the open queue until --until, then back
+    by themselves. A resolved exception cannot be postponed; a time not after now is refused (exit 2).
+
+    Examples:
+      biztrace exceptions postpone O-1182 --by alice --until 4h --note "carrier pickup tomorrow"
+      biztrace exceptions postpone O-1182 --by alice --until 2026-12-07T09:00
+    """
+
+    until: str = Field(description="an ISO 8601 time (UTC unless it names a zone) or a duration from now: 30m, 4h, 2d")
+    note: str = Field("", description="why")
+
+
+class ExceptionsUnpostpone(_Act):
+    """Bring the postponed exceptions of a transaction back to the queue now."""
+
+
 class ExceptionsCommand(_AlertsOptions):
     """List transactions in trouble (stuck, failed, duplicate, dead_letter, mismatch), or act on them.
 
     The list reflects the stored spans at the moment it is asked. Without --state it shows
-    open and acknowledged exceptions; --state resolved shows the resolved ones.
+    open and acknowledged exceptions; --state postponed shows those postponed until a time to
+    come (out of the open queue and its counts until then); --state resolved the resolved ones.
+    Exit codes: 1 no such exception, 2 refused (a bad filter, a time not after now, postponing a
+    resolved exception, an empty or too long comment).
 
     Examples:
       biztrace exceptions --kind stuck --process order_to_cash --json
       biztrace exceptions ack O-1182 --by alice
+      biztrace exceptions comment O-1182 --by alice --text "asked the 3PL"
+      biztrace exceptions postpone O-1182 --by alice --until 4h
       biztrace exceptions resolve O-1182 --by alice --note "re-sent the 856"
     """
 
@@ -76,7 +107,7 @@ class ExceptionsCommand(_AlertsOptions):
     kind: str | None = Field(None, description="only this kind")
     stage: str | None = Field(None, description="only exceptions at this stage")
     system: str | None = Field(None, description="only exceptions whose system at fault is this one")
-    state: str | None = Field(None, description="open, acknowledged or resolved")
+    state: str | None = Field(None, description="open, acknowledged, postponed or resolved")
     min_age: str | None = Field(None, description="only older than this, e.g. 2h or 1d")
     key: str | None = Field(None, description="only this transaction")
     channel: str | None = Field(None, description="only transactions of this sales channel")
@@ -86,9 +117,12 @@ class ExceptionsCommand(_AlertsOptions):
     ack: CliSubCommand[ExceptionsAck] = Field(description="acknowledge a transaction's exceptions")
     assign: CliSubCommand[ExceptionsAssign] = Field(description="assign them to someone")
     resolve: CliSubCommand[ExceptionsResolve] = Field(description="resolve them, with a note")
+    comment: CliSubCommand[ExceptionsComment] = Field(description="comment on them (audited, plain text)")
+    postpone: CliSubCommand[ExceptionsPostpone] = Field(description="take them out of the queue until a time")
+    unpostpone: CliSubCommand[ExceptionsUnpostpone] = Field(description="bring postponed ones back now")
 
     def cli_cmd(self) -> None:
-        from biztrace.readmodel.exceptions import ExceptionItem, Filters, act, list_exceptions
+        from biztrace.readmodel.exceptions import ExceptionItem, Filters, list_exceptions
 
         config = self.load_config()
         action = get_subcommand(self, is_required=False)
@@ -102,32 +136,29 @@ class ExceptionsCommand(_AlertsOptions):
             raise CommandFailed(f"bad filter: {exc}", 2) from exc
         verb = None
         if action is not None:
-            verb = {ExceptionsAck: "acknowledge", ExceptionsAssign: "assign", ExceptionsResolve: "resolve"}[
-                type(action)
-            ]
+            verb = {ExceptionsAck: "acknowledge", ExceptionsAssign: "assign", ExceptionsResolve: "resolve",
+                    ExceptionsComment: "comment", ExceptionsPostpone: "postpone",
+                    ExceptionsUnpostpone: "unpostpone"}[type(action)]  # fmt: skip
         try:
             with open_store(self.store) as store:
                 if action is None:
                     items = list_exceptions(store, config, self.moment(), filters, since=since)
                 else:
                     try:
-                        items = act(store, config, self.moment(), key=action.key, action=verb, actor=action.by,
-                                    kind=action.kind, process=action.process, assignee=getattr(action, "to", ""),
-                                    note=getattr(action, "note", ""))  # fmt: skip
+                        items = _act_locally(store, config, self.moment(), action, verb)
                     except NotFound as exc:
                         raise CommandFailed(str(exc), EXIT_NOT_FOUND) from exc
+                    except ValueError as exc:
+                        raise CommandFailed(str(exc).splitlines()[0], EXIT_USAGE) from exc
         except CommandFailed as failure:
-            if failure.code == EXIT_NOT_FOUND:
+            if failure.code in (EXIT_NOT_FOUND, EXIT_USAGE):
                 raise
             api = remote_for(self.store, failure)
             if action is None:
                 items = _all_exceptions(api, filters, since)
             else:
-                body = {"key": action.key, "action": verb, "kind": action.kind, "process": action.process,
-                        "assignee": getattr(action, "to", ""), "note": getattr(action, "note", ""),
-                        "actor": action.by}  # fmt: skip
-                items = [ExceptionItem.model_validate(row) for row in api.call("POST", "/exceptions/actions",
-                                                                               body=body)]  # fmt: skip
+                path, body = _remote_action(action, verb)
+                items = [ExceptionItem.model_validate(row) for row in api.call("POST", path, body=body)]
         if action is None:
             if self.json_output:
                 print_json([item.model_dump(mode="json") for item in items])
@@ -138,8 +169,34 @@ class ExceptionsCommand(_AlertsOptions):
             print_json([item.model_dump(mode="json") for item in items])
         else:
             for item in items:
-                print(f"{item.process} {item.key} {item.kind}: {item.state}"
-                      + (f", assigned to {item.assignee}" if item.assignee else ""))  # fmt: skip
+                until = f" until {item.postponed_until:%Y-%m-%d %H:%M} UTC" if item.postponed_until else ""
+                print(f"{item.process} {item.key} {item.kind}: {item.state}{until}"
+                      + (f", assigned to {item.assignee}" if item.assignee else "")
+                      + (f", {len(item.comments)} comment(s)" if item.comments else ""))  # fmt: skip
+
+
+def _act_locally(store, config, now: datetime, action: _Act, verb: str) -> list:
+    """One person's action through the read model's write module (audited with ``--by``)."""
+    from biztrace.readmodel import actions
+
+    which = {"key": action.key, "actor": action.by, "kind": action.kind, "process": action.process}
+    if isinstance(action, ExceptionsComment):
+        return actions.comment_on_exception(store, config, now, text=action.text, **which)
+    if isinstance(action, ExceptionsPostpone):
+        return actions.postpone_exception(store, config, now, until=action.until, note=action.note, **which)
+    return actions.act_on_exception(store, config, now, action=verb, assignee=getattr(action, "to", ""),
+                                    note=getattr(action, "note", ""), **which)  # fmt: skip
+
+
+def _remote_action(action: _Act, verb: str) -> tuple[str, dict]:
+    """The API route and body of the same action, for when a running biztrace holds the store."""
+    which = {"key": action.key, "kind": action.kind, "process": action.process, "actor": action.by}
+    if isinstance(action, ExceptionsComment):
+        return "/exceptions/comments", {**which, "text": action.text}
+    if isinstance(action, ExceptionsPostpone):
+        return "/exceptions/postpone", {**which, "until": action.until, "note": action.note}
+    return "/exceptions/actions", {**which, "action": verb, "assignee": getattr(action, "to", ""),
+                                   "note": getattr(action, "note", "")}  # fmt: skip
 
 
 def _all_exceptions(api, filters, since) -> list:
@@ -177,9 +234,13 @@ def _print_exceptions(items) -> None:
         who = item.assignee or item.acknowledged_by or item.resolved_by
         urgent = item.kind in ("failed", "dead_letter") and item.state == "open"
         table.add_row(item.process, item.key, item.kind, item.stage or "-", item.system or "-",
-                      item.since.strftime("%Y-%m-%d %H:%M"), _age(item.age_s), item.state, who,
+                      item.since.strftime("%Y-%m-%d %H:%M"), _age(item.age_s), _state(item), who,
                       style="red" if urgent else None)  # fmt: skip
     console.print(table)
+
+
+def _state(item) -> str:
+    return f"postponed until {item.postponed_until:%Y-%m-%d %H:%M}" if item.postponed_until else item.state
 
 
 def _age(seconds: int) -> str:
@@ -284,7 +345,8 @@ class AlertsEvaluate(_AlertsOptions):
         for alert in report.alerts:
             muted = report.muted.get(alert.fingerprint)
             labels = ", ".join(f"{k}={v}" for k, v in alert.labels.items() if k not in ("alertname", "severity"))
-            print(f"{alert.state:<9} {alert.severity:<8} {alert.rule} {{{labels}}} value={alert.value:g}"
+            at_risk = f" · {alert.at_risk.text()}" if alert.at_risk is not None else ""
+            print(f"{alert.state:<9} {alert.severity:<8} {alert.rule} {{{labels}}} value={alert.value:g}{at_risk}"
                   + (f" [{muted}]" if muted else ""))  # fmt: skip
         for error in report.rule_errors:
             print(f"rule error: {error}", file=sys.stderr)
@@ -412,6 +474,7 @@ class AlertsHistory(_AlertsOptions):
 
     def cli_cmd(self) -> None:
         from biztrace.readmodel import alert_store
+        from biztrace.readmodel.models import AtRisk
 
         with open_store(self.store) as store:
             document = {"alerts": alert_store.history(store, self.limit),
@@ -424,11 +487,13 @@ class AlertsHistory(_AlertsOptions):
 
         console = Console(width=None if sys.stdout.isatty() else 200)
         changes = Table(title=f"{len(document['alerts'])} alert state changes")
-        for column in ("at (UTC)", "state", "rule", "labels", "value"):
+        for column in ("at (UTC)", "state", "rule", "labels", "value", "at risk"):
             changes.add_column(column)
         for row in document["alerts"]:
             labels = ", ".join(f"{k}={v}" for k, v in dict(row["Labels"]).items() if k != "alertname")
-            changes.add_row(f"{row['At']:%Y-%m-%d %H:%M:%S}", row["State"], row["Rule"], labels, f"{row['Value']:g}")
+            at_risk = AtRisk.model_validate(row["AtRisk"]).text() if row.get("AtRisk") is not None else ""
+            changes.add_row(f"{row['At']:%Y-%m-%d %H:%M:%S}", row["State"], row["Rule"], labels, f"{row['Value']:g}",
+                            at_risk)  # fmt: skip
         console.print(changes)
         sent = Table(title=f"{len(document['notifications'])} notifications")
         columns = list(document["notifications"][0]) if document["notifications"] else []

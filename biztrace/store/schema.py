@@ -38,6 +38,7 @@ NOTIFICATIONS = "biztrace_notifications"
 SILENCES = "biztrace_silences"
 API_TOKENS = "biztrace_api_tokens"
 REPLAYS = "biztrace_replays"
+POSTPONEMENTS = "biztrace_exception_postponements"
 
 EXPORTER_INSERT_COLUMNS = (
     "Timestamp", "TraceId", "SpanId", "ParentSpanId", "TraceState", "SpanName", "SpanKind", "ServiceName",

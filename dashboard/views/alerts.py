@@ -13,7 +13,7 @@ import streamlit as st
 
 from biztrace.config import parse_duration
 from biztrace.dashboard import queries, ui
-from biztrace.readmodel.models import AlertInstance
+from biztrace.readmodel.models import AlertInstance, AtRisk
 
 user = ui.page_user("alerts")
 config = ui.load_config()
@@ -29,6 +29,17 @@ MARKERS = {
     "inhibited": "⤵ inhibited",
 }
 PAGE_SIZE = 50
+
+
+def _noun(process: str) -> str:
+    """What a process's transactions are called: orders, returns, customers (by its key); else transactions."""
+    found = config.processes.get(process)
+    return f"{found.key.split('.')[0]}s" if found is not None else "transactions"
+
+
+def _at_risk(at_risk: AtRisk | None, process: str = "") -> str:
+    """``€12,400.00 at risk (31 orders)``, or empty for an alert with no value at risk."""
+    return at_risk.text(_noun(process)) if at_risk is not None else ""
 
 
 def _status_text(row: queries.AlertRow) -> str:
@@ -70,6 +81,7 @@ def current() -> None:
                 "status": _status_text(r),
                 "severity": r.alert.labels.get("severity", ""),
                 "value": r.value_text(),
+                "at risk": _at_risk(r.alert.at_risk, r.alert.labels.get("process", "")),
                 "since": f"{r.since:%Y-%m-%d %H:%M} UTC",
                 "summary": r.alert.annotations.get("summary", ""),
                 "labels": ", ".join(f"{k}={v}" for k, v in sorted(r.alert.labels.items()) if k != "alertname"),
@@ -97,10 +109,12 @@ def _details(rows: list[queries.AlertRow]) -> None:
     row = by_fp[fingerprint]
     alert = row.alert
     st.markdown(f"**{ui.literal(alert.rule)}**: {ui.literal(alert.annotations.get('summary', '')) or 'no summary'}")
-    info = st.columns(3)
+    info = st.columns(4)
     info[0].metric("Value", row.value_text())
     info[1].metric("Status", row.status.status)
     info[2].metric("Since", f"{row.since:%Y-%m-%d %H:%M}")
+    info[3].metric("At risk", (alert.at_risk.money() or "n/a") if alert.at_risk is not None else "n/a",
+                   help="the value of the transactions behind the alert at its last recorded change")  # fmt: skip
     st.caption(_status_text(row))
     if row.runbook:
         st.markdown(f"Runbook: [{ui.literal(row.runbook)}]({row.runbook})")
@@ -144,6 +158,8 @@ def _affected(row: queries.AlertRow) -> None:
             f"{len(listed)} recorded with the alert (a {row.kind or 'removed'} rule records at most 50; "
             f"its value is {row.value_text()})"
         )
+        if row.alert.at_risk is not None:
+            st.markdown(ui.literal(_at_risk(row.alert.at_risk, row.alert.labels.get("process", ""))))
         _links(listed)
         return
     pages = max(1, -(-found.total // size))
@@ -158,11 +174,11 @@ def _affected(row: queries.AlertRow) -> None:
         if found.total
         else "no transaction is affected now"
     )
-    if found.at_risk:
-        money = " + ".join(f"{amount:,.2f} {currency}".strip() for currency, amount in sorted(found.at_risk.items()))
-        more = f" (the first {found.at_risk_counted:,})" if found.at_risk_counted < found.total else ""
-        st.metric("Value at risk", money, help=f"the value of the affected transactions{more}: for an order, "
-                  "the amount its system of record accepted")  # fmt: skip
+    if found.total:  # every affected transaction's value, summed in ClickHouse with the list's own filters
+        stated = _at_risk(found.at_risk, row.alert.labels.get("process", ""))
+        st.metric("Value at risk", found.at_risk.money() or "n/a", help=f"{stated}: for an order, the amount its "
+                  "system of record accepted; else the first amount seen")  # fmt: skip
+        st.markdown(ui.literal(stated))
     _links([r.model_dump() for r in found.rows])
 
 
@@ -183,6 +199,12 @@ _, history, _ = queries.alerts_now()
 if history:
     frame = pd.DataFrame(history)
     frame["Labels"] = frame["Labels"].map(lambda labels: ", ".join(f"{k}={v}" for k, v in sorted(labels.items())))
+    frame["AtRisk"] = [
+        _at_risk(AtRisk.model_validate(h["AtRisk"]), dict(h["Labels"]).get("process", ""))
+        if isinstance(h.get("AtRisk"), dict)
+        else ""
+        for h in history
+    ]
     kinds = {rule.name: rule.kind for rule in config.rules}
     frame["Value"] = [
         queries.format_value(kinds.get(r, ""), v) for r, v in zip(frame["Rule"], frame["Value"], strict=True)

@@ -3,8 +3,11 @@
 The queue is sorted and paged in ClickHouse (``queries.exception_page``): a page of rows and
 the totals come back, never the whole queue.
 
-Acknowledge, assign and resolve are recorded with the signed-in user in
-``biztrace_exception_events`` (the same audit trail as ``biztrace exceptions ack``).
+Acknowledge, assign, comment, postpone, unpostpone and resolve are recorded with the signed-in
+user in ``biztrace_exception_events`` (the same audit trail as ``biztrace exceptions ack``). A
+postponed exception leaves the default queue (open and acknowledged) and its "Open" figure until its
+time, then comes back by itself; the State filter shows postponed ones. Comments are shown as plain
+text under the table for the selected rows.
 """
 
 from __future__ import annotations
@@ -13,12 +16,14 @@ import pandas as pd
 import streamlit as st
 
 from biztrace.dashboard import charts, queries, ui
+from biztrace.readmodel import exceptions as alert_exceptions
 from biztrace.readmodel.errors import NotFound
 
 config = ui.load_config()
 filters = ui.current_filters()
 user = ui.page_user("exceptions")
 PAGE_SIZE = 50
+ACTIONS = ["acknowledge", "assign", "comment", "postpone", "unpostpone", "resolve"]
 
 
 @st.cache_data(ttl=600, show_spinner=False, max_entries=32)
@@ -33,6 +38,19 @@ def _page(filters_json: str, at, version: int, states: tuple, kinds: tuple, sort
         page=page,
         page_size=PAGE_SIZE,
     )
+
+
+def _detail(chosen_rows: list) -> None:
+    """The chosen exceptions' detail: postponement and comments, shown as plain text (never markdown)."""
+    for row in chosen_rows[:10]:
+        title = f"{ui.literal(row['key'])} · {row['kind']} · {len(row['comments'])} comment(s)"
+        with st.expander(title, expanded=True):
+            if row["postponed_until"] is not None and not pd.isna(row["postponed_until"]):
+                st.text(f"postponed until {row['postponed_until']:%Y-%m-%d %H:%M} UTC by {row['postponed_by']}")
+            for comment in row["comments"]:
+                st.text(f"{comment['at']:%Y-%m-%d %H:%M} UTC · {comment['by']}\n{comment['text']}")
+            if not row["comments"]:
+                st.caption("No comments yet.")
 
 
 def _reset_page() -> None:
@@ -65,16 +83,17 @@ if counts.empty:
     ui.footer()
     st.stop()
 
-kpis = st.columns(5)
-kpis[0].metric("Open", f"{result.count('open'):,}")
+kpis = st.columns(6)
+kpis[0].metric("Open", f"{result.count('open'):,}", help="not postponed (postponed ones are counted apart)")
 kpis[1].metric("Acknowledged", f"{result.count('acknowledged'):,}")
-kpis[2].metric("Resolved", f"{result.count('resolved'):,}", help="opened in the window, resolved since")
-kpis[3].metric(
+kpis[2].metric("Postponed", f"{result.count('postponed'):,}", help="out of the queue until their time, then back")
+kpis[3].metric("Resolved", f"{result.count('resolved'):,}", help="opened in the window, resolved since")
+kpis[4].metric(
     "Median time to resolve",
     "—" if result.median_resolution_s is None else ui.age(result.median_resolution_s),
     help="resolved - opened, over the resolved exceptions",
 )
-kpis[4].metric("p90 time to resolve", "—" if result.p90_resolution_s is None else ui.age(result.p90_resolution_s))
+kpis[5].metric("p90 time to resolve", "—" if result.p90_resolution_s is None else ui.age(result.p90_resolution_s))
 st.plotly_chart(charts.exceptions_by_kind(counts[counts["state"] != "resolved"]), width="stretch", key="kinds_chart")
 
 pages = max(1, -(-result.matching // PAGE_SIZE))
@@ -89,6 +108,8 @@ table = pd.DataFrame(
         "age": rows["age_s"].map(ui.age),
         "since": rows["since"],
         "assignee": rows["assignee"],
+        "postponed until": rows["postponed_until"],
+        "comments": rows["comments"].map(len),
         "runbook": rows["runbook"],
     }
 )
@@ -112,6 +133,7 @@ event = st.dataframe(
 if pages > 1:
     st.number_input(f"Page (of {pages:,})", min_value=1, max_value=pages, step=1, key="x_page")
 picked = [rows.iloc[i] for i in (event.selection.rows if event is not None else [])]
+
 actionable = rows[rows["state"] != "resolved"]
 labels = {f"{r.key} · {r.kind} · {r.process}": (r.process, r.key, r.kind) for r in actionable.itertuples()}
 
@@ -128,29 +150,51 @@ if user.may("exception") and labels:
         default=defaults,
         key=f"x_chosen_{version}_{page_number}_{'|'.join(defaults)}",
     )
-    action = st.radio("Action", ["acknowledge", "assign", "resolve"], horizontal=True, key=f"x_action_{version}")
+    shown = {(row["process"], row["key"], row["kind"]) for row in picked} | {labels[label] for label in chosen}
+    _detail([row for _, row in rows.iterrows() if (row["process"], row["key"], row["kind"]) in shown])
+    action = st.radio("Action", ACTIONS, horizontal=True, key=f"x_action_{version}")
     assignee = st.text_input("Assign to", key=f"x_assignee_{version}")
-    note = st.text_input("Note", key=f"x_note_{version}")
+    note = st.text_input("Note or comment", max_chars=alert_exceptions.MAX_COMMENT, key=f"x_note_{version}",
+                         help="a comment is kept as plain text with your name and the time")  # fmt: skip
+    postpone = st.text_input(
+        "Postpone for or until", key=f"x_until_{version}", placeholder="4h, 2d or 2026-12-07T09:00"
+    )
+    until, refusal = None, ""
+    if action == "assign" and not assignee.strip():
+        refusal = "assign needs a name in 'Assign to'"
+    elif action == "comment" and not note.strip():
+        refusal = "comment needs some text in 'Note or comment'"
+    elif action == "postpone":
+        try:
+            until = queries.postpone_until(postpone or "")
+        except ValueError as exc:
+            refusal = str(exc).splitlines()[0]
     if chosen:
         targets = ", ".join(ui.literal(labels[label][1]) + f" ({labels[label][2]})" for label in chosen)
-        st.markdown(f"Apply will **{action}** {len(chosen)} exception(s): {targets}")
+        when = f" until {until:%Y-%m-%d %H:%M} UTC" if until else ""
+        st.markdown(f"Apply will **{action}** {len(chosen)} exception(s){when}: {targets}")
     else:
         st.caption("Choose exceptions above, or select rows in the table, to act on them.")
     applied = st.button("Apply", type="primary", disabled=not chosen, key=f"x_apply_{version}")
-    if applied and action == "assign" and not assignee.strip():
-        st.error("assign needs a name in 'Assign to'")
+    if applied and refusal:
+        st.error(refusal)
     elif applied:
         done, problems = 0, []
         for label in chosen:
             try:
-                queries.act_on_exception(config, labels[label], action, user.name, assignee.strip(), note.strip())
+                queries.act_on_exception(config, labels[label], action, user.name, assignee.strip(), note.strip(),
+                                         until=until)  # fmt: skip
                 done += 1
             except NotFound:
-                problems.append(f"{ui.literal(label)}: no longer detected")
+                gone = "not postponed" if action == "unpostpone" else "no longer detected"
+                problems.append(f"{ui.literal(label)}: {gone}")
+            except ValueError as exc:
+                problems.append(f"{ui.literal(label)}: {ui.literal(str(exc).splitlines()[0])}")
         st.session_state["exceptions_version"] = version + 1
         st.session_state["exceptions_flash"] = (done, action, problems)
         st.rerun()
 elif labels:
+    _detail(picked)
     st.caption("Your role can view the queue but not act on it.")
 
 flash = st.session_state.pop("exceptions_flash", None)

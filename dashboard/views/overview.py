@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import time
+
+import pandas as pd
+import plotly.express as px
 import streamlit as st
 
 from biztrace.dashboard import charts, data, queries, ui
+from biztrace.readmodel import overview as read_overview
+from biztrace.readmodel.models import format_money
 from biztrace.readmodel.transactions import transactions
 
 LIMIT = 500
@@ -21,6 +27,54 @@ def _figures(filters_json: str, at) -> queries.Overview:
 @st.cache_data(ttl=1800, show_spinner=False, max_entries=16)
 def _previous(filters_json: str, at):
     return queries.previous_sla_trend(ui.load_config(), queries.Filters.model_validate_json(filters_json), at)
+
+
+@st.cache_data(ttl=600, show_spinner=False, max_entries=32)
+def _money(filters_json: str, at) -> list[read_overview.StuckMoney]:
+    chosen = queries.Filters.model_validate_json(filters_json)
+    started = time.perf_counter()
+    try:
+        return read_overview.money_stuck(
+            data.store(), ui.load_config(), at, since=chosen.since(at), until=chosen.until(at),
+            process=chosen.process, system=chosen.system, channel=chosen.channel, priority=chosen.priority,
+        )  # fmt: skip
+    finally:
+        data.add_query_time(time.perf_counter() - started)
+
+
+def _money_stuck(at) -> None:
+    """Per process and stage, the value of the stuck, failed and dead-lettered transactions, per currency."""
+    st.subheader("Money stuck, by stage")
+    rows = _money(filters.model_dump_json(), at)
+    totals = read_overview.money_totals(rows)
+    if not rows:
+        st.caption(f"no stuck, failed or dead-lettered transaction started in {filters.label()}")
+        return
+    cols = st.columns(max(len(totals), 1))
+    for col, (currency, amount) in zip(cols, sorted(totals.items(), key=lambda item: -item[1]), strict=False):
+        count = sum(r.transactions for r in rows if r.currency == currency)
+        col.metric(
+            f"Money stuck ({currency or 'no currency'})",
+            format_money(amount, currency),
+            help=f"{count:,} stuck, failed or dead-lettered transactions started in {filters.label()}",
+        )
+    without = sum(r.without_amount for r in rows)
+    if without:
+        st.caption(f"{without:,} of them carried no amount")
+    valued = [r for r in rows if r.transactions > r.without_amount]
+    if valued:
+        frame = pd.DataFrame([{"where": f"{r.process} · {r.stage or '(none)'}", "state": r.state,
+                               "currency": r.currency or "(none)", "amount": r.amount} for r in valued])  # fmt: skip
+        figure = px.bar(frame, x="where", y="amount", color="state", facet_col="currency", barmode="stack",
+                        color_discrete_map=charts.STATE_COLORS, labels={"where": "process · stage"})  # fmt: skip
+        figure.update_yaxes(matches=None)  # each currency its own scale
+        st.plotly_chart(figure, width="stretch", key="money_stuck_chart")
+    st.dataframe(
+        [{"process": r.process, "stage": r.stage, "state": r.state, "value": format_money(r.amount, r.currency)
+          if r.transactions > r.without_amount else "", "transactions": r.transactions,
+          "without amount": r.without_amount} for r in rows],
+        hide_index=True, width="stretch",
+    )  # fmt: skip
 
 
 def _pct(value: float | None) -> str:
@@ -134,6 +188,7 @@ def body() -> None:
     with right:
         st.subheader("p95 hop latency by system")
         st.plotly_chart(charts.latency(figures.latency), width="stretch", key="latency_chart")
+    _money_stuck(at)
     ui.footer()
 
 

@@ -6,7 +6,10 @@
 --     one order) is one exception, since its earliest start, with the evidence of both.
 --   * Its state is the last action in biztrace_exception_events (lifecycle.sql) that changes it:
 --     resolved after a resolve, unless the problem started again after it (then open again);
---     acknowledged after an acknowledge; open otherwise. An assignment leaves the state as it is.
+--     postponed while its last postponement runs (its time is after {now}, it was made after the
+--     last resolve and the exception is not resolved): it leaves the open queue and comes back by
+--     itself when the time passes, as acknowledged or open; acknowledged after an acknowledge;
+--     open otherwise. An assignment or a comment leaves the state as it is.
 --   * Exceptions resolved (a resolve recorded, by a person or by the loop) and no longer detected
 --     are listed when they were opened at or after {since} (the window; epoch 0: all of them). One
 --     opened and no longer detected but not resolved yet (the loop resolves it on its next pass) is
@@ -32,25 +35,30 @@ queue AS (
         toDateTime64(if(l.opens > 0, l.first_open, f.since), 9) AS opened_at,
         l.last_action = 'resolve' AND l.resolve_at > toDateTime64(0, 3) AND NOT f.since > l.resolve_at
             AS still_resolved,
-        multiIf(still_resolved, 'resolved', l.last_action = 'acknowledge', 'acknowledged', 'open') AS state,
+        NOT still_resolved AND l.postponed_until > {now:DateTime64(9)} AND l.postponed_at > l.resolve_at AS postponed,
+        multiIf(still_resolved, 'resolved', postponed, 'postponed', l.last_action = 'acknowledge', 'acknowledged',
+                'open') AS state,
         l.acknowledged_by AS acknowledged_by, l.assignee AS assignee, if(still_resolved, l.resolver, '') AS resolved_by,
-        l.note AS note, if(still_resolved, toNullable(toDateTime64(l.resolve_at, 9)), NULL) AS resolved_at
+        l.note AS note, if(still_resolved, toNullable(toDateTime64(l.resolve_at, 9)), NULL) AS resolved_at,
+        if(postponed, toNullable(toDateTime64(l.postponed_until, 9)), NULL) AS postponed_until,
+        if(postponed, l.postponed_by, '') AS postponed_by, l.comments AS comments
     FROM found AS f
     LEFT JOIN life AS l ON l.process = f.process AND l.key = f.key AND l.kind = f.kind
     UNION ALL
     SELECT process, key, kind, last_stage AS stage, '' AS system, toDateTime64(first_open, 9) AS since,
         '' AS priority, '' AS channel, [] AS evidence, '{}' AS detail, CAST(NULL AS Nullable(Float64)) AS amount,
         '' AS currency, false AS detected,
-        toDateTime64(first_open, 9) AS opened_at, true AS still_resolved, 'resolved' AS state, acknowledged_by,
-        assignee, if(resolver != '', resolver, 'biztrace') AS resolved_by, note,
-        toNullable(toDateTime64(resolve_at, 9)) AS resolved_at
+        toDateTime64(first_open, 9) AS opened_at, true AS still_resolved, false AS postponed, 'resolved' AS state,
+        acknowledged_by, assignee, if(resolver != '', resolver, 'biztrace') AS resolved_by, note,
+        toNullable(toDateTime64(resolve_at, 9)) AS resolved_at, CAST(NULL AS Nullable(DateTime64(9))) AS postponed_until,
+        '' AS postponed_by, comments
     FROM life
     WHERE opens > 0 AND last_action = 'resolve' AND resolve_at > toDateTime64(0, 3) AND first_open >= {since:DateTime64(9)}
       AND (process, key, kind) NOT IN (SELECT process, key, kind FROM found)
 )
 SELECT process, key, kind, stage, system, since, priority, channel, evidence, detail, amount, currency, detected,
     opened_at, state,
-    acknowledged_by, assignee, resolved_by, resolved_at, note,
+    acknowledged_by, assignee, resolved_by, resolved_at, note, postponed_until, postponed_by, comments,
     if(resolved_at IS NULL, NULL, dateDiff('millisecond', opened_at, assumeNotNull(resolved_at)) / 1000) AS resolution_s
 FROM queue
 WHERE ({process:String} = '' OR process = {process:String})

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import numpy as np
 import pytest
@@ -205,3 +206,88 @@ def test_time_to_resolve_and_the_window_rule_for_resolved_exceptions(simulated):
     within = list_exceptions(store, CONFIG, NOW, Filters(state="resolved"), since=gone_opened)
     after = list_exceptions(store, CONFIG, NOW, Filters(state="resolved"), since=gone_opened + timedelta(seconds=1))
     assert gone.identity in {i.identity for i in within} and gone.identity not in {i.identity for i in after}
+
+
+def test_comment_and_postpone_leave_the_queue_until_the_time_and_are_audited(simulated):
+    from biztrace.readmodel import actions
+
+    store = simulated.store
+    item = next(i for i in list_exceptions(store, CONFIG, NOW) if i.kind == "dead_letter" and i.state == "open")
+    [commented] = actions.comment_on_exception(store, CONFIG, NOW, key=item.key, kind=item.kind, actor="alice",
+                                               text="  <b>called</b> the 3PL  ")  # fmt: skip
+    assert commented.state == "open", "a comment changes no state"
+    assert [(c.by, c.text) for c in commented.comments] == [("alice", "<b>called</b> the 3PL")]
+
+    [postponed] = actions.postpone_exception(store, CONFIG, NOW, key=item.key, kind=item.kind, actor="alice",
+                                             until="4h")  # fmt: skip
+    back = NOW.replace(tzinfo=None) + timedelta(hours=4)
+    assert (postponed.state, postponed.postponed_until, postponed.postponed_by) == ("postponed", back, "alice")
+    assert item.identity not in {i.identity for i in list_exceptions(store, CONFIG, NOW + timedelta(hours=3))}
+    postponed_now = list_exceptions(store, CONFIG, NOW, Filters(key=item.key, state="postponed"))
+    assert item.identity in {i.identity for i in postponed_now}
+    [returned] = list_exceptions(
+        store, CONFIG, NOW + timedelta(hours=4, seconds=1), Filters(key=item.key, kind=item.kind)
+    )
+    assert returned.state == "open" and returned.postponed_until is None, "back by itself once the time has passed"
+    assert returned.comments == commented.comments
+
+    actions.postpone_exception(store, CONFIG, NOW + timedelta(minutes=1), key=item.key, kind=item.kind, actor="bob",
+                               until=back)  # fmt: skip
+    [unpostponed] = actions.unpostpone_exception(store, CONFIG, NOW + timedelta(minutes=2), key=item.key,
+                                                 kind=item.kind, actor="bob")  # fmt: skip
+    assert unpostponed.state == "open"
+    comments = store.client.query(
+        f"SELECT Actor, Note FROM {store.table('biztrace_exception_events')} "
+        "WHERE Key = {k:String} AND Kind = {kind:String} AND Action = 'comment'",
+        parameters={"k": item.key, "kind": item.kind}).result_rows  # fmt: skip
+    assert comments == [("alice", "<b>called</b> the 3PL")]
+    postponements = store.client.query(
+        f"SELECT At, Actor, Until FROM {store.table('biztrace_exception_postponements')} "
+        "WHERE Key = {k:String} AND Kind = {kind:String} ORDER BY At",
+        parameters={"k": item.key, "kind": item.kind}).result_rows  # fmt: skip
+    assert [(who, until) for _, who, until in postponements] == [
+        ("alice", back),
+        ("bob", back),
+        ("bob", datetime(1970, 1, 1)),
+    ]
+    with pytest.raises(ValueError, match="not after now"):
+        actions.postpone_exception(store, CONFIG, NOW, key=item.key, actor="bob", until="2026-11-20T11:00:00")
+    with pytest.raises(ValueError, match="at most 2000"):
+        actions.comment_on_exception(store, CONFIG, NOW, key=item.key, actor="bob", text="x" * 2001)
+    with pytest.raises(NotFound):
+        actions.postpone_exception(store, CONFIG, NOW, key="O-NOPE", actor="bob", until="1h")
+    act(store, CONFIG, NOW + timedelta(minutes=3), key=item.key, kind=item.kind, action="resolve", actor="bob")
+    with pytest.raises(ValueError, match="resolved exception cannot be postponed"):
+        actions.postpone_exception(
+            store, CONFIG, NOW + timedelta(minutes=4), key=item.key, kind=item.kind, actor="bob", until="1h"
+        )
+
+
+def test_the_cli_comments_and_postpones_with_json_and_one_line_refusals(simulated, capsys):
+    from biztrace.cli.main import main
+
+    item = next(i for i in list_exceptions(simulated.store, CONFIG, NOW) if i.kind == "duplicate" and i.state == "open")
+    base = ["exceptions", "--store", simulated.store.address.dsn, "--json"]
+
+    def cli(at, *args: str) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = main([*base, "--now", at.isoformat(), *args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    code, out, _ = cli(NOW, "comment", item.key, "--kind", "duplicate", "--by", "carol", "--text", "# not a heading")
+    assert code == 0 and [c["text"] for c in json.loads(out)[0]["comments"]] == ["# not a heading"]
+    code, out, _ = cli(NOW, "postpone", item.key, "--kind", "duplicate", "--by", "carol", "--until", "2h")
+    assert code == 0 and json.loads(out)[0]["state"] == "postponed"
+
+    def listed(at, state: str) -> set:
+        return {(e["key"], e["kind"]) for e in json.loads(cli(at, "--key", item.key, "--state", state)[1])}
+
+    assert (item.key, "duplicate") not in listed(NOW + timedelta(hours=1), "open")
+    assert (item.key, "duplicate") in listed(NOW + timedelta(hours=1), "postponed")
+    assert (item.key, "duplicate") in listed(NOW + timedelta(hours=2, seconds=1), "open"), "back by itself"
+
+    code, _, err = cli(NOW, "postpone", item.key, "--by", "carol", "--until", "2026-11-20T10:00")
+    assert code == 2 and "not after now" in err and len(err.strip().splitlines()) == 1
+    code, _, err = cli(NOW, "comment", "O-NOPE", "--by", "carol", "--text", "hello")
+    assert code == 1 and "O-NOPE" in err and "Traceback" not in err

@@ -17,7 +17,7 @@ from biztrace import config as alerts_config
 from biztrace.alerts.state import labels_for
 from biztrace.dashboard import queries, ui
 from biztrace.readmodel import alert_store, rules
-from biztrace.readmodel.models import AlertInstance, TransactionRef
+from biztrace.readmodel.models import AlertInstance, TransactionRef, format_money
 from biztrace.readmodel.transactions import transactions
 
 
@@ -101,7 +101,8 @@ def test_an_alert_lists_every_affected_transaction_paged_and_counted(app, firing
     assert amounts, "stuck orders carry the amount they were captured with"
     currency = amounts[0].currency  # the value at risk of every affected order, not only this page's
     total = sum(t.amount for t in amounts if t.currency == currency)
-    assert f"{total:,.2f} {currency}" in _metrics(at)["Value at risk"]
+    assert format_money(total, currency) in _metrics(at)["Value at risk"]
+    assert f"{format_money(total, currency)} at risk ({len(stuck):,} orders" in _text(at)
 
 
 def test_rates_are_percent_and_the_filters_hide_other_processes(app, firing) -> None:

@@ -323,3 +323,14 @@ CREATE TABLE IF NOT EXISTS `otel`.biztrace_replays ON CLUSTER `biztrace` (
     ElapsedMs UInt32
 ) ENGINE = ReplicatedMergeTree('/clickhouse/tables/all/{database}/{table}', '{replica}')
 ORDER BY (Process, Key, Kind, RequestId, At);
+
+CREATE TABLE IF NOT EXISTS `otel`.biztrace_exception_postponements ON CLUSTER `biztrace` (
+    At DateTime64(3),
+    Process LowCardinality(String),
+    Key String,
+    Kind LowCardinality(String),
+    Until DateTime64(3),
+    Actor String,
+    Note String
+) ENGINE = ReplicatedMergeTree('/clickhouse/tables/all/{database}/{table}', '{replica}')
+ORDER BY (Process, Key, Kind, At);
