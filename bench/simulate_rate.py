@@ -1,4 +1,5 @@
-"""Figure of issue 3: spans/s the simulator backfills into a running collector.
+"""Figure of issue 3: spans/s the simulator backfills into a running collector, with its own
+producers and with producers as varied as real ones (issue 13: `simulate --varied`).
 
 The collector runs as its own process on a fresh store; the simulator backfills from this
 process (building OTLP requests directly, as the issue allows). Baseline in the same run:
@@ -42,17 +43,26 @@ def run(quick: bool = False) -> dict[str, Any]:
                 break
             except OSError:
                 time.sleep(0.2)
-        scenario = Scenario(seed=5, days=1 if quick else 5, orders_per_day=3000, now=datetime.now(UTC))
-        sender = OtlpHttpSender(f"http://127.0.0.1:{port}", concurrency=32)
-        summary, _, _ = backfill(scenario, sender)
-        sender.close()
+        summaries = {}
+        # the simulator's own producers, then as varied as real ones (`simulate --varied`: no biz.process
+        # or biz.system, other systems reporting stages, keys linked on separate hops), other ids
+        for label, seed, varied in (("conventional", 5, False), ("varied", 6, True)):
+            scenario = Scenario(seed=seed, days=1 if quick else 5, orders_per_day=3000, now=datetime.now(UTC),
+                                varied=varied)  # fmt: skip
+            sender = OtlpHttpSender(f"http://127.0.0.1:{port}", concurrency=32)
+            summaries[label], _, _ = backfill(scenario, sender)
+            sender.close()
     finally:
         collector.terminate()
         collector.wait(60)
+    summary, varied_summary = summaries["conventional"], summaries["varied"]
     return {
         "spans": summary.spans_sent,
         "simulator_spans_per_s": round(summary.spans_per_second),
         "replay_spans_per_s": replay["spans_per_s"],
         "simulator_over_replay": round(summary.spans_per_second / replay["spans_per_s"], 2),
+        "varied_spans": varied_summary.spans_sent,
+        "varied_spans_per_s": round(varied_summary.spans_per_second),
+        "varied_over_replay": round(varied_summary.spans_per_second / replay["spans_per_s"], 2),
         "goal_spans_per_s": 20_000,
     }

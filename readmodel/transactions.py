@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from biztrace.config import KEY_COLUMNS, MAX_STAGES, AlertsConfig
-from biztrace.readmodel.keygraph import LINK_UP
+from biztrace.readmodel.keygraph import LINK_UP, key_tree
 from biztrace.readmodel.mapping import mapping_parameters
 from biztrace.store import Store
 
@@ -50,7 +50,7 @@ _NO_KEYS = {
 """The key-graph fragments of a query never asked for some keys (``keys=False`` in :func:`sql`)."""
 
 
-def sql(name: str, config: AlertsConfig | None = None, *, keys: bool = True) -> str:
+def sql(name: str, config: AlertsConfig | None = None, *, keys: bool | Literal["exact"] = True) -> str:
     """``readmodel/sql/<name>.sql``, with every ``${fragment}`` of :data:`FRAGMENTS` filled in.
 
     Spans that mapping rules make hops are read only when ``config`` has ``mappings``: the query is
@@ -59,14 +59,18 @@ def sql(name: str, config: AlertsConfig | None = None, *, keys: bool = True) -> 
 
     ``keys=False``: the query is run with ``{keys}`` empty (every hop), so the key graph's subqueries
     (``key_tree.sql``: a dozen reads of ``biz_links``, ~5 ms each even when empty) are left out. Run
-    with some keys anyway, such a query finds nothing rather than everything.
+    with some keys anyway, such a query finds nothing rather than everything. ``keys="exact"``: the
+    caller walked the trees of ``{keys}`` already (:func:`biztrace.readmodel.keygraph.key_tree`) and
+    passes them as ``{tree}``; the query reads the hops of those keys without walking them again.
     """
     text = (_SQL / f"{name}.sql").read_text()
     rows = _hop_rows(config is not None and bool(config.mappings))
     while any(f"${{{fragment}}}" in text for fragment in FRAGMENTS):
         for fragment, wrap in FRAGMENTS.items():
             if f"${{{fragment}}}" in text:
-                if not keys and fragment in _NO_KEYS:
+                if keys == "exact" and fragment == "key_tree":
+                    body = "SELECT arrayJoin({tree:Array(String)}) AS Key"
+                elif not keys and fragment in _NO_KEYS:
                     body = _NO_KEYS[fragment]
                 else:
                     body = (_SQL / f"{fragment}.sql").read_text().strip()
@@ -212,5 +216,7 @@ def transactions(
 ) -> list[Transaction]:
     """Every transaction's state at ``now`` (optionally only some keys or states, or those started since)."""
     parameters = query_parameters(store, config, now, keys=keys, states=states, since=since)
-    result = store.client.query(sql("transactions", config, keys=bool(keys)), parameters=parameters)
+    if keys:  # their trees walked once here: in the query, each step would be read three times over
+        parameters["tree"] = key_tree(store, keys)
+    result = store.client.query(sql("transactions", config, keys="exact" if keys else False), parameters=parameters)
     return [Transaction(**row) for row in result.named_results()]
