@@ -58,14 +58,20 @@ def _reset_page() -> None:
 
 
 st.title("Exception queues")
+KINDS = ["stuck", "failed", "dead_letter", "duplicate", "mismatch"]
+DEFAULT_STATES = ["open", "acknowledged"]
+SORTS = list(queries.EXCEPTION_SORTS)
+# a shared link opens the same queue (?kind=stuck&state=open&sort=...)
+ui.url_choice("kind", "x_kinds", KINDS, [], many=True)
+ui.url_choice("state", "x_states", list(queries.EXCEPTION_STATES), DEFAULT_STATES, many=True)
+ui.url_choice("sort", "x_sort", SORTS, SORTS[0])
 left, middle, right = st.columns(3)
-kinds = left.multiselect(
-    "Kind", ["stuck", "failed", "dead_letter", "duplicate", "mismatch"], key="x_kinds", on_change=_reset_page
-)
-states = middle.multiselect(
-    "State", list(queries.EXCEPTION_STATES), default=["open", "acknowledged"], key="x_states", on_change=_reset_page
-)
-order = right.selectbox("Sort by", list(queries.EXCEPTION_SORTS), key="x_sort", on_change=_reset_page)
+kinds = left.multiselect("Kind", KINDS, key="x_kinds", on_change=_reset_page)
+states = middle.multiselect("State", list(queries.EXCEPTION_STATES), key="x_states", on_change=_reset_page)
+order = right.selectbox("Sort by", SORTS, key="x_sort", on_change=_reset_page)
+ui.keep_in_url("kind", kinds, [])
+ui.keep_in_url("state", states, DEFAULT_STATES)
+ui.keep_in_url("sort", order, SORTS[0])
 page_number = int(st.session_state.get("x_page", 1))
 version = st.session_state.get("exceptions_version", 0)
 result = _page(

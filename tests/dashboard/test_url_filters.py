@@ -80,3 +80,20 @@ def test_links_carry_only_what_differs_from_the_defaults() -> None:
     assert ui.filter_params(queries.Filters()) == {}
     custom = queries.Filters(window="custom", start=date(2026, 11, 1), end=date(2026, 11, 30), channel="web")
     assert urlencode(ui.filter_params(custom)) == "window=custom&from=2026-11-01&to=2026-11-30&channel=web"
+
+
+def test_the_exception_queue_keeps_its_kind_state_and_sort_in_the_url(app) -> None:
+    sorts = list(queries.EXCEPTION_SORTS)
+    at = app("admin", kind="stuck", state="resolved", sort=sorts[1])
+    at.run()
+    at.switch_page("views/exceptions.py").run()
+    assert _ok(at).multiselect(key="x_kinds").value == ["stuck"]
+    assert at.multiselect(key="x_states").value == ["resolved"] and at.selectbox(key="x_sort").value == sorts[1]
+    at.multiselect(key="x_kinds").set_value(["failed"]).run()
+    assert _param(_ok(at), "kind") == "failed" and _param(at, "state") == "resolved"
+    at.multiselect(key="x_states").set_value(["open", "acknowledged"]).run()
+    assert "state" not in _ok(at).query_params, "the default states are left out of the URL"
+    unknown = app("admin", kind="lost")
+    unknown.run()
+    unknown.switch_page("views/exceptions.py").run()
+    assert "lost" in " ".join(c.value for c in _ok(unknown).caption) and unknown.multiselect(key="x_kinds").value == []
