@@ -16,8 +16,11 @@ key graph is its data. The log of ``[since, until)``:
 
 Two forms, chosen by the output's extension (:func:`ocel_format`): JSON (``.json``, ``.jsonocel``)
 and SQLite (``.sqlite``). ClickHouse shapes every row (``sql/ocel_*.sql``, the JSON text itself for
-the JSON form); this module streams them block by block into the file, so memory stays bounded by
-a block, not by the log. The file appears complete or not at all (written aside, then renamed).
+the JSON form); this module streams them block by block into the file, so Python's memory stays
+bounded by a block, not by the log. The objects are computed into a Memory table by a second client
+while the events are written (ClickHouse works while Python writes). The SQLite form's keyed tables
+are WITHOUT ROWID and filled in key order, in one transaction without a journal. The file appears
+complete or not at all (written aside, then renamed).
 """
 
 from __future__ import annotations
@@ -26,11 +29,16 @@ import json
 import os
 import re
 import sqlite3
+import threading
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from importlib import resources
+from itertools import groupby
+from operator import itemgetter
 from pathlib import Path
 from string import Template
 from typing import Literal
@@ -64,6 +72,8 @@ _INITIAL_TIME = "1970-01-01 00:00:00"
 """The relational form's time of an object's initial row (its values then arrive as changes)."""
 
 _SQL = resources.files("biztrace.readmodel") / "sql"
+_OBJECTS_TABLE = "SELECT * FROM {db:Identifier}.{objects:Identifier}"
+"""The objects of the window, once :func:`_objects_aside` has computed them (a subquery of the queries reading them)."""
 
 Progress = Callable[[str, int], None]
 """Called with (phase, rows) after each block is written; phase is ``events`` or ``objects``."""
@@ -164,9 +174,10 @@ def _types(store: Store, parameters: dict[str, object]) -> tuple[dict[str, list[
     return types["event"], types["object"]
 
 
-def _columns(store: Store, sql: str, parameters: dict[str, object]) -> Iterator[Sequence[Sequence[object]]]:
-    """The result of ``sql`` block by block, each block as its columns."""
-    with store.client.query_column_block_stream(sql, parameters=parameters) as stream:
+def _columns(store: Store, sql: str, parameters: dict[str, object], **formats: str) -> Iterator[Sequence[Sequence]]:
+    """The result of ``sql`` block by block, each block as its columns (``formats``: column -> read format,
+    e.g. ``bytes`` for text written to the file as ClickHouse made it)."""
+    with store.client.query_column_block_stream(sql, parameters=parameters, column_formats=formats) as stream:
         yield from stream
 
 
@@ -178,6 +189,41 @@ def _objects_sql() -> str:
     return _query("ocel_objects.sql", hops=_hops())
 
 
+@contextmanager
+def _objects_aside(store: Store, parameters: dict[str, object]) -> Iterator[Callable[[], str]]:
+    """Compute the window's objects (sql/ocel_objects.sql) into a Memory table on a second client, in a
+    thread, while this one writes the events (ClickHouse releases the GIL: the two overlap); yields a
+    function that waits for the table and returns its name. The table is dropped after."""
+    name = f"biztrace_ocel_{uuid.uuid4().hex[:12]}"
+    client = store.new_client()
+    failed: list[BaseException] = []
+
+    def build() -> None:
+        try:
+            client.command(f"CREATE TABLE {store.table(name)} ENGINE = Memory AS {_objects_sql()}",
+                           parameters=parameters)  # fmt: skip
+        except BaseException as exc:  # raised in the caller's thread by ready()
+            failed.append(exc)
+
+    thread = threading.Thread(target=build, name="ocel-objects", daemon=True)
+    thread.start()
+
+    def ready() -> str:
+        thread.join()
+        if failed:
+            raise failed[0]
+        return name
+
+    try:
+        yield ready
+    finally:
+        thread.join()
+        try:
+            store.client.command(f"DROP TABLE IF EXISTS {store.table(name)}")
+        finally:
+            client.close()
+
+
 def _write_json(store, parameters, event_types, object_types, path: Path, progress: Progress) -> dict:
     declared = {
         "objectTypes": [{"name": t, "attributes": [{"name": a, "type": OBJECT_ATTRIBUTES[a]} for a in names]}
@@ -187,29 +233,36 @@ def _write_json(store, parameters, event_types, object_types, path: Path, progre
     }  # fmt: skip
     events = event_object = object_object = 0
     by_type: Counter[str] = Counter()
-    with path.open("w", encoding="utf-8") as out:
-        out.write("{\n")
+    with _objects_aside(store, parameters) as objects_table, path.open("wb") as out:
+        out.write(b"{\n")
         for key, value in declared.items():
-            out.write(f"{json.dumps(key)}: {json.dumps(value)},\n")
-        out.write('"events": [')
-        separator = "\n"
-        for documents, links in _columns(store, _query("ocel_events_json.sql", events=_events_sql()), parameters):
-            out.write(separator + ",\n".join(documents))
-            separator = ",\n"
+            out.write(f"{json.dumps(key)}: {json.dumps(value)},\n".encode())
+        out.write(b'"events": [')
+        separator = b"\n"
+        events_sql = _query("ocel_events_json.sql", events=_events_sql())
+        for documents, links in _columns(store, events_sql, parameters, document="bytes"):
+            if not documents:
+                continue
+            out.write(separator)
+            out.write(b",\n".join(documents))
+            separator = b",\n"
             events += len(documents)
             event_object += sum(links)
             progress("events", len(documents))
-        out.write('\n],\n"objects": [')
-        separator = "\n"
-        for types, documents, links in _columns(
-            store, _query("ocel_objects_json.sql", objects=_objects_sql()), parameters
-        ):
-            out.write(separator + ",\n".join(documents))
-            separator = ",\n"
+        out.write(b'\n],\n"objects": [')
+        separator = b"\n"
+        scoped = {**parameters, "objects": objects_table()}
+        objects_sql = _query("ocel_objects_json.sql", objects=_OBJECTS_TABLE)
+        for types, documents, links in _columns(store, objects_sql, scoped, document="bytes"):
+            if not documents:
+                continue
+            out.write(separator)
+            out.write(b",\n".join(documents))
+            separator = b",\n"
             by_type.update(types)
             object_object += sum(links)
             progress("objects", len(documents))
-        out.write("\n]\n}\n")
+        out.write(b"\n]\n}\n")
     return {"events": events, "objects": sum(by_type.values()), "objects_by_type": dict(by_type),
             "event_object": event_object, "object_object": object_object}  # fmt: skip
 
@@ -235,38 +288,61 @@ def _quote(identifier: str) -> str:
 
 
 def _write_sqlite(store, parameters, event_types, object_types, path: Path, progress: Progress) -> dict:
-    """Stage the flat rows ClickHouse shapes (sql/ocel_sqlite_rows.sql), then let SQLite fill each table."""
+    """Create the tables, then fill each from the rows ClickHouse shapes and sorts (sql/ocel_sqlite_rows.sql),
+    block by block, in one transaction with no journal (the file is renamed into place only when complete);
+    the objects are computed meanwhile (:func:`_objects_aside`)."""
     path.unlink(missing_ok=True)
     statements = _sqlite_rows()
-    db = sqlite3.connect(path)
-    try:
-        db.execute("PRAGMA journal_mode = OFF")
-        db.execute("PRAGMA synchronous = OFF")
-        db.execute("PRAGMA cache_size = -262144")  # KiB: the primary-key indexes stay in memory while filled
-        db.execute("PRAGMA temp_store = MEMORY")
+    with _objects_aside(store, parameters) as objects_table, _sqlite(path) as db:
         db.executescript(_query("ocel_sqlite.sql"))
         event_tables = _table_names(sorted(event_types))
         object_tables = _table_names(sorted(object_types))
         db.executemany("INSERT INTO event_map_type VALUES (?, ?)", event_tables.items())
         db.executemany("INSERT INTO object_map_type VALUES (?, ?)", object_tables.items())
-        events = _stage(db, store, statements["events"], parameters, "staged_event", 11, progress, "events")
-        event_object = _stage(db, store, statements["event_object"], parameters, "event_object", 3)
-        db.execute("INSERT INTO event SELECT ocel_id, ocel_type FROM staged_event")
-        with store.memory_table(_objects_sql(), parameters, prefix="biztrace_ocel") as objects:
-            scoped = {**parameters, "objects": objects}
-            _stage(db, store, statements["object"], scoped, "object", 2, progress, "objects")
-            _stage(db, store, statements["object_changes"], scoped, "staged_object_change", 8)
-            object_object = _stage(db, store, statements["object_object"], scoped, "object_object", 3)
-        for kind, names in event_types.items():
-            _typed_table(db, f"event_{event_tables[kind]}", kind, names, EVENT_ATTRIBUTES, "staged_event", event=True)
+        by_event_type = {
+            kind: _typed_table(db, f"event_{event_tables[kind]}", names, EVENT_ATTRIBUTES, event=True)
+            for kind, names in event_types.items()
+        }
         for kind, names in object_types.items():
-            _typed_table(db, f"object_{object_tables[kind]}", kind, names, OBJECT_ATTRIBUTES, "staged_object_change")
+            _typed_table(db, f"object_{object_tables[kind]}", names, OBJECT_ATTRIBUTES)
+        events = 0
+        for columns in _columns(store, statements["events"], parameters):
+            _by_type(db, columns, by_event_type)
+            events += len(columns[0])
+            progress("events", len(columns[0]))
+        for kind in event_types:
+            db.execute(f"INSERT INTO event SELECT ocel_id, ? FROM {_quote(f'event_{event_tables[kind]}')}", (kind,))
+        event_object = _fill(db, store, statements["event_object"], parameters, "event_object", 3)
+        scoped = {**parameters, "objects": objects_table()}
+        _fill(db, store, statements["object"], scoped, "object", 2, lambda rows: progress("objects", rows))
+        for kind in object_types:  # each object's initial row: no changed field, no values
+            db.execute(f"INSERT INTO {_quote(f'object_{object_tables[kind]}')} (ocel_id, ocel_time) "
+                       "SELECT ocel_id, ? FROM object WHERE ocel_type = ?", (_INITIAL_TIME, kind))  # fmt: skip
+        for columns in _columns(store, statements["object_changes"], scoped):
+            _changes(db, columns, object_tables)
+        object_object = _fill(db, store, statements["object_object"], scoped, "object_object", 3)
         by_type = dict(db.execute("SELECT ocel_type, count() FROM object GROUP BY ocel_type").fetchall())
         db.commit()
-    finally:
-        db.close()
     return {"events": events, "objects": sum(by_type.values()), "objects_by_type": by_type,
             "event_object": event_object, "object_object": object_object}  # fmt: skip
+
+
+@contextmanager
+def _sqlite(path: Path) -> Iterator[sqlite3.Connection]:
+    """A new SQLite file set for one bulk load: large pages, no journal, no sync, a large cache."""
+    db = sqlite3.connect(path)
+    try:
+        db.execute("PRAGMA page_size = 65536")  # fewer, fuller pages: less b-tree work per row
+        db.execute("PRAGMA journal_mode = OFF")
+        db.execute("PRAGMA synchronous = OFF")
+        db.execute("PRAGMA cache_size = -262144")  # KiB
+        yield db
+    finally:
+        db.close()
+
+
+_TYPE = itemgetter(1)
+_TYPE_FIELD = itemgetter(1, 3)
 
 
 def _sqlite_rows() -> dict[str, str]:
@@ -276,32 +352,44 @@ def _sqlite_rows() -> dict[str, str]:
     return {name: sql.strip() for name, sql in zip(parts[1::2], parts[2::2], strict=True)}
 
 
-def _stage(db, store, sql, parameters, table, width, progress=None, phase="") -> int:
+def _fill(db, store, sql, parameters, table, width, progress: Callable[[int], None] | None = None) -> int:
     """Insert ``sql``'s rows into ``table`` block by block; returns how many."""
     insert = f"INSERT INTO {table} VALUES ({', '.join('?' * width)})"
     rows = 0
-    with store.client.query_row_block_stream(sql, parameters=parameters) as stream:
-        for block in stream:
-            db.executemany(insert, block)
-            rows += len(block)
-            if progress is not None:
-                progress(phase, len(block))
+    for columns in _columns(store, sql, parameters):
+        db.executemany(insert, zip(*columns, strict=True))
+        rows += len(columns[0])
+        if progress is not None:
+            progress(len(columns[0]))
     return rows
 
 
-def _typed_table(db, table, kind, names, declared, staged, event: bool = False) -> None:
-    """Create the per-type table of ``kind`` with its attributes as columns, and fill it from ``staged``."""
+def _by_type(db, columns: Sequence[Sequence[object]], tables: dict[str, tuple[str, Callable]]) -> None:
+    """Insert each run of rows of one type (column 1) into that type's table, with the columns it has."""
+    for kind, run in groupby(zip(*columns, strict=True), _TYPE):
+        insert, values = tables[kind]
+        db.executemany(insert, map(values, run))
+
+
+def _changes(db, columns: Sequence[Sequence[object]], tables: dict[str, str]) -> None:
+    """Insert each run of changes of one attribute of one type (columns 1 and 3) into that type's table:
+    (id, time, changed field, the value: column 4 if text, 5 if a number)."""
+    for (kind, field), run in groupby(zip(*columns, strict=True), _TYPE_FIELD):
+        value = 5 if OBJECT_ATTRIBUTES.get(field) == "float" else 4
+        db.executemany(f"INSERT INTO {_quote(f'object_{tables[kind]}')} (ocel_id, ocel_time, ocel_changed_field, "
+                       f"{_quote(field)}) VALUES (?, ?, ?, ?)", map(itemgetter(0, 2, 3, value), run))  # fmt: skip
+
+
+def _typed_table(db, table, names, declared, event: bool = False) -> tuple[str, Callable] | None:
+    """Create the per-type table with ``names`` as attribute columns. An event table's rows are inserted
+    whole: returns its insert statement and the getter of its values from a row (id, type, time, the
+    declared attributes); an object table is filled by :func:`_changes`."""
     columns = "".join(f", {_quote(a)} {_SQLITE_TYPES[declared[a]]}" for a in names)
-    selected = "".join(f", {_quote(a)}" for a in names)
-    if event:
-        db.execute(f"CREATE TABLE {_quote(table)} (ocel_id TEXT PRIMARY KEY REFERENCES event (ocel_id), "
-                   f"ocel_time TIMESTAMP{columns})")  # fmt: skip
-        db.execute(f"INSERT INTO {_quote(table)} SELECT ocel_id, ocel_time{selected} FROM {staged} WHERE ocel_type = ?",
-                   (kind,))  # fmt: skip
-        return
-    db.execute(f"CREATE TABLE {_quote(table)} (ocel_id TEXT REFERENCES object (ocel_id), ocel_time TIMESTAMP, "
-               f"ocel_changed_field TEXT{columns})")  # fmt: skip
-    db.execute(f"INSERT INTO {_quote(table)} (ocel_id, ocel_time) SELECT ocel_id, ? FROM object WHERE ocel_type = ?",
-               (_INITIAL_TIME, kind))  # fmt: skip
-    db.execute(f"INSERT INTO {_quote(table)} SELECT ocel_id, ocel_time, ocel_changed_field{selected} FROM {staged} "
-               "WHERE ocel_type = ?", (kind,))  # fmt: skip
+    if not event:
+        db.execute(f"CREATE TABLE {_quote(table)} (ocel_id TEXT REFERENCES object (ocel_id), ocel_time TIMESTAMP, "
+                   f"ocel_changed_field TEXT{columns})")  # fmt: skip
+        return None
+    positions = [3 + list(declared).index(a) for a in names]
+    db.execute(f"CREATE TABLE {_quote(table)} (ocel_id TEXT PRIMARY KEY REFERENCES event (ocel_id), "
+               f"ocel_time TIMESTAMP{columns}) WITHOUT ROWID")  # fmt: skip
+    return f"INSERT INTO {_quote(table)} VALUES ({', '.join('?' * (2 + len(names)))})", itemgetter(0, 2, *positions)

@@ -29,6 +29,7 @@ from biztrace.cli.remote import remote_for
 from biztrace.cli.serving import ApiOptions
 from biztrace.cli.token import TokenCommand
 from biztrace.cli.util import EXIT_NOT_FOUND, EXIT_STORE, EXIT_USAGE, CommandFailed, open_store, print_json
+from biztrace.cli.variants import VariantsCommand
 from biztrace.collector.settings import CollectorSettings
 from biztrace.readmodel.lookup import key_history
 from biztrace.simulator.scenario import FaultRates
@@ -360,6 +361,9 @@ class Biztrace(BaseSettings):
     figures: CliSubCommand[FiguresCommand] = Field(description="SLA adherence and mismatch rates over a window")
     export: CliSubCommand[ExportCommand] = Field(
         description="write the business hops as an OCEL 2.0 log for process mining"
+    )
+    variants: CliSubCommand[VariantsCommand] = Field(
+        description="the paths of stages orders, shipments or returns took"
     )
 
     def cli_cmd(self) -> None:

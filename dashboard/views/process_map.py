@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from biztrace.dashboard import charts, queries, ui
+from biztrace.dashboard import charts, data, queries, ui
 
 ui.page_user("process_map")
 config = ui.load_config()
@@ -48,4 +48,39 @@ else:
     st.subheader("Transitions")
     table = transitions.assign(median=transitions["median_s"].map(ui.age))
     st.dataframe(table[["from_stage", "to_stage", "transactions", "median"]], hide_index=True, width="stretch")
+
+
+@st.cache_data(ttl=600, show_spinner=False, max_entries=16)
+def _object_variants(kind: str, since, until) -> list[dict]:
+    from biztrace.readmodel.variants import variants
+
+    found = variants(data.store(), ui.load_config(), kind, since, until, top=10)
+    return [{"variant": v.path, "stages": len(v.stages), "objects": v.objects, "share": v.share}
+            for v in found.variants]  # fmt: skip
+
+
+def variants_by_object_type(filters: queries.Filters) -> None:
+    """The variants of orders, shipments or returns (the chosen object type): each distinct path of
+    stages its objects took in the window, with count and share, as process-mining tools show them."""
+    st.subheader("Variants by object type")
+    kinds = ["order", "shipment", "return"]
+    ui.url_choice("object", "pm_object", kinds, "order")
+    kind = st.segmented_control("Object type", kinds, key="pm_object") or "order"
+    ui.keep_in_url("object", kind, "order")
+    at = ui.tick()
+    rows = _object_variants(kind, filters.since(at), filters.until(at))
+    if not rows:
+        st.info(f"No {kind} reached a stage in {filters.label()}.")
+        return
+    st.dataframe(
+        rows,
+        hide_index=True,
+        width="stretch",
+        column_config={"share": st.column_config.ProgressColumn("share", format="percent", min_value=0, max_value=1)},
+    )
+    st.caption(f"Stages of the hops carrying each {kind}'s key, oldest first (a stage repeated in a row counts "
+               "once); the ten most frequent, the rest summed as other.")  # fmt: skip
+
+
+variants_by_object_type(filters)
 ui.footer()

@@ -1,4 +1,5 @@
--- The OCEL events of [{since}, {until}), oldest first: one per business hop that reached a stage
+-- The OCEL events of [{since}, {until}), unordered (each form sorts the rows it writes, after shaping
+-- them: sorting these wide rows cost more than the rest of the query): one per business hop that reached a stage
 -- (the event type). The id is the span's (trace id-span id); the attributes are the hop's own,
 -- both as (name, text) pairs for the JSON form and as typed columns (NULL: not reported) for the
 -- SQLite form; the relationships are the objects of every key the hop carries, qualified by type.
@@ -19,4 +20,3 @@ SELECT
     nullIf(toString(ErrorType), '') AS error_type
 FROM (${hops})
 WHERE Stage != ''
-ORDER BY Timestamp, SpanId
