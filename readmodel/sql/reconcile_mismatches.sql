@@ -10,8 +10,10 @@
 WITH per_key AS (
     SELECT
         BizKey AS tx_key,
-        if(countIf(value_hop) > 0, argMaxIf((Amount, Currency), Timestamp, value_hop),
-           argMinIf((Amount, Currency), Timestamp, Amount IS NOT NULL)) AS value,
+        if(countIf(value_hop) > 0,
+           tuple(argMaxIf(Amount, Timestamp, value_hop), argMaxIf(Currency, Timestamp, value_hop)),
+           tuple(argMinIf(Amount, Timestamp, Amount IS NOT NULL), argMinIf(Currency, Timestamp, Amount IS NOT NULL)))
+            AS value,
         arraySort(x -> x.2, groupArrayIf((own_match, Timestamp, SpanId), in_stages)) AS stage_hops
     FROM (
         SELECT

@@ -54,7 +54,9 @@ per_transaction AS (
         maxIf(Timestamp, trouble) AS tx_trouble_at,
         argMaxIf(DeadLetter, Timestamp, trouble) AS trouble_dead_letter,
         argMaxIf(System, Timestamp, trouble) AS trouble_system_,
-        argMaxIf((ErrorType, SpanId, Stage), Timestamp, trouble) AS trouble_info,
+        -- one argMax per column: several times cheaper than one over a tuple of them
+        tuple(argMaxIf(ErrorType, Timestamp, trouble), argMaxIf(SpanId, Timestamp, trouble),
+              argMaxIf(Stage, Timestamp, trouble)) AS trouble_info,
         maxIf(Timestamp, idx > 0 AND NOT trouble) AS tx_progress_at,
         argMax(SpanId, Timestamp) AS tx_last_span,
         argMax(System, Timestamp) AS tx_last_system,
@@ -65,8 +67,10 @@ per_transaction AS (
         -- the transaction's value (CONVENTIONS, "Machine-readable output"; reconcile_mismatches.sql must agree):
         -- the latest amount its value stage (the system of record's acceptance) reported, else the first amount
         -- seen; NULL when no hop carried one
-        if(countIf(value_hop) > 0, argMaxIf((Amount, Currency), Timestamp, value_hop),
-           argMinIf((Amount, Currency), Timestamp, Amount IS NOT NULL)) AS tx_value,
+        if(countIf(value_hop) > 0,
+           tuple(argMaxIf(Amount, Timestamp, value_hop), argMaxIf(Currency, Timestamp, value_hop)),
+           tuple(argMinIf(Amount, Timestamp, Amount IS NOT NULL), argMinIf(Currency, Timestamp, Amount IS NOT NULL)))
+            AS tx_value,
         count() AS tx_hops
     FROM hops
     WHERE key != ''
