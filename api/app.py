@@ -1,6 +1,7 @@
 """The API's routes: each one a read-model call behind a token and a role.
 
-Status codes: 200 answered; 400 a parameter the read model refuses (a bad regex, a bad duration);
+Status codes: 200 answered; 400 a parameter the read model refuses (a bad regex, a bad duration, a
+postponement to a time not after now or of a resolved exception);
 401 no or an unknown token; 403 the token's roles do not allow it; 404 nothing found; 422 a request
 that does not fit the schema; 503 the store cannot be reached.
 """
@@ -25,7 +26,7 @@ from biztrace.config import AlertsConfig, parse_duration
 from biztrace.config.roles import may
 from biztrace.readmodel import actions, alert_store, reconcile, replays
 from biztrace.readmodel.errors import NotFound, ReadModelError
-from biztrace.readmodel.exceptions import ExceptionItem, Filters, list_exceptions, queue_page
+from biztrace.readmodel.exceptions import MAX_COMMENT, ExceptionItem, Filters, list_exceptions, queue_page
 from biztrace.readmodel.figures import Figures, headline
 from biztrace.readmodel.lookup import KeyHistory, key_history
 from biztrace.readmodel.models import AlertInstance
@@ -63,12 +64,36 @@ class ExceptionAction(BaseModel):
     """An action on the exceptions of one transaction (narrowed by kind and process)."""
 
     key: str = Field(min_length=1)
-    action: Literal["acknowledge", "assign", "resolve", "reopen"]
+    action: Literal["acknowledge", "assign", "resolve", "reopen", "unpostpone"]
     kind: str | None = None
     process: str | None = None
     assignee: str = ""
     note: str = ""
     actor: str | None = Field(None, description="who acts, when an admin token acts for a person (the CLI)")
+
+
+class ExceptionComment(BaseModel):
+    """A comment on the exceptions of one transaction (narrowed by kind and process): plain text, kept in
+    their audit trail with who and when."""
+
+    key: str = Field(min_length=1)
+    text: str = Field(min_length=1, max_length=MAX_COMMENT)
+    kind: str | None = None
+    process: str | None = None
+    actor: str | None = Field(None, description="who comments, when an admin token acts for a person (the CLI)")
+
+
+class ExceptionPostpone(BaseModel):
+    """Take the unresolved exceptions of one transaction out of the open queue until a time to come;
+    they come back by themselves then (``unpostpone`` in /exceptions/actions brings them back now)."""
+
+    key: str = Field(min_length=1)
+    until: str = Field(min_length=1, description="an ISO 8601 time (UTC unless it names a zone) or a duration "
+                       "from now: 30m, 4h, 2d", examples=["4h", "2026-12-07T09:00:00Z"])  # fmt: skip
+    kind: str | None = None
+    process: str | None = None
+    note: str = Field("", max_length=MAX_COMMENT, description="why")
+    actor: str | None = Field(None, description="who postpones, when an admin token acts for a person (the CLI)")
 
 
 class SilenceRequest(BaseModel):
@@ -94,10 +119,11 @@ class SilenceView(BaseModel):
 
 
 class AlertView(AlertInstance):
-    """An alert instance as the API lists it."""
+    """An alert instance as the API lists it, with its value at risk (``at_risk``) as stored by the loop."""
 
     state_since: datetime
     silenced_by: list[str] = Field(description="ids of the active silences that mute it")
+    at_risk_text: str = Field("", description="the value at risk as notifications state it: €12,400.00 at risk (31 …)")
 
 
 class ReplayRequest(BaseModel):
@@ -127,12 +153,6 @@ class StoreStatus(BaseModel):
     migrations_known: int
     up_to_date: bool
     migrations: list[schema.MigrationStatus]
-
-
-_EXPORT_FIELDS = [
-    "process", "key", "kind", "stage", "system", "state", "since", "age_s", "priority", "channel",
-    "opened_at", "acknowledged_by", "assignee", "resolved_by", "resolved_at", "resolution_s", "note", "runbook",
-]  # fmt: skip
 
 
 def build_app(
@@ -235,7 +255,7 @@ def build_app(
         kind: Literal["stuck", "failed", "duplicate", "dead_letter", "mismatch"] | None = None,
         stage: str | None = None,
         system: str | None = None,
-        state: Literal["open", "acknowledged", "resolved"] | None = None,
+        state: Literal["open", "acknowledged", "postponed", "resolved"] | None = None,
         min_age_s: Annotated[int | None, Query(ge=0)] = None,
         key: str | None = None,
         channel: str | None = None,
@@ -275,12 +295,34 @@ def build_app(
     def exception_action(
         body: ExceptionAction, who: Annotated[Principal, Depends(allowed("exception"))]
     ) -> list[ExceptionItem]:
-        """Acknowledge, assign, resolve or reopen a transaction's exceptions (audited with the token's name)."""
+        """Acknowledge, assign, resolve, reopen or unpostpone a transaction's exceptions (audited with the token's
+        name)."""
         return actions.act_on_exception(
             store, current_config(), clock(), key=body.key, action=body.action, actor=_actor(who, body.actor),
             kind=body.kind,
             process=body.process, assignee=body.assignee, note=body.note,
         )  # fmt: skip
+
+    @app.post(f"{PREFIX}/exceptions/comments", response_model=list[ExceptionItem], tags=["exceptions"])
+    def exception_comment(
+        body: ExceptionComment, who: Annotated[Principal, Depends(allowed("exception"))]
+    ) -> list[ExceptionItem]:
+        """Comment on a transaction's exceptions (resolved ones too); the answer carries their comments.
+        404: no exception of that key; 400: a comment of blanks only."""
+        return actions.comment_on_exception(store, current_config(), clock(), key=body.key, text=body.text,
+                                            actor=_actor(who, body.actor), kind=body.kind,
+                                            process=body.process)  # fmt: skip
+
+    @app.post(f"{PREFIX}/exceptions/postpone", response_model=list[ExceptionItem], tags=["exceptions"])
+    def exception_postpone(
+        body: ExceptionPostpone, who: Annotated[Principal, Depends(allowed("exception"))]
+    ) -> list[ExceptionItem]:
+        """Postpone a transaction's unresolved exceptions until a time to come (state ``postponed``, out of the
+        open queue and its counts until then). 404: no exception of that key; 400: a time not after now, or
+        only resolved exceptions."""
+        return actions.postpone_exception(store, current_config(), clock(), key=body.key, until=body.until,
+                                          actor=_actor(who, body.actor), kind=body.kind, process=body.process,
+                                          note=body.note)  # fmt: skip
 
     @app.get(f"{PREFIX}/exports/{{what}}", tags=["exports"])
     def export(
@@ -289,22 +331,42 @@ def build_app(
         format: Literal["csv", "json"] = "csv",
         process: str | None = None,
         kind: str | None = None,
-        state: Literal["open", "acknowledged", "resolved"] | None = None,
+        state: Literal["open", "acknowledged", "postponed", "resolved"] | None = None,
         since: datetime | None = None,
     ) -> StreamingResponse:
         """Every row of the exception queue, the reconciliation findings or the parity table, streamed as CSV
         (a header, then a row each) or JSON lines. ``since`` (reconciliation only): default 7 days ago."""
-        if what == "exceptions":
-            rows: list[BaseModel] = _filtered(process, kind, None, None, state, None, None)
-            fields = _EXPORT_FIELDS
-        else:
-            now = clock()
-            start = since.replace(tzinfo=None) if since else now - timedelta(days=7)
-            found = reconcile.report(store, current_config(), now, since=start, process=process)
-            rows = found["mismatches" if what == "findings" else "parity"]
-            model = reconcile.Mismatch if what == "findings" else reconcile.ParityRow
-            fields = list(model.model_fields)
-        return _stream(rows, fields, format, what)
+        if what == "exceptions":  # formatted and streamed by ClickHouse: the list's query, every row
+            from collections.abc import AsyncIterator
+
+            import anyio
+            from starlette.concurrency import iterate_in_threadpool
+
+            from biztrace.readmodel.exports import export_exceptions
+
+            chunks = export_exceptions(store, current_config(), clock(), process=process, kind=kind, state=state,
+                                       fmt=format)  # fmt: skip
+            first = next(chunks, b"")  # the queue is built here: a failure is still an error answer
+
+            async def body() -> AsyncIterator[bytes]:
+                try:
+                    yield first
+                    async for chunk in iterate_in_threadpool(chunks):
+                        yield chunk
+                finally:  # also when the client went away: the queue's tables are dropped now
+                    with anyio.CancelScope(shield=True):
+                        await anyio.to_thread.run_sync(chunks.close)
+
+            if format == "csv":
+                disposition = {"Content-Disposition": "attachment; filename=exceptions.csv"}
+                return StreamingResponse(body(), media_type="text/csv", headers=disposition)
+            return StreamingResponse(body(), media_type="application/x-ndjson")
+        now = clock()
+        start = since.replace(tzinfo=None) if since else now - timedelta(days=7)
+        found = reconcile.report(store, current_config(), now, since=start, process=process)
+        rows: list[BaseModel] = found["mismatches" if what == "findings" else "parity"]
+        model = reconcile.Mismatch if what == "findings" else reconcile.ParityRow
+        return _stream(rows, list(model.model_fields), format, what)
 
     @app.exception_handler(replays.ReplayNotAllowed)
     async def _replay_refused(request: Request, exc: replays.ReplayNotAllowed) -> JSONResponse:
@@ -351,6 +413,7 @@ def build_app(
                 **stored.alert.model_dump(),
                 state_since=stored.since,
                 silenced_by=[s.id for s in silences if s.mutes(stored.alert.labels, now)],
+                at_risk_text=stored.alert.at_risk.text() if stored.alert.at_risk is not None else "",
             )  # fmt: skip
             for stored in alert_store.current_alerts(store).values()
         ]

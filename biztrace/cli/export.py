@@ -9,6 +9,7 @@ from pathlib import Path
 from pydantic import AliasChoices, BaseModel, Field
 from pydantic_settings import CliApp, CliSubCommand
 
+from biztrace.cli.export_exceptions import ExportExceptions
 from biztrace.cli.util import EXIT_STORE, EXIT_USAGE, CommandFailed, open_store, print_json
 from biztrace.readmodel.errors import QueryError, ReadModelError
 from biztrace.readmodel.models import naive_utc
@@ -88,9 +89,10 @@ class _bar:
 
 
 class ExportCommand(BaseModel):
-    """Export the business hops for other tools."""
+    """Export business data for other tools."""
 
     ocel: CliSubCommand[ExportOcel] = Field(description="an OCEL 2.0 log (.json, .jsonocel or .sqlite)")
+    exceptions: CliSubCommand[ExportExceptions] = Field(description="every exception, as CSV or JSON lines")
 
     def cli_cmd(self) -> None:
         CliApp.run_subcommand(self)

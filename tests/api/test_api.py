@@ -224,3 +224,68 @@ def test_replay_is_requested_by_an_allowed_role_once_per_request_id(api):
         assert [r["request_id"] for r in listed] == ["r-1"] and listed[0]["actor"] == "on-call-bot"
     finally:
         server.stop()
+
+
+def test_comment_and_postpone_through_the_api_are_audited_and_refused_with_a_status(api):
+    _, store, _, _ = api
+    target = next(e for e in list_exceptions(store, CONFIG, NOW.replace(tzinfo=None)) if e.kind == "failed")
+    which = {"key": target.key, "kind": "failed"}
+    said = _send(api, "POST", "/api/v1/exceptions/comments", "support", {**which, "text": "asked ERP to re-send"})
+    assert said.status_code == 200, said.text
+    assert [(c["by"], c["text"]) for c in said.json()[0]["comments"]] == [("support-bot", "asked ERP to re-send")]
+    too_long = _send(api, "POST", "/api/v1/exceptions/comments", "support", {**which, "text": "x" * 2001})
+    assert too_long.status_code == 422
+
+    postponed = _send(api, "POST", "/api/v1/exceptions/postpone", "support", {**which, "until": "4h"})
+    assert postponed.status_code == 200, postponed.text
+    [item] = postponed.json()
+    assert item["state"] == "postponed" and item["postponed_until"].startswith("2026-11-20T16:00:00")
+    open_keys = {(e["key"], e["kind"]) for e in _get(api, "/api/v1/exceptions", limit=1000).json()["items"]}
+    assert (target.key, "failed") not in open_keys, "a postponed exception leaves the open queue"
+    shown = _get(api, "/api/v1/exceptions", state="postponed", limit=1000).json()["items"]
+    assert [(e["key"], e["postponed_by"]) for e in shown] == [(target.key, "support-bot")]
+
+    past = _send(api, "POST", "/api/v1/exceptions/postpone", "support", {**which, "until": "2026-11-20T11:00:00Z"})
+    assert past.status_code == 400 and "not after now" in past.json()["detail"]
+    unknown = _send(api, "POST", "/api/v1/exceptions/postpone", "support", {"key": "NOPE", "until": "1h"})
+    assert unknown.status_code == 404
+    later = ApiServer(build_app(store, CONFIG, lambda: NOW.replace(tzinfo=None) + timedelta(minutes=1)), port=0)
+    try:  # a minute later: after the postponement in the audit trail
+        back = httpx.post(f"{later.start().url}/api/v1/exceptions/actions", json={**which, "action": "unpostpone"},
+                          headers={"Authorization": f"Bearer {api[2]['support']}"}, timeout=30)  # fmt: skip
+    finally:
+        later.stop()
+    assert back.status_code == 200 and back.json()[0]["state"] in ("open", "acknowledged")
+    audit = store.client.query(
+        f"SELECT 'comment', Actor FROM {store.table('biztrace_exception_events')} WHERE Key = {{k:String}} "
+        f"AND Action = 'comment' UNION ALL SELECT 'postponement', Actor FROM "
+        f"{store.table('biztrace_exception_postponements')} WHERE Key = {{k:String}}", parameters={"k": target.key},
+    ).result_rows  # fmt: skip
+    assert sorted(audit) == [("comment", "support-bot"), ("postponement", "support-bot"),
+                             ("postponement", "support-bot")]  # fmt: skip
+
+
+def test_the_cli_asks_the_holders_api_to_comment_and_postpone_with_its_exit_codes(api):
+    from biztrace.cli.alerts import ExceptionsComment, ExceptionsPostpone, _remote_action
+    from biztrace.cli.remote import Remote
+    from biztrace.cli.util import CommandFailed
+
+    server, store, made, _ = api
+    remote = Remote(server.url, made["admin"])
+
+    def send(action, verb: str):
+        path, body = _remote_action(action, verb)
+        return remote.call("POST", path, body=body)
+
+    target = next(e for e in list_exceptions(store, CONFIG, NOW.replace(tzinfo=None)) if e.kind == "dead_letter")
+    said = send(ExceptionsComment(key=target.key, by="dora", text="on it"), "comment")
+    assert said[0]["comments"][-1]["by"] == "dora (via admin-bot)"
+    put_off = ExceptionsPostpone(key=target.key, by="dora", until="1d")
+    assert send(put_off, "postpone")[0]["state"] == "postponed"
+    for until, code in (("2026-11-19T12:00", 2), ("soon", 2)):
+        with pytest.raises(CommandFailed) as refused:
+            send(put_off.model_copy(update={"until": until}), "postpone")
+        assert refused.value.code == code and "\n" not in str(refused.value)
+    with pytest.raises(CommandFailed) as missing:
+        send(ExceptionsComment(key="NOPE", by="dora", text="x"), "comment")
+    assert missing.value.code == 1
