@@ -185,15 +185,25 @@ class OrderCommand(StoreOptions):
     key: CliPositionalArg[str] = Field(description="the business key to look up, e.g. O-1182")
     json_output: bool = Field(False, validation_alias=AliasChoices("json"), description="print JSON")
     limit: int = Field(10_000, ge=1, description="at most this many hops")
+    config: Path | None = Field(
+        None,
+        description="YAML whose mapping rules make spans of existing instrumentation hops (as the rules see them); "
+        "through a running biztrace's API, that process's configuration applies",
+    )
 
     def cli_cmd(self) -> None:
+        from biztrace import config as biztrace_config
         from biztrace.readmodel.lookup import KeyHistory, key_history
 
         if not self.key.strip():
             raise CommandFailed("give a business key, e.g. biztrace order O-1182", EXIT_USAGE)
         try:
+            config = biztrace_config.load(self.config) if self.config else None
+        except Exception as exc:  # ConfigError and friends: the message names file and line
+            raise CommandFailed(str(exc).splitlines()[0] if str(exc) else repr(exc), EXIT_USAGE) from exc
+        try:
             with open_store(self.store) as store:
-                history = key_history(store, self.key, self.limit)
+                history = key_history(store, self.key, self.limit, config)
         except CommandFailed as failure:
             api = remote_for(self.store, failure)
             try:

@@ -86,3 +86,24 @@ def test_the_dashboard_sees_the_mapped_hops_as_the_rules_do(producers: Any) -> N
         data.share_store(None)
     [order] = transactions(store, config, producers.now)
     assert shown == [(order.key, order.current_stage)] == [("SO-1", "shipment.confirmed")]
+
+
+def test_the_order_command_shows_mapped_hops_with_the_configuration(producers: Any, tmp_path, capsys) -> None:
+    import json
+
+    from biztrace.cli import main
+    from support import store_dsn
+
+    _legacy(producers)
+    store = producers.flush()
+    dsn = store_dsn(store.address.path, store.database)
+    config = tmp_path / "mapped.yaml"
+    config.write_text(MAPPED)
+    assert main(["order", "SO-1", "--store", dsn, "--json"]) == 0
+    assert [h["span_name"] for h in json.loads(capsys.readouterr().out)["hops"]] == ["accept"]
+    assert main(["order", "SO-1", "--store", dsn, "--json", "--config", str(config)]) == 0
+    hops = json.loads(capsys.readouterr().out)["hops"]
+    assert [(h["span_name"], h["stage"]) for h in hops][0] == ("CreateSalesOrder", "order.captured") and len(hops) == 4
+    config.write_text("mappings: [{when: {service: x}, set: {stage: 7}}]\n")
+    assert main(["order", "SO-1", "--store", dsn, "--config", str(config)]) == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
