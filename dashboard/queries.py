@@ -124,7 +124,8 @@ def snapshot(
     parameters = query_parameters(data.store(), scoped, at, since=since or filters.since(at))
     parameters.update(channel=filters.channel, priority=filters.priority, until=until or filters.until(at))
     query = Template(sql("snapshot")).substitute(
-        transactions=alerts_sql("transactions", scoped), system_at_fault=alerts_sql("system_at_fault", scoped)
+        transactions=alerts_sql("transactions", scoped, keys=False),  # every transaction of the window
+        system_at_fault=alerts_sql("system_at_fault", scoped),
     )
     with _memory_table(query, parameters) as table:
         yield table

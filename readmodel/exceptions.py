@@ -155,10 +155,11 @@ def narrowed(config: AlertsConfig, process: str | None) -> AlertsConfig:
     })  # fmt: skip
 
 
-def detected_sql(classified: str, config: AlertsConfig | None = None) -> str:
-    """``sql/exceptions_detected.sql`` over ``classified``: a table or subquery shaped like ``sql/snapshot.sql``."""
+def detected_sql(classified: str, config: AlertsConfig | None = None, *, keys: bool = True) -> str:
+    """``sql/exceptions_detected.sql`` over ``classified``: a table or subquery shaped like ``sql/snapshot.sql``;
+    ``keys=False`` when read with ``{keys}`` empty (:func:`biztrace.readmodel.transactions.sql`)."""
     return Template(sql("exceptions_detected", config)).substitute(
-        classified=classified, duplicates=sql("duplicates", config)
+        classified=classified, duplicates=sql("duplicates", config, keys=keys)
     )
 
 
@@ -169,8 +170,9 @@ def _detected(
     """A Memory table of what ``sql/exceptions_detected.sql`` and the reconciliation find at ``now``
     among transactions started since ``since``; dropped on exit; yields its name."""
     parameters = query_parameters(store, config, now, keys=keys, states=TROUBLE, since=since)
+    keyed = bool(keys)  # without keys, the key graph's subqueries are left out
     with store.memory_table(
-        detected_sql(f"({rules.snapshot_sql(config)})", config), parameters, "biztrace_detected"
+        detected_sql(f"({rules.snapshot_sql(config, keys=keyed)})", config, keys=keyed), parameters, "biztrace_detected"
     ) as found:
         add_mismatches(store, found, reconcile.mismatches(store, config, now, since=since, keys=keys))
         yield found
@@ -449,8 +451,8 @@ def sync(store: Store, config: AlertsConfig, now: datetime, classified: str | No
     snapshot table (``alerts.rules.snapshot``), so transactions are not classified twice.
     """
     parameters = query_parameters(store, config, now) | {"process": ""}
-    classified = classified or f"({rules.snapshot_sql(config)})"
-    with store.memory_table(detected_sql(classified, config), parameters, "biztrace_detected") as found:
+    classified = classified or f"({rules.snapshot_sql(config, keys=False)})"
+    with store.memory_table(detected_sql(classified, config, keys=False), parameters, "biztrace_detected") as found:
         reconcile.insert_mismatches(store, config, now, found)  # in ClickHouse: no finding through Python
         parameters["detected"] = found
         events_sql = Template(sql("exceptions_sync")).substitute(lifecycle=sql("lifecycle"))

@@ -148,7 +148,7 @@ def money_stuck(
     scoped = narrowed(config, process)
     parameters = query_parameters(store, scoped, now, states=list(TROUBLE), since=since)
     parameters.update(until=until or now, system=system, channel=channel, priority=priority)
-    query = Template(sql("money_stuck")).substitute(snapshot=snapshot_sql(scoped))
+    query = Template(sql("money_stuck")).substitute(snapshot=snapshot_sql(scoped, keys=False))
     found = []
     for row in store.client.query(query, parameters=parameters).named_results():
         if process and row["process"] != process:

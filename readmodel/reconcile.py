@@ -119,10 +119,13 @@ _UNITS = {
 }
 
 
-def _pairs(config: AlertsConfig, whole: bool, keys: bool) -> str:
-    """``sql/reconcile.sql`` in its first-pass shape, or the one that compares transactions as a whole;
-    ``keys``: asked for some keys (see :func:`biztrace.readmodel.transactions.sql`)."""
-    in_whole = sql("reconcile_whole", config, keys=keys).strip() if whole else "false"
+def _pairs(config: AlertsConfig, parameters: dict) -> str:
+    """``sql/reconcile.sql`` in the shape :func:`_shape` chose: pairs by the match key, or transactions
+    compared as a whole (all of them when the rule says so, else those with a hop lacking the match key:
+    ``sql/reconcile_whole.sql``)."""
+    keys, whole = bool(parameters["keys"]), parameters["whole"]
+    in_whole = "false" if not whole else "keyed" if parameters["whole_always"] else sql(
+        "reconcile_whole", config, keys=keys).strip()  # fmt: skip
     return Template(sql("reconcile", config, keys=keys)).safe_substitute(units=_UNITS[whole], in_whole=in_whole)
 
 
@@ -131,7 +134,7 @@ def _judge(store: Store, config: AlertsConfig, parameters: dict, period: Period)
     when ``parameters["flag"]`` is set; and the parameters that judged them (:func:`_shape`)."""
     parameters = _shape(store, config, parameters)
     query = Template(sql("reconcile_parity")).substitute(
-        bucket=BUCKETS[period], pairs=_pairs(config, parameters["whole"], bool(parameters["keys"])),
+        bucket=BUCKETS[period], pairs=_pairs(config, parameters),
         flagged=_FLAGGED[parameters["flag"]],
     )  # fmt: skip
     rows = list(store.client.query(query, parameters=parameters).named_results())
@@ -169,7 +172,8 @@ def _details(
     (``sql/reconcile_mismatches.sql``: one read of those transactions' hops)."""
     match_keys, keys = [f["match_key"] for f in flagged], [f["key"] for f in flagged]
     value_stage = config.processes[check.process].value_stage or ""
-    extra = {"match_keys": match_keys, "pair_keys": keys, "value_stage": value_stage}
+    extra = {"match_keys": match_keys, "pair_keys": keys, "value_stage": value_stage,
+             "order_keyed": config.processes[check.process].key == "order.id"}  # fmt: skip
     query = sql("reconcile_mismatches", config, keys=bool(parameters["keys"]))
     read = store.client.query(query, parameters=parameters | extra).named_results()
     details = {(row["match_key"], row["key"]): row for row in read}
@@ -232,7 +236,7 @@ def insert_mismatches(
     since = since or now - timedelta(days=90)
     for check in _rules(config, None, None):
         parameters = _shape(store, config, _parameters(store, config, check, now, since)) | {"detected": detected}
-        query = Template(sql("reconcile_detected")).substitute(pairs=_pairs(config, parameters["whole"], False))
+        query = Template(sql("reconcile_detected")).substitute(pairs=_pairs(config, parameters))
         store.client.command(query, parameters=parameters)
 
 

@@ -25,6 +25,9 @@ WITH per_key AS (
         FROM ${business_hops}
         WHERE BizProcess = {process:String} AND Timestamp <= {now:DateTime64(9)}
           AND (BizKey IN {pair_keys:Array(String)} OR (BizKey = '' AND own_match IN {match_keys:Array(String)}))
+          -- the same hops, found by biz_hops' primary key when the process is keyed by order.id: a hop of
+          -- order K carries OrderId K, or none (its key then comes through the key graph, or is '')
+          AND (NOT {order_keyed:Bool} OR OrderId = '' OR OrderId IN {pair_keys:Array(String)})
     )
     GROUP BY tx_key
 ),
