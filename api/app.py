@@ -29,8 +29,9 @@ from biztrace.readmodel.errors import NotFound, ReadModelError
 from biztrace.readmodel.exceptions import MAX_COMMENT, ExceptionItem, Filters, list_exceptions, queue_page
 from biztrace.readmodel.figures import Figures, headline
 from biztrace.readmodel.lookup import KeyHistory, key_history
-from biztrace.readmodel.models import AlertInstance
+from biztrace.readmodel.models import AlertInstance, naive_utc
 from biztrace.readmodel.transactions import Transaction, transactions
+from biztrace.readmodel.variants import Variants, variants
 from biztrace.store import Store, StoreError, schema
 
 logger = logging.getLogger(__name__)
@@ -221,6 +222,24 @@ def build_app(
         in ``window`` (30m, 24h, 7d, ...) before now: the same definitions as the Overview and the rules."""
         now = clock()
         return headline(store, current_config(), now, now - parse_duration(window))
+
+    @app.get(f"{PREFIX}/variants", response_model=Variants, tags=["figures"])
+    def object_variants(
+        who: Reader,
+        object: Literal["order", "shipment", "return"] = "order",
+        window: str = "24h",
+        since: datetime | None = None,
+        until: datetime | None = None,
+        top: Annotated[int, Query(ge=1, le=1000)] = 10,
+    ) -> Variants:
+        """The variants of one object type (each distinct sequence of stages its objects went through, most
+        frequent first; the rest as "other") over hops in ``[since, until)`` (default: ``window`` before now):
+        the Process map's and ``biztrace variants``' definition."""
+        end = naive_utc(until) if until else clock()
+        start = naive_utc(since) if since else end - parse_duration(window)
+        if start >= end:
+            raise HTTPException(400, f"since {start:%Y-%m-%d %H:%M:%S} is not before until {end:%Y-%m-%d %H:%M:%S}")
+        return variants(store, current_config(), object, start, end, top=top)
 
     @app.get(f"{PREFIX}/status", response_model=StoreStatus, tags=["store"])
     def status(who: Reader) -> StoreStatus:

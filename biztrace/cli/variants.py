@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import AliasChoices, Field
 
 from biztrace import config as alerts_config
+from biztrace.cli.remote import remote_for
 from biztrace.cli.util import EXIT_NOT_FOUND, EXIT_STORE, EXIT_USAGE, CommandFailed, open_store, print_json
 from biztrace.config.errors import ConfigError
 from biztrace.readmodel.errors import QueryError
@@ -37,7 +38,7 @@ class VariantsCommand(StoreOptions):
     json_output: bool = Field(False, validation_alias=AliasChoices("json"), description="print one JSON document")
 
     def cli_cmd(self) -> None:
-        from biztrace.readmodel.variants import variants
+        from biztrace.readmodel.variants import Variants, variants
 
         try:
             length = alerts_config.parse_duration(self.window)
@@ -49,11 +50,16 @@ class VariantsCommand(StoreOptions):
         if since >= until:
             raise CommandFailed(f"--since {since:%Y-%m-%d %H:%M:%S} is not before --until {until:%Y-%m-%d %H:%M:%S}",
                                 EXIT_USAGE)  # fmt: skip
-        with open_store(self.store) as store:
-            try:
-                found = variants(store, config, self.object_type, since, until, top=self.top)
-            except QueryError as exc:
-                raise CommandFailed(str(exc), EXIT_STORE) from exc
+        try:
+            with open_store(self.store) as store:
+                try:
+                    found = variants(store, config, self.object_type, since, until, top=self.top)
+                except QueryError as exc:
+                    raise CommandFailed(str(exc), EXIT_STORE) from exc
+        except CommandFailed as failure:  # a running biztrace holds the store: ask its API (its configuration)
+            api = remote_for(self.store, failure)
+            params = {"object": self.object_type, "since": since.isoformat(), "until": until.isoformat()}
+            found = Variants.model_validate(api.call("GET", "/variants", params=params | {"top": self.top}))
         if self.json_output:
             print_json(found)
         if not found.variants:

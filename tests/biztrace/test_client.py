@@ -72,6 +72,15 @@ def test_status_order_and_tokens_go_through_the_holders_api(held, capsys):
     assert main(["token", "revoke", "000000000000", "--store", _store(held)]) == 1
 
 
+def test_variants_go_through_the_holders_api(held, capsys):
+    assert main(["variants", "--object", "order", "--window", "24h", "--store", _store(held), "--json"]) == 0
+    found = json.loads(capsys.readouterr().out)
+    paths = {tuple(v["stages"]): v["objects"] for v in found["variants"]}
+    assert found["objects"] == 2 and paths == {("order.accepted",): 1, ("order.captured",): 1}, found
+    assert main(["variants", "--object", "return", "--store", _store(held)]) == 1  # none: said, exit 1
+    assert "no return reached a stage" in capsys.readouterr().err
+
+
 def test_a_read_never_creates_a_store(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     assert main(["order", "O-1"]) == 3
