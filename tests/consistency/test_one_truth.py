@@ -13,7 +13,7 @@ import base64
 import json
 import re
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import numpy as np
 import pytest
@@ -194,3 +194,38 @@ def test_mismatch_rates_agree_on_the_reconciliation_page_in_the_rule_and_in_the_
     rule_values = {r.labels["process"]: r.value for r in _rule_values(surfaces, moment)["SystemsDisagree"]}
     assert rule_values == pytest.approx({p: mismatched[p] / pairs[p] for p in set(process_of.values()) if pairs[p]})
     assert _cli_alert_values(surfaces, capsys, moment)["SystemsDisagree"] == pytest.approx(rule_values["order_to_cash"])
+
+
+def test_the_api_gives_the_same_figures_and_the_same_queue_as_the_cli(surfaces, capsys) -> None:
+    """The HTTP API (issue 15) is one more surface over the same read model: real HTTP, an admin token."""
+    import httpx
+
+    from biztrace.api import tokens
+    from biztrace.api.app import build_app
+    from biztrace.api.server import ApiServer
+
+    moment = surfaces.moment()
+    naive = moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+    server = ApiServer(build_app(surfaces.store, surfaces.config, lambda: naive), port=0).start()
+    _, secret = tokens.create(surfaces.store, "consistency", ["admin"], "test", naive)
+    try:
+        with httpx.Client(base_url=server.url, headers={"Authorization": f"Bearer {secret}"}, timeout=120) as api:
+            figures = _cli(capsys, "figures", "--window", WINDOW, "--now", moment.isoformat(), "--json", "--store",
+                           surfaces.dsn, "--config", str(surfaces.config_file))  # fmt: skip
+            served = api.get("/api/v1/figures", params={"window": WINDOW}).json()
+            assert served["sla_adherence_overall"] == figures["sla_adherence_overall"]
+            assert served["mismatch_rates"] == figures["mismatch_rates"]
+
+            queue = _queue_from_cli(surfaces, capsys, moment)
+            listed = Counter((item["state"], item["kind"], item["key"]) for item in queue)
+            paged: Counter[tuple[str, str, str]] = Counter()
+            for state in ("open", "acknowledged", "resolved"):
+                offset, total = 0, None
+                while total is None or offset < total:
+                    page = api.get("/api/v1/exceptions", params={"state": state, "offset": offset, "limit": 500}).json()
+                    total = page["total"]
+                    paged.update((item["state"], item["kind"], item["key"]) for item in page["items"])
+                    offset += 500
+            assert paged == listed and sum(listed.values()) > 50
+    finally:
+        server.stop()
