@@ -23,6 +23,7 @@ from biztrace.api import tokens
 from biztrace.api.metrics import BusinessMetrics
 from biztrace.api.tokens import Principal
 from biztrace.config import AlertsConfig, parse_duration
+from biztrace.config.replay import ExceptionKind
 from biztrace.config.roles import may
 from biztrace.readmodel import actions, alert_store, reconcile, replays
 from biztrace.readmodel.errors import NotFound, ReadModelError
@@ -132,7 +133,7 @@ class ReplayRequest(BaseModel):
 
     process: str
     key: str = Field(min_length=1)
-    kind: Literal["stuck", "failed", "duplicate", "dead_letter", "mismatch"]
+    kind: ExceptionKind
     request_id: str | None = Field(None, description="idempotency key: the same id is one replay")
 
 
@@ -271,7 +272,7 @@ def build_app(
     def exception_page(
         who: Reader,
         process: str | None = None,
-        kind: Literal["stuck", "failed", "duplicate", "dead_letter", "mismatch"] | None = None,
+        kind: ExceptionKind | None = None,
         stage: str | None = None,
         system: str | None = None,
         state: Literal["open", "acknowledged", "postponed", "resolved"] | None = None,

@@ -15,17 +15,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from string import Template
-from typing import Literal
+from typing import Literal, get_args
 
 from biztrace.config import AlertsConfig
+from biztrace.config.replay import ExceptionKind
 from biztrace.readmodel import exceptions
-from biztrace.readmodel.transactions import query_parameters, sql
+from biztrace.readmodel.transactions import sql, transactions_query
 from biztrace.store import Store
 
 ExportFormat = Literal["csv", "json"]
 ORDER = "oldest first"
 """The export's order: the list's (one of :data:`exceptions.SORTS`)."""
-KINDS = ("stuck", "failed", "duplicate", "dead_letter", "mismatch")
+KINDS = get_args(ExceptionKind)
 EXCEPTION_CSV_COLUMNS = [
     "process", "key", "kind", "stage", "system", "state", "since", "age_s", "priority", "channel",
     "opened_at", "acknowledged_by", "assignee", "resolved_by", "resolved_at", "resolution_s", "note", "postponed_until",
@@ -81,9 +82,9 @@ def _values(store: Store, config: AlertsConfig, now: datetime, keys: list[str]) 
     if not keys:
         yield _NO_VALUES
         return
-    query = f"SELECT process, key, amount, currency FROM ({sql('transactions', config)})"
-    parameters = query_parameters(store, config, now, keys=keys)
-    with store.memory_table(query, parameters, "biztrace_export_values") as table:
+    query, parameters = transactions_query(store, config, now, keys=keys)  # as the list's values (_with_values)
+    with store.memory_table(f"SELECT process, key, amount, currency FROM ({query})", parameters,
+                            "biztrace_export_values") as table:  # fmt: skip
         yield store.table(table)
 
 

@@ -125,7 +125,7 @@ class StuckMoney(BaseModel):
     process: str
     stage: str = Field(description="where they stopped: a stuck one's last stage, a failed one's failing stage")
     state: str = Field(description="stuck, failed or dead_letter")
-    currency: str = Field(description="'' for the transactions that carried no amount")
+    currency: str = Field(description="'' when the amounts carried none (or there was no amount: see without_amount)")
     amount: float = Field(description="the summed value (CONVENTIONS: amount)")
     transactions: int
     without_amount: int = Field(description="of the transactions, how many carried no amount")

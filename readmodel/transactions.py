@@ -205,6 +205,24 @@ def query_parameters(
     return parameters
 
 
+def transactions_query(
+    store: Store,
+    config: AlertsConfig,
+    now: datetime,
+    *,
+    keys: list[str] | None = None,
+    states: list[str] | None = None,
+    since: datetime | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """``sql/transactions.sql`` and its parameters for these filters: what :func:`transactions` runs, for a
+    reader that keeps the rows in ClickHouse. The trees of ``keys`` are walked once here (in the query,
+    each step would be read three times over)."""
+    parameters = query_parameters(store, config, now, keys=keys, states=states, since=since)
+    if keys:
+        parameters["tree"] = key_tree(store, keys)
+    return sql("transactions", config, keys="exact" if keys else False), parameters
+
+
 def transactions(
     store: Store,
     config: AlertsConfig,
@@ -215,8 +233,5 @@ def transactions(
     since: datetime | None = None,
 ) -> list[Transaction]:
     """Every transaction's state at ``now`` (optionally only some keys or states, or those started since)."""
-    parameters = query_parameters(store, config, now, keys=keys, states=states, since=since)
-    if keys:  # their trees walked once here: in the query, each step would be read three times over
-        parameters["tree"] = key_tree(store, keys)
-    result = store.client.query(sql("transactions", config, keys="exact" if keys else False), parameters=parameters)
-    return [Transaction(**row) for row in result.named_results()]
+    query, parameters = transactions_query(store, config, now, keys=keys, states=states, since=since)
+    return [Transaction(**row) for row in store.client.query(query, parameters=parameters).named_results()]

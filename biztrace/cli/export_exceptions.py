@@ -13,6 +13,7 @@ from clickhouse_connect.driver.exceptions import ClickHouseError
 from pydantic import Field
 
 from biztrace.cli.util import EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_STORE, EXIT_USAGE, CommandFailed, open_store
+from biztrace.config.replay import ExceptionKind
 from biztrace.readmodel.errors import ReadModelError
 from biztrace.readmodel.models import naive_utc
 from biztrace.store import StoreError
@@ -34,9 +35,7 @@ class ExportExceptions(StoreOptions):
     format: Literal["csv", "json"] = Field("csv", description="csv (with a header) or json (JSON lines)")
     output: Path | None = Field(None, description="the file to write (default: standard output)")
     process: str | None = Field(None, description="only this process")
-    kind: Literal["stuck", "failed", "duplicate", "dead_letter", "mismatch"] | None = Field(
-        None, description="only this kind"
-    )
+    kind: ExceptionKind | None = Field(None, description="only this kind")
     state: Literal["open", "acknowledged", "postponed", "resolved"] | None = Field(None, description="only this state")
     config: Path | None = Field(None, description="YAML with processes, rules, routes (merged over the defaults)")
     now: datetime | None = Field(

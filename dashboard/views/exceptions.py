@@ -12,9 +12,12 @@ text under the table for the selected rows.
 
 from __future__ import annotations
 
+from typing import get_args
+
 import pandas as pd
 import streamlit as st
 
+from biztrace.config.replay import ExceptionKind
 from biztrace.dashboard import charts, queries, ui
 from biztrace.readmodel import exceptions as alert_exceptions
 from biztrace.readmodel.errors import NotFound
@@ -58,7 +61,7 @@ def _reset_page() -> None:
 
 
 st.title("Exception queues")
-KINDS = ["stuck", "failed", "dead_letter", "duplicate", "mismatch"]
+KINDS = list(get_args(ExceptionKind))
 DEFAULT_STATES = ["open", "acknowledged"]
 SORTS = list(queries.EXCEPTION_SORTS)
 # a shared link opens the same queue (?kind=stuck&state=open&sort=...)

@@ -11,9 +11,8 @@
 -- reconcile); the pair's match key is then the process key. An observation there is a business event
 -- (biz.event_id, else the span): one delivered twice is counted once.
 -- Two shapes of one query, and each rule is judged once, in one of them (reconcile.py's _shape): with
--- {whole} false, when no hop lacks the match key (reconcile_keyless.sql), pairs are made by it (hops
--- lacking it would be counted in the row whose match_key is '', `keyless`); with {whole} true, when
--- some do or the rule always compares transactions as a whole ({whole_always}), the units collect the
+-- {whole} false, when no hop lacks the match key (reconcile_keyless.sql), pairs are made by it; with
+-- {whole} true, when some do or the rule always compares transactions as a whole ({whole_always}), the units collect the
 -- observations of transactions compared as a whole (aggregate states that would slow every pass down
 -- otherwise), and reconcile_whole.sql says which transactions those are.
 -- Amounts (quantities) are compared only when both sides have one; {right_above_only}: only a right
@@ -70,8 +69,7 @@ grouped AS (
         anyIf(Channel, Channel != '') AS channel,
         minIf(Timestamp, NOT is_right) AS left_at,
         maxIf(Timestamp, is_right) AS right_at,
-        max(Timestamp) AS last_at,
-        countIf(keyed) AS keyed_hops
+        max(Timestamp) AS last_at
     FROM observed
     GROUP BY match_key
 ),
@@ -124,8 +122,6 @@ SELECT
             status_differs, 'status', '') AS field,
     has_left AND has_right AND right_at <= left_at + toIntervalSecond({right_sla_s:UInt32}) AS right_within_sla,
     multiIf(match_key = '', last_at, has_left, left_at, right_at) AS observed_at,
-    -- hops that lack the match key, not paired in this pass (see {whole} above)
-    if(match_key = '', keyed_hops, 0) AS keyless,
     left_amount, right_amount, left_quantity, right_quantity, left_status, right_status,
     if(has_left, left_system, '') AS left_system, if(has_right, right_system, '') AS right_system,
     has_left, has_right, last_at

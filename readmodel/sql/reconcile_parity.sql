@@ -2,8 +2,6 @@
 -- totals, quantities, mismatches and the share of right sides within SLA. $flagged: when judging for
 -- the mismatch list, the mismatched pairs (of {keys} when given) with what a finding says of them
 -- (reconcile.py's FLAGGED), so the list needs no second pass over the pairs; otherwise nothing.
--- `keyless`: hops the pass could not pair because they lack the match key (none: reconcile.py judges in
--- the shape that compares their transactions as a whole when reconcile_keyless.sql finds some).
 SELECT
     toDateTime($bucket(observed_at)) AS period,
     channel,
@@ -16,8 +14,7 @@ SELECT
     sumIf(ifNull(right_quantity, 0), has_right) AS right_quantity,
     countIf(mismatched) AS mismatched_pairs,
     if(countIf(has_left) > 0, countIf(right_within_sla) / countIf(has_left), NULL) AS within_sla,
-    $flagged AS flagged,
-    sum(keyless) AS keyless
+    $flagged AS flagged
 FROM ($pairs) AS pair
 WHERE {channel_filter:String} = '' OR channel = {channel_filter:String} OR match_key = ''
 GROUP BY period, channel

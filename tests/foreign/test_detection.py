@@ -157,3 +157,25 @@ def test_without_the_mapping_the_legacy_spans_are_no_milestones(legacy: Corpus) 
     assert any(key == "LEG-3001" for key, _, _ in found), "its shipment is invisible without the mapping"
     assert ("LEG-3002", "stuck", "shipment.confirmed") not in found
     assert not any(key == "LEG-3003" and kind == "failed" for key, kind, _ in found)
+
+
+def test_money_stuck_sums_the_values_of_the_stuck_failed_and_dead_lettered_exceptions(
+    corpus: Corpus, listed: list[dict]
+) -> None:
+    """The Overview's money stuck per stage holds on foreign producers' spans too: per process, state and
+    currency, the sum of what the listed exceptions of those kinds carry."""
+    from biztrace.config import load
+    from biztrace.readmodel.overview import money_stuck
+
+    expected: dict[tuple[str, str, str], float] = {}
+    for item in listed:
+        if item["kind"] in ("stuck", "failed", "dead_letter") and item["amount"] is not None:
+            group = (item["process"], item["kind"], item["currency"])
+            expected[group] = expected.get(group, 0.0) + item["amount"]
+    assert expected, "the corpus planted valued stuck, failed or dead-lettered transactions"
+    shown: dict[tuple[str, str, str], float] = {}
+    for row in money_stuck(corpus.store, load(None), NOW.replace(tzinfo=None)):
+        if row.transactions > row.without_amount:  # (these producers send amounts without a currency)
+            group = (row.process, row.state, row.currency)
+            shown[group] = shown.get(group, 0.0) + row.amount
+    assert shown == pytest.approx(expected)
