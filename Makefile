@@ -30,8 +30,10 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 
+# Two workers (pytest-xdist), one test file each at a time: module fixtures stay in one process, and
+# the many tests that wait on a browser, a subprocess or a timer overlap with the others.
 test: lint $(CHROMIUM)
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 bench: setup
 	$(BIN)/python -m bench

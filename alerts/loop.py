@@ -27,7 +27,7 @@ from biztrace.alerts import dispatch, state
 from biztrace.alerts.delivery import Channels, Deliver, Delivery, Dispatcher
 from biztrace.config import AlertsConfig
 from biztrace.config.silences import stored_silences
-from biztrace.readmodel import alert_store, at_risk, exceptions, rules
+from biztrace.readmodel import alert_store, at_risk, exceptions, last_pass, rules
 from biztrace.readmodel.models import AlertInstance, naive_utc
 from biztrace.store import Store
 
@@ -261,3 +261,7 @@ def run_forever(
             stop.wait(max(0.0, next_at - timer()))
     finally:
         dispatcher.close(timeout_s=5.0)
+        try:
+            last_pass.forget(store)  # readers detect for themselves again; the pass's table is dropped
+        except Exception:  # a store already gone keeps nothing to drop
+            logger.warning("could not drop the last pass's detection table", exc_info=True)

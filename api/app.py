@@ -31,6 +31,7 @@ from biztrace.readmodel.exceptions import MAX_COMMENT, ExceptionItem, Filters, l
 from biztrace.readmodel.figures import Figures, headline
 from biztrace.readmodel.lookup import KeyHistory, key_history
 from biztrace.readmodel.models import AlertInstance, naive_utc
+from biztrace.readmodel.overview import alert_status
 from biztrace.readmodel.transactions import Transaction, transactions
 from biztrace.readmodel.variants import Variants, variants
 from biztrace.store import Store, StoreError, schema
@@ -124,8 +125,16 @@ class AlertView(AlertInstance):
     """An alert instance as the API lists it, with its value at risk (``at_risk``) as stored by the loop."""
 
     state_since: datetime
+    status: str = Field(
+        description="firing | pending | resolved | silenced | acknowledged | inhibited: how the loop "
+        "treats it now (readmodel.overview.alert_status, the Alerts page's status)"
+    )
+    inhibited_by: str = Field("", description="the firing alert (its rule) that inhibits it")
     silenced_by: list[str] = Field(description="ids of the active silences that mute it")
     at_risk_text: str = Field("", description="the value at risk as notifications state it: €12,400.00 at risk (31 …)")
+
+
+_STATUS_FIELDS = {"status", "inhibited_by"}
 
 
 class ReplayRequest(BaseModel):
@@ -266,7 +275,7 @@ def build_app(
         filters = Filters(process=process, kind=kind, stage=stage, system=system, state=state,
                           min_age_s=min_age_s, key=key, channel=channel, priority=priority)  # fmt: skip
         start = since.replace(tzinfo=None) if since else None
-        return list_exceptions(store, current_config(), clock(), filters, since=start)
+        return list_exceptions(store, current_config(), clock(), filters, since=start, shared=True)
 
     @app.get(f"{PREFIX}/exceptions", response_model=ExceptionPage, tags=["exceptions"])
     def exception_page(
@@ -297,7 +306,7 @@ def build_app(
                 store, current_config(), clock(), since=started_since.replace(tzinfo=None) if started_since else None,
                 process=process, system=system, channel=channel, priority=priority,
                 states=(state,) if state else ("open", "acknowledged"), kinds=(kind,) if kind else (), sort=ordering,
-                page=offset // limit, page_size=limit,
+                page=offset // limit, page_size=limit, shared=True,
             )  # fmt: skip
             return ExceptionPage(total=found.matching, offset=offset, limit=limit, items=found.items)
         items = _filtered(process, kind, stage, system, state, min_age_s, key, channel, priority, started_since)
@@ -365,7 +374,7 @@ def build_app(
             from biztrace.readmodel.exports import export_exceptions
 
             chunks = export_exceptions(store, current_config(), clock(), process=process, kind=kind, state=state,
-                                       fmt=format)  # fmt: skip
+                                       fmt=format, shared=True)  # fmt: skip
             first = next(chunks, b"")  # the queue is built here: a failure is still an error answer
 
             async def body() -> AsyncIterator[bytes]:
@@ -426,16 +435,20 @@ def build_app(
 
     @app.get(f"{PREFIX}/alerts", response_model=list[AlertView], tags=["alerts"])
     def alerts(who: Reader) -> list[AlertView]:
-        """Every alert the loop knows with its state (pending, firing, resolved) and the silences that mute it."""
-        now, silences = clock(), alert_store.silences(store)
+        """Every alert the loop knows with its state (pending, firing, resolved), its status (also silenced,
+        acknowledged or inhibited, as the Alerts page shows it) and the silences that mute it."""
+        now, silences, config = clock(), alert_store.silences(store), current_config()
+        known = alert_store.current_alerts(store).values()
+        firing = [stored.alert for stored in known if stored.alert.state == "firing"]
         return [
             AlertView(
                 **stored.alert.model_dump(),
                 state_since=stored.since,
+                **alert_status(config, stored.alert, firing, silences, now).model_dump(include=_STATUS_FIELDS),
                 silenced_by=[s.id for s in silences if s.mutes(stored.alert.labels, now)],
                 at_risk_text=stored.alert.at_risk.text() if stored.alert.at_risk is not None else "",
             )  # fmt: skip
-            for stored in alert_store.current_alerts(store).values()
+            for stored in known
         ]
 
     @app.get(f"{PREFIX}/silences", response_model=list[SilenceView], tags=["alerts"])

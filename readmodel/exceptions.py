@@ -4,7 +4,8 @@ One definition, in SQL, that every surface reads: ``sql/exceptions_detected.sql`
 caller adds the reconciliation mismatches) and ``sql/exceptions_queue.sql`` applies the
 lifecycle. The CLI's and the API's list (:func:`list_exceptions`), the dashboard's queue and its
 figures (:func:`queue_page`) and the alert loop's bookkeeping (:func:`sync`) all read them.
-Detection is a query, not a job: the list is current whether or not the alert loop ever ran.
+Detection is a query, not a job: the list is current whether or not the alert loop ever ran (the
+holder's API may read the loop's last detection instead of detecting per request: ``last_pass.py``).
 People's actions (acknowledge, assign, comment, resolve) and the loop's bookkeeping (open, reopen,
 automatic resolve) are rows in ``biztrace_exception_events``, postponements (and un-postponements)
 rows in ``biztrace_exception_postponements``; the state shown is derived from them at read time:
@@ -38,7 +39,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from biztrace.config import AlertsConfig
-from biztrace.readmodel import reconcile, rules
+from biztrace.readmodel import last_pass, reconcile, rules
 from biztrace.readmodel.errors import NotFound
 from biztrace.readmodel.transactions import Transaction, query_parameters, sql, transactions
 from biztrace.store import Store, schema
@@ -174,7 +175,7 @@ def _detected(
     with store.memory_table(
         detected_sql(f"({rules.snapshot_sql(config, keys=keyed)})", config, keys=keyed), parameters, "biztrace_detected"
     ) as found:
-        add_mismatches(store, found, reconcile.mismatches(store, config, now, since=since, keys=keys))
+        reconcile.insert_mismatches(store, config, now, found, since=since, keys=keys)
         yield found
 
 
@@ -190,6 +191,7 @@ def queue(
     system: str | None = None,
     channel: str | None = None,
     priority: str | None = None,
+    shared: bool = False,
 ) -> Iterator[str]:
     """The exception queue at ``now`` (``sql/exceptions_queue.sql``) in a Memory table, dropped on
     exit; yields its name. Every reader of the queue (the list, the dashboard's page, its totals and
@@ -197,10 +199,11 @@ def queue(
 
     ``since``: only exceptions of transactions started since then, and those resolved and no longer
     detected that were opened since then (the dashboard's window; None: all). ``process``,
-    ``system``, ``channel``, ``priority``, ``keys``: only those.
+    ``system``, ``channel``, ``priority``, ``keys``: only those. ``shared``: the alert loop's last
+    detection may answer (``last_pass.py``: the whole queue as of the last pass, at most two
+    evaluation intervals old, its lifecycle at ``now``); the holder's API asks for it.
     """
-    scoped = narrowed(config, process)
-    with _detected(store, scoped, now, since=since, keys=keys) as found:
+    with _detection(store, config, now, since=since, keys=keys, process=process, shared=shared) as (scoped, found):
         parameters = query_parameters(store, scoped, now, keys=keys, since=since) | {
             "detected": found, "process": process or "", "system": system or "", "channel": channel or "",
             "priority": priority or "",
@@ -208,6 +211,24 @@ def queue(
         query = Template(sql("exceptions_queue")).substitute(lifecycle=sql("lifecycle"))
         with store.memory_table(query, parameters, "biztrace_queue") as table:
             yield table
+
+
+@contextmanager
+def _detection(
+    store: Store, config: AlertsConfig, now: datetime, *, since: datetime | None, keys: list[str] | None,
+    process: str | None, shared: bool,
+) -> Iterator[tuple[AlertsConfig, str]]:  # fmt: skip
+    """What the queue reads as detected: with ``shared``, the alert loop's last pass when it can answer
+    (the whole queue, no window, no keys: ``last_pass.shared``), else a detection of its own narrowed
+    to ``process``. Yields the configuration the queue's parameters come from and the table's name."""
+    if shared and since is None and not keys:
+        with last_pass.shared(store, config, now) as found:
+            if found is not None:
+                yield config, found.table
+                return
+    scoped = narrowed(config, process)
+    with _detected(store, scoped, now, since=since, keys=keys) as table:
+        yield scoped, table
 
 
 def _item(config: AlertsConfig, row: dict) -> ExceptionItem:
@@ -276,8 +297,9 @@ def list_exceptions(
     filters: Filters | None = None,
     since: datetime | None = None,
     known: list[Transaction] | None = None,
+    shared: bool = False,
 ) -> list[ExceptionItem]:
-    """The exception queue at ``now`` (:func:`queue`), filtered; oldest problem first.
+    """The exception queue at ``now`` (:func:`queue`, ``shared`` as there), filtered; oldest problem first.
 
     Without ``filters.state`` or ``filters.key`` the resolved exceptions are left out. ``since``
     limits the queue to transactions started since then (the dashboard's window). ``known`` is
@@ -287,7 +309,7 @@ def list_exceptions(
     keys = [filters.key] if filters.key else None
     states = [filters.state] if filters.state else ([] if filters.key else ["open", "acknowledged"])
     with queue(store, config, now, since=since, keys=keys, process=filters.process, system=filters.system,
-               channel=filters.channel, priority=filters.priority) as table:  # fmt: skip
+               channel=filters.channel, priority=filters.priority, shared=shared) as table:  # fmt: skip
         return _items(store, config, table, now, states=states, kinds=[filters.kind] if filters.kind else [],
                       stage=filters.stage, min_age_s=filters.min_age_s)  # fmt: skip
 
@@ -307,6 +329,7 @@ def queue_page(
     sort: str = "oldest first",
     page: int = 0,
     page_size: int = 50,
+    shared: bool = False,
 ) -> QueuePage:
     """One page of :func:`queue` (the dashboard's), the whole queue's totals per process, kind and
     state, and the time to resolve its resolved exceptions (``sql/exceptions_resolution.sql``). Only
@@ -318,7 +341,7 @@ def queue_page(
     if sort not in SORTS:
         raise ValueError(f"unknown sort {sort!r}: one of {', '.join(SORTS)}")
     with queue(store, config, now, since=since, process=process, system=system, channel=channel,
-               priority=priority) as table:  # fmt: skip
+               priority=priority, shared=shared) as table:  # fmt: skip
         parameters = {"queue": table, "db": store.database}
         counts = [KindCount(**row) for row in store.client.query(sql("exceptions_counts"), parameters=parameters)
                   .named_results()]  # fmt: skip
@@ -419,30 +442,6 @@ def _has_open(store: Store, item: ExceptionItem) -> bool:
     ))  # fmt: skip
 
 
-def add_mismatches(store: Store, table: str, mismatches: list[reconcile.Mismatch]) -> None:
-    """Append reconciliation mismatches to a table (by name) of ``sql/exceptions_detected.sql``'s shape."""
-    if not mismatches:
-        return
-    rows = [[m.process, m.key, "mismatch", m.stage, m.system_at_fault, m.since, "", m.channel, m.evidence,
-             json.dumps({"rule": m.rule, "field": m.field, "match_key": m.match_key, "left": m.left, "right": m.right,
-                         "currency": m.currency}), m.amount, m.currency] for m in mismatches]  # fmt: skip
-    columns = [
-        "process",
-        "key",
-        "kind",
-        "stage",
-        "system",
-        "since",
-        "priority",
-        "channel",
-        "evidence",
-        "detail",
-        "amount",
-        "currency",
-    ]
-    store.client.insert(table, rows, column_names=columns, database=store.database)
-
-
 def sync(store: Store, config: AlertsConfig, now: datetime, classified: str | None = None) -> dict[str, int]:
     """The loop's bookkeeping: record opens, reopens, and automatic resolves; counts per action.
 
@@ -452,7 +451,8 @@ def sync(store: Store, config: AlertsConfig, now: datetime, classified: str | No
     """
     parameters = query_parameters(store, config, now) | {"process": ""}
     classified = classified or f"({rules.snapshot_sql(config, keys=False)})"
-    with store.memory_table(detected_sql(classified, config, keys=False), parameters, "biztrace_detected") as found:
+    found = store.create_memory_table(detected_sql(classified, config, keys=False), parameters, "biztrace_detected")
+    try:
         reconcile.insert_mismatches(store, config, now, found)  # in ClickHouse: no finding through Python
         parameters["detected"] = found
         events_sql = Template(sql("exceptions_sync")).substitute(lifecycle=sql("lifecycle"))
@@ -464,4 +464,8 @@ def sync(store: Store, config: AlertsConfig, now: datetime, classified: str | No
                 parameters={"actor": SYSTEM_ACTOR},
             )  # fmt: skip
             counted = store.client.query(f"SELECT Action, count() FROM {rows} GROUP BY Action").result_rows
+    except BaseException:
+        store.client.command(f"DROP TABLE IF EXISTS {store.table(found)}")
+        raise
+    last_pass.publish(store, config, now, found)  # the readers of this process share it (last_pass.py)
     return {action: int(count) for action, count in counted}

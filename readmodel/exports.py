@@ -50,6 +50,7 @@ def export_exceptions(
     kind: str | None = None,
     state: exceptions.ExceptionState | None = None,
     fmt: ExportFormat = "csv",
+    shared: bool = False,
 ) -> Iterator[bytes]:
     """Every row of the exception queue at ``now`` that :func:`exceptions.list_exceptions` lists for
     the same filters (without ``state``: the open and acknowledged ones), as CSV with a header
@@ -57,9 +58,10 @@ def export_exceptions(
 
     A generator: nothing runs until the first chunk is asked for (the header, or the first rows),
     and its queue tables are dropped when it is exhausted or closed (a client that went away).
+    ``shared``: as for :func:`exceptions.queue`.
     """
     states = [state] if state else ["open", "acknowledged"]
-    with exceptions.queue(store, config, now, process=process) as table:
+    with exceptions.queue(store, config, now, process=process, shared=shared) as table:
         listed = Template(sql("exceptions_list")).substitute(order=exceptions.SORTS[ORDER])
         parameters = {"queue": table, "db": store.database, "now": now, "states": states,
                       "kinds": [kind] if kind else [], "stage": "", "min_age_s": -_EVERY_ROW, "limit": _EVERY_ROW,

@@ -54,11 +54,9 @@ class Mismatch(BaseModel):
     channel: str
     since: datetime
     evidence: list[str]
-
-    @property
-    def system_at_fault(self) -> str:
-        """The left system when it never reported its side, otherwise the right one."""
-        return self.left_system if self.field == "presence" and self.left is None else self.right_system
+    system_at_fault: str = Field(
+        description="the left system when it never reported its side, otherwise the right one (the exception's system)"
+    )
 
 
 def _parameters(store: Store, config: AlertsConfig, rule: Reconciliation, now: datetime, since: datetime) -> dict:
@@ -171,10 +169,13 @@ def _details(
     """The flagged pairs as findings, with their evidence spans and their transactions' values
     (``sql/reconcile_mismatches.sql``: one read of those transactions' hops)."""
     match_keys, keys = [f["match_key"] for f in flagged], [f["key"] for f in flagged]
-    value_stage = config.processes[check.process].value_stage or ""
-    extra = {"match_keys": match_keys, "pair_keys": keys, "value_stage": value_stage,
-             "order_keyed": config.processes[check.process].key == "order.id"}  # fmt: skip
-    query = sql("reconcile_mismatches", config, keys=bool(parameters["keys"]))
+    extra = _detail_parameters(config, check) | {"match_keys": match_keys, "pair_keys": keys}
+    query = Template(sql("reconcile_mismatches", config, keys=bool(parameters["keys"]))).substitute(
+        pair_keys="{pair_keys:Array(String)}",
+        match_keys="{match_keys:Array(String)}",
+        pairs="SELECT pair.1 AS match_key, pair.2 AS key "
+        "FROM (SELECT arrayJoin(arrayZip({match_keys:Array(String)}, {pair_keys:Array(String)})) AS pair)",
+    )
     read = store.client.query(query, parameters=parameters | extra).named_results()
     details = {(row["match_key"], row["key"]): row for row in read}
     found = []
@@ -185,10 +186,13 @@ def _details(
                  "status": ("left_status", "right_status")}.get(field)  # fmt: skip
         left = pair[value[0]] if value and pair["has_left"] else None
         right = pair[value[1]] if value and pair["has_right"] else None
+        left_system = pair["left_system"] or (check.left.system or "")
+        right_system = pair["right_system"] or (check.right.system or "")
         found.append(Mismatch(
             rule=check.name, process=check.process, key=pair["key"], match_key=pair["match_key"], field=field,
-            stage=check.right.stage, left_system=pair["left_system"] or (check.left.system or ""),
-            right_system=pair["right_system"] or (check.right.system or ""), left=left, right=right,
+            stage=check.right.stage, left_system=left_system, right_system=right_system,
+            system_at_fault=left_system if field == "presence" and not pair["has_left"] else right_system,
+            left=left, right=right,
             amount=detail.get("amount"), currency=detail.get("currency") or pair["currency"], channel=pair["channel"],
             since=pair["last_at"], evidence=list(detail.get("evidence") or []),
         ))  # fmt: skip
@@ -225,19 +229,43 @@ def mismatches(
     return found
 
 
+def _detail_parameters(config: AlertsConfig, check: Reconciliation) -> dict:
+    """What ``sql/reconcile_mismatches.sql`` needs beyond the judging pass's parameters."""
+    return {"value_stage": config.processes[check.process].value_stage or "", "rule": check.name,
+            "order_keyed": config.processes[check.process].key == "order.id"}  # fmt: skip
+
+
 def insert_mismatches(
-    store: Store, config: AlertsConfig, now: datetime, detected: str, *, since: datetime | None = None
+    store: Store,
+    config: AlertsConfig,
+    now: datetime,
+    detected: str,
+    *,
+    since: datetime | None = None,
+    keys: list[str] | None = None,
 ) -> None:
     """Append every mismatched pair at ``now`` among observations since ``since`` (default: 90 days, as
-    :func:`mismatches`) to ``detected``, a table of ``sql/exceptions_detected.sql``'s shape in the
-    store's database: in ClickHouse (``sql/reconcile_detected.sql``), one judging pass per rule and no
-    row through Python. What the alert loop's bookkeeping needs; the findings with their evidence and
-    values are :func:`mismatches`."""
+    :func:`mismatches`), of the transactions of ``keys`` (None: all), to ``detected``, a table of
+    ``sql/exceptions_detected.sql``'s shape in the store's database: each pair as :func:`mismatches`
+    makes it a finding (its system at fault, evidence, value and detail), all in ClickHouse
+    (``sql/reconcile_flagged.sql``, then ``sql/reconcile_detected.sql``): one judging pass per rule,
+    one read of the flagged pairs' hops, no row through Python."""
     since = since or now - timedelta(days=90)
+    keyed = bool(keys)
     for check in _rules(config, None, None):
-        parameters = _shape(store, config, _parameters(store, config, check, now, since)) | {"detected": detected}
-        query = Template(sql("reconcile_detected")).substitute(pairs=_pairs(config, parameters))
-        store.client.command(query, parameters=parameters)
+        parameters = _shape(store, config, _parameters(store, config, check, now, since) | {"keys": keys or []})
+        flagged_sql = Template(sql("reconcile_flagged")).substitute(pairs=_pairs(config, parameters))
+        with store.memory_table(flagged_sql, parameters, "biztrace_flagged") as flagged:
+            if not int(store.client.command(f"SELECT count() FROM {store.table(flagged)}")):
+                continue
+            source = "{db:Identifier}.{flagged:Identifier}"
+            details = Template(sql("reconcile_mismatches", config, keys=keyed)).substitute(
+                pair_keys=f"(SELECT key FROM {source})", match_keys=f"(SELECT match_key FROM {source})",
+                pairs=f"SELECT DISTINCT match_key, key FROM {source}",
+            )  # fmt: skip
+            query = Template(sql("reconcile_detected")).substitute(details=details)
+            extra = _detail_parameters(config, check) | {"detected": detected, "flagged": flagged}
+            store.client.command(query, parameters=parameters | extra)
 
 
 class ParityRow(BaseModel):

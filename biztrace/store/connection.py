@@ -136,12 +136,17 @@ class Store:
         For a result that several queries read in a row (one alert pass, one dashboard refresh):
         computed once in ClickHouse, never brought into Python. Quote it with :meth:`table`.
         """
-        name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-        self.client.command(f"CREATE TABLE {self.table(name)} ENGINE = Memory AS {query}", parameters=parameters or {})
+        name = self.create_memory_table(query, parameters, prefix)
         try:
             yield name
         finally:
             self.client.command(f"DROP TABLE IF EXISTS {self.table(name)}")
+
+    def create_memory_table(self, query: str, parameters: dict | None = None, prefix: str = "biztrace_tmp") -> str:
+        """A Memory table holding ``query``'s rows, kept until the caller drops it; returns its name."""
+        name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+        self.client.command(f"CREATE TABLE {self.table(name)} ENGINE = Memory AS {query}", parameters=parameters or {})
+        return name
 
     @property
     def crash_detected_at(self) -> float | None:

@@ -4,7 +4,7 @@
 --   stuck, failed, dead_letter  the transactions of the classified source (a table or a subquery
 --                               shaped like snapshot.sql) in that state
 --   duplicate                   an event delivered more than once (duplicates.sql)
--- The caller adds the reconciliation mismatches (exceptions.add_mismatches). A transaction with
+-- The caller adds the reconciliation mismatches (reconcile_detected.sql). A transaction with
 -- two duplicated events has two rows here; exceptions_queue.sql makes them one exception.
 -- `detail` is a JSON object: a stuck one's next stage and when it was due, a failed one's error
 -- type, a duplicate's event id and number of deliveries. `amount`, `currency`: the transaction's value

@@ -1,6 +1,7 @@
 -- The evidence and the transaction's value of the mismatched pairs a judging pass flagged
--- (reconcile_parity.sql's `flagged`: their {match_keys}, with their transactions' keys {pair_keys}),
--- in one read of those transactions' hops:
+-- (reconcile_parity.sql's `flagged` as arrays of match keys and of their transactions' keys, or the
+-- table reconcile_flagged.sql filled: reconcile.py fills in which), in one read of those
+-- transactions' hops:
 --   evidence: the span ids of every observation of the rule's two stages for the pair since
 --     {since} - {lookback_s} (a shipment's, or every one of a transaction compared as a whole),
 --     whatever its system or status, in time order;
@@ -24,17 +25,14 @@ WITH per_key AS (
                 AND Timestamp >= {since:DateTime64(9)} - toIntervalSecond({lookback_s:UInt32}) AS in_stages
         FROM ${business_hops}
         WHERE BizProcess = {process:String} AND Timestamp <= {now:DateTime64(9)}
-          AND (BizKey IN {pair_keys:Array(String)} OR (BizKey = '' AND own_match IN {match_keys:Array(String)}))
+          AND (BizKey IN $pair_keys OR (BizKey = '' AND own_match IN $match_keys))
           -- the same hops, found by biz_hops' primary key when the process is keyed by order.id: a hop of
           -- order K carries OrderId K, or none (its key then comes through the key graph, or is '')
-          AND (NOT {order_keyed:Bool} OR OrderId = '' OR OrderId IN {pair_keys:Array(String)})
+          AND (NOT {order_keyed:Bool} OR OrderId = '' OR OrderId IN $pair_keys)
     )
     GROUP BY tx_key
 ),
-pairs AS (
-    SELECT pair.1 AS match_key, pair.2 AS key
-    FROM (SELECT arrayJoin(arrayZip({match_keys:Array(String)}, {pair_keys:Array(String)})) AS pair)
-)
+pairs AS ($pairs)
 SELECT
     pairs.match_key AS match_key,
     pairs.key AS key,

@@ -291,3 +291,41 @@ def test_the_cli_comments_and_postpones_with_json_and_one_line_refusals(simulate
     assert code == 2 and "not after now" in err and len(err.strip().splitlines()) == 1
     code, _, err = cli(NOW, "comment", "O-NOPE", "--by", "carol", "--text", "hello")
     assert code == 1 and "O-NOPE" in err and "Traceback" not in err
+
+
+def test_the_holders_readers_share_the_loops_last_detection_with_the_lifecycle_applied_now(simulated):
+    from biztrace.readmodel import last_pass
+    from biztrace.readmodel.exceptions import queue_page
+
+    store, at = simulated.store, NOW.replace(tzinfo=None) + timedelta(minutes=5)
+    sync(store, CONFIG, at)  # the loop's pass publishes what it detected
+    shared = queue_page(store, CONFIG, at, page_size=10_000, shared=True)
+    last_pass.forget(store)
+    assert shared == queue_page(store, CONFIG, at, page_size=10_000)  # the same queue as detecting again
+    assert shared.matching > 0
+
+    # it is the pass's detection: a failure stored after the pass shows in the shared queue after the next pass
+    sync(store, CONFIG, at)
+    _add_hop(store, "O-AFTER-PASS", "order.captured", at, status="Error")
+    later = at + timedelta(seconds=30)
+    failed_later = Filters(key=None, kind="failed")
+    assert "O-AFTER-PASS" not in {i.key for i in list_exceptions(store, CONFIG, later, failed_later, shared=True)}
+    assert "O-AFTER-PASS" in {i.key for i in list_exceptions(store, CONFIG, later, failed_later)}
+    sync(store, CONFIG, later)
+    assert "O-AFTER-PASS" in {i.key for i in list_exceptions(store, CONFIG, later, failed_later, shared=True)}
+
+    # people's actions show at once: the lifecycle is applied at the request's time
+    act(store, CONFIG, later, key="O-AFTER-PASS", kind="failed", action="acknowledge", actor="ann")
+    [mine] = [i for i in list_exceptions(store, CONFIG, later, failed_later, shared=True) if i.key == "O-AFTER-PASS"]
+    assert mine.state == "acknowledged" and mine.acknowledged_by == "ann"
+
+    # a pass older than two evaluation intervals (or under another configuration) does not answer
+    _add_hop(store, "O-MUCH-LATER", "order.captured", later, status="Error")
+    much_later = later + 3 * CONFIG.evaluation_interval
+    assert "O-MUCH-LATER" in {i.key for i in list_exceptions(store, CONFIG, much_later, failed_later, shared=True)}
+    other = CONFIG.model_copy(update={"evaluation_interval": timedelta(hours=1)})
+    assert "O-MUCH-LATER" in {i.key for i in list_exceptions(store, other, later, failed_later, shared=True)}
+    last_pass.forget(store)
+    left = store.client.command(f"SELECT count() FROM system.tables WHERE database = '{store.database}' "
+                                "AND name LIKE 'biztrace_detected%'")  # fmt: skip
+    assert int(left) == 0

@@ -152,7 +152,15 @@ def test_alerts_show_their_state_and_the_silence_that_mutes_them(api):
     silence = _send(api, "POST", "/api/v1/silences", "on-call", {"matchers": [f"alertname={name}"], "duration": "1h"})
     again = {a["labels"]["alertname"]: a for a in _get(api, "/api/v1/alerts", role="on-call").json()}
     assert again[name]["silenced_by"] == [silence.json()["id"]]
+    assert again[name]["status"] == ("silenced" if firing[0]["state"] == "firing" else "pending")
     _send(api, "DELETE", f"/api/v1/silences/{silence.json()['id']}", "on-call")
+    # an acknowledgement is a silence the Alerts page calls "acknowledged": the API says the same
+    ack = _send(api, "POST", "/api/v1/silences", "on-call",
+                {"matchers": [f"alertname={name}"], "duration": "1h", "comment": "acknowledged: looking"})  # fmt: skip
+    status = {a["labels"]["alertname"]: a["status"] for a in _get(api, "/api/v1/alerts", role="on-call").json()}
+    assert status[name] == ("acknowledged" if firing[0]["state"] == "firing" else "pending")
+    assert {s for n, s in status.items() if n != name} <= {"firing", "pending", "resolved", "inhibited"}
+    _send(api, "DELETE", f"/api/v1/silences/{ack.json()['id']}", "on-call")
 
 
 def test_exports_of_findings_and_parity_hold_every_row_of_the_report(api):
