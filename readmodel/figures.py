@@ -54,7 +54,7 @@ class SlaAdherence(BaseModel):
     pending: int = Field(description="unfinished and within the deadline: not counted")
     measured: int = Field(description="met + missed")
     adherence: float | None = Field(description="met / measured; None when nothing was measured")
-    missed_keys: list[str] = Field(description="up to 50 keys of missed transactions")
+    missed_keys: list[str] = Field(description="up to 50 keys of missed transactions, the first in key order")
 
 
 def sla_parameters(config: AlertsConfig) -> dict[str, list[Any]]:
@@ -119,7 +119,7 @@ def overall(groups: Sequence[SlaAdherence]) -> SlaAdherence:
     return SlaAdherence(
         labels={}, met=met, missed=missed, pending=sum(g.pending for g in groups), measured=met + missed,
         adherence=met / (met + missed) if met + missed else None,
-        missed_keys=[k for g in groups for k in g.missed_keys][:50],
+        missed_keys=sorted(k for g in groups for k in g.missed_keys)[:50],
     )  # fmt: skip
 
 

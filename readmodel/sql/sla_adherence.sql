@@ -14,7 +14,7 @@ SELECT $group,
     countIf(outcome = 'pending') AS pending,
     met + missed AS measured,
     if(measured > 0, met / measured, NULL) AS adherence,
-    arraySlice(groupArrayIf(key, outcome = 'missed'), 1, 50) AS missed_keys
+    groupArraySortedIf(50)(key, outcome = 'missed') AS missed_keys  -- the first 50 in key order: the same every time
 FROM (
     SELECT *,
         toInt64(transform(process, {e2e_processes:Array(String)}, {e2e_s:Array(Float64)}, toFloat64(0)) * 1000)
