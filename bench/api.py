@@ -80,8 +80,6 @@ def queue(store: Store, now: datetime) -> dict[str, Any]:
                     firsts_s.append(time.perf_counter() - started)  # the queue is built: the header has come
                     lines = sum(chunk.count(b"\n") for chunk in answer.iter_raw())
                 exports_s.append(time.perf_counter() - started)
-    finally:
-        server.stop()
         # beside a running alert loop: its pass detects once, the API's readers share it (last_pass.py)
         started = time.perf_counter()
         sync(store, config, now)
@@ -95,6 +93,8 @@ def queue(store: Store, now: datetime) -> dict[str, Any]:
                     shared_lines = sum(chunk.count(b"\n") for chunk in answer.iter_raw())
                 shared_exports.append(time.perf_counter() - started)
         last_pass.forget(store)
+    finally:
+        server.stop()
     rows = lines - 1
     export_s, first_s = statistics.median(exports_s), statistics.median(firsts_s)
     shared_export_s = statistics.median(shared_exports)
