@@ -5,6 +5,9 @@ another process replays pre-serialized 512-span requests with several in flight 
 spans from the first send to the last acknowledgement (acks come after commit). The
 ceiling, in the same run: the same rows, already in columns (read back as Arrow), inserted
 with one clickhouse-connect insert per 50,000 rows into a fresh database with the same schema.
+Storage (issue 18): compressed bytes per stored span in each table the spans fill, once parts
+are merged (``OPTIMIZE ... FINAL``, the state background merges reach), and on disk with marks,
+primary and skip indexes.
 """
 
 from __future__ import annotations
@@ -69,6 +72,29 @@ CEILING = textwrap.dedent(
     """
 )
 
+STORAGE = textwrap.dedent(
+    """
+    import json, sys
+    sys.path.insert(0, sys.argv[2])
+    from biztrace.store import connect
+    from biztrace.store import schema
+    store = connect(f"chdb://{sys.argv[1]}")
+    for table in schema.SHARDED:
+        store.client.command(f"OPTIMIZE TABLE default.{table} FINAL")
+    spans = int(store.client.command("SELECT count() FROM default.otel_traces")) or 1
+    rows = store.client.query(
+        "SELECT table, sum(data_compressed_bytes), sum(bytes_on_disk) FROM system.parts "
+        "WHERE active AND database = 'default' AND table IN {tables:Array(String)} GROUP BY table",
+        parameters={"tables": list(schema.SHARDED)}).result_rows
+    print(json.dumps({
+        "spans": spans,
+        "bytes_per_span": {t: round(c / spans, 1) for t, c, _ in sorted(rows, key=lambda r: -r[1])},
+        "total_bytes_per_span": round(sum(c for _, c, _ in rows) / spans, 1),
+        "disk_bytes_per_span": round(sum(d for _, _, d in rows) / spans, 1),
+    }))
+    """
+)
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -130,8 +156,13 @@ def run_protocol(protocol: str, requests: int, concurrency: int = 16) -> dict[st
     }
 
 
+def storage(store_dir: Path | str) -> dict[str, Any]:
+    """Compressed bytes per span per table (and in total, and on disk) of a store no process holds."""
+    return _python(STORAGE, str(store_dir), str(ROOT))
+
+
 def run(requests: int = 400, concurrency: int = 64) -> dict[str, Any]:
-    """HTTP, gRPC and the ceiling, in one run; ratios against the ceiling."""
+    """HTTP, gRPC and the ceiling, in one run; ratios against the ceiling; the storage the spans take."""
     http = run_protocol("http", requests, concurrency)
     grpc = run_protocol("grpc", requests, concurrency)
     ceiling = _python(CEILING, http["store"], str(ROOT))
@@ -147,4 +178,5 @@ def run(requests: int = 400, concurrency: int = 64) -> dict[str, Any]:
         },  # fmt: skip
         "http_over_ceiling": round(http["spans_per_s"] / ceiling_rate, 2),
         "grpc_over_ceiling": round(grpc["spans_per_s"] / ceiling_rate, 2),
+        "storage": storage(grpc["store"]),
     }

@@ -7,6 +7,11 @@ applied once. Applied versions are recorded in ``biztrace_schema_migrations``; r
 Every statement is ``CREATE ... IF NOT EXISTS`` (or an idempotent ``ALTER``), so a
 migration interrupted half-way is safe to run again.
 
+Column codecs are declared in the ``CREATE`` statements and reconciled on every :func:`apply`
+(:func:`apply_codecs`), as the retention is: a store created with older codecs gets the ones
+the files declare today (new parts are written with them, old parts take them when they merge),
+and the migrations stay plain ``CREATE`` statements that the cluster DDL prints as is.
+
 Readers (alerts, dashboard) import the table-name constants from here.
 """
 
@@ -85,6 +90,17 @@ class Migration:
     @property
     def checksum(self) -> str:
         return hashlib.sha256(self.template.encode()).hexdigest()[:16]
+
+
+RECODED = {
+    1: {"55e72477222c22d7"},
+    2: {"dacc8321e8705f77"},
+    4: {"e86a748a6d06d381"},
+    5: {"009eebadd9b0a30c"},
+    8: {"aaa68373d236e185"},
+}
+"""Earlier checksums of migrations whose files changed only in their codecs and comments (2026-12-06,
+issue 18): a store that applied them gets the new codecs from :func:`apply_codecs`, so it is up to date."""
 
 
 def migrations() -> list[Migration]:
@@ -308,7 +324,9 @@ def status(store: Store, options: SchemaOptions) -> list[MigrationStatus]:
                 name=migration.name,
                 applied=record is not None,
                 applied_at=record[1] if record else None,
-                checksum_matches=(record[0] == migration.checksum) if record else None,
+                checksum_matches=(record[0] == migration.checksum or record[0] in RECODED.get(migration.version, ()))
+                if record
+                else None,
             )
         )
     return report
@@ -338,6 +356,48 @@ def apply_retention(store: Store, options: SchemaOptions) -> list[str]:
             continue
         store.client.command(f"ALTER TABLE {store.table(table)} {on_cluster} MODIFY TTL {wanted}")
         altered.append(table)
+    return altered
+
+
+_COLUMN_CODEC = re.compile(r"^\s+(\w+) [^\n]*? (CODEC\([^\n]*\)),?$", re.M)
+_CREATED_TABLE = re.compile(r"^CREATE TABLE IF NOT EXISTS [^ .]+\.(\w+) ")
+
+
+def codecs(options: SchemaOptions, database: str = "default") -> dict[str, dict[str, str]]:
+    """The codec the migrations declare for each column (``{table: {column: "CODEC(...)"}}``), as
+    ``plan`` creates them: on a distributed layout, the ``*_local`` tables that hold the data."""
+    declared: dict[str, dict[str, str]] = {}
+    for statement in plan(options, database):
+        table = _CREATED_TABLE.match(statement)
+        if table:
+            columns = dict(_COLUMN_CODEC.findall(statement.split(") ENGINE", 1)[0]))
+            if columns:
+                declared[table.group(1)] = columns
+    return declared
+
+
+def apply_codecs(store: Store, options: SchemaOptions) -> list[str]:
+    """Give every column the codec its migration declares where the store has another (a store
+    created before the codecs changed). Only metadata changes: new parts are written with the new
+    codec, existing parts are recompressed when they next merge. Returns the ``table.column`` altered."""
+    on_cluster = f"ON CLUSTER {quote_identifier(options.cluster)}" if options.cluster else ""
+    current = {
+        (table, column): codec
+        for table, column, codec in store.client.query(
+            "SELECT table, name, compression_codec FROM system.columns WHERE database = {db:String}",
+            parameters={"db": store.database},
+        ).result_rows
+    }
+    altered = []
+    for table, columns in codecs(options, store.database).items():
+        for column, codec in columns.items():
+            have = current.get((table, column))
+            if have is None or have.replace(" ", "") == codec.replace(" ", ""):
+                continue
+            store.client.command(
+                f"ALTER TABLE {store.table(table)} {on_cluster} MODIFY COLUMN {quote_identifier(column)} {codec}"
+            )
+            altered.append(f"{table}.{column}")
     return altered
 
 
@@ -476,7 +536,8 @@ def _derive_new_views(store: Store, migration: Migration) -> None:
 
 
 def apply(store: Store, options: SchemaOptions) -> list[Migration]:
-    """Apply every migration the store lacks, in order, then the retention; returns those applied."""
+    """Apply every migration the store lacks, in order, then the retention and the codecs; returns
+    those applied."""
     _ensure_migrations_table(store, options)
     applied = _applied(store)
     done = []
@@ -495,4 +556,5 @@ def apply(store: Store, options: SchemaOptions) -> list[Migration]:
         )
         done.append(migration)
     apply_retention(store, options)
+    apply_codecs(store, options)
     return done

@@ -1,5 +1,7 @@
 -- The raw span table, column for column the OpenTelemetry Collector contrib ClickHouse
 -- exporter's otel_traces (bloom-filter index branch), so either writer can fill it.
+-- Codecs are ours (compatibility is the columns and their types): measured per column on 2026-12-06 (docs/benchmarks.md,
+-- "2026-12-06 storage"); a store created with other codecs gets these from schema.apply_codecs.
 CREATE TABLE IF NOT EXISTS ${db}.otel_traces ${on_cluster} (
     Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
     TraceId String CODEC(ZSTD(1)),
@@ -9,11 +11,11 @@ CREATE TABLE IF NOT EXISTS ${db}.otel_traces ${on_cluster} (
     SpanName LowCardinality(String) CODEC(ZSTD(1)),
     SpanKind LowCardinality(String) CODEC(ZSTD(1)),
     ServiceName LowCardinality(String) CODEC(ZSTD(1)),
-    ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(6)),
     ScopeName String CODEC(ZSTD(1)),
     ScopeVersion String CODEC(ZSTD(1)),
-    SpanAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
-    Duration UInt64 CODEC(T64, ZSTD(1)),
+    SpanAttributes Map(LowCardinality(String), String) CODEC(ZSTD(6)),
+    Duration UInt64 CODEC(ZSTD(1)),
     StatusCode LowCardinality(String) CODEC(ZSTD(1)),
     StatusMessage String CODEC(ZSTD(1)),
     Events Nested (

@@ -1,8 +1,8 @@
 -- The exporter's trace-id lookup table and its materialized view.
 CREATE TABLE IF NOT EXISTS ${db}.otel_traces_trace_id_ts ${on_cluster} (
     TraceId String CODEC(ZSTD(1)),
-    Start SimpleAggregateFunction(min, DateTime) CODEC(ZSTD(1)),
-    End SimpleAggregateFunction(max, DateTime) CODEC(ZSTD(1))
+    Start SimpleAggregateFunction(min, DateTime) CODEC(T64, ZSTD(1)),
+    End SimpleAggregateFunction(max, DateTime) CODEC(T64, ZSTD(1))
 ) ENGINE = ${aggregating_merge_tree}
 PARTITION BY toStartOfWeek(Start)
 ORDER BY (TraceId)

@@ -1,10 +1,10 @@
 -- Every business key of every hop (order, customer, each SKU, invoice, shipment, return),
 -- sorted by key: the fast path from any id to its hops in biz_hops.
 CREATE TABLE IF NOT EXISTS ${db}.biz_keys ${on_cluster} (
-    Key String CODEC(ZSTD(1)),
+    Key String CODEC(ZSTD(3)),
     KeyKind LowCardinality(String) CODEC(ZSTD(1)),
     Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
-    OrderId String CODEC(ZSTD(1)),
+    OrderId String CODEC(ZSTD(3)),
     SpanId String CODEC(ZSTD(1))
 ) ENGINE = ${replacing_merge_tree}
 PARTITION BY toYYYYMM(Timestamp)

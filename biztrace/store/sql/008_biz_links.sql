@@ -8,7 +8,7 @@ CREATE TABLE IF NOT EXISTS ${db}.biz_links ${on_cluster} (
     KeyKind LowCardinality(String) CODEC(ZSTD(1)),
     Linked String CODEC(ZSTD(1)),
     LinkedKind LowCardinality(String) CODEC(ZSTD(1)),
-    Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1))
+    Timestamp DateTime64(9) CODEC(ZSTD(3))
 ) ENGINE = ${replacing_merge_tree}
 ORDER BY (Key, LinkedKind, Linked, KeyKind)
 ${ttl_timestamp}

@@ -9,11 +9,11 @@ CREATE TABLE IF NOT EXISTS `otel`.otel_traces_local ON CLUSTER `biztrace` (
     SpanName LowCardinality(String) CODEC(ZSTD(1)),
     SpanKind LowCardinality(String) CODEC(ZSTD(1)),
     ServiceName LowCardinality(String) CODEC(ZSTD(1)),
-    ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(6)),
     ScopeName String CODEC(ZSTD(1)),
     ScopeVersion String CODEC(ZSTD(1)),
-    SpanAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
-    Duration UInt64 CODEC(T64, ZSTD(1)),
+    SpanAttributes Map(LowCardinality(String), String) CODEC(ZSTD(6)),
+    Duration UInt64 CODEC(ZSTD(1)),
     StatusCode LowCardinality(String) CODEC(ZSTD(1)),
     StatusMessage String CODEC(ZSTD(1)),
     Events Nested (
@@ -48,8 +48,8 @@ ENGINE = Distributed(`biztrace`, `otel`, otel_traces_local, if(SpanAttributes['o
 
 CREATE TABLE IF NOT EXISTS `otel`.otel_traces_trace_id_ts_local ON CLUSTER `biztrace` (
     TraceId String CODEC(ZSTD(1)),
-    Start SimpleAggregateFunction(min, DateTime) CODEC(ZSTD(1)),
-    End SimpleAggregateFunction(max, DateTime) CODEC(ZSTD(1))
+    Start SimpleAggregateFunction(min, DateTime) CODEC(T64, ZSTD(1)),
+    End SimpleAggregateFunction(max, DateTime) CODEC(T64, ZSTD(1))
 ) ENGINE = ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')
 PARTITION BY toStartOfWeek(Start)
 ORDER BY (TraceId)
@@ -119,12 +119,12 @@ CREATE TABLE IF NOT EXISTS `otel`.biz_hops_local ON CLUSTER `biztrace` (
     ParentSpanId String CODEC(ZSTD(1)),
     ServiceName LowCardinality(String) CODEC(ZSTD(1)),
     SpanName LowCardinality(String) CODEC(ZSTD(1)),
-    Duration UInt64 CODEC(T64, ZSTD(1)),
+    Duration UInt64 CODEC(ZSTD(1)),
     StatusCode LowCardinality(String) CODEC(ZSTD(1)),
-    StatusMessage String CODEC(ZSTD(1)),
-    OrderId String CODEC(ZSTD(1)),
-    CustomerId String CODEC(ZSTD(1)),
-    SkuIds Array(String) CODEC(ZSTD(1)),
+    StatusMessage String CODEC(ZSTD(3)),
+    OrderId String CODEC(ZSTD(3)),
+    CustomerId String CODEC(ZSTD(3)),
+    SkuIds Array(String) CODEC(ZSTD(6)),
     InvoiceId String CODEC(ZSTD(1)),
     ShipmentId String CODEC(ZSTD(1)),
     ReturnId String CODEC(ZSTD(1)),
@@ -133,11 +133,11 @@ CREATE TABLE IF NOT EXISTS `otel`.biz_hops_local ON CLUSTER `biztrace` (
     System LowCardinality(String) CODEC(ZSTD(1)),
     Channel LowCardinality(String) CODEC(ZSTD(1)),
     Priority LowCardinality(String) CODEC(ZSTD(1)),
-    Amount Nullable(Float64) CODEC(ZSTD(1)),
+    Amount Nullable(Float64) CODEC(ZSTD(3)),
     Currency LowCardinality(String) CODEC(ZSTD(1)),
-    Quantity Nullable(Float64) CODEC(ZSTD(1)),
+    Quantity Nullable(Float64) CODEC(ZSTD(3)),
     BizStatus LowCardinality(String) CODEC(ZSTD(1)),
-    EventId String CODEC(ZSTD(1)),
+    EventId String CODEC(ZSTD(6)),
     DeadLetter Bool CODEC(ZSTD(1)),
     ErrorType LowCardinality(String) CODEC(ZSTD(1))
 ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')
@@ -181,10 +181,10 @@ WHERE OrderId != '' OR CustomerId != '' OR notEmpty(SkuIds) OR InvoiceId != ''
    OR ShipmentId != '' OR ReturnId != '' OR Process != '' OR Stage != '';
 
 CREATE TABLE IF NOT EXISTS `otel`.biz_keys_local ON CLUSTER `biztrace` (
-    Key String CODEC(ZSTD(1)),
+    Key String CODEC(ZSTD(3)),
     KeyKind LowCardinality(String) CODEC(ZSTD(1)),
     Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
-    OrderId String CODEC(ZSTD(1)),
+    OrderId String CODEC(ZSTD(3)),
     SpanId String CODEC(ZSTD(1))
 ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')
 PARTITION BY toYYYYMM(Timestamp)
@@ -273,7 +273,7 @@ CREATE TABLE IF NOT EXISTS `otel`.biz_links_local ON CLUSTER `biztrace` (
     KeyKind LowCardinality(String) CODEC(ZSTD(1)),
     Linked String CODEC(ZSTD(1)),
     LinkedKind LowCardinality(String) CODEC(ZSTD(1)),
-    Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1))
+    Timestamp DateTime64(9) CODEC(ZSTD(3))
 ) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}')
 ORDER BY (Key, LinkedKind, Linked, KeyKind)
 TTL toDateTime(Timestamp) + toIntervalDay(30)
