@@ -32,6 +32,7 @@ from biztrace.readmodel.figures import Figures, headline
 from biztrace.readmodel.lookup import KeyHistory, key_history
 from biztrace.readmodel.models import AlertInstance, naive_utc
 from biztrace.readmodel.overview import alert_status
+from biztrace.readmodel.scorecards import Dimension, Scorecards, scorecards
 from biztrace.readmodel.transactions import Transaction, transactions
 from biztrace.readmodel.variants import Variants, variants
 from biztrace.store import Store, StoreError, schema
@@ -250,6 +251,20 @@ def build_app(
         if start >= end:
             raise HTTPException(400, f"since {start:%Y-%m-%d %H:%M:%S} is not before until {end:%Y-%m-%d %H:%M:%S}")
         return variants(store, current_config(), object, start, end, top=top)
+
+    @app.get(f"{PREFIX}/scorecards", response_model=Scorecards, tags=["figures"])
+    def sla_scorecards(
+        who: Reader,
+        by: Dimension = "customer",
+        period: str = "7d",
+        process: str = "",
+        limit: Annotated[int, Query(ge=1, le=100_000)] = 50,
+    ) -> Scorecards:
+        """SLA scorecards per customer, partner, channel or system over the transactions started in ``period``
+        before now, against the period before it (``biztrace scorecards``' and the Scorecards page's figures):
+        the ``limit`` with the most transactions."""
+        return scorecards(store, current_config(), clock(), period=parse_duration(period), by=by, process=process,
+                          limit=limit)  # fmt: skip
 
     @app.get(f"{PREFIX}/status", response_model=StoreStatus, tags=["store"])
     def status(who: Reader) -> StoreStatus:

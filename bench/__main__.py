@@ -123,6 +123,18 @@ def _api(quick: bool) -> dict:
     return result
 
 
+def _scorecards(quick: bool) -> dict:
+    from bench import scorecards
+
+    transactions = 20_000 if quick else 1_000_000
+    store = _fresh_store("scorecards")
+    with _progress() as bar:
+        task = bar.add_task("generating transactions", total=transactions)
+        result = scorecards.run(store, transactions, progress=lambda n: bar.advance(task, n))
+    store.close()
+    return result
+
+
 def _ocel(quick: bool) -> dict:
     from bench import ocel_export
 
@@ -130,7 +142,8 @@ def _ocel(quick: bool) -> dict:
 
 
 BENCHMARKS = {"ingest": _ingest, "lookup": _lookup, "alerts": _alerts, "reconcile": _reconcile, "hop": _hop,
-              "simulate": _simulate, "dashboard": _dashboard, "api": _api, "ocel": _ocel}  # fmt: skip
+              "simulate": _simulate, "dashboard": _dashboard, "api": _api, "ocel": _ocel,
+              "scorecards": _scorecards}  # fmt: skip
 
 
 def main() -> int:

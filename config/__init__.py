@@ -28,6 +28,8 @@ from pydantic import (
     model_validator,
 )
 
+from biztrace.config.calendars import Calendar
+from biztrace.config.calendars import reference_problems as calendar_problems
 from biztrace.config.errors import ConfigError, Problem
 from biztrace.config.mapping import Mapping
 from biztrace.config.receivers import Receiver, check_http_url
@@ -83,12 +85,29 @@ class _Strict(BaseModel):
 
 
 class SLA(_Strict):
-    """Time allowed to reach a stage, optionally different per priority and per channel."""
+    """Time allowed to reach a stage, optionally different per priority and per channel, and per
+    customer (``customer.id``) or trading partner (the system that reported the capture stage) by
+    contract. The most specific applies: customer, then partner, then priority, then channel."""
 
     within: Duration
     since: Literal["previous", "start"] = Field("previous", description="measured from the previous stage or the first")
     by_priority: dict[str, Duration] = Field(default_factory=dict)
     by_channel: dict[str, Duration] = Field(default_factory=dict)
+    calendar: str | None = Field(None, description="the business calendar its clock runs on (config.calendars)")
+    by_customer: dict[str, Duration] = Field(
+        default_factory=dict, description="contractual SLAs: customer.id -> time allowed (overrides every other)"
+    )
+    by_partner: dict[str, Duration] = Field(
+        default_factory=dict,
+        description="contractual SLAs: trading partner (the system that reported the capture stage) -> time allowed",
+    )
+
+    @field_validator("by_priority", "by_channel", "by_customer", "by_partner")
+    @classmethod
+    def _named(cls, overrides: dict[str, timedelta]) -> dict[str, timedelta]:
+        if any(not name.strip() for name in overrides):
+            raise ValueError("an override needs a name (an empty one matches nothing)")
+        return overrides
 
 
 class Stage(_Strict):
@@ -106,6 +125,7 @@ class Process(_Strict):
     stages: list[Stage] = Field(min_length=1, max_length=MAX_STAGES, description=f"at most {MAX_STAGES}")
     completes_at: str | None = Field(None, description="the stage that completes it (default: the last)")
     end_to_end: SLA | None = None
+    calendar: str | None = Field(None, description="the business calendar of its SLAs (config.calendars)")
     value_stage: str | None = Field(
         None,
         description="the stage whose amount is the transaction's value (its system of record's acceptance, e.g. "
@@ -126,6 +146,9 @@ class Process(_Strict):
             raise ValueError(f"completes_at {self.completes_at!r} is not one of its stages")
         if self.value_stage is not None and self.value_stage not in names:
             raise ValueError(f"value_stage {self.value_stage!r} is not one of its stages")
+        if self.end_to_end is not None and (self.end_to_end.by_customer or self.end_to_end.by_partner):
+            raise ValueError("end_to_end: by_customer and by_partner apply to stage SLAs only (put the contract "
+                             "on the stages it covers)")  # fmt: skip
         return self
 
     @property
@@ -324,6 +347,8 @@ class AlertsConfig(_Strict):
     reconciliation: list[Reconciliation] = Field(default_factory=list)
     mappings: list[Mapping] = Field(default_factory=list, description="rules making non-conventional spans hops")
     replay: list[ReplayTarget] = Field(default_factory=list, description="where to ask for a transaction's replay")
+    calendars: dict[str, Calendar] = Field(default_factory=dict, description="business calendars by name")
+    sites: dict[str, str] = Field(default_factory=dict, description="system (site) -> the calendar of its stages")
 
     @model_validator(mode="after")
     def _references(self) -> AlertsConfig:
@@ -363,6 +388,7 @@ class AlertsConfig(_Strict):
                             f"rule {rule.name!r}: stage {rule.stage!r} is not a stage of its process",
                         )
                     )
+        problems.extend(calendar_problems(self))
         receivers = [receiver.name for receiver in self.receivers]
         for index, name in enumerate(receivers):
             if receivers.index(name) != index:

@@ -14,6 +14,7 @@ PAGES: dict[str, set[str]] = {
     "exceptions": {"operations", "support", "on-call", "admin"},
     "alerts": {"on-call", "admin"},
     "process_map": {"operations", "on-call", "admin"},
+    "scorecards": {"operations", "admin"},
 }
 """Which roles see which dashboard page."""
 

@@ -20,6 +20,7 @@ PAGES = {
     "exceptions": ("Exception queues", ":material/report:"),
     "alerts": ("Alerts", ":material/notifications_active:"),
     "process_map": ("Process map", ":material/account_tree:"),
+    "scorecards": ("SLA scorecards", ":material/scoreboard:"),
 }
 
 here = Path(__file__).parent

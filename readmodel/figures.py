@@ -37,6 +37,7 @@ from clickhouse_connect.driver.binding import quote_identifier
 from pydantic import BaseModel, Field
 
 from biztrace.config import AlertsConfig
+from biztrace.readmodel import calendars
 from biztrace.readmodel.reconcile import ParityRow
 from biztrace.readmodel.transactions import process_parameters, sql
 from biztrace.store import Store
@@ -57,10 +58,10 @@ class SlaAdherence(BaseModel):
     missed_keys: list[str] = Field(description="up to 50 keys of missed transactions, the first in key order")
 
 
-def sla_parameters(config: AlertsConfig) -> dict[str, list[Any]]:
+def sla_parameters(config: AlertsConfig) -> dict[str, Any]:
     """The end-to-end SLAs as ``sql/sla_adherence.sql``'s parameters."""
     timed = {name: p.end_to_end.within.total_seconds() for name, p in config.processes.items() if p.end_to_end}
-    return {"e2e_processes": list(timed), "e2e_s": list(timed.values())}
+    return {"e2e_processes": list(timed), "e2e_s": list(timed.values()), **calendars.end_to_end_parameters(config)}
 
 
 def sla_adherence(
@@ -94,7 +95,7 @@ def sla_adherence(
         raise ValueError(f"SLA adherence groups by {', '.join(SLA_LABELS)}; not {unknown[0]!r}")
     wanted = {"process": process, "stage": stage, "system": system, "channel": channel, "priority": priority}
     filters = ["1"] + [f"{quote_identifier(label)} = {{f_{label}:String}}" for label, v in wanted.items() if v]
-    query = Template(sql("sla_adherence")).substitute(
+    query = Template(sql("sla_adherence", config)).substitute(
         group=", ".join(quote_identifier(label) for label in group) or "tuple()",
         snapshot=snapshot,
         filters=" AND ".join(filters),

@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from biztrace.config import KEY_COLUMNS, MAX_STAGES, AlertsConfig
+from biztrace.readmodel import calendars
 from biztrace.readmodel.keygraph import LINK_UP, key_tree
 from biztrace.readmodel.mapping import mapping_parameters
 from biztrace.store import Store
@@ -30,6 +31,7 @@ FRAGMENTS = {
     "placement": True,  # every hop row with the columns placing it (BizProcess and what resolves BizKey)
     "key_tree": False,  # the keys of {keys}'s trees in the key graph (a SELECT of Key)
     "hops_of_keys": True,  # a condition: the hop belongs to the tree of one of {keys} ({keys} = []: any hop)
+    "stage_sla_rows": True,  # one row per stage SLA measured in $snapshot (stage_sla.sql, the scorecards)
 }
 """Fragments a query includes as ``${name}`` (``sql/<name>.sql``), True for those put in parentheses."""
 
@@ -77,7 +79,7 @@ def sql(name: str, config: AlertsConfig | None = None, *, keys: bool | Literal["
                 text = text.replace(f"${{{fragment}}}", f"({body})" if wrap else body)
     for fragment, body in rows.items():
         text = text.replace(f"${{{fragment}}}", body)
-    return text
+    return calendars.expand(text, config)  # the business-time clocks (sql/clock.sql)
 
 
 KEY_SPECIFICITY = ("return.id", "shipment.id", "invoice.id", "order.id", "customer.id")
@@ -155,14 +157,16 @@ def process_parameters(config: AlertsConfig) -> dict[str, Any]:
     stage's index; ``(process, stage)`` pairs with their 1-based index; and per stage, numbered
     by ``stage_codes`` (process number * ``stage_code_base`` + index): its name, owning system,
     SLA seconds (0: none) and whether the SLA counts from the start. Overrides are keyed
-    ``(code, priority)`` and ``(code, channel)``. The transaction query looks stages up by
+    ``(code, priority)``, ``(code, channel)``, and the contractual ones ``(code, customer)`` and
+    ``(code, partner)``; the most specific applies (customer, partner, priority, channel, the
+    stage's own). The transaction query looks stages up by
     number, which is several times cheaper per row than by a string built per row.
     """
     key_numbers = {key: number for number, key in enumerate(KEY_COLUMNS, start=1)}  # the order transactions.sql reads
     p: dict[str, list[Any]] = {key: [] for key in (
         "processes", "key_columns", "completion_index", "value_index", "stage_pairs", "stage_pair_index", "stage_codes",
         "index_stage", "index_system", "index_sla_s", "index_since_start", "priority_codes", "priority_sla_s",
-        "channel_codes", "channel_sla_s",
+        "channel_codes", "channel_sla_s", "customer_codes", "customer_sla_s", "partner_codes", "partner_sla_s",
     )}  # fmt: skip
     for number, (name, process) in enumerate(config.processes.items(), start=1):
         p["processes"].append(name)
@@ -185,7 +189,12 @@ def process_parameters(config: AlertsConfig) -> dict[str, Any]:
             for channel, within in (sla.by_channel if sla else {}).items():
                 p["channel_codes"].append((code, channel))
                 p["channel_sla_s"].append(within.total_seconds())
-    return {**p, **placement_parameters(config), "stage_code_base": STAGE_CODE_BASE}
+            for kind in ("customer", "partner"):
+                for name_, within in (getattr(sla, f"by_{kind}") if sla else {}).items():
+                    p[f"{kind}_codes"].append((code, name_))
+                    p[f"{kind}_sla_s"].append(within.total_seconds())
+    clocks = calendars.calendar_parameters(config)  # the business calendars of the SLAs (sql/clock.sql)
+    return {**p, **placement_parameters(config), **clocks, "stage_code_base": STAGE_CODE_BASE}
 
 
 def query_parameters(

@@ -26,6 +26,7 @@ from biztrace.cli.dashboard import DashboardCommand, UpCommand, UserCommand
 from biztrace.cli.export import ExportCommand
 from biztrace.cli.figures import FiguresCommand
 from biztrace.cli.remote import remote_for
+from biztrace.cli.scorecards import ScorecardsCommand
 from biztrace.cli.serving import ApiOptions
 from biztrace.cli.token import TokenCommand
 from biztrace.cli.util import EXIT_NOT_FOUND, EXIT_STORE, EXIT_USAGE, CommandFailed, open_store, print_json
@@ -374,6 +375,9 @@ class Biztrace(BaseSettings):
     )
     variants: CliSubCommand[VariantsCommand] = Field(
         description="the paths of stages orders, shipments or returns took"
+    )
+    scorecards: CliSubCommand[ScorecardsCommand] = Field(
+        description="SLA scorecards per customer, partner, channel or system, against the previous period"
     )
 
     def cli_cmd(self) -> None:

@@ -3,7 +3,7 @@
 -- the system at fault: readmodel/sql/system_at_fault.sql, as the alert pass's snapshot says it).
 SELECT
     process, key, state, current_stage, next_stage, next_system, due_at, started_at, completed_at, last_at,
-    priority, channel, hops, stages_reached, stages_reached_at,
+    priority, channel, customer, partner, hops, stages_reached, stages_reached_at,
     $system_at_fault AS system
 FROM ($transactions)
 WHERE ({channel:String} = '' OR channel = {channel:String})

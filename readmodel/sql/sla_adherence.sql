@@ -19,10 +19,17 @@ FROM (
     SELECT *,
         toInt64(transform(process, {e2e_processes:Array(String)}, {e2e_s:Array(Float64)}, toFloat64(0)) * 1000)
             AS e2e_ms,
+        -- the clock: the end-to-end SLA's business calendar (calendars.py; 0: 24x7) counts working time only
+        transform(process, {e2e_processes:Array(String)}, {e2e_calendar:Array(UInt16)}, toUInt16(0)) AS e2e_clock,
+        {now:DateTime64(9)} AS e2e_now,
+        if(e2e_clock = 0, 0, ${business_start_ms:e2e_clock,started_at}) AS e2e_from_ms,
         multiIf(completed_at IS NOT NULL,
-                    if(dateDiff('millisecond', started_at, assumeNotNull(completed_at)) <= e2e_ms, 'met', 'missed'),
+                    if(if(e2e_clock = 0, dateDiff('millisecond', started_at, assumeNotNull(completed_at)),
+                          ${business_ms:e2e_clock,assumeNotNull(completed_at)} - e2e_from_ms) <= e2e_ms,
+                       'met', 'missed'),
                 state = 'stuck', 'missed',
-                started_at + toIntervalMillisecond(e2e_ms) < {now:DateTime64(9)}, 'missed',
+                if(e2e_clock = 0, started_at + toIntervalMillisecond(e2e_ms) < {now:DateTime64(9)},
+                   ${business_ms:e2e_clock,e2e_now} - e2e_from_ms > e2e_ms), 'missed',
                 'pending') AS outcome
     FROM $snapshot
     WHERE has({e2e_processes:Array(String)}, process)

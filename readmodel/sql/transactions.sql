@@ -30,7 +30,7 @@ hops AS (
         -- a hop of the process's value_stage (0: none) that carries an amount and did not fail
         idx > 0 AND idx = transform(BizProcess, {processes:Array(String)}, {value_index:Array(UInt16)}, toUInt16(0))
             AND Amount IS NOT NULL AND StatusCode != 'Error' AS value_hop,
-        Timestamp, Stage, System, SpanId, ErrorType, DeadLetter, Priority, Channel, Amount, Currency
+        Timestamp, Stage, System, SpanId, ErrorType, DeadLetter, Priority, Channel, Amount, Currency, CustomerId
     FROM ${business_hops}
     WHERE BizProcess IN {processes:Array(String)} AND Timestamp <= {now:DateTime64(9)}
       AND Timestamp >= {since:DateTime64(9)}
@@ -64,6 +64,10 @@ per_transaction AS (
         argMin(System, Timestamp) AS tx_first_system,
         if(anyIf(Priority, Stage != '') != '', anyIf(Priority, Stage != ''), any(Priority)) AS tx_priority,
         anyIf(Channel, Channel != '') AS tx_channel,
+        -- the customer: any hop's customer.id (a producer may put it on one hop only); '' when none carried one
+        anyIf(CustomerId, CustomerId != '') AS tx_customer,
+        -- the trading partner: the system that reported the capture (first) stage, else the first hop's system
+        if(countIf(idx = 1) > 0, argMinIf(System, Timestamp, idx = 1), argMin(System, Timestamp)) AS tx_partner,
         -- the transaction's value (CONVENTIONS, "Machine-readable output"; reconcile_mismatches.sql must agree):
         -- the latest amount its value stage (the system of record's acceptance) reported, else the first amount
         -- seen; NULL when no hop carried one
@@ -90,17 +94,32 @@ classified AS (
         toUInt32(process_code + stage_index + 1) AS next_code,
         transform(next_code, {stage_codes:Array(UInt32)}, {index_stage:Array(String)}, '') AS next_stage,
         transform(next_code, {stage_codes:Array(UInt32)}, {index_system:Array(String)}, '') AS next_system,
+        -- the SLA of the next stage: a contract's (customer, then partner), else the priority's, the channel's,
+        -- the stage's own (stage_sla_rows.sql looks it up the same way)
+        transform(cityHash64(next_code, tx_customer),
+                  arrayMap(x -> cityHash64(x.1, x.2), {customer_codes:Array(Tuple(UInt32, String))}),
+                  {customer_sla_s:Array(Float64)},
+        transform(cityHash64(next_code, toString(tx_partner)),
+                  arrayMap(x -> cityHash64(x.1, x.2), {partner_codes:Array(Tuple(UInt32, String))}),
+                  {partner_sla_s:Array(Float64)},
         transform(cityHash64(next_code, toString(tx_priority)),
                   arrayMap(x -> cityHash64(x.1, x.2), {priority_codes:Array(Tuple(UInt32, String))}),
                   {priority_sla_s:Array(Float64)},
             transform(cityHash64(next_code, tx_channel),
                       arrayMap(x -> cityHash64(x.1, x.2), {channel_codes:Array(Tuple(UInt32, String))}),
                       {channel_sla_s:Array(Float64)},
-                transform(next_code, {stage_codes:Array(UInt32)}, {index_sla_s:Array(Float64)}, toFloat64(0))))
+                transform(next_code, {stage_codes:Array(UInt32)}, {index_sla_s:Array(Float64)}, toFloat64(0))))))
             AS next_sla_s,
         transform(next_code, {stage_codes:Array(UInt32)}, {index_since_start:Array(UInt8)}, toUInt8(0)) AS since_start,
         if(since_start, tx_started_at, current_stage_at) AS sla_from,
-        if(next_sla_s > 0, sla_from + toIntervalMillisecond(toInt64(next_sla_s * 1000)), NULL) AS due_at,
+        -- the clock: the next stage's business calendar (calendars.py; 0: 24x7) counts working time only, from the
+        -- next opening when the SLA started after the cut-off (clock.sql)
+        transform(next_code, {stage_codes:Array(UInt32)}, {index_calendar:Array(UInt16)}, toUInt16(0)) AS next_calendar,
+        ${business_start_ms:next_calendar,sla_from} + toInt64(next_sla_s * 1000) AS due_business_ms,
+        if(next_sla_s > 0,
+           if(next_calendar = 0, sla_from + toIntervalMillisecond(toInt64(next_sla_s * 1000)),
+              ${business_due:next_calendar,due_business_ms}),
+           NULL) AS due_at,
         -- the first time each stage was reached (the pairs hold every stage hop, retries included)
         arraySort(arrayDistinct(arrayMap(x -> x.1, reached_pairs))) AS reached_index,
         arrayMap(i -> arrayMin(arrayMap(x -> x.2, arrayFilter(x -> x.1 = i, reached_pairs))), reached_index)
@@ -132,6 +151,8 @@ SELECT
     if(in_trouble, trouble_info.1, '') AS error_type,
     tx_priority AS priority,
     tx_channel AS channel,
+    tx_customer AS customer,
+    tx_partner AS partner,
     tx_value.1 AS amount,
     tx_value.2 AS currency,
     tx_hops AS hops,
