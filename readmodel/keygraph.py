@@ -6,13 +6,17 @@ number of steps: up to two steps up (invoice -> shipment -> order, return -> ord
 key's roots, then up to three down (customer -> order -> shipment -> invoice) for its tree. A
 customer is a parent for display only, never a way up, so one order's tree never holds the
 customer's other orders. ``sql/key_tree.sql`` computes a tree; ``sql/business_hops.sql`` resolves
-the key of a hop that lacks its process's key through the same links.
+the key of a hop that lacks its process's key through the same links. With mapping rules
+(``mappings:``), the spans they map link their keys too, read when a query runs
+(:func:`links_source`, ``sql/mapped_links.sql``), as the mapped hops are.
 """
 
 from __future__ import annotations
 
 from importlib import resources
 
+from biztrace.config import AlertsConfig
+from biztrace.readmodel.mapping import mapping_parameters
 from biztrace.store import Store
 
 LINK_UP: tuple[tuple[str, str], ...] = (
@@ -36,26 +40,40 @@ DOWN_STEPS = 3
 _SQL = resources.files("biztrace.readmodel") / "sql"
 
 
-def key_tree(store: Store, keys: list[str]) -> list[str]:
-    """Every key of the trees of ``keys`` (the keys themselves included), sorted.
+def links_source(mapped: bool) -> str:
+    """What a query reads as the key graph (``${links}``): ``biz_links``, or with mapping rules
+    ``biz_links`` and the links the mapped spans make (``sql/mapped_links.sql``), read when the query
+    runs like every mapped hop (the query then takes :func:`mapping.mapping_parameters` too)."""
+    if not mapped:
+        return "{db:Identifier}.biz_links"
+    spans = "(" + (_SQL / "mapped_spans.sql").read_text().strip() + ")"
+    made = (_SQL / "mapped_links.sql").read_text().strip().replace("${mapped_spans}", spans)
+    return f"(SELECT Key, KeyKind, Linked, LinkedKind FROM {{db:Identifier}}.biz_links UNION ALL\n{made}\n)"
+
+
+def key_tree(store: Store, keys: list[str], config: AlertsConfig | None = None) -> list[str]:
+    """Every key of the trees of ``keys`` (the keys themselves included), sorted; with ``config``'s
+    mapping rules, the links of the spans they map too.
 
     The same tree as ``sql/key_tree.sql`` (which queries use inside one statement), walked one step
     per query and stopped as soon as a step finds nothing new: a key with no links costs one read
     of ``biz_links``, which keeps a lookup by key about as fast as before the graph existed.
     """
-    return sorted(key_kinds(store, keys))
+    return sorted(key_kinds(store, keys, config))
 
 
-def key_kinds(store: Store, keys: list[str]) -> dict[str, str]:
+def key_kinds(store: Store, keys: list[str], config: AlertsConfig | None = None) -> dict[str, str]:
     """:func:`key_tree` with each key's kind (``order``, ``shipment``, ...; '' for a key of ``keys``
     that has no links, whose kind the graph does not know)."""
-    text = (_SQL / "key_links.sql").read_text()
+    mapped = config is not None and bool(config.mappings)
+    text = (_SQL / "key_links.sql").read_text().replace("${links}", links_source(mapped))
+    base = {"db": store.database, **(mapping_parameters(config) if mapped else {})}
     kinds = dict.fromkeys(keys, "")
     up = set(LINK_UP)
 
     def step(frontier: set[str]) -> list[tuple[str, str, str, str]]:
         """The links of ``frontier`` as (key, linked, linked kind, 'up' or 'down'), others dropped."""
-        rows = store.client.query(text, parameters={"db": store.database, "keys": sorted(frontier)}).result_rows
+        rows = store.client.query(text, parameters=base | {"keys": sorted(frontier)}).result_rows
         found = set()
         for key, key_kind, linked, linked_kind in rows:
             kinds[key] = key_kind

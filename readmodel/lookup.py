@@ -86,7 +86,7 @@ def key_history(store: Store, key: str, limit: int = 10_000, config: AlertsConfi
     customer's other orders. With ``config``, spans its mapping rules make hops are included.
     """
     mapped = config is not None and bool(config.mappings)
-    tree = key_kinds(store, [key])
+    tree = key_kinds(store, [key], config)
     orders = [k for k, kind in tree.items() if kind in ("order", "")]  # a key without links may be an order
     keys = [k for k, kind in tree.items() if kind != "order"]
     parameters = {

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from biztrace.config import KEY_COLUMNS, MAX_STAGES, AlertsConfig
 from biztrace.readmodel import calendars
-from biztrace.readmodel.keygraph import LINK_UP, key_tree
+from biztrace.readmodel.keygraph import LINK_UP, key_tree, links_source
 from biztrace.readmodel.mapping import mapping_parameters
 from biztrace.store import Store
 
@@ -32,17 +32,20 @@ FRAGMENTS = {
     "key_tree": False,  # the keys of {keys}'s trees in the key graph (a SELECT of Key)
     "hops_of_keys": True,  # a condition: the hop belongs to the tree of one of {keys} ({keys} = []: any hop)
     "stage_sla_rows": True,  # one row per stage SLA measured in $snapshot (stage_sla.sql, the scorecards)
+    "mapped_spans": True,  # the spans mapping rules make hops (mapped_hops.sql, mapped_links.sql)
 }
 """Fragments a query includes as ``${name}`` (``sql/<name>.sql``), True for those put in parentheses."""
 
 
 def _hop_rows(mapped: bool) -> dict[str, str]:
-    """What ``${hop_rows}`` and ``${mapped_column}`` are: biz_hops itself (one level, so filters
-    reach its primary key and, on a cluster, the shards), or with mappings the union with the
-    mapped spans (``sql/mapped_hops.sql``)."""
+    """What ``${hop_rows}``, ``${mapped_column}`` and ``${links}`` are: biz_hops itself (one level, so
+    filters reach its primary key and, on a cluster, the shards), or with mappings the union with the
+    mapped spans (``sql/mapped_hops.sql``); the key graph's links (:func:`keygraph.links_source`)."""
     if mapped:
-        return {"hop_rows": "(" + (_SQL / "mapped_hops.sql").read_text().strip() + ")", "mapped_column": ""}
-    return {"hop_rows": "{db:Identifier}.biz_hops", "mapped_column": "false AS Mapped,"}
+        spans = "(" + (_SQL / "mapped_spans.sql").read_text().strip() + ")"
+        hops = (_SQL / "mapped_hops.sql").read_text().strip().replace("${mapped_spans}", spans)
+        return {"hop_rows": f"({hops})", "mapped_column": "", "links": links_source(True)}
+    return {"hop_rows": "{db:Identifier}.biz_hops", "mapped_column": "false AS Mapped,", "links": links_source(False)}
 
 
 _NO_KEYS = {
@@ -228,7 +231,7 @@ def transactions_query(
     each step would be read three times over)."""
     parameters = query_parameters(store, config, now, keys=keys, states=states, since=since)
     if keys:
-        parameters["tree"] = key_tree(store, keys)
+        parameters["tree"] = key_tree(store, keys, config)
     return sql("transactions", config, keys="exact" if keys else False), parameters
 
 

@@ -27,7 +27,7 @@ WITH
        -- asked for some keys ({keys}): only the hops of their trees
        AND ({keys:Array(String)} = [] OR (OrderId, Timestamp, SpanId) IN (
            SELECT OrderId, Timestamp, SpanId FROM {db:Identifier}.biz_keys WHERE Key IN (${key_tree})))) AS link_sources,
-    (SELECT groupUniqArray(Linked) FROM {db:Identifier}.biz_links
+    (SELECT groupUniqArray(Linked) FROM ${links}
      WHERE Key IN (SELECT arrayJoin(link_sources)) AND (KeyKind, LinkedKind) IN {link_up:Array(Tuple(String, String))}
        AND LinkedKind != 'customer') AS link_mids
 SELECT
@@ -44,14 +44,14 @@ FROM (
 LEFT ANY JOIN (
     SELECT cityHash64(source, LinkedKind) AS hash, argMin(Linked, (steps, Linked)) AS target
     FROM (
-        SELECT Key AS source, Linked, LinkedKind, 1 AS steps FROM {db:Identifier}.biz_links
+        SELECT Key AS source, Linked, LinkedKind, 1 AS steps FROM ${links}
         WHERE Key IN (SELECT arrayJoin(link_sources)) AND (KeyKind, LinkedKind) IN {link_up:Array(Tuple(String, String))}
         UNION ALL
         SELECT first.Key AS source, second.Linked AS Linked, second.LinkedKind AS LinkedKind, 2 AS steps
-        FROM (SELECT DISTINCT Key, Linked FROM {db:Identifier}.biz_links
+        FROM (SELECT DISTINCT Key, Linked FROM ${links}
               WHERE Key IN (SELECT arrayJoin(link_sources)) AND (KeyKind, LinkedKind) IN {link_up:Array(Tuple(String, String))}
                 AND LinkedKind != 'customer') AS first
-        INNER JOIN (SELECT DISTINCT Key, Linked, LinkedKind FROM {db:Identifier}.biz_links
+        INNER JOIN (SELECT DISTINCT Key, Linked, LinkedKind FROM ${links}
                     WHERE Key IN (SELECT arrayJoin(link_mids)) AND (KeyKind, LinkedKind) IN {link_up:Array(Tuple(String, String))})
             AS second ON second.Key = first.Linked)
     GROUP BY hash

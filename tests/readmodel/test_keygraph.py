@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from importlib import resources
 from typing import Any
 
 from biztrace.config import loads
 from biztrace.readmodel.keygraph import LINK_UP, backfill_links, key_tree
 from biztrace.readmodel.lookup import key_history
-from biztrace.readmodel.transactions import transactions
+from biztrace.readmodel.transactions import sql, transactions
 
 CONFIG = loads("{}")
 
@@ -72,7 +71,7 @@ def test_the_tree_queries_use_is_the_lookups_tree(producers: Any) -> None:
     _order_with_linked_hops(producers)
     _order_with_linked_hops(producers, order="O-2", customer="C-1", suffix="2")
     store = producers.flush()
-    text = (resources.files("biztrace.readmodel") / "sql" / "key_tree.sql").read_text()
+    text = sql("key_tree")  # the text the queries include (``${links}``: biz_links without mappings)
     for key in ("O-1", "SH-1", "INV-2", "R-2", "C-1", "SKU-unknown"):
         rows = store.client.query(text, parameters={"db": store.database, "keys": [key], "link_up": list(LINK_UP)})
         assert sorted(row[0] for row in rows.result_rows) == key_tree(store, [key]), key

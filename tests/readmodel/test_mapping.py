@@ -60,7 +60,8 @@ def test_a_lookup_with_the_configuration_shows_mapped_hops(producers: Any) -> No
         ("POST /api/orders/SO-1/ship", "shipment.confirmed", True),
     ]
     assert history.hops[0].customer_id == "C-9"
-    assert [h.span_name for h in key_history(store, "C-9", config=loads(MAPPED)).hops] == ["CreateSalesOrder"]
+    # the mapped span links its customer and its order: a lookup by the customer shows the order's tree
+    assert key_history(store, "C-9", config=loads(MAPPED)).hops == history.hops
 
 
 def test_a_mapping_rule_is_validated_on_load() -> None:
@@ -107,3 +108,30 @@ def test_the_order_command_shows_mapped_hops_with_the_configuration(producers: A
     config.write_text("mappings: [{when: {service: x}, set: {stage: 7}}]\n")
     assert main(["order", "SO-1", "--store", dsn, "--config", str(config)]) == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+LINKING = """
+mappings:
+  - when: {service: legacy-wms, span_name: ConfirmShipment}
+    set: {stage: shipment.confirmed, process: order_to_cash}
+    keys: {shipment.id: shipment_no, order.id: sales_order_number}
+"""
+
+
+def test_a_mapped_span_with_two_keys_links_them_in_the_key_graph(producers: Any) -> None:
+    """Only the legacy WMS knows which order a shipment belongs to; the invoice names the shipment alone."""
+    p = producers
+    p.span("crm", "capture", 0, **{"order.id": "SO-7", "biz.stage": "order.captured"})
+    p.span("legacy-wms", "ConfirmShipment", 1, shipment_no="SH-7", sales_order_number="SO-7")
+    p.span("billing", "post", 2, **{"invoice.id": "INV-7", "shipment.id": "SH-7", "biz.stage": "invoice.posted"})
+    store = p.flush()
+    assert "SO-7" not in key_history(store, "INV-7").tree  # the stored graph alone: invoice - shipment
+    config = loads(LINKING)
+    history = key_history(store, "INV-7", config=config)
+    assert {"INV-7", "SH-7", "SO-7"} <= set(history.tree)
+    assert [h.span_name for h in history.hops] == ["capture", "ConfirmShipment", "post"]
+    # the invoice hop carries no order id: it is placed on SO-7 through the mapped link, by key or in a pass
+    [by_key] = transactions(store, config, producers.now, keys=["SO-7"])  # its tree reaches INV-7 through SH-7
+    [every] = [t for t in transactions(store, config, producers.now) if t.key == "SO-7"]
+    for order in (by_key, every):
+        assert (order.key, order.stages_reached[-1]) == ("SO-7", "invoice.posted"), order
