@@ -145,6 +145,7 @@ class ReplayRequest(BaseModel):
     key: str = Field(min_length=1)
     kind: ExceptionKind
     request_id: str | None = Field(None, description="idempotency key: the same id is one replay")
+    actor: str | None = Field(None, description="who asks, when an admin token acts for a person (the CLI's --by)")
 
 
 class TokenRequest(BaseModel):
@@ -431,7 +432,8 @@ def build_app(
         if replay_sender is None:
             raise HTTPException(503, "this process sends no replays")
         return replays.request_replay(
-            store, current_config(), clock(), process=body.process, key=body.key, kind=body.kind, actor=who.name,
+            store, current_config(), clock(), process=body.process, key=body.key, kind=body.kind,
+            actor=_actor(who, body.actor),
             roles=who.roles, send=replay_sender, request_id=body.request_id,
         )  # fmt: skip
 

@@ -19,6 +19,7 @@ from biztrace.config import AlertsConfig
 from biztrace.config.errors import ConfigError
 from biztrace.dashboard import auth, data, queries, signin
 from biztrace.dashboard.queries import WINDOWS, Filters
+from biztrace.readmodel.replays import Sender
 from biztrace.store import StoreError
 
 ORDER_PAGE = "search"
@@ -341,12 +342,37 @@ def footer() -> None:
     st.caption(f"queries {data.query_time() * 1000:.0f} ms · data as of {tick():%H:%M:%S} UTC")
 
 
-def order_link(key: str) -> str:
-    """The shareable URL of one key's page, relative to the app, carrying the current filters (a link
-    that opens in a new tab keeps them)."""
-    from urllib.parse import urlencode
+def open_order(key: str) -> None:
+    """Go to one key's page in this tab; its URL (``/search?key=...`` and the filters) can be shared."""
+    st.switch_page(f"views/{ORDER_PAGE}.py", query_params={"key": key, **filter_params(current_filters())})
 
-    return f"/{ORDER_PAGE}?" + urlencode({"key": key, **filter_params(current_filters())})
+
+def order_table(frame, key_column: str, *, key: str, **options) -> None:
+    """A table whose rows open their order in this tab: selecting a row goes to ``key_column``'s page
+    (a link column would open a new tab). The selection is forgotten on the way, so coming back to
+    the page does not open the same order again."""
+    turn = int(st.session_state.get(f"{key}__turn", 0))
+    event = st.dataframe(frame, on_select="rerun", selection_mode="single-row", key=f"{key}_{turn}", **options)
+    rows = event.selection.rows if event is not None else []
+    if rows:
+        st.session_state[f"{key}__turn"] = turn + 1
+        open_order(str(frame.iloc[rows[0]][key_column]))
+
+
+_replay_sender: Sender | None = None
+
+
+def share_replay_sender(sender: Sender | None) -> None:
+    """Let the exception queue request replays through ``sender`` (:func:`biztrace.alerts.replay.send`,
+    which the dashboard may not import itself): ``biztrace up`` and ``biztrace dashboard`` hand it in
+    as they hand in the store; ``None`` takes it back."""
+    global _replay_sender
+    _replay_sender = sender
+
+
+def replay_sender() -> Sender | None:
+    """The replay sender this process was given, or ``None`` (the queue then offers no replay)."""
+    return _replay_sender
 
 
 def shown(count: int, total: int) -> str:

@@ -14,12 +14,16 @@ from pydantic_settings import CliApp, CliPositionalArg, CliSubCommand, get_subco
 from biztrace import config as alerts_config
 from biztrace.alerts.errors import AlertsError
 from biztrace.cli.remote import remote_for
-from biztrace.cli.util import EXIT_NOT_FOUND, EXIT_USAGE, CommandFailed, open_store, print_json
+from biztrace.cli.util import EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_USAGE, CommandFailed, open_store, print_json
 from biztrace.config.errors import ConfigError
+from biztrace.config.replay import ExceptionKind
 from biztrace.config.silences import Silence
 from biztrace.readmodel.errors import NotFound, ReadModelError
 from biztrace.readmodel.models import naive_utc
 from biztrace.store.options import StoreOptions
+
+EXIT_NOT_ACCEPTED = 5
+"""``biztrace exceptions replay``: the replay was sent and recorded, but the middleware did not accept it."""
 
 
 class _AlertsOptions(StoreOptions):
@@ -86,6 +90,33 @@ class ExceptionsUnpostpone(_Act):
     """Bring the postponed exceptions of a transaction back to the queue now."""
 
 
+class ExceptionsReplay(BaseModel):
+    """Ask the middleware to resubmit the transaction of one open exception, through the replay target
+    the configuration names for its process, system and kind (``replay:``); audited, and idempotent:
+    one --request-id is one replay, and without one an exception already replayed and accepted is not
+    sent again (its earlier replay is shown).
+
+    Beside a running biztrace that holds the store, the request goes through its API and that process
+    sends it (its configuration, its token's roles). Otherwise this command sends it itself, as the
+    store's owner (role admin), with the secrets of this environment.
+
+    Exit codes: 0 accepted by the middleware; 1 no open exception of that key (and kind); 2 refused as
+    invalid (no target serves it, several open exceptions and no --kind, a request id used for another
+    exception, a variable of the template not set); 3 the store or the process holding it cannot be
+    reached, or that process sends no replays; 4 your role may not use the target; 5 sent and recorded,
+    but the middleware did not accept it (refused, timed out, unreachable).
+
+    Example: biztrace exceptions replay O-1182 --kind failed --by alice --json
+    """
+
+    key: CliPositionalArg[str] = Field(description="the transaction's key, e.g. O-1182")
+    kind: ExceptionKind | None = Field(None, description="the exception's kind (needed when the key has several)")
+    process: str | None = Field(None, description="the exception's process (needed when the key has several)")
+    by: str | None = Field(None, description="who asks (recorded; default: your login name)")
+    request_id: str | None = Field(None, description="idempotency key: the same id again sends nothing")
+    json_output: bool = Field(False, validation_alias=AliasChoices("json"), description="print the replay as JSON")
+
+
 class ExceptionsCommand(_AlertsOptions):
     """List transactions in trouble (stuck, failed, duplicate, dead_letter, mismatch), or act on them.
 
@@ -101,6 +132,7 @@ class ExceptionsCommand(_AlertsOptions):
       biztrace exceptions comment O-1182 --by alice --text "asked the 3PL"
       biztrace exceptions postpone O-1182 --by alice --until 4h
       biztrace exceptions resolve O-1182 --by alice --note "re-sent the 856"
+      biztrace exceptions replay O-1182 --kind failed --by alice
     """
 
     process: str | None = Field(None, description="only this process")
@@ -120,12 +152,16 @@ class ExceptionsCommand(_AlertsOptions):
     comment: CliSubCommand[ExceptionsComment] = Field(description="comment on them (audited, plain text)")
     postpone: CliSubCommand[ExceptionsPostpone] = Field(description="take them out of the queue until a time")
     unpostpone: CliSubCommand[ExceptionsUnpostpone] = Field(description="bring postponed ones back now")
+    replay: CliSubCommand[ExceptionsReplay] = Field(description="ask the middleware to resubmit the transaction")
 
     def cli_cmd(self) -> None:
         from biztrace.readmodel.exceptions import ExceptionItem, Filters, list_exceptions
 
         config = self.load_config()
         action = get_subcommand(self, is_required=False)
+        if isinstance(action, ExceptionsReplay):
+            _replay(self, config, action)
+            return
         try:
             min_age = alerts_config.parse_duration(self.min_age) if self.min_age else None
             filters = Filters(process=self.process, kind=self.kind, stage=self.stage, system=self.system,
@@ -173,6 +209,68 @@ class ExceptionsCommand(_AlertsOptions):
                 print(f"{item.process} {item.key} {item.kind}: {item.state}{until}"
                       + (f", assigned to {item.assignee}" if item.assignee else "")
                       + (f", {len(item.comments)} comment(s)" if item.comments else ""))  # fmt: skip
+
+
+def _replayed_exception(items: list, action: ExceptionsReplay) -> tuple[str, str]:
+    """The (process, kind) of the one open exception of ``action.key`` to replay."""
+    found = sorted({(i.process, i.kind) for i in items if i.state != "resolved" and i.key == action.key
+                    and (action.kind is None or i.kind == action.kind)
+                    and (action.process is None or i.process == action.process)})  # fmt: skip
+    if not found:
+        what = " ".join(filter(None, [action.process, action.kind]))
+        raise CommandFailed(f"no open {what + ' ' if what else ''}exception for {action.key!r}", EXIT_NOT_FOUND)
+    if len(found) > 1:
+        raise CommandFailed(f"{action.key} has several open exceptions ({', '.join(' '.join(f) for f in found)}): "
+                            "name one with --kind (and --process)", EXIT_USAGE)  # fmt: skip
+    return found[0]
+
+
+def _replay(options: ExceptionsCommand, config, action: ExceptionsReplay) -> None:
+    """Request the replay here (nobody holds the store) or through the holder's API; print its outcome."""
+    import getpass
+
+    from biztrace.readmodel import replays
+    from biztrace.readmodel.exceptions import ExceptionItem, Filters, list_exceptions
+
+    actor = action.by or getpass.getuser()
+    now = options.moment()
+    which = Filters(key=action.key, kind=action.kind, process=action.process)
+    try:
+        with open_store(options.store) as store:
+            from biztrace.alerts.replay import send
+
+            process, kind = action.process, action.kind  # both named: the read model finds the exception itself
+            if process is None or kind is None:
+                process, kind = _replayed_exception(list_exceptions(store, config, now, which), action)
+            try:
+                replay = replays.request_replay(store, config, now, process=process, key=action.key, kind=kind,
+                                                actor=actor, roles=["admin"], send=send,
+                                                request_id=action.request_id)  # fmt: skip
+            except NotFound as exc:
+                raise CommandFailed(str(exc), EXIT_NOT_FOUND) from exc
+            except replays.ReplayNotAllowed as exc:
+                raise CommandFailed(str(exc), EXIT_REFUSED) from exc
+            except replays.ReplayError as exc:
+                raise CommandFailed(str(exc).splitlines()[0], EXIT_USAGE) from exc
+    except CommandFailed as failure:  # a running biztrace holds the store: it sends the replay
+        api = remote_for(options.store, failure)
+        process, kind = action.process, action.kind
+        if process is None or kind is None:
+            params = {**which.model_dump(exclude_none=True), "limit": 1000}
+            rows = api.call("GET", "/exceptions", params=params)["items"]
+            process, kind = _replayed_exception([ExceptionItem.model_validate(row) for row in rows], action)
+        body = {"process": process, "key": action.key, "kind": kind, "request_id": action.request_id, "actor": actor}
+        replay = replays.Replay.model_validate(api.call("POST", "/replays", body=body))
+    status = f" (HTTP {replay.http_status})" if replay.http_status else ""
+    if options.json_output or action.json_output:
+        print_json(replay)
+    else:
+        again = ", requested earlier: not sent again" if replay.earlier else ""
+        print(f"{replay.process} {replay.key} {replay.kind}: replay {replay.outcome}{status} via {replay.target}, "
+              f"request id {replay.request_id}{again}" + (f": {replay.detail}" if replay.detail else ""))  # fmt: skip
+    if replay.outcome not in ("accepted", "pending"):
+        raise CommandFailed(f"the middleware did not accept the replay of {replay.key}: {replay.outcome}{status}",
+                            EXIT_NOT_ACCEPTED)  # fmt: skip
 
 
 def _act_locally(store, config, now: datetime, action: _Act, verb: str) -> list:

@@ -53,7 +53,8 @@ class DashboardCommand(DashboardSettings, ApiOptions):
     """
 
     def cli_cmd(self) -> None:
-        from biztrace.dashboard import data, server
+        from biztrace.alerts.replay import send
+        from biztrace.dashboard import data, server, ui
 
         _check_users(self)
         try:
@@ -70,11 +71,13 @@ class DashboardCommand(DashboardSettings, ApiOptions):
             raise CommandFailed(str(exc), EXIT_STORE if isinstance(exc, OSError) else 2) from exc
         print(f"biztrace dashboard: http://{self.dashboard_host}:{self.dashboard_port}, API {api.url}", file=sys.stderr,
               flush=True)  # fmt: skip
+        ui.share_replay_sender(send)  # the exception queue's replay action (the dashboard may not import alerts)
         try:
             server.serve(self.dashboard_host, self.dashboard_port, self.environment())
         finally:
             api.stop()
             data.share_store(None)
+            ui.share_replay_sender(None)
             store.close()
 
 

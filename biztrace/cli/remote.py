@@ -3,7 +3,8 @@
 The holder publishes its API's address (``biztrace.api``) and a credential only the store's owner
 can read (``biztrace.api-token``, mode 0600) in the data directory, so the user who owns the store
 needs no setup. Each failure becomes one line and an exit code: 1 nothing found, 2 refused as
-invalid, 3 the holder cannot be reached, 4 refused for want of a role.
+invalid or in conflict (400, 409, 422), 3 the holder cannot be reached or cannot serve the request
+(5xx: e.g. it sends no replays), 4 refused for want of a role.
 """
 
 from __future__ import annotations
@@ -81,9 +82,14 @@ class Remote:
             detail = answer.text
         if isinstance(detail, list):  # FastAPI's validation errors
             detail = "; ".join(f"{'.'.join(map(str, d.get('loc', [])[1:]))}: {d.get('msg')}" for d in detail)
-        code = {404: EXIT_NOT_FOUND, 400: EXIT_USAGE, 422: EXIT_USAGE, 401: EXIT_REFUSED, 403: EXIT_REFUSED}.get(
-            answer.status_code, EXIT_STORE
-        )
+        code = {
+            404: EXIT_NOT_FOUND,
+            400: EXIT_USAGE,
+            409: EXIT_USAGE,
+            422: EXIT_USAGE,
+            401: EXIT_REFUSED,
+            403: EXIT_REFUSED,
+        }.get(answer.status_code, EXIT_STORE)
         raise CommandFailed(str(detail), code)
 
 

@@ -16,9 +16,10 @@ from pathlib import Path
 
 from biztrace import config as alerts_config
 from biztrace.alerts.loop import run_forever
+from biztrace.alerts.replay import send
 from biztrace.cli.serving import serve_api
 from biztrace.collector.service import Collector
-from biztrace.dashboard import auth, data, server
+from biztrace.dashboard import auth, data, server, ui
 from biztrace.readmodel.lookup import key_history
 from biztrace.store import Store
 
@@ -176,6 +177,7 @@ def run(settings, *, demo: bool, days: float, orders_per_day: int, seed: int, de
         lines.append(f"  simulating {days:g} days of {orders_per_day} orders/day, then live")
     print("\n".join(lines), file=sys.stderr, flush=True)
     data.share_store(board)
+    ui.share_replay_sender(send)  # the exception queue's replay action (the dashboard may not import alerts)
     try:
         server.serve(settings.dashboard_host, settings.dashboard_port, environment)
     finally:
@@ -186,4 +188,5 @@ def run(settings, *, demo: bool, days: float, orders_per_day: int, seed: int, de
             simulation.thread.join(10)
         loop.join(10)
         data.share_store(None)
+        ui.share_replay_sender(None)
         collector.stop()

@@ -4,22 +4,28 @@ The queue is sorted and paged in ClickHouse (``queries.exception_page``): a page
 the totals come back, never the whole queue.
 
 Acknowledge, assign, comment, postpone, unpostpone and resolve are recorded with the signed-in
-user in ``biztrace_exception_events`` (the same audit trail as ``biztrace exceptions ack``). A
+user in ``biztrace_exception_events`` (the same audit trail as ``biztrace exceptions ack``). Replay
+asks the middleware to resubmit the transaction through its configured target (``replay:`` in the
+configuration; offered to the roles a target allows, when this process was given a sender), shows
+what the middleware answered, and each chosen exception lists its replays with where the
+transaction stands since (moved on within its SLA, late, or still stuck). A
 postponed exception leaves the default queue (open and acknowledged) and its "Open" figure until its
 time, then comes back by itself; the State filter shows postponed ones. Comments are shown as plain
-text under the table for the selected rows.
+text under the table for the selected rows, each with a link to its order page (in this tab).
 """
 
 from __future__ import annotations
 
+import time
 from typing import get_args
 
 import pandas as pd
 import streamlit as st
 
 from biztrace.config.replay import ExceptionKind
-from biztrace.dashboard import charts, queries, ui
+from biztrace.dashboard import charts, data, queries, ui
 from biztrace.readmodel import exceptions as alert_exceptions
+from biztrace.readmodel import replays as read_replays
 from biztrace.readmodel.errors import NotFound
 
 config = ui.load_config()
@@ -27,6 +33,19 @@ filters = ui.current_filters()
 user = ui.page_user("exceptions")
 PAGE_SIZE = 50
 ACTIONS = ["acknowledge", "assign", "comment", "postpone", "unpostpone", "resolve"]
+# Replay is offered when a target serves some exception, a role of this user may use one, and this
+# process was handed a sender (``biztrace up`` / ``biztrace dashboard``); the read model checks each one.
+REPLAY_ROLES = {role for target in config.replay for role in target.roles}
+may_replay = bool(REPLAY_ROLES & set(user.roles))
+sender = ui.replay_sender()
+if may_replay and sender is not None:
+    ACTIONS.append("replay")
+FOLLOWUP = {
+    "moved_on": "moved on within its SLA",
+    "moved_on_late": "moved on, after its SLA",
+    "still_stuck": "still stuck past its SLA",
+    "waiting": "waiting, within its SLA",
+}
 
 
 @st.cache_data(ttl=600, show_spinner=False, max_entries=32)
@@ -43,11 +62,40 @@ def _page(filters_json: str, at, version: int, states: tuple, kinds: tuple, sort
     )
 
 
+def _replays(process: str, key: str, kind: str) -> list[read_replays.Replay]:
+    started = time.perf_counter()
+    try:
+        return read_replays.replays(data.store(), config, queries.now(), process=process, key=key, kind=kind, limit=5)
+    finally:
+        data.add_query_time(time.perf_counter() - started)
+
+
+def replay_text(replay: read_replays.Replay) -> str:
+    """One replay as a line: when, who, what the middleware answered, where the transaction stands since."""
+    status = f" (HTTP {replay.http_status})" if replay.http_status else ""
+    answer = f": {replay.detail}" if replay.detail else ""
+    text = f"replay {replay.requested_at:%Y-%m-%d %H:%M} UTC by {replay.actor} via {replay.target}: "
+    text += f"{replay.outcome}{status}{answer}"
+    if replay.followup:
+        text += f" · {FOLLOWUP.get(replay.followup, replay.followup)}"
+        if replay.followup in ("moved_on", "moved_on_late") and replay.moved_on_stage:
+            text += f" ({replay.moved_on_stage})"
+        elif replay.due_at is not None:
+            text += f" (awaiting {replay.awaited_stage}, due {replay.due_at:%Y-%m-%d %H:%M} UTC)"
+    return text
+
+
 def _detail(chosen_rows: list) -> None:
-    """The chosen exceptions' detail: postponement and comments, shown as plain text (never markdown)."""
+    """The chosen exceptions' detail: a link to the order, postponement, replays and comments, shown as
+    plain text (never markdown)."""
     for row in chosen_rows[:10]:
         title = f"{ui.literal(row['key'])} · {row['kind']} · {len(row['comments'])} comment(s)"
         with st.expander(title, expanded=True):
+            st.page_link(f"views/{ui.ORDER_PAGE}.py", label=f"Open {row['key']}", icon=":material/arrow_forward:",
+                         query_params={"key": row["key"], **ui.filter_params(filters)})  # fmt: skip
+            if config.replay:
+                for replay in _replays(row["process"], row["key"], row["kind"]):
+                    st.text(replay_text(replay))
             if row["postponed_until"] is not None and not pd.isna(row["postponed_until"]):
                 st.text(f"postponed until {row['postponed_until']:%Y-%m-%d %H:%M} UTC by {row['postponed_by']}")
             for comment in row["comments"]:
@@ -112,7 +160,6 @@ if page_number > pages:  # the queue shrank under the page being read
 rows = result.rows
 table = pd.DataFrame(
     {
-        "order": rows["key"].map(ui.order_link),
         **{name: rows[name] for name in ("process", "kind", "key", "stage", "system", "state", "priority")},
         "age": rows["age_s"].map(ui.age),
         "since": rows["since"],
@@ -134,10 +181,7 @@ event = st.dataframe(
     on_select="rerun",
     selection_mode="multi-row",
     key=f"exceptions_table_{version}_{page_number}",
-    column_config={
-        "order": st.column_config.LinkColumn("open", display_text="open"),
-        "runbook": st.column_config.LinkColumn("runbook", display_text="runbook"),
-    },
+    column_config={"runbook": st.column_config.LinkColumn("runbook", display_text="runbook")},
 )
 if pages > 1:
     st.number_input(f"Page (of {pages:,})", min_value=1, max_value=pages, step=1, key="x_page")
@@ -184,9 +228,31 @@ if user.may("exception") and labels:
         st.markdown(f"Apply will **{action}** {len(chosen)} exception(s){when}: {targets}")
     else:
         st.caption("Choose exceptions above, or select rows in the table, to act on them.")
+    if may_replay and sender is None:
+        st.caption("Replay is not offered: this dashboard was started without a replay sender "
+                   "(`biztrace exceptions replay KEY` asks for one from the command line).")  # fmt: skip
     applied = st.button("Apply", type="primary", disabled=not chosen, key=f"x_apply_{version}")
     if applied and refusal:
         st.error(refusal)
+    elif applied and action == "replay":
+        answers, problems = [], []
+        for label in chosen:
+            process, key, kind = labels[label]
+            try:
+                replay = read_replays.request_replay(
+                    data.store(), config, queries.now(), process=process, key=key, kind=kind, actor=user.name,
+                    roles=user.roles, send=sender,
+                )  # fmt: skip
+            except NotFound:
+                problems.append(f"{ui.literal(label)}: no longer open")
+            except read_replays.ReplayError as exc:
+                problems.append(f"{ui.literal(label)}: {ui.literal(str(exc).splitlines()[0])}")
+            else:
+                again = " (already requested: not sent again)" if replay.earlier else ""
+                answers.append((replay.outcome == "accepted", f"{key} ({kind}): {replay_text(replay)}{again}"))
+        st.session_state["exceptions_version"] = version + 1
+        st.session_state["exceptions_flash"] = (0, action, problems, answers)
+        st.rerun()
     elif applied:
         done, problems = 0, []
         for label in chosen:
@@ -200,7 +266,7 @@ if user.may("exception") and labels:
             except ValueError as exc:
                 problems.append(f"{ui.literal(label)}: {ui.literal(str(exc).splitlines()[0])}")
         st.session_state["exceptions_version"] = version + 1
-        st.session_state["exceptions_flash"] = (done, action, problems)
+        st.session_state["exceptions_flash"] = (done, action, problems, [])
         st.rerun()
 elif labels:
     _detail(picked)
@@ -208,9 +274,11 @@ elif labels:
 
 flash = st.session_state.pop("exceptions_flash", None)
 if flash:
-    done, action, problems = flash
+    done, action, problems, answers = flash
     if done:
         st.success(f"{action}: {done} exception(s) updated")
+    for accepted, text in answers:  # plain text: the middleware's answer is not markdown
+        (st.success if accepted else st.warning)(ui.literal(text))
     for problem in problems:
         st.warning(problem)
 ui.footer()

@@ -207,7 +207,6 @@ def _drill_down(event, at) -> None:
     found = [tx for tx in found if tx.process == process and tx.started_at.replace(tzinfo=None) <= until]
     rows = [
         {
-            "order": ui.order_link(tx.key),
             "key": tx.key,
             "stage": tx.current_stage,
             "next": tx.next_stage,
@@ -217,13 +216,12 @@ def _drill_down(event, at) -> None:
         }
         for tx in found[:LIMIT]
     ]
-    st.caption(f"{ui.literal(state)} transactions of {ui.literal(process)}: {ui.shown(len(rows), len(found))}")
-    st.dataframe(
-        rows,
-        hide_index=True,
-        width="stretch",
-        column_config={"order": st.column_config.LinkColumn("open", display_text="open")},
+    st.caption(
+        f"{ui.literal(state)} transactions of {ui.literal(process)}: {ui.shown(len(rows), len(found))} · "
+        "select a row to open it"
     )
+    ui.order_table(pd.DataFrame(rows, columns=["key", "stage", "next", "system", "age", "priority"]), "key",
+                   key="drill_table", hide_index=True, width="stretch")  # fmt: skip
 
 
 body()

@@ -54,14 +54,9 @@ def body() -> None:
     if mismatches.empty:
         st.caption("none")
     else:
-        shown = mismatches.assign(
-            order=mismatches["key"].map(ui.order_link),
-            left=mismatches["left"].map(_text),
-            right=mismatches["right"].map(_text),
-        )
+        shown = mismatches.assign(left=mismatches["left"].map(_text), right=mismatches["right"].map(_text))
         shown = shown[
             [
-                "order",
                 "key",
                 "rule",
                 "field",
@@ -75,12 +70,8 @@ def body() -> None:
                 "match_key",
             ]
         ]
-        st.dataframe(
-            shown,
-            hide_index=True,
-            width="stretch",
-            column_config={"order": st.column_config.LinkColumn("open", display_text="open")},
-        )
+        st.caption("select a row to open its order")
+        ui.order_table(shown.reset_index(drop=True), "key", key="mismatch_table", hide_index=True, width="stretch")
     ui.footer()
 
 

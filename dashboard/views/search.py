@@ -13,6 +13,7 @@ import streamlit as st
 
 from biztrace.config import AlertsConfig
 from biztrace.dashboard import charts, data, queries, spans, ui
+from biztrace.readmodel.models import format_money
 from biztrace.readmodel.traces import TraceSpans, trace_spans
 from biztrace.readmodel.transactions import Transaction
 
@@ -22,8 +23,12 @@ ui.page_user("search")
 config = ui.load_config()
 st.title("Order search")
 
-if "search_key" not in st.session_state:
-    st.session_state["search_key"] = st.query_params.get("key", "")
+# The URL's key wins when it is not the one this page wrote last: a shared link, or a link to another key
+# opened from this very page ("Open order ..."); typing a key writes it to the URL in turn.
+url_key = st.query_params.get("key", "")
+if "search_key" not in st.session_state or (url_key and url_key != st.session_state.get("search_url_key")):
+    st.session_state["search_key"] = url_key
+st.session_state["search_url_key"] = url_key
 
 
 def _remember(key: str) -> None:
@@ -78,9 +83,10 @@ def _stage_progress(tx: Transaction, config: AlertsConfig) -> None:
         "dead_letter": "DEAD-LETTERED",
     }[tx.state]
     channel = ui.literal(tx.channel) if tx.channel else "—"
+    value = ui.literal(format_money(tx.amount, tx.currency)) if tx.amount is not None else "no amount"
     st.markdown(
-        f"**{ui.literal(tx.process)}** · {ui.literal(tx.key)} · {label} · priority {ui.literal(tx.priority)} · "
-        f"channel {channel}"
+        f"**{ui.literal(tx.process)}** · {ui.literal(tx.key)} · {label} · value {value} · "
+        f"priority {ui.literal(tx.priority)} · channel {channel}"
     )
     text = f"{done} of {len(names)} stages reached"
     if failed_at:
@@ -123,6 +129,7 @@ def _show(key: str) -> None:
     view = queries.order_view(config, key, ui.tick())
     history = view.history
     st.query_params["key"] = key
+    st.session_state["search_url_key"] = key
     _remember(key)
     st.subheader(ui.literal(key))
     systems = ", ".join(ui.literal(system) for system in history.systems)
