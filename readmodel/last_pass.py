@@ -46,8 +46,13 @@ _passes: dict[str, Pass] = {}
 
 
 def fingerprint(config: AlertsConfig) -> str:
-    """What identifies a configuration: a pass under another one is not shared."""
-    return hashlib.sha1(config.model_dump_json().encode(), usedforsecurity=False).hexdigest()
+    """What identifies a configuration: a pass under another one is not shared (one that cannot be
+    serialized, built in code, is identified by the object itself)."""
+    try:
+        text = config.model_dump_json(warnings=False)
+    except Exception:  # noqa: BLE001 - never let sharing break a pass
+        return f"object:{id(config)}"
+    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
 
 
 def _place(store: Store) -> str:
