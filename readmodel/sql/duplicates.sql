@@ -12,7 +12,8 @@ SELECT
     argMax(System, Timestamp) AS system,
     min(Timestamp) AS first_at,
     max(Timestamp) AS last_at,
-    groupUniqArray(SpanId) AS span_ids
+    -- the deliveries' spans in time order (then by id): the same evidence every time it is read
+    arrayMap(x -> x.2, arraySort(groupUniqArray((Timestamp, SpanId)))) AS span_ids
 FROM ${business_hops}
 WHERE BizProcess IN {processes:Array(String)} AND EventId != '' AND Timestamp <= {now:DateTime64(9)}
   AND Timestamp >= {since:DateTime64(9)}

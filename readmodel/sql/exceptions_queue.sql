@@ -21,7 +21,8 @@ WITH life AS ($lifecycle),
 found AS (
     SELECT process, key, kind, min(d.since) AS since, argMin(stage, d.since) AS stage,
         argMin(system, d.since) AS system, argMin(priority, d.since) AS priority, argMin(channel, d.since) AS channel,
-        arrayDistinct(arrayFlatten(groupArray(evidence))) AS evidence, argMin(detail, d.since) AS detail,
+        arrayDistinct(arrayFlatten(arrayMap(x -> x.2, arraySort(groupArray((d.since, evidence)))))) AS evidence,
+        argMin(detail, d.since) AS detail,
         -- the transaction's value, whichever of its exceptions carries it
         max(max(d.amount)) OVER (PARTITION BY process, key) AS amount,
         max(anyIf(d.currency, d.currency != '')) OVER (PARTITION BY process, key) AS currency

@@ -15,7 +15,7 @@ WITH per_key AS (
            tuple(argMaxIf(Amount, Timestamp, value_hop), argMaxIf(Currency, Timestamp, value_hop)),
            tuple(argMinIf(Amount, Timestamp, Amount IS NOT NULL), argMinIf(Currency, Timestamp, Amount IS NOT NULL)))
             AS value,
-        arraySort(x -> x.2, groupArrayIf((own_match, Timestamp, SpanId), in_stages)) AS stage_hops
+        arraySort(x -> (x.2, x.3), groupArrayIf((own_match, Timestamp, SpanId), in_stages)) AS stage_hops
     FROM (
         SELECT
             BizKey, Timestamp, Amount, Currency, SpanId,

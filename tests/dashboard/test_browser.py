@@ -29,6 +29,8 @@ def page(tmp_path_factory: pytest.TempPathFactory):
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
         context = browser.new_context(viewport={"width": 1440, "height": 1000})
+        context.set_default_timeout(60_000)  # the suite runs on two workers: a page may take a while
+        expect.set_options(timeout=30_000)  # every check without its own timeout (Playwright's default is 5 s)
         yield context.new_page()
         context.close()
         browser.close()
