@@ -327,3 +327,18 @@ def test_the_holders_readers_share_the_loops_last_detection_with_the_lifecycle_a
     left = store.client.command(f"SELECT count() FROM system.tables WHERE database = '{store.database}' "
                                 "AND name LIKE 'biztrace_detected%'")  # fmt: skip
     assert int(left) == 0
+
+
+def test_a_mismatch_in_the_queue_is_the_reconciliation_finding(simulated):
+    """The queue's mismatches (reconcile_detected.sql) and reconcile.mismatches' findings are one fact: the same
+    pairs, system at fault, evidence, values and transaction value."""
+    from biztrace.readmodel import reconcile
+
+    store = simulated.store
+    findings = {(m.key, m.match_key, m.field): m for m in reconcile.mismatches(store, CONFIG, NOW)}
+    queued = [item for item in detect(store, CONFIG, NOW) if item.kind == "mismatch"]
+    assert len(queued) == len(findings) > 0
+    for item in queued:
+        m = findings[(item.key, item.detail["match_key"], item.detail["field"])]
+        assert (item.system, item.evidence, item.detail["left"], item.detail["right"], item.amount, item.currency) == (
+            m.system_at_fault, m.evidence, m.left, m.right, m.amount, m.currency), item  # fmt: skip
