@@ -393,6 +393,13 @@ def literal(value: object) -> str:
     return f"{fence}{pad}{text}{pad}{fence}"
 
 
+def short_time(at: datetime, now: datetime | None = None) -> str:
+    """``Dec 6 14:03``: a moment in few characters (for a metric), with its year when that is not now's."""
+    now = now or queries.now()
+    year = f" {at:%Y}" if at.year != now.year else ""
+    return f"{at:%b} {at.day}{year} {at:%H:%M}"
+
+
 def age(seconds: float | int | None) -> str:
     if seconds is None:
         return ""

@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from biztrace.config import parse_duration
-from biztrace.dashboard import queries, ui
+from biztrace.dashboard import markers, queries, ui
 from biztrace.readmodel.models import AlertInstance, AtRisk
 
 user = ui.page_user("alerts")
@@ -20,14 +20,6 @@ config = ui.load_config()
 filters = ui.current_filters()
 st.title("Alerts")
 
-MARKERS = {
-    "firing": "🔥 firing",
-    "pending": "⏳ pending",
-    "resolved": "✔ resolved",
-    "silenced": "🔕 silenced",
-    "acknowledged": "👤 acknowledged",
-    "inhibited": "⤵ inhibited",
-}
 PAGE_SIZE = 50
 
 
@@ -42,13 +34,16 @@ def _at_risk(at_risk: AtRisk | None, process: str = "") -> str:
     return at_risk.text(_noun(process)) if at_risk is not None else ""
 
 
-def _status_text(row: queries.AlertRow) -> str:
+def _status_text(row: queries.AlertRow, coloured: bool = False) -> str:
+    """The status with its marker (coloured markdown for a caption, plain for a table cell), and who
+    silenced it until when, or what inhibits it."""
     status = row.status
-    text = MARKERS.get(status.status, status.status)
+    text = (markers.alert_status_markdown if coloured else markers.alert_status)(status.status)
+    name = ui.literal if coloured else str
     if status.silence is not None:
-        return f"{text} by {status.silence.created_by} until {status.silence.ends_at:%Y-%m-%d %H:%M} UTC"
+        return f"{text} by {name(status.silence.created_by)} until {status.silence.ends_at:%Y-%m-%d %H:%M} UTC"
     if status.inhibited_by:
-        return f"{text} by {status.inhibited_by}"
+        return f"{text} by {name(status.inhibited_by)}"
     return text
 
 
@@ -109,13 +104,14 @@ def _details(rows: list[queries.AlertRow]) -> None:
     row = by_fp[fingerprint]
     alert = row.alert
     st.markdown(f"**{ui.literal(alert.rule)}**: {ui.literal(alert.annotations.get('summary', '')) or 'no summary'}")
-    info = st.columns(4)
-    info[0].metric("Value", row.value_text())
-    info[1].metric("Status", row.status.status)
-    info[2].metric("Since", f"{row.since:%Y-%m-%d %H:%M}")
-    info[3].metric("At risk", (alert.at_risk.money() or "n/a") if alert.at_risk is not None else "n/a",
-                   help="the value of the transactions behind the alert at its last recorded change")  # fmt: skip
-    st.caption(_status_text(row))
+    # each figure as wide as its text, wrapping to a second row rather than cutting one ("acknowledged")
+    info = st.container(horizontal=True, gap="large")
+    info.metric("Value", row.value_text(), width="content")
+    info.metric("Status", row.status.status, width="content")
+    info.metric("Since", ui.short_time(row.since), help=f"{row.since:%Y-%m-%d %H:%M:%S} UTC", width="content")
+    info.metric("At risk", (alert.at_risk.money() or "n/a") if alert.at_risk is not None else "n/a", width="content",
+                help="the value of the transactions behind the alert at its last recorded change")  # fmt: skip
+    st.caption(_status_text(row, coloured=True))
     if row.runbook:
         st.markdown(f"Runbook: [{ui.literal(row.runbook)}]({row.runbook})")
     else:

@@ -12,7 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from biztrace.config import AlertsConfig
-from biztrace.dashboard import charts, data, queries, spans, ui
+from biztrace.dashboard import charts, data, markers, queries, spans, ui
 from biztrace.readmodel.models import format_money
 from biztrace.readmodel.traces import TraceSpans, trace_spans
 from biztrace.readmodel.transactions import Transaction
@@ -92,21 +92,22 @@ def _stage_progress(tx: Transaction, config: AlertsConfig) -> None:
     if failed_at:
         text += f" · {'dead-lettered' if tx.state == 'dead_letter' else 'failed'} at {failed_at}"
     st.progress(done / max(len(names), 1), text=text)
-    cells = st.columns(len(names))
-    for cell, name in zip(cells, names, strict=False):
+    stages = []
+    for name in names:
         if name == failed_at:
-            why = ui.literal(tx.error_type or tx.state)
+            where = f" at {tx.trouble_system}" if tx.trouble_system else ""
             when = f" · {tx.trouble_at:%Y-%m-%d %H:%M}" if tx.trouble_at else ""
-            where = f" at {ui.literal(tx.trouble_system)}" if tx.trouble_system else ""
-            cell.markdown(f":red[✖] **{ui.literal(name)}**  \nfailed: {why}{where}{when}")
+            stages.append(markers.Stage(name, "failed", f"failed: {tx.error_type or tx.state}{where}{when}"))
         elif name in reached:
-            cell.markdown(f":green[●] **{ui.literal(name)}**  \n{reached[name]:%Y-%m-%d %H:%M}")
+            stages.append(markers.Stage(name, "reached", f"{reached[name]:%Y-%m-%d %H:%M}"))
         elif name == tx.next_stage and tx.state == "stuck":
-            cell.markdown(f":orange[●] **{ui.literal(name)}**  \noverdue since {tx.due_at:%Y-%m-%d %H:%M}")
+            overdue = f"overdue since {tx.due_at:%Y-%m-%d %H:%M}" if tx.due_at is not None else "overdue"
+            stages.append(markers.Stage(name, "overdue", overdue))
         elif name == tx.next_stage and tx.due_at is not None and tx.state == "in_flight":
-            cell.markdown(f":blue[○] **{ui.literal(name)}**  \ndue {tx.due_at:%Y-%m-%d %H:%M}")
+            stages.append(markers.Stage(name, "due", f"due {tx.due_at:%Y-%m-%d %H:%M}"))
         else:
-            cell.markdown(f":gray[○] {ui.literal(name)}")
+            stages.append(markers.Stage(name, "ahead"))
+    st.html(markers.stage_strip(stages))
 
 
 def _tree(view: queries.OrderView) -> None:

@@ -4,6 +4,7 @@ a users file with one account per role, and AppTest wired to both."""
 from __future__ import annotations
 
 import json
+import shutil
 import signal
 import subprocess
 import sys
@@ -49,6 +50,28 @@ def populated(store_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     finally:
         store.client.command(f"DROP DATABASE IF EXISTS {database}")
         store.close()
+
+
+@pytest.fixture(scope="session")
+def no_glyph() -> Callable[[str], set[str]]:
+    """``no_glyph(text)``: the characters of ``text`` a browser without an emoji font draws as empty boxes
+    (Debian's Chromium): emoji, and any character that no installed font has (fontconfig, which Chromium
+    uses, asked once per character)."""
+    fc_list = shutil.which("fc-list")
+    assert fc_list, "fc-list (fontconfig, a dependency of Debian's chromium) is missing"
+    drawn: dict[str, bool] = {}
+
+    def missing(text: str) -> set[str]:
+        for char in set(text) - drawn.keys():
+            if ord(char) < 0x2000:  # Latin, Greek, Cyrillic, general punctuation: every text font has them
+                drawn[char] = True
+                continue
+            fonts = subprocess.run([fc_list, f":charset={ord(char):x}", "family"], capture_output=True, text=True)
+            emoji = ord(char) >= 0x1F000 or char == "\ufe0f"  # emoji planes; the emoji presentation selector
+            drawn[char] = bool(fonts.stdout.strip()) and not emoji
+        return {char for char in set(text) if not drawn[char]}
+
+    return missing
 
 
 @pytest.fixture

@@ -146,7 +146,7 @@ def test_on_call_acknowledges_an_alert_in_three_interactions(app, firing) -> Non
     assert made and made[-1].matchers == alert.labels
 
 
-def test_a_silenced_alert_says_silenced_with_who_and_until(app, firing) -> None:
+def test_a_silenced_alert_says_silenced_with_who_and_until(app, firing, no_glyph) -> None:
     _, _, recorded = firing
     at = _run(app("on-call"))
     at.text_input(key="s_matchers").input("alertname=OrdersStuck")
@@ -154,9 +154,14 @@ def test_a_silenced_alert_says_silenced_with_who_and_until(app, firing) -> None:
     next(b for b in at.button if b.label == "Silence").click().run()
     at = _run(app("on-call"))
     statuses = at.dataframe[0].value.set_index("alert")["status"]
-    assert statuses.loc["OrdersStuck"].startswith("🔕 silenced by oncall until "), statuses
+    assert statuses.loc["OrdersStuck"].startswith("⊘ silenced by oncall until "), statuses
     others = statuses.drop("OrdersStuck").tolist()
-    assert others and all(s == "🔥 firing" for s in others), others
+    assert others and all(s == "● firing" for s in others), others
+    # markers any browser draws (no emoji), in the table and in the chosen alert's caption
+    shown = _text(at) + "".join(at.dataframe[0].value.astype(str).to_numpy().ravel())
+    assert not no_glyph(shown), no_glyph(shown)
+    assert any(c.value.startswith(":red[●] firing") or c.value.startswith(":gray[⊘] silenced by `oncall`")
+               for c in at.caption), [c.value for c in at.caption]  # fmt: skip
     assert _metrics(at)["Firing"] == str(len(others)) and _metrics(at)["Silenced or acknowledged"] == "1"
 
 

@@ -9,6 +9,9 @@ against the read model's figure, asked of the demo's API in the test (the demo h
 - on-call: a firing alert with its value at risk, acknowledged; the exception queue, an exception
   acknowledged and commented, its order opened in the same tab.
 
+At both sizes: no character drawn as an empty box (no emoji: Debian's Chromium has no emoji font), no
+stage name cut inside a word, no figure of the alert cut short ("2026-12-0…").
+
 Screenshots: ``test-artifacts/personas/`` (``BIZTRACE_TEST_ARTIFACTS`` moves it).
 """
 
@@ -17,13 +20,16 @@ from __future__ import annotations
 import os
 import re
 import time
+from datetime import datetime
 from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
+from biztrace import config as alerts_config
 from biztrace.cli.remote import API_FILE, CREDENTIAL_FILE
+from biztrace.dashboard import ui
 
 CHROMIUM = os.environ.get("BIZTRACE_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("BIZTRACE_TEST_ARTIFACTS", Path(__file__).resolve().parents[2] / "test-artifacts"))
@@ -76,6 +82,44 @@ def _metric(page: Page, label: str) -> str:
     value = page.get_by_test_id("stMetric").filter(has=name).get_by_test_id("stMetricValue").first
     expect(value).to_be_visible(timeout=WAIT)
     return value.inner_text().strip()
+
+
+def _boxes(page: Page, no_glyph) -> set[str]:
+    """The characters of the page's text (sidebar and main) that the browser draws as empty boxes."""
+    return no_glyph(page.locator("body").inner_text())
+
+
+# Every word (letters, digits, _) inside an element whose whole text is one of ``names``: those drawn on more
+# than one line are cut mid-word ("inventory.alloca|ted"); names found nowhere are missing.
+CUT_WORDS = """names => {
+    const main = document.querySelector('[data-testid="stMain"]') ?? document.body;
+    const shown = Array.from(main.querySelectorAll('*')).filter(e => e.getClientRects().length);
+    const missing = [], cut = [];
+    for (const name of names) {
+        const holders = shown.filter(e => e.textContent.trim() === name);
+        if (!holders.length) missing.push(name);
+        for (const holder of holders) {
+            const walker = document.createTreeWalker(holder, NodeFilter.SHOW_TEXT);
+            for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+                for (const word of node.data.matchAll(/[A-Za-z0-9_]+/g)) {
+                    const range = document.createRange();
+                    range.setStart(node, word.index);
+                    range.setEnd(node, word.index + word[0].length);
+                    const lines = new Set(Array.from(range.getClientRects()).map(r => Math.round(r.top)));
+                    if (lines.size > 1) cut.push(`${name}: ${word[0]}`);
+                }
+            }
+        }
+    }
+    return {missing, cut: [...new Set(cut)]};
+}"""
+
+
+def _cut_metrics(page: Page) -> list[str]:
+    """The metric values wider than their box (drawn ending in "…", e.g. "2026-12-0…")."""
+    return page.get_by_test_id("stMetricValue").evaluate_all(
+        "els => els.filter(e => [e, ...e.querySelectorAll('*')].some(d => d.scrollWidth > d.clientWidth))"
+        ".map(e => e.innerText)")  # fmt: skip
 
 
 def _money(amount: float, currency: str) -> str:
@@ -186,7 +230,7 @@ def _shipped_order(api, queue: list[dict]) -> tuple[str, str]:
     raise AssertionError("no order of the demo was shipped yet")
 
 
-def test_support_finds_an_order_by_any_key(page: Page, demo, api) -> None:
+def test_support_finds_an_order_by_any_key(page: Page, demo, api, no_glyph) -> None:
     queue = api.get("/exceptions", params={"process": "order_to_cash", "limit": 200}).json()["items"]
     rank = {"failed": 0, "dead_letter": 1, "stuck": 2}
     ranked = sorted(queue, key=lambda i: rank.get(i["kind"], 3))
@@ -222,6 +266,9 @@ def test_support_finds_an_order_by_any_key(page: Page, demo, api) -> None:
             expect(page.get_by_role("heading", name=heading, exact=True).first).to_be_visible(timeout=WAIT)
         expect(page.locator(".st-key-waterfall_chart .js-plotly-plot").first).to_be_visible(timeout=WAIT)
         assert f"key={order}" in page.url, page.url
+        stages = alerts_config.load().processes[transaction["process"]].stage_names()
+        assert page.evaluate(CUT_WORDS, stages) == {"missing": [], "cut": []}, (width, stages)
+        assert not _boxes(page, no_glyph), _boxes(page, no_glyph)
         _shot(page, "support-2-order")
     box = page.get_by_label("Order, customer, SKU, invoice, shipment or return id")
     box.fill("ZZ-NOWHERE-1")
@@ -248,7 +295,7 @@ def _page_link(page: Page, text: str):
     return page.get_by_test_id("stPageLink-NavLink").filter(has_text=text)
 
 
-def test_on_call_from_a_firing_alert_to_acknowledged(page: Page, demo, api) -> None:
+def test_on_call_from_a_firing_alert_to_acknowledged(page: Page, demo, api, no_glyph) -> None:
     alert = _firing(api)
     for width, height in SIZES:
         page.set_viewport_size({"width": width, "height": height})
@@ -264,6 +311,10 @@ def test_on_call_from_a_firing_alert_to_acknowledged(page: Page, demo, api) -> N
         at_risk = _metric(page, "At risk")  # the value stored with the alert, as the API states it
         assert at_risk != "n/a" and alert["at_risk_text"].startswith(f"{at_risk} at risk"), (at_risk, alert)
         assert _metric(page, "Status") == "firing"
+        since = datetime.fromisoformat(alert["state_since"])
+        assert _metric(page, "Since") == ui.short_time(since), (alert["state_since"], _metric(page, "Since"))
+        assert not _cut_metrics(page), f"metrics cut short at {width}x{height}: {_cut_metrics(page)}"
+        assert not _boxes(page, no_glyph), _boxes(page, no_glyph)
         expect(page.get_by_role("heading", name="Affected transactions")).to_be_visible()
         _shot(page, "oncall-1-alert")
 
@@ -274,6 +325,7 @@ def test_on_call_from_a_firing_alert_to_acknowledged(page: Page, demo, api) -> N
     assert clicks + 1 <= 5, clicks
     [after] = [a for a in api.get("/alerts").json() if (a["rule"], a["labels"]) == (alert["rule"], alert["labels"])]
     assert after["status"] == "acknowledged", after["status"]
+    assert _metric(page, "Status") == "acknowledged" and not _cut_metrics(page), _cut_metrics(page)
     _shot(page, "oncall-2-acknowledged")
 
     # then the exception queue: one exception acknowledged, and its order opened in this tab
