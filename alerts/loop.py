@@ -29,6 +29,7 @@ from biztrace.config import AlertsConfig
 from biztrace.config.silences import stored_silences
 from biztrace.readmodel import alert_store, at_risk, exceptions, last_pass, rules
 from biztrace.readmodel.models import AlertInstance, naive_utc
+from biztrace.readmodel.snapshots import Snapshots
 from biztrace.store import Store
 
 __all__ = ["Deliver", "Delivery", "PassReport", "build_channels", "run_forever", "run_pass"]
@@ -55,6 +56,14 @@ class PassReport(BaseModel):
     silence_problems: dict[str, str] = Field(default_factory=dict, description="silence id -> why it mutes nothing")
     receiver_problems: dict[str, str] = Field(default_factory=dict, description="receiver -> why it cannot send")
     exception_events: dict[str, int]
+    snapshot: str = Field(
+        "full",
+        description="how the pass's snapshot was made: full, or incremental (the kept one "
+        "brought up to date, readmodel/snapshots.py)",
+    )
+    snapshot_recomputed: int = Field(
+        0, description="transactions classified from their hops in this pass (counted when the loop keeps its snapshot)"
+    )
 
 
 def build_channels(config: AlertsConfig) -> tuple[Channels, dict[str, str]]:
@@ -85,11 +94,14 @@ def run_pass(
     deliver: Deliver | None = None,
     persist: bool = True,
     dispatcher: Dispatcher | None = None,
+    snapshots: Snapshots | None = None,
 ) -> PassReport:
     """Evaluate, record, notify. With ``persist=False`` nothing is written or sent (a dry run).
 
     Every transaction is classified once per pass (:func:`readmodel.rules.snapshot`); the rules
-    and the exception bookkeeping both read that snapshot.
+    and the exception bookkeeping both read that snapshot. With ``snapshots`` (the loop's), the
+    previous pass's snapshot is brought up to date instead: only the transactions that changed
+    are classified again (:mod:`biztrace.readmodel.snapshots`).
 
     Args:
         store: the store.
@@ -100,6 +112,7 @@ def run_pass(
         persist: False for a dry run.
         dispatcher: the loop's delivery workers. Without one, the pass starts its own and
             waits (up to :data:`ONE_SHOT_WAIT_S`) for its deliveries, as a single command does.
+        snapshots: the snapshot the loop keeps between passes (default: a full one, dropped after).
     """
     now = naive_utc(now)
     receiver_problems: dict[str, str] = {}
@@ -109,8 +122,13 @@ def run_pass(
             channels, receiver_problems = build_channels(config)
         own = dispatcher = Dispatcher(store, channels, deliver=deliver, broken=receiver_problems)
     try:
-        with rules.snapshot(store, config, now) as snapshot:
-            report = _pass(store, config, now, snapshot, dispatcher if persist else None)
+        if snapshots is None:
+            with rules.snapshot(store, config, now) as snapshot:
+                report = _pass(store, config, now, snapshot, dispatcher if persist else None)
+        else:
+            taken = snapshots.take(store, config, now)
+            report = _pass(store, config, now, taken.table, dispatcher if persist else None)
+            report.snapshot, report.snapshot_recomputed = taken.mode, taken.touched
         if own is not None:
             own.wait_idle(ONE_SHOT_WAIT_S)
     finally:
@@ -242,13 +260,14 @@ def run_forever(
     if channels is None:
         channels, problems = build_channels(config)
     dispatcher = Dispatcher(store, channels, deliver=deliver, broken=problems)
+    snapshots = Snapshots()  # kept between passes: each pass classifies only what changed
     interval = config.evaluation_interval.total_seconds()
     next_at = timer()
     try:
         while not stop.is_set():
             next_at += interval
             try:
-                report = run_pass(store, config, clock(), dispatcher=dispatcher)
+                report = run_pass(store, config, clock(), dispatcher=dispatcher, snapshots=snapshots)
                 report.receiver_problems = {**problems, **report.receiver_problems}
                 if on_pass:
                     on_pass(report)
@@ -261,6 +280,10 @@ def run_forever(
             stop.wait(max(0.0, next_at - timer()))
     finally:
         dispatcher.close(timeout_s=5.0)
+        try:
+            snapshots.close(store)
+        except Exception:  # a store already gone keeps nothing to drop
+            logger.warning("could not drop the kept snapshot", exc_info=True)
         try:
             last_pass.forget(store)  # readers detect for themselves again; the pass's table is dropped
         except Exception:  # a store already gone keeps nothing to drop

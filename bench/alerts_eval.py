@@ -1,4 +1,4 @@
-"""Figure of issue 4: one alert evaluation pass over N transactions (about 10 hops each).
+"""Figure of issues 4, 12 and 18: one alert evaluation pass over N transactions (about 10 hops each).
 
 Hops are generated inside ClickHouse straight into ``biz_hops`` (what evaluation reads),
 shaped like the order-to-cash flow: most transactions complete, some stop early, some fail,
@@ -16,6 +16,7 @@ from bench.timing import median_seconds
 from biztrace import config as alerts_config
 from biztrace.alerts.loop import run_pass
 from biztrace.readmodel.rules import evaluate
+from biztrace.readmodel.snapshots import Snapshots
 from biztrace.store import Store
 
 STAGES = (
@@ -27,7 +28,7 @@ SYSTEMS = "['crm','middleware','erp','erp','erp','wms','wms','tms','erp','billin
 FILL = f"""
 INSERT INTO {{db:Identifier}}.biz_hops
     (Timestamp, TraceId, SpanId, ServiceName, SpanName, Duration, StatusCode, OrderId, CustomerId, SkuIds,
-     Process, Stage, System, Channel, Priority, Amount, Currency, Quantity, EventId, DeadLetter, ErrorType)
+     Process, Stage, System, Channel, Priority, Amount, Currency, Quantity, EventId, DeadLetter, ErrorType, Ingested)
 SELECT
     {{start:DateTime64(9)}} + toIntervalSecond(intDiv(order, 1) * {{spacing_s:UInt32}} + hop * 600) AS Timestamp,
     lower(hex(MD5(toString(order * 100 + intDiv(hop, 2))))) AS TraceId,
@@ -49,7 +50,8 @@ SELECT
     toFloat64(order % 17 + 1) AS Quantity,
     if({STAGES}[hop + 1] = '', '', concat('O-', toString(order), ':', {STAGES}[hop + 1])) AS EventId,
     order % 211 = 5 AND hop = 1 AS DeadLetter,
-    if(order % 101 = 7 AND hop = 5, 'timeout', '') AS ErrorType
+    if(order % 101 = 7 AND hop = 5, 'timeout', '') AS ErrorType,
+    now() - toIntervalSecond({{stored_ago_s:UInt32}}) AS Ingested  -- when the hop was stored
 FROM (SELECT number AS n, intDiv(number, 10) + {{first:UInt64}} AS order, number % 10 AS hop
       FROM numbers({{rows:UInt64}}))
 WHERE NOT (order % 13 < 3 AND hop > order % 7)        -- in flight or stuck: stopped early
@@ -59,13 +61,14 @@ WHERE NOT (order % 13 < 3 AND hop > order % 7)        -- in flight or stuck: sto
 
 
 def fill(store: Store, transactions: int, now: datetime, chunk: int = 100_000, progress=None) -> int:
-    """Generate ``transactions`` orders of ~10 hops in ``biz_hops``; returns the hops stored."""
+    """Generate ``transactions`` orders of ~10 hops in ``biz_hops``, stored a day ago (``Ingested``: history,
+    not the traffic of the last minutes); returns the hops stored."""
     spacing_s = max(1, int(30 * 86_400 / max(transactions, 1)))  # spread over 30 days
     start = now - timedelta(days=31)
     for first in range(0, transactions, chunk):
         count = min(chunk, transactions - first)
         store.client.command(FILL, parameters={"db": store.database, "start": start, "spacing_s": spacing_s,
-                                               "first": first, "rows": count * 10})  # fmt: skip
+                                               "first": first, "rows": count * 10, "stored_ago_s": 86_400})  # fmt: skip
         if progress:
             progress(count)
     return int(store.client.command(f"SELECT count() FROM {store.table('biz_hops')}"))
@@ -95,6 +98,60 @@ def calendar_config() -> alerts_config.AlertsConfig:
     config = alerts_config.loads(CALENDARS)
     config.processes["order_to_cash"].calendar = "berlin"
     return config
+
+
+def steady(store: Store, now: datetime, transactions: int, rounds: int = 3) -> dict[str, Any]:
+    """The loop's steady state (issue 18): its snapshot kept between passes, one minute of traffic
+    arriving before each pass (the new orders of a minute at this retention's rate, over 30 days,
+    and late hops for some old orders), then the pass, dry and persisted. Returns median seconds,
+    how many transactions each pass classified again, and the same pass with a full snapshot."""
+    config = alerts_config.load()
+    snapshots = Snapshots()
+    per_minute = max(1, transactions // (30 * 24 * 60))
+    moments = iter(now + timedelta(minutes=i) for i in range(1, 100))
+    rounds_done: list[tuple[float, float, int, str]] = []
+
+    def traffic(at: datetime) -> None:
+        first = transactions + len(rounds_done) * per_minute + 1_000_000  # new order numbers
+        store.client.command(FILL, parameters={"db": store.database, "start": at - timedelta(seconds=first + 5400),
+                                               "spacing_s": 1, "first": first, "rows": per_minute * 10,
+                                               "stored_ago_s": 0})  # fmt: skip
+        store.client.command(  # a late payment for a few old orders (their transactions change state)
+            f"INSERT INTO {store.table('biz_hops')} (Timestamp, SpanId, OrderId, Process, Stage, System) "
+            "SELECT {at:DateTime64(9)} - toIntervalSecond(30), concat('late-', toString(number), '-', {r:String}), "
+            "concat('O-', toString(cityHash64(number, {r:String}) % {n:UInt64})), 'order_to_cash', 'payment.received', "
+            "'billing' FROM numbers(5)",
+            parameters={"at": at, "r": str(len(rounds_done)), "n": transactions},
+        )
+
+    try:
+        first_at = next(moments)
+        snapshots.take(store, config, first_at)  # the loop's first pass: a full snapshot
+        for _ in range(rounds):
+            at = next(moments)
+            traffic(at)
+            started = time.perf_counter()
+            report = run_pass(store, config, at, persist=False, snapshots=snapshots)
+            dry_s = time.perf_counter() - started
+            at = next(moments)
+            traffic(at)
+            started = time.perf_counter()
+            run_pass(store, config, at, channels={}, snapshots=snapshots)
+            rounds_done.append((dry_s, time.perf_counter() - started, report.snapshot_recomputed, report.snapshot))
+        full_s = median_seconds(lambda: run_pass(store, config, next(moments), persist=False), rounds)
+    finally:
+        snapshots.close(store)
+    dry = sorted(r[0] for r in rounds_done)
+    persisted = sorted(r[1] for r in rounds_done)
+    return {
+        "steady_new_orders_per_pass": per_minute,
+        "steady_modes": sorted({r[3] for r in rounds_done}),
+        "steady_recomputed_per_pass": max(r[2] for r in rounds_done),
+        "steady_pass_s": round(dry[len(dry) // 2], 3),
+        "steady_persisted_pass_s": round(persisted[len(persisted) // 2], 3),
+        "full_snapshot_pass_s": round(full_s, 3),
+        "steady_over_full": round(dry[len(dry) // 2] / full_s, 2) if full_s else None,
+    }
 
 
 def measure(store: Store, now: datetime, repeats: int = 3, *, calendars: bool = False) -> dict[str, Any]:
@@ -151,4 +208,4 @@ def run(store: Store, transactions: int, progress=None, *, calendars: bool = Fal
     now = datetime.now(UTC).replace(tzinfo=None)
     fill(store, transactions, now, progress=progress)
     store.client.command(f"OPTIMIZE TABLE {store.table('biz_hops')} FINAL")
-    return measure(store, now, calendars=calendars)
+    return measure(store, now, calendars=calendars) | steady(store, now, transactions)

@@ -239,6 +239,14 @@ def _distribute(statements: list[str], options: SchemaOptions, database: str) ->
                 f"ENGINE = Distributed({cluster}, {db}, {local(table)}, {SHARDING_KEYS[table]})"
             )
             continue
+        altered = re.match(rf"ALTER TABLE {re.escape(db)}\.(\w+) ", head)
+        if altered and altered.group(1) in SHARDED:
+            # the local tables hold the rows; a column the readers see is added to the Distributed one too
+            table = altered.group(1)
+            out.append(statement.replace(f"{db}.{table} ", f"{db}.{local(table)} ", 1))
+            if "ADD COLUMN" in statement:
+                out.append(statement)
+            continue
         if created:  # a small table: one replica on every node of the cluster, not per shard
             out.append(statement.replace("/clickhouse/tables/{shard}/", "/clickhouse/tables/all/"))
             continue
@@ -423,12 +431,22 @@ def rebuild(store: Store, since: datetime, until: datetime) -> dict[str, int]:
         if source is None:
             raise RuntimeError(f"view {view} does not read {store.database}.{TRACES}; cannot rebuild it")
         rederive = select[: source.start()] + window + select[source.end() :]
-        store.client.command(f"INSERT INTO {store.table(target)} {rederive}",
+        store.client.command(f"INSERT INTO {store.table(target)} ({_view_columns(store, view)}) {rederive}",
                              parameters={"since": since, "until": until})  # fmt: skip
         derived[target] = int(store.client.command(
             f"SELECT count() FROM {store.table(TRACES)} WHERE Timestamp >= {{since:DateTime64(9)}} "
             "AND Timestamp < {until:DateTime64(9)}", parameters={"since": since, "until": until}))  # fmt: skip
     return derived
+
+
+def _view_columns(store: Store, view: str) -> str:
+    """The columns a view writes, listed for an insert of its query: its target may have more (a
+    column left to its default, such as ``biz_hops.Ingested``)."""
+    names = store.client.query(
+        "SELECT name FROM system.columns WHERE database = {db:String} AND table = {view:String} ORDER BY position",
+        parameters={"db": store.database, "view": view},
+    ).result_rows
+    return ", ".join(quote_identifier(name) for (name,) in names)
 
 
 def repair(store: Store, committed_since: datetime) -> dict[str, int]:
@@ -479,7 +497,8 @@ def repair(store: Store, committed_since: datetime) -> dict[str, int]:
     before = {table: count(table) for table in (HOPS, *(views[v][1] for v in from_hops), TRACE_ID_TS)}
     unhopped = f"{recent} AND (TraceId, SpanId) NOT IN (SELECT TraceId, SpanId FROM {hops} " \
                f"WHERE SpanId IN (SELECT SpanId FROM ({recent})))"  # fmt: skip
-    store.client.command(f"INSERT INTO {hops} {derived('biz_hops_mv', TRACES, unhopped)}", parameters=parameters)
+    store.client.command(f"INSERT INTO {hops} ({_view_columns(store, 'biz_hops_mv')}) "
+                         f"{derived('biz_hops_mv', TRACES, unhopped)}", parameters=parameters)  # fmt: skip
 
     # Every table fed from biz_hops (biz_keys, the key graph, ...): the rows the window's hops
     # derive whose sorting key the table lacks. Hops re-derived above brought theirs already.
@@ -532,7 +551,7 @@ def _derive_new_views(store: Store, migration: Migration) -> None:
             parameters={"db": store.database, "view": view},
         )
         if rows and target:
-            store.client.command(f"INSERT INTO {store.table(str(target))} {rows[0][0]}")
+            store.client.command(f"INSERT INTO {store.table(str(target))} ({_view_columns(store, view)}) {rows[0][0]}")
 
 
 def apply(store: Store, options: SchemaOptions) -> list[Migration]:

@@ -73,7 +73,7 @@ SELECT r.*, f.moved_on_at AS moved_on_at, if(f.moved_on_at IS NULL, '', f.moved_
     multiIf(r.outcome != 'accepted', '',
             f.moved_on_at IS NOT NULL AND (due_at IS NULL OR f.moved_on_at <= due_at), 'moved_on',
             f.moved_on_at IS NOT NULL, 'moved_on_late',
-            due_at IS NOT NULL AND due_at < {now:DateTime64(9)}, 'still_stuck',
+            ${overdue}, 'still_stuck',
             'waiting') AS followup
 FROM requests AS r
 LEFT JOIN followed AS f ON f.request_id = r.request_id

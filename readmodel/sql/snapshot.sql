@@ -3,11 +3,15 @@
 -- transaction in trouble, `exception_stage` and `exception_since` say where and since when (a
 -- stuck one since its SLA was breached, a failed or dead-lettered one since the hop that did it),
 -- and `evidence_span` the span that shows it (a stuck one's last hop, the failed or dead-lettered hop).
+-- The rows read: transactions.sql's, or for a pass that keeps its snapshot (snapshots.py) the rows
+-- of the previous one brought to {now} (snapshot_aged.sql), which reads the columns after
+-- `currency` back: what turns a row stuck later is computed here, once.
 SELECT
     process, key, state, current_stage AS stage, channel, priority, started_at, last_at, completed_at, due_at,
     $system_at_fault AS system,
     if(state = 'stuck' OR trouble_stage = '', current_stage, trouble_stage) AS exception_stage,
     multiIf(state = 'stuck', due_at, state IN ('failed', 'dead_letter'), trouble_at, NULL) AS exception_since,
     if(state = 'stuck', last_span, trouble_span) AS evidence_span,
-    next_stage, current_stage_at, error_type, amount, currency
+    next_stage, current_stage_at, error_type, amount, currency,
+    next_system, last_system, trouble_system, trouble_stage, trouble_at, last_span, trouble_span
 FROM ($transactions)

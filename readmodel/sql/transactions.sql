@@ -62,10 +62,13 @@ per_transaction AS (
         argMax(System, Timestamp) AS tx_last_system,
         argMax(Stage, Timestamp) AS tx_last_stage,
         argMin(System, Timestamp) AS tx_first_system,
-        if(anyIf(Priority, Stage != '') != '', anyIf(Priority, Stage != ''), any(Priority)) AS tx_priority,
-        anyIf(Channel, Channel != '') AS tx_channel,
-        -- the customer: any hop's customer.id (a producer may put it on one hop only); '' when none carried one
-        anyIf(CustomerId, CustomerId != '') AS tx_customer,
+        -- the priority, channel and customer: the first hop's that carries one (a stage hop's, for the priority),
+        -- so that every reader, and every pass, picks the same when hops disagree
+        if(countIf(Stage != '' AND Priority != '') > 0, argMinIf(Priority, Timestamp, Stage != '' AND Priority != ''),
+           argMin(Priority, Timestamp)) AS tx_priority,
+        argMinIf(Channel, Timestamp, Channel != '') AS tx_channel,
+        -- the customer: a producer may put customer.id on one hop only; '' when none carried one
+        argMinIf(CustomerId, Timestamp, CustomerId != '') AS tx_customer,
         -- the trading partner: the system that reported the capture (first) stage, else the first hop's system
         if(countIf(idx = 1) > 0, argMinIf(System, Timestamp, idx = 1), argMin(System, Timestamp)) AS tx_partner,
         -- the transaction's value (CONVENTIONS, "Machine-readable output"; reconcile_mismatches.sql must agree):
@@ -130,7 +133,7 @@ SELECT
     process,
     key,
     multiIf(complete, 'complete', in_trouble AND trouble_dead_letter, 'dead_letter', in_trouble, 'failed',
-            due_at IS NOT NULL AND due_at < {now:DateTime64(9)}, 'stuck', 'in_flight') AS state,
+            ${overdue}, 'stuck', 'in_flight') AS state,
     current_stage,
     current_stage_at,
     next_stage,

@@ -33,7 +33,7 @@ def test_the_cluster_ddl_matches_the_golden_file() -> None:
 def test_every_cluster_statement_parses(store) -> None:
     for statement in schema.plan(CLUSTER, "otel"):
         formatted = store.client.query("SELECT formatQuery({q:String})", parameters={"q": statement})
-        assert formatted.result_rows[0][0].startswith("CREATE")
+        assert formatted.result_rows[0][0].startswith(("CREATE", "ALTER"))
 
 
 def test_a_broken_statement_would_not_parse(store) -> None:
@@ -103,6 +103,7 @@ def test_single_node_plan_is_what_apply_creates(empty_store) -> None:
     planned = {
         re.search(r"(?:TABLE|VIEW) IF NOT EXISTS `[^`]+`\.(\w+)", s).group(1)
         for s in schema.plan(schema.SchemaOptions(), empty_store.database)
+        if not s.startswith("ALTER")  # a later migration's change to a table created before
     }
     created = {row[0] for row in empty_store.client.query(
         "SELECT name FROM system.tables WHERE database = {db:String}", parameters={"db": empty_store.database}

@@ -334,3 +334,11 @@ CREATE TABLE IF NOT EXISTS `otel`.biztrace_exception_postponements ON CLUSTER `b
     Note String
 ) ENGINE = ReplicatedMergeTree('/clickhouse/tables/all/{database}/{table}', '{replica}')
 ORDER BY (Process, Key, Kind, At);
+
+ALTER TABLE `otel`.biz_hops_local ON CLUSTER `biztrace`
+    ADD COLUMN IF NOT EXISTS Ingested DateTime DEFAULT now() CODEC(Delta(4), ZSTD(1));
+
+ALTER TABLE `otel`.biz_hops ON CLUSTER `biztrace`
+    ADD COLUMN IF NOT EXISTS Ingested DateTime DEFAULT now() CODEC(Delta(4), ZSTD(1));
+
+ALTER TABLE `otel`.biz_hops_local ON CLUSTER `biztrace` MATERIALIZE COLUMN Ingested;

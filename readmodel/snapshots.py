@@ -1,0 +1,178 @@
+"""The alert loop's snapshot, kept from one pass to the next and brought up to date (issue 18).
+
+A full snapshot classifies every stored transaction (``sql/snapshot.sql`` over
+``sql/transactions.sql``): its cost grows with retention. Between two passes a transaction's row
+changes for two reasons only:
+
+- a hop of it was stored (``biz_hops.Ingested``, the server's clock at insert), or ``now`` reached
+  a hop stamped ahead of the previous pass's time: the row is computed again, from all its hops,
+  by the same keyed query the order page uses (``sql/snapshot_touched.sql`` finds the keys);
+- time passed: an in-flight transaction whose next stage fell overdue is stuck now
+  (``sql/snapshot_aged.sql``; nothing else in a row depends on the clock).
+
+So a kept snapshot costs what changed, and holds the same rows as a full one at the same time (the
+test compares them on late and out-of-order hops). A pass takes a full snapshot instead when an
+incremental one cannot be trusted to match: the first pass, another configuration, a ``now``
+before the previous pass's, mapping rules (mapped spans have no stored time), more touched
+transactions than :data:`FULL_SHARE` of the kept ones (one query is then cheaper), and at least
+every :data:`FULL_EVERY` whatever happened, which bounds what no watermark sees (rows dropped by
+retention; a link arriving late that moves an old hop from one transaction to another).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from string import Template
+from typing import Literal
+
+from biztrace.config import AlertsConfig
+from biztrace.readmodel.last_pass import fingerprint
+from biztrace.readmodel.models import naive_utc
+from biztrace.readmodel.rules import snapshot_sql
+from biztrace.readmodel.transactions import query_parameters, sql, transactions_query
+from biztrace.store import Store
+
+logger = logging.getLogger(__name__)
+
+SETTLE = timedelta(minutes=2)
+"""How far before the previous pass's start a stored hop still counts as new: an insert's rows get
+their time when they are written, and a long insert commits them later (recomputing a transaction
+twice is harmless; missing one is not)."""
+
+FULL_EVERY = timedelta(hours=1)
+"""A full snapshot at least this often."""
+
+FULL_SHARE = 0.2
+"""More touched transactions than this share of the kept ones: one full snapshot instead."""
+
+CHUNK = 5_000
+"""Touched keys per keyed query (each one walks its keys' trees first)."""
+
+Mode = Literal["full", "incremental"]
+
+
+@dataclass
+class Taken:
+    """One pass's snapshot: its table (quoted name) and how it was made."""
+
+    table: str
+    mode: Mode
+    touched: int  # transactions computed again (incremental), or every transaction (full)
+    reason: str  # why a full one ('' for incremental)
+
+
+@dataclass
+class _Kept:
+    name: str  # unquoted
+    fingerprint: str
+    now: datetime
+    stored_since: datetime  # the server's clock at the pass's start, less the settling time
+    full_at: datetime
+    rows: int
+
+
+class Snapshots:
+    """The snapshot one alert loop keeps between passes (one per loop; not shared between threads)."""
+
+    def __init__(self, *, settle: timedelta = SETTLE, full_share: float = FULL_SHARE) -> None:
+        self._kept: _Kept | None = None
+        self._lock = threading.Lock()
+        self._settle = settle
+        self._full_share = full_share
+
+    def take(self, store: Store, config: AlertsConfig, now: datetime, *, full: bool = False) -> Taken:
+        """Every transaction's state at ``now``: the kept snapshot brought up to date, or a full one
+        (``full=True`` forces it). The previous snapshot's table is dropped; this one is kept until
+        the next :meth:`take` or :meth:`close`."""
+        now = naive_utc(now)
+        with self._lock:
+            # the clock biz_hops.Ingested is stamped with: the server's
+            started = datetime.fromtimestamp(int(store.client.command("SELECT toUnixTimestamp(now())")), UTC)
+            started = naive_utc(started)
+            wanted = fingerprint(config)
+            reason = "asked" if full else self._full_reason(config, wanted, now, started)
+            touched: list[str] = []
+            if not reason:
+                assert self._kept is not None
+                touched = self._touched(store, config, now)
+                if len(touched) > self._full_share * max(self._kept.rows, 1):
+                    reason = f"{len(touched)} transactions changed"
+            if reason:
+                name = store.create_memory_table(snapshot_sql(config, keys=False),
+                                                 query_parameters(store, config, now), "biztrace_snapshot")  # fmt: skip
+                full_at = started
+            else:
+                assert self._kept is not None
+                name = self._bring_up_to_date(store, config, now, touched)
+                full_at = self._kept.full_at
+            rows = int(store.client.command(f"SELECT count() FROM {store.table(name)}"))
+            self._drop(store)
+            self._kept = _Kept(name, wanted, now, started - self._settle, full_at, rows)
+            if reason:
+                logger.debug("full snapshot at %s: %s", now, reason)
+            return Taken(store.table(name), "full" if reason else "incremental",
+                         rows if reason else len(touched), reason)  # fmt: skip
+
+    def close(self, store: Store) -> None:
+        """Drop the kept snapshot (the loop's end)."""
+        with self._lock:
+            self._drop(store)
+
+    def _drop(self, store: Store) -> None:
+        if self._kept is not None:
+            store.client.command(f"DROP TABLE IF EXISTS {store.table(self._kept.name)}")
+            self._kept = None
+
+    def _full_reason(self, config: AlertsConfig, wanted: str, now: datetime, started: datetime) -> str:
+        kept = self._kept
+        if kept is None:
+            return "first pass"
+        if kept.fingerprint != wanted:
+            return "configuration changed"
+        if config.mappings:
+            return "mapping rules (mapped spans have no stored time)"
+        if now < kept.now:
+            return "time went back"
+        if started - kept.full_at >= FULL_EVERY:
+            return f"every {FULL_EVERY}"
+        return ""
+
+    def _touched(self, store: Store, config: AlertsConfig, now: datetime) -> list[str]:
+        assert self._kept is not None
+        parameters = query_parameters(store, config, now) | {
+            "stored_since": self._kept.stored_since,
+            "previous_now": self._kept.now,
+        }
+        rows = store.client.query(sql("snapshot_touched", config, keys=False), parameters=parameters).result_rows
+        return sorted(key for (key,) in rows)
+
+    def _bring_up_to_date(self, store: Store, config: AlertsConfig, now: datetime, touched: list[str]) -> str:
+        """The kept rows no hop changed, aged to ``now``, then the touched transactions computed again."""
+        assert self._kept is not None
+        keys = store.create_memory_table("SELECT '' AS key LIMIT 0", prefix="biztrace_touched")
+        try:
+            store.client.insert(keys, [[key] for key in touched], column_names=["key"], database=store.database)
+            aged = Template(sql("snapshot_aged", config, keys=False)).substitute(
+                previous=store.table(self._kept.name), touched=store.table(keys)
+            )
+            name = store.create_memory_table(_over(config, aged), query_parameters(store, config, now),
+                                             "biztrace_snapshot")  # fmt: skip
+        finally:
+            store.client.command(f"DROP TABLE IF EXISTS {store.table(keys)}")
+        try:
+            for start in range(0, len(touched), CHUNK):
+                query, parameters = transactions_query(store, config, now, keys=touched[start : start + CHUNK])
+                store.client.command(f"INSERT INTO {store.table(name)} {_over(config, query)}", parameters=parameters)
+        except BaseException:
+            store.client.command(f"DROP TABLE IF EXISTS {store.table(name)}")
+            raise
+        return name
+
+
+def _over(config: AlertsConfig, transactions: str) -> str:
+    """``sql/snapshot.sql`` over these transaction rows."""
+    return Template(sql("snapshot")).substitute(transactions=transactions,
+                                                system_at_fault=sql("system_at_fault", config))  # fmt: skip

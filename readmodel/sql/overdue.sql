@@ -1,0 +1,1 @@
+due_at IS NOT NULL AND due_at < {now:DateTime64(9)}

@@ -1,0 +1,131 @@
+"""The alert loop's kept snapshot equals a full one (issue 18, incremental evaluation).
+
+On the foreign producers' spans (plain OpenTelemetry SDKs, Python and Node.js: keys linked on
+separate hops, optional attributes left out), copied into a fresh database in three batches in an
+order nobody shaped them for (by a hash of the span id: a transaction's later hops often arrive
+before its earlier ones, a shipment's hop before the hop that links it to its order), the
+snapshot brought up to date after each batch must hold exactly the rows a full snapshot computes
+at the same time. The clock moves on too: hops stamped after a pass's time are read only once
+it reaches them, and in-flight transactions turn stuck as their next stage falls overdue.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from biztrace import config as alerts_config
+from biztrace.readmodel.rules import snapshot_sql
+from biztrace.readmodel.snapshots import Snapshots
+from biztrace.readmodel.transactions import query_parameters
+from biztrace.store import Store, connect
+from support import store_dsn
+
+from .conftest import NOW, Corpus
+
+COLUMNS = (
+    "process, key, state, stage, channel, priority, started_at, last_at, completed_at, due_at, system, "
+    "exception_stage, exception_since, evidence_span, next_stage, current_stage_at, error_type, amount, currency"
+)
+BATCHES = 3
+
+
+@pytest.fixture
+def replica(corpus: Corpus, store_root: Path) -> Iterator[Store]:
+    """An empty database with biztrace's schema beside the corpus's (its spans copied in by the test)."""
+    from biztrace.store import schema
+
+    store = connect(store_dsn(store_root, f"t_{uuid.uuid4().hex[:12]}"))
+    schema.apply(store, schema.SchemaOptions())
+    try:
+        yield store
+    finally:
+        store.client.command(f"DROP DATABASE IF EXISTS {store.database}")
+        store.close()
+
+
+def _copy_batch(corpus: Corpus, replica: Store, batch: int) -> int:
+    """Insert one third of the corpus's spans (by a hash of the span id) through the real views."""
+    replica.client.command(
+        f"INSERT INTO {replica.table('otel_traces')} SELECT * FROM {corpus.store.table('otel_traces')} "
+        f"WHERE cityHash64(SpanId) % {BATCHES} = {batch}"
+    )
+    return int(replica.client.command(f"SELECT count() FROM {replica.table('biz_hops')}"))
+
+
+def _differences(store: Store, kept: str, config, now) -> tuple[int, int, int]:
+    """Rows only in the kept snapshot, rows only in a full one, and the full one's size."""
+    full = store.create_memory_table(snapshot_sql(config, keys=False), query_parameters(store, config, now))
+    try:
+        table = store.table(full)
+        only_kept = store.client.command(
+            f"SELECT count() FROM (SELECT {COLUMNS} FROM {kept} EXCEPT ALL SELECT {COLUMNS} FROM {table})"
+        )
+        only_full = store.client.command(
+            f"SELECT count() FROM (SELECT {COLUMNS} FROM {table} EXCEPT ALL SELECT {COLUMNS} FROM {kept})"
+        )
+        rows = store.client.command(f"SELECT count() FROM {table}")
+        return int(only_kept), int(only_full), int(rows)
+    finally:
+        store.client.command(f"DROP TABLE IF EXISTS {store.table(full)}")
+
+
+def test_a_kept_snapshot_brought_up_to_date_equals_a_full_one(corpus: Corpus, replica: Store) -> None:
+    config = alerts_config.load()
+    snapshots = Snapshots(settle=timedelta(0), full_share=float("inf"))  # every pass brought up to date
+    base = NOW.replace(tzinfo=None)
+    # the first pass sees a third of the spans, two days before the corpus's present: every later
+    # hop is ahead of its clock; then each pass sees one more third, a day later
+    moments = [base - timedelta(days=2), base - timedelta(days=1), base]
+    modes, states = [], []
+    try:
+        for batch, now in enumerate(moments):
+            assert _copy_batch(corpus, replica, batch) > 0
+            taken = snapshots.take(replica, config, now)
+            modes.append(taken.reason or taken.mode)
+            only_kept, only_full, rows = _differences(replica, taken.table, config, now)
+            assert (only_kept, only_full) == (0, 0), f"pass {batch}: {only_kept} rows only kept, {only_full} only full"
+            assert rows > 0
+            states.append(dict(replica.client.query(
+                f"SELECT state, count() FROM {taken.table} GROUP BY state").result_rows))  # fmt: skip
+        # the clock alone, no new hop: in-flight transactions fall overdue
+        later = base + timedelta(days=3)
+        taken = snapshots.take(replica, config, later)
+        assert taken.mode == "incremental"
+        assert _differences(replica, taken.table, config, later)[:2] == (0, 0)
+        aged = dict(replica.client.query(f"SELECT state, count() FROM {taken.table} GROUP BY state").result_rows)
+    finally:
+        snapshots.close(replica)
+    assert modes == ["first pass", "incremental", "incremental"]
+    assert aged.get("in_flight", 0) < states[-1].get("in_flight", 0), (states[-1], aged)
+    assert aged.get("stuck", 0) > states[-1].get("stuck", 0)
+
+
+def test_a_full_snapshot_is_taken_when_an_incremental_one_cannot_be_trusted(corpus: Corpus, replica: Store) -> None:
+    config = alerts_config.load()
+    _copy_batch(corpus, replica, 0)
+    time.sleep(1.1)  # biz_hops.Ingested counts seconds: the first pass starts a second after the batch was stored
+    snapshots = Snapshots(settle=timedelta(0))
+    now = NOW.replace(tzinfo=None)
+    try:
+        assert snapshots.take(replica, config, now).reason == "first pass"
+        assert snapshots.take(replica, config, now + timedelta(minutes=1)).mode == "incremental"
+        assert snapshots.take(replica, config, now).reason == "time went back"
+        other = alerts_config.load()
+        other.evaluation_interval = timedelta(seconds=17)
+        assert snapshots.take(replica, other, now).reason == "configuration changed"
+        # most transactions touched at once (a backfill): one full query is cheaper
+        _copy_batch(corpus, replica, 1)
+        assert "transactions changed" in snapshots.take(replica, other, now).reason
+        assert snapshots.take(replica, other, now, full=True).reason == "asked"
+    finally:
+        snapshots.close(replica)
+    tables = replica.client.command(
+        "SELECT count() FROM system.tables WHERE database = {db:String} AND name LIKE 'biztrace_snapshot%'",
+        parameters={"db": replica.database})  # fmt: skip
+    assert int(tables) == 0  # closed: nothing left behind
