@@ -29,7 +29,7 @@ from biztrace.config import AlertsConfig
 from biztrace.config.silences import stored_silences
 from biztrace.readmodel import alert_store, at_risk, exceptions, last_pass, rules
 from biztrace.readmodel.models import AlertInstance, naive_utc
-from biztrace.readmodel.snapshots import Snapshots
+from biztrace.readmodel.snapshots import Snapshots, Taken
 from biztrace.store import Store
 
 __all__ = ["Deliver", "Delivery", "PassReport", "build_channels", "run_forever", "run_pass"]
@@ -127,7 +127,7 @@ def run_pass(
                 report = _pass(store, config, now, snapshot, dispatcher if persist else None)
         else:
             taken = snapshots.take(store, config, now)
-            report = _pass(store, config, now, taken.table, dispatcher if persist else None)
+            report = _pass(store, config, now, taken.table, dispatcher if persist else None, taken)
             report.snapshot, report.snapshot_recomputed = taken.mode, taken.touched
         if own is not None:
             own.wait_idle(ONE_SHOT_WAIT_S)
@@ -157,7 +157,12 @@ def _evaluate(store: Store, config: AlertsConfig, now: datetime, snapshot: str):
 
 
 def _pass(
-    store: Store, config: AlertsConfig, now: datetime, snapshot: str, dispatcher: Dispatcher | None
+    store: Store,
+    config: AlertsConfig,
+    now: datetime,
+    snapshot: str,
+    dispatcher: Dispatcher | None,
+    taken: Taken | None = None,
 ) -> PassReport:
     results, failed = _evaluate(store, config, now, snapshot)
     try:  # the value at risk of every active alert, from the same snapshot (readmodel.at_risk)
@@ -209,7 +214,9 @@ def _pass(
     if dispatcher is not None:
         alert_store.record_alerts(store, changes, now)
         queued = dispatcher.submit(due, generation)
-        exception_events = exceptions.sync(store, config, now, classified=snapshot)
+        exception_events = exceptions.sync(  # only what changed is found again on a snapshot brought up to date
+            store, config, now, classified=snapshot, changed=taken.changed if taken else None,
+            previous_now=taken.previous_now if taken else None)  # fmt: skip
     return PassReport(
         evaluated_at=now, alerts=sorted(current.values(), key=lambda a: (a.rule, sorted(a.labels.items()))),
         muted=muted, notifications=[], queued=queued, rule_errors=list(failed.values()), failed_rules=failed,

@@ -109,7 +109,7 @@ def steady(store: Store, now: datetime, transactions: int, rounds: int = 3) -> d
     snapshots = Snapshots()
     per_minute = max(1, transactions // (30 * 24 * 60))
     moments = iter(now + timedelta(minutes=i) for i in range(1, 100))
-    rounds_done: list[tuple[float, float, int, str]] = []
+    rounds_done: list[datetime] = []
 
     def traffic(at: datetime) -> None:
         first = transactions + len(rounds_done) * per_minute + 1_000_000  # new order numbers
@@ -124,29 +124,34 @@ def steady(store: Store, now: datetime, transactions: int, rounds: int = 3) -> d
             parameters={"at": at, "r": str(len(rounds_done)), "n": transactions},
         )
 
+    dry: list[float] = []
+    persisted: list[float] = []
+    recomputed: list[int] = []
+    modes: set[str] = set()
+
+    def one(persist: bool) -> float:
+        at = next(moments)
+        traffic(at)
+        rounds_done.append(at)
+        started = time.perf_counter()
+        report = run_pass(store, config, at, persist=persist, channels={}, snapshots=snapshots)
+        recomputed.append(report.snapshot_recomputed)
+        modes.add(report.snapshot)
+        return time.perf_counter() - started
+
     try:
-        first_at = next(moments)
-        snapshots.take(store, config, first_at)  # the loop's first pass: a full snapshot
-        for _ in range(rounds):
-            at = next(moments)
-            traffic(at)
-            started = time.perf_counter()
-            report = run_pass(store, config, at, persist=False, snapshots=snapshots)
-            dry_s = time.perf_counter() - started
-            at = next(moments)
-            traffic(at)
-            started = time.perf_counter()
-            run_pass(store, config, at, channels={}, snapshots=snapshots)
-            rounds_done.append((dry_s, time.perf_counter() - started, report.snapshot_recomputed, report.snapshot))
+        snapshots.take(store, config, next(moments))  # the loop's first pass: a full snapshot
+        dry = sorted(one(False) for _ in range(rounds))
+        # persisted passes in a row: each builds its bookkeeping on the one before (its first one detects all)
+        one(True)
+        persisted = sorted(one(True) for _ in range(rounds))
         full_s = median_seconds(lambda: run_pass(store, config, next(moments), persist=False), rounds)
     finally:
         snapshots.close(store)
-    dry = sorted(r[0] for r in rounds_done)
-    persisted = sorted(r[1] for r in rounds_done)
     return {
         "steady_new_orders_per_pass": per_minute,
-        "steady_modes": sorted({r[3] for r in rounds_done}),
-        "steady_recomputed_per_pass": max(r[2] for r in rounds_done),
+        "steady_modes": sorted(modes),
+        "steady_recomputed_per_pass": max(recomputed),
         "steady_pass_s": round(dry[len(dry) // 2], 3),
         "steady_persisted_pass_s": round(persisted[len(persisted) // 2], 3),
         "full_snapshot_pass_s": round(full_s, 3),

@@ -442,18 +442,77 @@ def _has_open(store: Store, item: ExceptionItem) -> bool:
     ))  # fmt: skip
 
 
-def sync(store: Store, config: AlertsConfig, now: datetime, classified: str | None = None) -> dict[str, int]:
+_RECOMPUTED = ("duplicate", "mismatch")
+"""The kinds found from hops rather than from the snapshot: a pass that builds on the previous one
+finds them again only for the transactions that changed."""
+
+
+def _detected_since(
+    store: Store, config: AlertsConfig, now: datetime, classified: str, changed: list[str], previous_now: datetime
+) -> str | None:
+    """What ``sql/exceptions_detected.sql`` and the mismatches find at ``now``, built on the pass at
+    ``previous_now``: the stuck, failed and dead-lettered transactions of ``classified`` (the snapshot,
+    up to date); the duplicates and mismatches of ``changed`` and of the transactions whose
+    reconciliation the clock changed, found again; every other transaction's, the previous pass's
+    (its hops did not change). A Memory table (the caller drops it), or None when the previous
+    pass's detection is not at hand (the caller detects everything)."""
+    with last_pass.at(store, config, previous_now) as previous:
+        if previous is None:
+            return None
+        keys = sorted(set(changed) | set(reconcile.due_keys(store, config, previous_now, now)))
+        # '' is no transaction's key: with nothing changed, nothing is found again (an empty list means every key)
+        parameters = query_parameters(store, config, now, keys=keys or [""]) | {"process": ""}
+        fresh = store.create_memory_table(detected_sql(classified, config), parameters, "biztrace_fresh")
+        listed = store.create_memory_table("SELECT '' AS key LIMIT 0", prefix="biztrace_changed")
+        try:
+            reconcile.insert_mismatches(store, config, now, fresh, keys=keys or [""])
+            store.client.insert(listed, [[key] for key in keys], column_names=["key"], database=store.database)
+            # a finding no transaction owns yet (a reconciliation pair, key '') goes by its match key
+            again = (f"if(key != '', key, JSONExtractString(detail, 'match_key')) "
+                     f"IN (SELECT key FROM {store.table(listed)})")  # fmt: skip
+            return store.create_memory_table(
+                f"SELECT * FROM {store.table(fresh)} WHERE kind NOT IN {_RECOMPUTED} OR {again} "
+                f"UNION ALL SELECT * FROM {store.table(previous.table)} WHERE kind IN {_RECOMPUTED} AND NOT {again}",
+                prefix="biztrace_detected",
+            )
+        finally:
+            for table in (fresh, listed):
+                store.client.command(f"DROP TABLE IF EXISTS {store.table(table)}")
+
+
+def sync(
+    store: Store,
+    config: AlertsConfig,
+    now: datetime,
+    classified: str | None = None,
+    *,
+    changed: list[str] | None = None,
+    previous_now: datetime | None = None,
+) -> dict[str, int]:
     """The loop's bookkeeping: record opens, reopens, and automatic resolves; counts per action.
 
     Done in ClickHouse (``sql/exceptions_sync.sql``): the exceptions detected now are compared
     with the stored lifecycle there, and only the counts come back. ``classified``: the pass's
     snapshot table (``alerts.rules.snapshot``), so transactions are not classified twice.
+
+    ``changed`` and ``previous_now`` (a snapshot brought up to date, :mod:`snapshots`): only the
+    transactions of ``changed`` have new hops since the pass at ``previous_now``. Their duplicates
+    and mismatches are found again, with those whose reconciliation the clock changed
+    (:func:`reconcile.due_keys`); every other transaction's are the previous pass's
+    (:func:`_detected_since`). Without the previous pass's detection, everything is detected again.
     """
     parameters = query_parameters(store, config, now) | {"process": ""}
     classified = classified or f"({rules.snapshot_sql(config, keys=False)})"
-    found = store.create_memory_table(detected_sql(classified, config, keys=False), parameters, "biztrace_detected")
+    found = None
+    if changed is not None and previous_now is not None:
+        found = _detected_since(store, config, now, classified, changed, previous_now)
+    full = found is None
+    if full:
+        found = store.create_memory_table(detected_sql(classified, config, keys=False), parameters,
+                                          "biztrace_detected")  # fmt: skip
     try:
-        reconcile.insert_mismatches(store, config, now, found)  # in ClickHouse: no finding through Python
+        if full:
+            reconcile.insert_mismatches(store, config, now, found)  # in ClickHouse: no finding through Python
         parameters["detected"] = found
         events_sql = Template(sql("exceptions_sync")).substitute(lifecycle=sql("lifecycle"))
         with store.memory_table(events_sql, parameters, "biztrace_sync") as events:

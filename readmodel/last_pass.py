@@ -92,15 +92,26 @@ def shared(store: Store, config: AlertsConfig, now: datetime) -> Iterator[Pass |
     """The last pass's detection if it can answer a question asked at ``now`` under ``config``:
     same configuration, detected at or before ``now`` and at most two evaluation intervals earlier.
     Yields None otherwise (the caller detects for itself). Held until the block ends."""
-    wanted, now = fingerprint(config), naive_utc(now)
+    now = naive_utc(now)
+    with _held(store, config, lambda at: at <= now and now - at <= 2 * config.evaluation_interval) as found:
+        yield found
+
+
+@contextmanager
+def at(store: Store, config: AlertsConfig, moment: datetime) -> Iterator[Pass | None]:
+    """The last pass's detection if it was detected at exactly ``moment`` under ``config`` (the pass a
+    later one builds on: :func:`biztrace.readmodel.exceptions.sync`), else None. Held until the block ends."""
+    moment = naive_utc(moment)
+    with _held(store, config, lambda detected_at: detected_at == moment) as found:
+        yield found
+
+
+@contextmanager
+def _held(store: Store, config: AlertsConfig, when) -> Iterator[Pass | None]:
+    wanted = fingerprint(config)
     with _lock:
         found = _passes.get(_place(store))
-        usable = (
-            found is not None
-            and found.at <= now
-            and now - found.at <= 2 * config.evaluation_interval
-            and found.fingerprint == wanted
-        )
+        usable = found is not None and when(found.at) and found.fingerprint == wanted
         if usable:
             found.readers += 1
     if not usable:

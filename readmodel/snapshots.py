@@ -62,6 +62,9 @@ class Taken:
     mode: Mode
     touched: int  # transactions computed again (incremental), or every transaction (full)
     reason: str  # why a full one ('' for incremental)
+    # incremental: the keys of the transactions computed again, and every other key their new hops carry
+    changed: list[str] | None = None
+    previous_now: datetime | None = None  # incremental: the time of the snapshot brought up to date
 
 
 @dataclass
@@ -95,9 +98,10 @@ class Snapshots:
             wanted = fingerprint(config)
             reason = "asked" if full else self._full_reason(config, wanted, now, started)
             touched: list[str] = []
+            related: list[str] = []
             if not reason:
                 assert self._kept is not None
-                touched = self._touched(store, config, now)
+                touched, related = self._touched(store, config, now)
                 if len(touched) > self._full_share * max(self._kept.rows, 1):
                     reason = f"{len(touched)} transactions changed"
             if reason:
@@ -109,12 +113,14 @@ class Snapshots:
                 name = self._bring_up_to_date(store, config, now, touched)
                 full_at = self._kept.full_at
             rows = int(store.client.command(f"SELECT count() FROM {store.table(name)}"))
+            previous_now = self._kept.now if self._kept is not None else None
             self._drop(store)
             self._kept = _Kept(name, wanted, now, started - self._settle, full_at, rows)
             if reason:
                 logger.debug("full snapshot at %s: %s", now, reason)
-            return Taken(store.table(name), "full" if reason else "incremental",
-                         rows if reason else len(touched), reason)  # fmt: skip
+            if reason:
+                return Taken(store.table(name), "full", rows, reason)
+            return Taken(store.table(name), "incremental", len(touched), "", related, previous_now)
 
     def close(self, store: Store) -> None:
         """Drop the kept snapshot (the loop's end)."""
@@ -140,14 +146,15 @@ class Snapshots:
             return f"every {FULL_EVERY}"
         return ""
 
-    def _touched(self, store: Store, config: AlertsConfig, now: datetime) -> list[str]:
+    def _touched(self, store: Store, config: AlertsConfig, now: datetime) -> tuple[list[str], list[str]]:
+        """The keys of the transactions with a new hop, and those with every key such a hop carries."""
         assert self._kept is not None
         parameters = query_parameters(store, config, now) | {
             "stored_since": self._kept.stored_since,
             "previous_now": self._kept.now,
         }
         rows = store.client.query(sql("snapshot_touched", config, keys=False), parameters=parameters).result_rows
-        return sorted(key for (key,) in rows)
+        return sorted(key for key, owned in rows if owned), sorted(key for key, _ in rows)
 
     def _bring_up_to_date(self, store: Store, config: AlertsConfig, now: datetime, touched: list[str]) -> str:
         """The kept rows no hop changed, aged to ``now``, then the touched transactions computed again."""

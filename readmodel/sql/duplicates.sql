@@ -8,7 +8,7 @@ SELECT
     EventId AS event_id,
     -- the same span delivered twice is one delivery (a producer's retry), not a business duplicate
     uniqExact(SpanId) AS deliveries,
-    any(Stage) AS stage,
+    argMin(Stage, Timestamp) AS stage,
     argMax(System, Timestamp) AS system,
     min(Timestamp) AS first_at,
     max(Timestamp) AS last_at,

@@ -48,8 +48,10 @@ observed AS (
 grouped AS (
     SELECT
         match_key,
-        any(key) AS key,
-        any(in_whole) AS whole,
+        -- the pair's transaction: its hops' resolved key ('' when none resolves yet); every aggregate here
+        -- picks the same value whichever query shape or thread reads the hops (the loop's passes build on each other)
+        minIf(key, key != '') AS key,
+        max(in_whole) AS whole,
         -- the hops lacking the match key in the first pass (match_key '') are no pair
         match_key != '' AND countIf(NOT is_right) > 0 AS has_left,
         match_key != '' AND countIf(is_right) > 0 AS has_right,
@@ -63,10 +65,10 @@ grouped AS (
         -- statuses only where the rule compares them (elsewhere they stay '')
         argMaxIf(BizStatus, Timestamp, NOT is_right AND has({compare:Array(String)}, 'status')) AS left_status,
         argMaxIf(BizStatus, Timestamp, is_right AND has({compare:Array(String)}, 'status')) AS right_status,
-        anyIf(System, NOT is_right) AS left_system,
-        anyIf(System, is_right) AS right_system,
-        anyIf(Currency, Currency != '') AS currency,
-        anyIf(Channel, Channel != '') AS channel,
+        argMaxIf(System, Timestamp, NOT is_right) AS left_system,
+        argMaxIf(System, Timestamp, is_right) AS right_system,
+        argMaxIf(Currency, Timestamp, Currency != '') AS currency,
+        argMinIf(Channel, Timestamp, Channel != '') AS channel,
         minIf(Timestamp, NOT is_right) AS left_at,
         maxIf(Timestamp, is_right) AS right_at,
         max(Timestamp) AS last_at

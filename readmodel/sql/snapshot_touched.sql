@@ -3,8 +3,14 @@
 -- that {now} has reached since the previous pass's {previous_now} (a hop stamped ahead of the
 -- clock is not read before its time). A hop whose key resolves through the key graph counts for
 -- the transaction it resolves to, as in every reader (business_hops.sql).
-SELECT DISTINCT BizKey AS key
+-- `owned`: the key is the hop's transaction's; the hop's own order, shipment, invoice and return ids
+-- come too (owned false), for the findings no transaction owns yet (a reconciliation pair named by its
+-- match key: exceptions.py).
+SELECT carried.1 AS key, max(carried.2) AS owned
 FROM ${business_hops}
-WHERE BizProcess IN {processes:Array(String)} AND BizKey != ''
+ARRAY JOIN arrayFilter(k -> k.1 != '', [(BizKey, true), (OrderId, false), (ShipmentId, false), (InvoiceId, false),
+                                       (ReturnId, false)]) AS carried
+WHERE BizProcess IN {processes:Array(String)}
   AND (Ingested >= {stored_since:DateTime}
        OR (Timestamp > {previous_now:DateTime64(9)} AND Timestamp <= {now:DateTime64(9)}))
+GROUP BY key

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from biztrace import config as alerts_config
+from biztrace.readmodel import exceptions, last_pass, reconcile
 from biztrace.readmodel.rules import snapshot_sql
 from biztrace.readmodel.snapshots import Snapshots
 from biztrace.readmodel.transactions import query_parameters
@@ -129,3 +130,55 @@ def test_a_full_snapshot_is_taken_when_an_incremental_one_cannot_be_trusted(corp
         "SELECT count() FROM system.tables WHERE database = {db:String} AND name LIKE 'biztrace_snapshot%'",
         parameters={"db": replica.database})  # fmt: skip
     assert int(tables) == 0  # closed: nothing left behind
+
+
+DETECTED = "process, key, kind, stage, system, since, priority, channel, evidence, detail, amount, currency"
+
+
+def test_the_bookkeeping_built_on_the_previous_pass_detects_what_a_full_detection_does(
+    corpus: Corpus, replica: Store
+) -> None:
+    """Duplicates and mismatches found again only for the changed transactions (and those whose
+    reconciliation grace ended), the others carried over: the same rows as detecting everything."""
+    config = alerts_config.load()
+    # one rule also requires the right side, 12 hours after the left: a pair turns mismatched with time alone
+    accepted = next(rule for rule in config.reconciliation if rule.name == "invoiced_vs_accepted")
+    accepted.presence, accepted.grace = "both", timedelta(hours=12)
+    snapshots = Snapshots(settle=timedelta(0), full_share=float("inf"))
+    base = NOW.replace(tzinfo=None)
+    moments = [base - timedelta(days=2), base - timedelta(days=1), base, base + timedelta(days=3)]
+    built_on_previous, kinds = [], set()
+    try:
+        for batch, now in enumerate(moments):
+            if batch < BATCHES:
+                _copy_batch(corpus, replica, batch)
+            taken = snapshots.take(replica, config, now)
+            with last_pass.at(replica, config, taken.previous_now or now) as previous:
+                built_on_previous.append(taken.changed is not None and previous is not None)
+            exceptions.sync(replica, config, now, classified=taken.table, changed=taken.changed,
+                            previous_now=taken.previous_now)  # fmt: skip
+            full = replica.create_memory_table(exceptions.detected_sql(taken.table, config, keys=False),
+                                               query_parameters(replica, config, now) | {"process": ""})  # fmt: skip
+            try:
+                reconcile.insert_mismatches(replica, config, now, full)
+                table = replica.table(full)
+                with last_pass.at(replica, config, now) as published:
+                    assert published is not None
+                    kept = replica.table(published.table)
+                    only_kept = replica.client.command(
+                        f"SELECT count() FROM (SELECT {DETECTED} FROM {kept} EXCEPT ALL SELECT {DETECTED} FROM {table})"
+                    )
+                    only_full = replica.client.command(
+                        f"SELECT count() FROM (SELECT {DETECTED} FROM {table} EXCEPT ALL SELECT {DETECTED} FROM {kept})"
+                    )
+                assert (int(only_kept), int(only_full)) == (0, 0), (
+                    f"pass {batch}: {only_kept} only kept, {only_full} only full"
+                )
+                kinds |= {kind for (kind,) in replica.client.query(f"SELECT DISTINCT kind FROM {table}").result_rows}
+            finally:
+                replica.client.command(f"DROP TABLE IF EXISTS {replica.table(full)}")
+    finally:
+        snapshots.close(replica)
+        last_pass.forget(replica)
+    assert built_on_previous == [False, True, True, True]
+    assert {"duplicate", "mismatch", "stuck"} <= kinds, kinds  # the carried-over kinds were there to carry
