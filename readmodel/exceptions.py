@@ -41,6 +41,7 @@ from pydantic import BaseModel, Field
 from biztrace.config import AlertsConfig
 from biztrace.readmodel import last_pass, reconcile, rules
 from biztrace.readmodel.errors import NotFound
+from biztrace.readmodel.keygraph import key_tree
 from biztrace.readmodel.transactions import Transaction, query_parameters, sql, transactions
 from biztrace.store import Store, schema
 
@@ -156,7 +157,7 @@ def narrowed(config: AlertsConfig, process: str | None) -> AlertsConfig:
     })  # fmt: skip
 
 
-def detected_sql(classified: str, config: AlertsConfig | None = None, *, keys: bool = True) -> str:
+def detected_sql(classified: str, config: AlertsConfig | None = None, *, keys: bool | Literal["exact"] = True) -> str:
     """``sql/exceptions_detected.sql`` over ``classified``: a table or subquery shaped like ``sql/snapshot.sql``;
     ``keys=False`` when read with ``{keys}`` empty (:func:`biztrace.readmodel.transactions.sql`)."""
     return Template(sql("exceptions_detected", config)).substitute(
@@ -459,10 +460,13 @@ def _detected_since(
     with last_pass.at(store, config, previous_now) as previous:
         if previous is None:
             return None
-        keys = sorted(set(changed) | set(reconcile.due_keys(store, config, previous_now, now)))
+        changed_keys = sorted(set(changed) | set(reconcile.due_keys(store, config, previous_now, now)))
+        # every key of their trees: a new link (a shipment's hop naming its order) changes what the pairs
+        # of the tree's other keys resolve to (an invoice's pair that no transaction owned before)
+        keys = key_tree(store, changed_keys, config) if changed_keys else []
         # '' is no transaction's key: with nothing changed, nothing is found again (an empty list means every key)
-        parameters = query_parameters(store, config, now, keys=keys or [""]) | {"process": ""}
-        fresh = store.create_memory_table(detected_sql(classified, config), parameters, "biztrace_fresh")
+        parameters = query_parameters(store, config, now, keys=keys or [""]) | {"process": "", "tree": keys or [""]}
+        fresh = store.create_memory_table(detected_sql(classified, config, keys="exact"), parameters, "biztrace_fresh")
         listed = store.create_memory_table("SELECT '' AS key LIMIT 0", prefix="biztrace_changed")
         try:
             reconcile.insert_mismatches(store, config, now, fresh, keys=keys or [""])

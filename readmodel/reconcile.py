@@ -19,6 +19,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from biztrace.config import KEY_COLUMNS, AlertsConfig, Reconciliation
+from biztrace.readmodel.keygraph import key_tree
 from biztrace.readmodel.transactions import process_parameters, sql
 from biztrace.store import Store
 
@@ -121,7 +122,7 @@ def _pairs(config: AlertsConfig, parameters: dict) -> str:
     """``sql/reconcile.sql`` in the shape :func:`_shape` chose: pairs by the match key, or transactions
     compared as a whole (all of them when the rule says so, else those with a hop lacking the match key:
     ``sql/reconcile_whole.sql``)."""
-    keys, whole = bool(parameters["keys"]), parameters["whole"]
+    keys, whole = _keys_mode(parameters), parameters["whole"]
     in_whole = "false" if not whole else "keyed" if parameters["whole_always"] else sql(
         "reconcile_whole", config, keys=keys).strip()  # fmt: skip
     return Template(sql("reconcile", config, keys=keys)).safe_substitute(units=_UNITS[whole], in_whole=in_whole)
@@ -139,6 +140,12 @@ def _judge(store: Store, config: AlertsConfig, parameters: dict, period: Period)
     return [row for row in rows if row["pairs"]], parameters
 
 
+def _keys_mode(parameters: dict) -> bool | Literal["exact"]:
+    """How a query reads ``{keys}`` (:func:`transactions.sql`): their trees walked already (``{tree}``), in
+    the query, or none asked."""
+    return "exact" if parameters.get("tree") else bool(parameters["keys"])
+
+
 def _shape(store: Store, config: AlertsConfig, parameters: dict) -> dict:
     """The parameters with ``whole`` set: true when the rule always compares transactions as a whole, or
     when some of its hops lack its match key (``sql/reconcile_keyless.sql``, a read without judging);
@@ -146,7 +153,7 @@ def _shape(store: Store, config: AlertsConfig, parameters: dict) -> dict:
     are none)."""
     whole = parameters["whole_always"]
     if not whole:
-        query = sql("reconcile_keyless", config, keys=bool(parameters["keys"]))
+        query = sql("reconcile_keyless", config, keys=_keys_mode(parameters))
         whole = int(store.client.command(query, parameters=parameters)) > 0
     return parameters | {"whole": whole}
 
@@ -159,7 +166,7 @@ FLAGGED = (
 _FLAGGED = {
     False: "emptyArrayString()",
     True: f"groupArrayIf(tuple({', '.join('pair.' + column for column in FLAGGED)}), pair.mismatched "
-    "AND ({keys:Array(String)} = [] OR has({keys:Array(String)}, pair.key)))",
+    "AND ({keys:Array(String)} = [] OR has({keys:Array(String)}, if(pair.key != '', pair.key, pair.match_key))))",
 }
 
 
@@ -251,9 +258,12 @@ def insert_mismatches(
     (``sql/reconcile_flagged.sql``, then ``sql/reconcile_detected.sql``): one judging pass per rule,
     one read of the flagged pairs' hops, no row through Python."""
     since = since or now - timedelta(days=90)
-    keyed = bool(keys)
+    asked = {"keys": keys or []}
+    if keys:  # the trees walked once for every rule (in each query, every step would be read again)
+        asked["tree"] = key_tree(store, keys, config)
+    keyed = _keys_mode(asked)
     for check in _rules(config, None, None):
-        parameters = _shape(store, config, _parameters(store, config, check, now, since) | {"keys": keys or []})
+        parameters = _shape(store, config, _parameters(store, config, check, now, since) | asked)
         flagged_sql = Template(sql("reconcile_flagged")).substitute(pairs=_pairs(config, parameters))
         with store.memory_table(flagged_sql, parameters, "biztrace_flagged") as flagged:
             if not int(store.client.command(f"SELECT count() FROM {store.table(flagged)}")):

@@ -8,8 +8,8 @@ SELECT
     EventId AS event_id,
     -- the same span delivered twice is one delivery (a producer's retry), not a business duplicate
     uniqExact(SpanId) AS deliveries,
-    argMin(Stage, Timestamp) AS stage,
-    argMax(System, Timestamp) AS system,
+    argMin(Stage, (Timestamp, SpanId)) AS stage,  -- by time, then span id: the same every time
+    argMax(System, (Timestamp, SpanId)) AS system,
     min(Timestamp) AS first_at,
     max(Timestamp) AS last_at,
     -- the deliveries' spans in time order (then by id): the same evidence every time it is read
@@ -20,6 +20,9 @@ WHERE BizProcess IN {processes:Array(String)} AND EventId != '' AND Timestamp <=
   AND cityHash64(EventId) IN (
       SELECT cityHash64(EventId) AS event_hash FROM {db:Identifier}.biz_hops
       WHERE EventId != '' AND Timestamp <= {now:DateTime64(9)} AND Timestamp >= {since:DateTime64(9)}
+        -- asked for some keys: only their trees' hops, found by biz_keys' primary key (not a scan of every event)
+        AND ({keys:Array(String)} = [] OR (OrderId, Timestamp, SpanId) IN (
+            SELECT OrderId, Timestamp, SpanId FROM {db:Identifier}.biz_keys WHERE Key IN (${key_tree})))
       GROUP BY event_hash HAVING uniqExact(SpanId) > 1)
   AND ({keys:Array(String)} = [] OR has({keys:Array(String)}, key))
   AND ${hops_of_keys}

@@ -35,7 +35,9 @@ observed AS (
         Stage = {right_stage:String} AND ({right_system:String} = '' OR System = {right_system:String}) AS is_right,
         -- one observation: its match key, else its business event (biz.event_id, else the span)
         if(own_match != '', own_match, if(EventId != '', EventId, SpanId)) AS unit,
-        Timestamp, Amount, Quantity, BizStatus, Currency, System, Channel
+        Timestamp, Amount, Quantity, BizStatus, Currency, System, Channel,
+        -- the latest report: by time, then by span id (two reports at one instant give every reader the same)
+        bitShiftLeft(toUInt128(toUnixTimestamp64Nano(Timestamp)), 64) + toUInt128(cityHash64(SpanId)) AS at_order
     FROM ${business_hops}
     WHERE Stage IN ({left_stage:String}, {right_stage:String}) AND StatusCode != 'Error'
       AND BizProcess = {process:String}
@@ -56,19 +58,19 @@ grouped AS (
         match_key != '' AND countIf(NOT is_right) > 0 AS has_left,
         match_key != '' AND countIf(is_right) > 0 AS has_right,
         -- each side's latest report
-        argMaxIf(Amount, Timestamp, NOT is_right) AS latest_left_amount,
-        argMaxIf(Amount, Timestamp, is_right) AS latest_right_amount,
-        argMaxIf(Quantity, Timestamp, NOT is_right) AS latest_left_quantity,
-        argMaxIf(Quantity, Timestamp, is_right) AS latest_right_quantity,
+        argMaxIf(Amount, at_order, NOT is_right) AS latest_left_amount,
+        argMaxIf(Amount, at_order, is_right) AS latest_right_amount,
+        argMaxIf(Quantity, at_order, NOT is_right) AS latest_left_quantity,
+        argMaxIf(Quantity, at_order, is_right) AS latest_right_quantity,
         -- compared as a whole: every report of every observation (left_units, right_units)
         $units,
         -- statuses only where the rule compares them (elsewhere they stay '')
-        argMaxIf(BizStatus, Timestamp, NOT is_right AND has({compare:Array(String)}, 'status')) AS left_status,
-        argMaxIf(BizStatus, Timestamp, is_right AND has({compare:Array(String)}, 'status')) AS right_status,
-        argMaxIf(System, Timestamp, NOT is_right) AS left_system,
-        argMaxIf(System, Timestamp, is_right) AS right_system,
-        argMaxIf(Currency, Timestamp, Currency != '') AS currency,
-        argMinIf(Channel, Timestamp, Channel != '') AS channel,
+        argMaxIf(BizStatus, at_order, NOT is_right AND has({compare:Array(String)}, 'status')) AS left_status,
+        argMaxIf(BizStatus, at_order, is_right AND has({compare:Array(String)}, 'status')) AS right_status,
+        argMaxIf(System, at_order, NOT is_right) AS left_system,
+        argMaxIf(System, at_order, is_right) AS right_system,
+        argMaxIf(Currency, at_order, Currency != '') AS currency,
+        argMinIf(Channel, at_order, Channel != '') AS channel,
         minIf(Timestamp, NOT is_right) AS left_at,
         maxIf(Timestamp, is_right) AS right_at,
         max(Timestamp) AS last_at

@@ -12,13 +12,15 @@ WITH per_key AS (
     SELECT
         BizKey AS tx_key,
         if(countIf(value_hop) > 0,
-           tuple(argMaxIf(Amount, Timestamp, value_hop), argMaxIf(Currency, Timestamp, value_hop)),
-           tuple(argMinIf(Amount, Timestamp, Amount IS NOT NULL), argMinIf(Currency, Timestamp, Amount IS NOT NULL)))
+           tuple(argMaxIf(Amount, at_order, value_hop), argMaxIf(Currency, at_order, value_hop)),
+           tuple(argMinIf(Amount, at_order, Amount IS NOT NULL), argMinIf(Currency, at_order, Amount IS NOT NULL)))
             AS value,
         arraySort(x -> (x.2, x.3), groupArrayIf((own_match, Timestamp, SpanId), in_stages)) AS stage_hops
     FROM (
         SELECT
             BizKey, Timestamp, Amount, Currency, SpanId,
+            -- by time, then span id, as transactions.sql orders hops
+            bitShiftLeft(toUInt128(toUnixTimestamp64Nano(Timestamp)), 64) + toUInt128(cityHash64(SpanId)) AS at_order,
             if({by_key:Bool}, BizKey, {match_col:Identifier}) AS own_match,
             Stage != '' AND Stage = {value_stage:String} AND Amount IS NOT NULL AND StatusCode != 'Error' AS value_hop,
             Stage IN ({left_stage:String}, {right_stage:String})

@@ -30,7 +30,10 @@ hops AS (
         -- a hop of the process's value_stage (0: none) that carries an amount and did not fail
         idx > 0 AND idx = transform(BizProcess, {processes:Array(String)}, {value_index:Array(UInt16)}, toUInt16(0))
             AND Amount IS NOT NULL AND StatusCode != 'Error' AS value_hop,
-        Timestamp, Stage, System, SpanId, ErrorType, DeadLetter, Priority, Channel, Amount, Currency, CustomerId
+        Timestamp, Stage, System, SpanId, ErrorType, DeadLetter, Priority, Channel, Amount, Currency, CustomerId,
+        -- "the latest" / "the first" hop: by time, then by span id, so that two hops at the same instant (a
+        -- delivery and its duplicate) give every reader and every pass the same answer
+        bitShiftLeft(toUInt128(toUnixTimestamp64Nano(Timestamp)), 64) + toUInt128(cityHash64(SpanId)) AS at_order
     FROM ${business_hops}
     WHERE BizProcess IN {processes:Array(String)} AND Timestamp <= {now:DateTime64(9)}
       AND Timestamp >= {since:DateTime64(9)}
@@ -52,31 +55,31 @@ per_transaction AS (
         minIf(Timestamp, idx = hop_completion_index) AS completion_at,
         groupArrayIf((idx, Timestamp), idx > 0) AS reached_pairs,
         maxIf(Timestamp, trouble) AS tx_trouble_at,
-        argMaxIf(DeadLetter, Timestamp, trouble) AS trouble_dead_letter,
-        argMaxIf(System, Timestamp, trouble) AS trouble_system_,
+        argMaxIf(DeadLetter, at_order, trouble) AS trouble_dead_letter,
+        argMaxIf(System, at_order, trouble) AS trouble_system_,
         -- one argMax per column: several times cheaper than one over a tuple of them
-        tuple(argMaxIf(ErrorType, Timestamp, trouble), argMaxIf(SpanId, Timestamp, trouble),
-              argMaxIf(Stage, Timestamp, trouble)) AS trouble_info,
+        tuple(argMaxIf(ErrorType, at_order, trouble), argMaxIf(SpanId, at_order, trouble),
+              argMaxIf(Stage, at_order, trouble)) AS trouble_info,
         maxIf(Timestamp, idx > 0 AND NOT trouble) AS tx_progress_at,
-        argMax(SpanId, Timestamp) AS tx_last_span,
-        argMax(System, Timestamp) AS tx_last_system,
-        argMax(Stage, Timestamp) AS tx_last_stage,
-        argMin(System, Timestamp) AS tx_first_system,
+        argMax(SpanId, at_order) AS tx_last_span,
+        argMax(System, at_order) AS tx_last_system,
+        argMax(Stage, at_order) AS tx_last_stage,
+        argMin(System, at_order) AS tx_first_system,
         -- the priority, channel and customer: the first hop's that carries one (a stage hop's, for the priority),
         -- so that every reader, and every pass, picks the same when hops disagree
-        if(countIf(Stage != '' AND Priority != '') > 0, argMinIf(Priority, Timestamp, Stage != '' AND Priority != ''),
-           argMin(Priority, Timestamp)) AS tx_priority,
-        argMinIf(Channel, Timestamp, Channel != '') AS tx_channel,
+        if(countIf(Stage != '' AND Priority != '') > 0, argMinIf(Priority, at_order, Stage != '' AND Priority != ''),
+           argMin(Priority, at_order)) AS tx_priority,
+        argMinIf(Channel, at_order, Channel != '') AS tx_channel,
         -- the customer: a producer may put customer.id on one hop only; '' when none carried one
-        argMinIf(CustomerId, Timestamp, CustomerId != '') AS tx_customer,
+        argMinIf(CustomerId, at_order, CustomerId != '') AS tx_customer,
         -- the trading partner: the system that reported the capture (first) stage, else the first hop's system
-        if(countIf(idx = 1) > 0, argMinIf(System, Timestamp, idx = 1), argMin(System, Timestamp)) AS tx_partner,
+        if(countIf(idx = 1) > 0, argMinIf(System, at_order, idx = 1), argMin(System, at_order)) AS tx_partner,
         -- the transaction's value (CONVENTIONS, "Machine-readable output"; reconcile_mismatches.sql must agree):
         -- the latest amount its value stage (the system of record's acceptance) reported, else the first amount
         -- seen; NULL when no hop carried one
         if(countIf(value_hop) > 0,
-           tuple(argMaxIf(Amount, Timestamp, value_hop), argMaxIf(Currency, Timestamp, value_hop)),
-           tuple(argMinIf(Amount, Timestamp, Amount IS NOT NULL), argMinIf(Currency, Timestamp, Amount IS NOT NULL)))
+           tuple(argMaxIf(Amount, at_order, value_hop), argMaxIf(Currency, at_order, value_hop)),
+           tuple(argMinIf(Amount, at_order, Amount IS NOT NULL), argMinIf(Currency, at_order, Amount IS NOT NULL)))
             AS tx_value,
         count() AS tx_hops
     FROM hops
