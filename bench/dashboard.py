@@ -125,7 +125,7 @@ def _browser(directory: Path, users: Path) -> dict[str, float]:
                     page.get_by_role("heading", name="Alerts", exact=True).wait_for(timeout=120_000)
                     _settled(page)
                     page.get_by_role("combobox", name="Time range").click()
-                    page.get_by_role("option", name="6h", exact=True).click()
+                    page.get_by_role("option", name="last 6h", exact=True).click()
                     _settled(page)
                 for view in VIEWS:
                     started = time.perf_counter()
