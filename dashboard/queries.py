@@ -126,6 +126,7 @@ def snapshot(
     query = Template(sql("snapshot")).substitute(
         transactions=alerts_sql("transactions", scoped, keys=False),  # every transaction of the window
         system_at_fault=alerts_sql("system_at_fault", scoped),
+        exception_stage=alerts_sql("exception_stage", scoped),
     )
     with _memory_table(query, parameters) as table:
         yield table
@@ -168,6 +169,7 @@ class Overview(BaseModel):
     by_system: list[figures.SlaAdherence] = Field(description="SLA adherence per system at fault, worst first")
     bucket_s: int
     partial_from: datetime | None = Field(description="the last bucket's start when it is not over yet")
+    money: list[alert_overview.StuckMoney] = Field(description="money stuck per process and stage (the read model's)")
 
 
 def _worst_first(groups: list[figures.SlaAdherence]) -> list[figures.SlaAdherence]:
@@ -217,6 +219,14 @@ def overview(config: AlertsConfig, filters: Filters, at: datetime) -> Overview:
         finally:
             data.add_query_time(_clock() - started)
         sla_trend = sla_by_bucket(config, _quoted(table), at, since, bucket_s, filters.system)
+        started = _clock()
+        try:  # read from the same snapshot: one classification of the window per refresh
+            money = alert_overview.money_stuck(
+                data.store(), config, at, since=since, until=until, process=filters.process, system=filters.system,
+                channel=filters.channel, priority=filters.priority, source=_quoted(table),
+            )  # fmt: skip
+        finally:
+            data.add_query_time(_clock() - started)
     sla_table = pd.DataFrame([row.model_dump() for row in stages], columns=list(figures.StageSla.model_fields))
     latency = data.query_df(
         sql("latency"),
@@ -249,7 +259,7 @@ def overview(config: AlertsConfig, filters: Filters, at: datetime) -> Overview:
     return Overview(at=at, states=states, sla=sla_table, trend=trend, latency=latency, finance=finance,
                     adherence=adherence, adherence_overall=figures.overall(adherence), sla_trend=sla_trend,
                     by_channel=_worst_first(by_channel), by_system=_worst_first(by_system), bucket_s=bucket_s,
-                    partial_from=partial)  # fmt: skip
+                    partial_from=partial, money=money)  # fmt: skip
 
 
 DEFAULT_SLA_TARGET = 0.95

@@ -142,13 +142,19 @@ def money_stuck(
     system: str = "",
     channel: str = "",
     priority: str = "",
+    source: str | None = None,
 ) -> list[StuckMoney]:
     """Money stuck per process and stage at ``now`` (``sql/money_stuck.sql``): the stuck, failed and
-    dead-lettered transactions started since ``since`` (and by ``until``), their value per currency."""
+    dead-lettered transactions started since ``since`` (and by ``until``), their value per currency.
+
+    ``source``: a table (quoted name) of these transactions already classified at ``now`` with
+    ``sql/snapshot.sql``'s columns that ``money_stuck.sql`` reads (the dashboard's window snapshot), read
+    instead of classifying them again; the same filters apply to it."""
     scoped = narrowed(config, process)
     parameters = query_parameters(store, scoped, now, states=list(TROUBLE), since=since)
     parameters.update(until=until or now, system=system, channel=channel, priority=priority)
-    query = Template(sql("money_stuck")).substitute(snapshot=snapshot_sql(scoped, keys=False))
+    rows = f"SELECT * FROM {source} WHERE started_at >= {{since:DateTime64(9)}}" if source else None
+    query = Template(sql("money_stuck")).substitute(snapshot=rows or snapshot_sql(scoped, keys=False))
     found = []
     for row in store.client.query(query, parameters=parameters).named_results():
         if process and row["process"] != process:

@@ -33,6 +33,7 @@ FRAGMENTS = {
     "hops_of_keys": True,  # a condition: the hop belongs to the tree of one of {keys} ({keys} = []: any hop)
     "stage_sla_rows": True,  # one row per stage SLA measured in $snapshot (stage_sla.sql, the scorecards)
     "overdue": True,  # the condition of a next stage overdue at {now} (what makes a transaction stuck)
+    "exception_stage": True,  # the stage an exception names, over a row of transactions.sql
     "mapped_spans": True,  # the spans mapping rules make hops (mapped_hops.sql, mapped_links.sql)
 }
 """Fragments a query includes as ``${name}`` (``sql/<name>.sql``), True for those put in parentheses."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import pandas as pd
 import plotly.express as px
 import streamlit as st
@@ -29,23 +27,10 @@ def _previous(filters_json: str, at):
     return queries.previous_sla_trend(ui.load_config(), queries.Filters.model_validate_json(filters_json), at)
 
 
-@st.cache_data(ttl=600, show_spinner=False, max_entries=32)
-def _money(filters_json: str, at) -> list[read_overview.StuckMoney]:
-    chosen = queries.Filters.model_validate_json(filters_json)
-    started = time.perf_counter()
-    try:
-        return read_overview.money_stuck(
-            data.store(), ui.load_config(), at, since=chosen.since(at), until=chosen.until(at),
-            process=chosen.process, system=chosen.system, channel=chosen.channel, priority=chosen.priority,
-        )  # fmt: skip
-    finally:
-        data.add_query_time(time.perf_counter() - started)
-
-
-def _money_stuck(at) -> None:
-    """Per process and stage, the value of the stuck, failed and dead-lettered transactions, per currency."""
+def _money_stuck(rows: list[read_overview.StuckMoney]) -> None:
+    """Per process and stage, the value of the stuck, failed and dead-lettered transactions, per currency
+    (summed from the window's snapshot the page's other figures read)."""
     st.subheader("Money stuck, by stage")
-    rows = _money(filters.model_dump_json(), at)
     totals = read_overview.money_totals(rows)
     if not rows:
         st.caption(f"no stuck, failed or dead-lettered transaction started in {filters.label()}")
@@ -188,7 +173,7 @@ def body() -> None:
     with right:
         st.subheader("p95 hop latency by system")
         st.plotly_chart(charts.latency(figures.latency), width="stretch", key="latency_chart")
-    _money_stuck(at)
+    _money_stuck(figures.money)
     ui.footer()
 
 
