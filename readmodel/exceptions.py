@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import datetime, timedelta
 from string import Template
 from typing import Literal
@@ -42,7 +42,7 @@ from biztrace.config import AlertsConfig
 from biztrace.readmodel import last_pass, reconcile, rules
 from biztrace.readmodel.errors import NotFound
 from biztrace.readmodel.keygraph import key_tree
-from biztrace.readmodel.transactions import Transaction, query_parameters, sql, transactions
+from biztrace.readmodel.transactions import KeysMode, Transaction, hops_scope, query_parameters, sql, transactions
 from biztrace.store import Store, schema
 
 ExceptionState = Literal["open", "acknowledged", "postponed", "resolved"]
@@ -157,7 +157,7 @@ def narrowed(config: AlertsConfig, process: str | None) -> AlertsConfig:
     })  # fmt: skip
 
 
-def detected_sql(classified: str, config: AlertsConfig | None = None, *, keys: bool | Literal["exact"] = True) -> str:
+def detected_sql(classified: str, config: AlertsConfig | None = None, *, keys: KeysMode = True) -> str:
     """``sql/exceptions_detected.sql`` over ``classified``: a table or subquery shaped like ``sql/snapshot.sql``;
     ``keys=False`` when read with ``{keys}`` empty (:func:`biztrace.readmodel.transactions.sql`)."""
     return Template(sql("exceptions_detected", config)).substitute(
@@ -172,11 +172,20 @@ def _detected(
     """A Memory table of what ``sql/exceptions_detected.sql`` and the reconciliation find at ``now``
     among transactions started since ``since``; dropped on exit; yields its name."""
     parameters = query_parameters(store, config, now, keys=keys, states=TROUBLE, since=since)
-    keyed = bool(keys)  # without keys, the key graph's subqueries are left out
-    with store.memory_table(
-        detected_sql(f"({rules.snapshot_sql(config, keys=keyed)})", config, keys=keyed), parameters, "biztrace_detected"
-    ) as found:
-        reconcile.insert_mismatches(store, config, now, found, since=since, keys=keys)
+    # keys: their trees walked once here, for every query (in each, the walk would be read again and
+    # planned again: ~0.1 s a query); without keys, the key graph's subqueries are left out
+    with ExitStack() as stack:
+        tree, scope = None, None
+        if keys:  # their hops placed once, for a dozen queries (transactions.hops_scope)
+            tree = key_tree(store, keys, config)
+            scope = stack.enter_context(hops_scope(store, config, keys, tree))
+            parameters |= {"tree": tree, "scope": scope}
+        keyed: KeysMode = "scoped" if keys else False
+        found = stack.enter_context(store.memory_table(
+            detected_sql(f"({rules.snapshot_sql(config, keys=keyed)})", config, keys=keyed), parameters,
+            "biztrace_detected",
+        ))  # fmt: skip
+        reconcile.insert_mismatches(store, config, now, found, since=since, keys=keys, tree=tree, scope=scope)
         yield found
 
 

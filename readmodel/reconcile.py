@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 
 from biztrace.config import KEY_COLUMNS, AlertsConfig, Reconciliation
 from biztrace.readmodel.keygraph import key_tree
-from biztrace.readmodel.transactions import process_parameters, sql
+from biztrace.readmodel.transactions import KeysMode, process_parameters, sql
 from biztrace.store import Store
 
 Period = Literal["hour", "day", "week", "month"]
@@ -140,10 +140,12 @@ def _judge(store: Store, config: AlertsConfig, parameters: dict, period: Period)
     return [row for row in rows if row["pairs"]], parameters
 
 
-def _keys_mode(parameters: dict) -> bool | Literal["exact"]:
-    """How a query reads ``{keys}`` (:func:`transactions.sql`): their trees walked already (``{tree}``), in
-    the query, or none asked."""
-    return "exact" if parameters.get("tree") else bool(parameters["keys"])
+def _keys_mode(parameters: dict) -> KeysMode:
+    """How a query reads ``{keys}`` (:func:`transactions.sql`): their hops placed already (``{scope}``),
+    their trees walked already (``{tree}``), in the query, or none asked."""
+    if parameters.get("tree"):
+        return "scoped" if parameters.get("scope") else "exact"
+    return bool(parameters["keys"])
 
 
 def _shape(store: Store, config: AlertsConfig, parameters: dict) -> dict:
@@ -250,9 +252,13 @@ def insert_mismatches(
     *,
     since: datetime | None = None,
     keys: list[str] | None = None,
+    tree: list[str] | None = None,
+    scope: str | None = None,
 ) -> None:
     """Append every mismatched pair at ``now`` among observations since ``since`` (default: 90 days, as
-    :func:`mismatches`), of the transactions of ``keys`` (None: all), to ``detected``, a table of
+    :func:`mismatches`), of the transactions of ``keys`` (None: all; ``tree``: their trees, when the
+    caller walked them already; ``scope``: their hops placed already, :func:`transactions.hops_scope`),
+    to ``detected``, a table of
     ``sql/exceptions_detected.sql``'s shape in the store's database: each pair as :func:`mismatches`
     makes it a finding (its system at fault, evidence, value and detail), all in ClickHouse
     (``sql/reconcile_flagged.sql``, then ``sql/reconcile_detected.sql``): one judging pass per rule,
@@ -260,7 +266,9 @@ def insert_mismatches(
     since = since or now - timedelta(days=90)
     asked = {"keys": keys or []}
     if keys:  # the trees walked once for every rule (in each query, every step would be read again)
-        asked["tree"] = key_tree(store, keys, config)
+        asked["tree"] = tree if tree is not None else key_tree(store, keys, config)
+        if scope is not None:
+            asked["scope"] = scope
     keyed = _keys_mode(asked)
     for check in _rules(config, None, None):
         parameters = _shape(store, config, _parameters(store, config, check, now, since) | asked)

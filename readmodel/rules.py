@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from biztrace.config import REPORTED_LABELS, AlertsConfig, Rule
 from biztrace.readmodel import figures
 from biztrace.readmodel.errors import QueryError
-from biztrace.readmodel.transactions import process_parameters, query_parameters, sql
+from biztrace.readmodel.transactions import KeysMode, process_parameters, query_parameters, sql
 from biztrace.store import Store
 
 
@@ -33,9 +33,9 @@ class RuleResult(BaseModel):
     keys: list[str]
 
 
-def snapshot_sql(config: AlertsConfig | None = None, *, keys: bool = True) -> str:
+def snapshot_sql(config: AlertsConfig | None = None, *, keys: KeysMode = True) -> str:
     """Every transaction's state as the rules read it (``sql/snapshot.sql`` over ``sql/transactions.sql``);
-    ``keys=False`` when it is read with ``{keys}`` empty (:func:`biztrace.readmodel.transactions.sql`)."""
+    ``keys``: how it reads ``{keys}`` (:data:`biztrace.readmodel.transactions.KeysMode`)."""
     return Template(sql("snapshot")).substitute(
         transactions=sql("transactions", config, keys=keys), system_at_fault=sql("system_at_fault", config)
     )

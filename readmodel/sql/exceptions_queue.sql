@@ -19,14 +19,17 @@
 -- {process}, {system}, {channel}, {priority}: only those ('' : all).
 WITH life AS ($lifecycle),
 found AS (
-    SELECT process, key, kind, min(d.since) AS since, argMin(stage, d.since) AS stage,
-        argMin(system, d.since) AS system, argMin(priority, d.since) AS priority, argMin(channel, d.since) AS channel,
+    -- the earliest detection's fields; two at one instant (two rules' mismatches of one order) ordered by
+    -- their detail, stage and system, so every reader picks the same one
+    SELECT process, key, kind, min(d.since) AS since, argMin(stage, d.first) AS stage,
+        argMin(system, d.first) AS system, argMin(priority, d.first) AS priority, argMin(channel, d.first) AS channel,
         arrayDistinct(arrayFlatten(arrayMap(x -> x.2, arraySort(groupArray((d.since, evidence)))))) AS evidence,
-        argMin(detail, d.since) AS detail,
+        argMin(detail, d.first) AS detail,
         -- the transaction's value, whichever of its exceptions carries it
         max(max(d.amount)) OVER (PARTITION BY process, key) AS amount,
-        max(anyIf(d.currency, d.currency != '')) OVER (PARTITION BY process, key) AS currency
-    FROM {db:Identifier}.{detected:Identifier} AS d
+        max(maxIf(d.currency, d.currency != '')) OVER (PARTITION BY process, key) AS currency
+    FROM (SELECT *, (since, detail, stage, system, priority, channel) AS first
+          FROM {db:Identifier}.{detected:Identifier}) AS d
     GROUP BY process, key, kind
 ),
 queue AS (

@@ -7,7 +7,9 @@
 -- The stored lifecycle is lifecycle.sql's.
 WITH
 detected AS (
-    SELECT process, key, kind, argMin(stage, d.since) AS stage, min(d.since) AS since
+    -- the earliest detection's stage; two at one instant ordered as exceptions_queue.sql orders them
+    SELECT process, key, kind, argMin(stage, (d.since, d.detail, d.stage, d.system, d.priority, d.channel)) AS stage,
+        min(d.since) AS since
     FROM {db:Identifier}.{detected:Identifier} AS d
     GROUP BY process, key, kind
 ),

@@ -150,6 +150,26 @@ def test_legacy_spans_become_usable_through_the_mapping_configuration(legacy: Co
     assert not _score(expected, found), f"with mappings.yaml: {_score(expected, found)}"
 
 
+@pytest.mark.parametrize("mapped", [False, True], ids=["sdk-producers", "legacy-mapped"])
+def test_one_keys_exceptions_are_the_whole_queues_rows_of_that_key(
+    corpus: Corpus, legacy: Corpus, listed: list[dict], mapped: bool
+) -> None:
+    """What support's order page and ``biztrace exceptions --key`` ask (a detection of one key's tree, its
+    hops placed once: ``transactions.hops_scope``) gives exactly the whole queue's rows of that key, on
+    keys linked on separate hops and, with mappings, on spans made hops by configuration."""
+    store, extra = (legacy, ("--config", str(MAPPINGS))) if mapped else (corpus, ())
+    whole = _exceptions(store, *extra) if mapped else listed
+    keys = sorted({item["key"] for item in whole if item["key"]})
+    assert len(keys) >= (2 if mapped else 10)
+    for key in keys:
+        expected = sorted((i for i in whole if i["key"] == key), key=lambda i: (i["process"], i["kind"]))
+        found = sorted(_exceptions(store, *extra, "--key", key), key=lambda i: (i["process"], i["kind"]))
+        assert found == expected, (
+            f"{key}: asked alone, {[(i['kind'], i['stage']) for i in found]}; in the queue, "
+            f"{[(i['kind'], i['stage']) for i in expected]}"
+        )
+
+
 def test_without_the_mapping_the_legacy_spans_are_no_milestones(legacy: Corpus) -> None:
     """The same store under the defaults: what the mapping changes (so the test above can fail)."""
     items = _exceptions(legacy)
