@@ -173,7 +173,8 @@ def _show(key: str) -> None:
                 rows,
                 hide_index=True,
                 width="stretch",
-                column_config={"runbook": st.column_config.LinkColumn("runbook")},
+                # a link's text, not its address: the half-width table keeps room for when it started
+                column_config={"runbook": st.column_config.LinkColumn("runbook", display_text="runbook")},
             )
         else:
             st.caption("none")
@@ -217,6 +218,11 @@ def _show(key: str) -> None:
         on_select="rerun",
         selection_mode="single-row",
         key="hops_table",
+        # the ids narrow (a selected row shows them whole below): the systems and stages read in full
+        column_config={
+            "trace_id": st.column_config.TextColumn("trace_id", width="small"),
+            "span_id": st.column_config.TextColumn("span_id", width="small"),
+        },
     )
     rows = event.selection.rows if event is not None else []
     if rows:
