@@ -1,15 +1,10 @@
--- Whether one rule has hops that lack its match key (reconcile.sql's `keyless`, without judging
--- anything): a hop of its transaction's process, of either side's stage (and system, where pinned),
--- not in error, in [{since}, {now}], of {keys} when given, whose own match key is empty while its
--- transaction key is not (reconcile.sql's pair of those hops falls in the window its latest hop does).
--- When there are some, the rule's transactions are judged in the shape that compares them as a whole
+-- Whether each rule has hops that lack its match key (reconcile.sql's `keyless`, without judging
+-- anything), every rule counted in one read of the hops: one countIf per rule (the array below) over
+-- reconcile_keyless_rule.sql, its parameters suffixed with the rule's number (reconcile.py's
+-- _shaped); {since} is the earliest of the rules' windows, {keys} and {now} are theirs. When a
+-- rule has some, its transactions are judged in the shape that compares them as a whole
 -- (reconcile_whole.sql), in one pass.
-SELECT count() AS keyless
+SELECT [$counts] AS keyless
 FROM ${business_hops}
-WHERE NOT {by_key:Bool} AND {match_col:Identifier} = '' AND BizKey != ''
-  AND BizProcess = {process:String} AND StatusCode != 'Error'
-  AND Stage IN ({left_stage:String}, {right_stage:String})
-  AND ((Stage = {left_stage:String} AND ({left_system:String} = '' OR System = {left_system:String}))
-       OR (Stage = {right_stage:String} AND ({right_system:String} = '' OR System = {right_system:String})))
-  AND Timestamp <= {now:DateTime64(9)} AND Timestamp >= {since:DateTime64(9)}
+WHERE Timestamp <= {now:DateTime64(9)} AND Timestamp >= {since:DateTime64(9)}
   AND ${hops_of_keys}
