@@ -336,13 +336,9 @@ def order_view(config: AlertsConfig, key: str, at: datetime) -> OrderView:
             {key} | set(history.tree) | {k for hop in history.hops for k in (hop.order_id, hop.return_id) if k}
         )
         states = transactions(store, config, at, keys=related) if history.found else []
-        items = [  # per transaction key: a shipment id's page shows its order's exceptions
-            item
-            for tx_key in sorted({t.key for t in states})
-            for item in alert_exceptions.list_exceptions(
-                store, config, at, alert_exceptions.Filters(key=tx_key), known=[t for t in states if t.key == tx_key]
-            )
-        ]
+        # every transaction's of the tree, in one detection: a shipment id's page shows its order's exceptions
+        tx_keys = sorted({t.key for t in states})
+        items = alert_exceptions.list_exceptions(store, config, at, keys=tx_keys, known=states) if tx_keys else []
         firing = []
         for fingerprint, stored in alert_store.current_alerts(store).items():
             if any(ref.key in related for ref in stored.alert.transactions):

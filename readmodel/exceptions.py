@@ -308,16 +308,19 @@ def list_exceptions(
     since: datetime | None = None,
     known: list[Transaction] | None = None,
     shared: bool = False,
+    keys: list[str] | None = None,
 ) -> list[ExceptionItem]:
     """The exception queue at ``now`` (:func:`queue`, ``shared`` as there), filtered; oldest problem first.
 
-    Without ``filters.state`` or ``filters.key`` the resolved exceptions are left out. ``since``
-    limits the queue to transactions started since then (the dashboard's window). ``known`` is
-    accepted for callers that hold the key's transactions; the query narrows itself by the key.
+    Without ``filters.state``, ``filters.key`` or ``keys`` the resolved exceptions are left out. ``since``
+    limits the queue to transactions started since then (the dashboard's window). ``keys``: the
+    exceptions of these transaction keys (instead of ``filters.key``'s), found in one detection (the
+    order page asks for its order's, its returns' and its customer's at once). ``known`` is accepted
+    for callers that hold the key's transactions; the query narrows itself by the key.
     """
     filters = filters or Filters()
-    keys = [filters.key] if filters.key else None
-    states = [filters.state] if filters.state else ([] if filters.key else ["open", "acknowledged"])
+    keys = keys or ([filters.key] if filters.key else None)
+    states = [filters.state] if filters.state else ([] if keys else ["open", "acknowledged"])
     with queue(store, config, now, since=since, keys=keys, process=filters.process, system=filters.system,
                channel=filters.channel, priority=filters.priority, shared=shared) as table:  # fmt: skip
         return _items(store, config, table, now, states=states, kinds=[filters.kind] if filters.kind else [],

@@ -168,6 +168,15 @@ def test_one_keys_exceptions_are_the_whole_queues_rows_of_that_key(
             f"{key}: asked alone, {[(i['kind'], i['stage']) for i in found]}; in the queue, "
             f"{[(i['kind'], i['stage']) for i in expected]}"
         )
+    # several keys in one detection (the order page asks for its tree's transactions at once): the union
+    from biztrace.config import load
+    from biztrace.readmodel.exceptions import Filters, list_exceptions
+
+    config, now = load(MAPPINGS if mapped else None), NOW.replace(tzinfo=None)
+    together = list_exceptions(store.store, config, now, keys=keys)
+    apart = [item for key in keys for item in list_exceptions(store.store, config, now, Filters(key=key))]
+    ordered = lambda items: sorted(items, key=lambda i: (i.process, i.key, i.kind))  # noqa: E731
+    assert ordered(together) == ordered(apart) and len(together) >= len(keys)
 
 
 def test_without_the_mapping_the_legacy_spans_are_no_milestones(legacy: Corpus) -> None:
