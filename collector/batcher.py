@@ -224,6 +224,7 @@ class Batcher:
             self._isolate(writer, batch_id, taken, members[half:], failed)
             return
         self.metrics.batch_seconds.observe(time.monotonic() - started)
+        self.metrics.spans_written.inc(batch.spans)  # committed: counted before any request is answered
         if self._exit_after_commits is not None:
             with self._cond:
                 self._commits += 1
@@ -236,7 +237,6 @@ class Batcher:
                 self._inflight.pop(intake.fingerprint, None)
             self.ledger.record(intake.fingerprint, {sample.day for sample in intake.samples})
             future.set_result(None)
-        self.metrics.spans_written.inc(batch.spans)
 
     def shutdown(self, timeout_s: float = 30.0) -> bool:
         """Stop accepting, flush what is queued, and wait for the writers.

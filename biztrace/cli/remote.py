@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import time
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,8 @@ API_FILE = "biztrace.api"
 """The API address of the process that holds an embedded store."""
 CREDENTIAL_FILE = "biztrace.api-token"
 """A token of that process for the store's owner (file mode 0600)."""
+PUBLISH_WAIT_S = 10.0
+"""How long a command waits for a holder that has the store open to publish its API (it is starting)."""
 
 
 def publish(directory: Path, url: str, token: str) -> None:
@@ -51,17 +54,23 @@ class Remote:
         self.token = token
 
     @classmethod
-    def of(cls, dsn: str, busy: StoreBusy) -> Remote:
-        """The API of the process named by ``busy``; exit code 3 when it publishes none."""
+    def of(cls, dsn: str, busy: StoreBusy, wait_s: float = PUBLISH_WAIT_S) -> Remote:
+        """The API of the process named by ``busy``; exit code 3 when it publishes none within ``wait_s``
+        (a holder that is starting opens the store before its API is up)."""
         address = parse_store(dsn)
         directory = address.path
-        try:
-            assert directory is not None
-            url = (directory / API_FILE).read_text().strip()
-            token = (directory / CREDENTIAL_FILE).read_text().strip()
-        except (OSError, AssertionError) as exc:
-            raise CommandFailed(f"{busy} (it publishes no API to ask: {exc.__class__.__name__})", EXIT_STORE) from exc
-        return cls(url, token)
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                assert directory is not None
+                url = (directory / API_FILE).read_text().strip()
+                token = (directory / CREDENTIAL_FILE).read_text().strip()
+                return cls(url, token)
+            except (OSError, AssertionError) as exc:
+                if directory is None or time.monotonic() >= deadline:
+                    raise CommandFailed(f"{busy} (it publishes no API to ask: {exc.__class__.__name__})",
+                                        EXIT_STORE) from exc  # fmt: skip
+                time.sleep(0.2)
 
     def call(self, method: str, path: str, *, params: dict | None = None, body: Any = None) -> Any:
         """One API call; its JSON answer, or :class:`CommandFailed` with the documented exit code."""
