@@ -338,7 +338,7 @@ def order_view(config: AlertsConfig, key: str, at: datetime) -> OrderView:
         states = transactions(store, config, at, keys=related) if history.found else []
         # every transaction's of the tree, in one detection: a shipment id's page shows its order's exceptions
         tx_keys = sorted({t.key for t in states})
-        items = alert_exceptions.list_exceptions(store, config, at, keys=tx_keys, known=states) if tx_keys else []
+        items = alert_exceptions.list_exceptions(store, config, at, keys=tx_keys) if tx_keys else []
         firing = []
         for fingerprint, stored in alert_store.current_alerts(store).items():
             if any(ref.key in related for ref in stored.alert.transactions):

@@ -315,7 +315,7 @@ def list_exceptions(
     Without ``filters.state``, ``filters.key`` or ``keys`` the resolved exceptions are left out. ``since``
     limits the queue to transactions started since then (the dashboard's window). ``keys``: the
     exceptions of these transaction keys (instead of ``filters.key``'s), found in one detection (the
-    order page asks for its order's, its returns' and its customer's at once). ``known`` is accepted
+    order page asks for every transaction of its key's tree at once). ``known`` is accepted
     for callers that hold the key's transactions; the query narrows itself by the key.
     """
     filters = filters or Filters()

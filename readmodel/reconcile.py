@@ -119,7 +119,7 @@ _UNITS = {
 
 
 def _pairs(config: AlertsConfig, parameters: dict) -> str:
-    """``sql/reconcile.sql`` in the shape :func:`_shape` chose: pairs by the match key, or transactions
+    """``sql/reconcile.sql`` in the shape :func:`_shaped` chose: pairs by the match key, or transactions
     compared as a whole (all of them when the rule says so, else those with a hop lacking the match key:
     ``sql/reconcile_whole.sql``)."""
     keys, whole = _keys_mode(parameters), parameters["whole"]
@@ -130,8 +130,8 @@ def _pairs(config: AlertsConfig, parameters: dict) -> str:
 
 def _judge(store: Store, config: AlertsConfig, parameters: dict, period: Period) -> tuple[list[dict], dict]:
     """One pass over the rule's hops: its parity rows, each with its mismatched pairs (:data:`FLAGGED`)
-    when ``parameters["flag"]`` is set; and the parameters that judged them (:func:`_shape`)."""
-    parameters = parameters if parameters.get("shaped") else _shape(store, config, parameters)
+    when ``parameters["flag"]`` is set; and the parameters that judged them, ``whole`` set already
+    (:func:`_shaped`)."""
     query = Template(sql("reconcile_parity")).substitute(
         bucket=BUCKETS[period], pairs=_pairs(config, parameters),
         flagged=_FLAGGED[parameters["flag"]],
@@ -146,11 +146,6 @@ def _keys_mode(parameters: dict) -> KeysMode:
     if parameters.get("tree"):
         return "scoped" if parameters.get("scope") else "exact"
     return bool(parameters["keys"])
-
-
-def _shape(store: Store, config: AlertsConfig, parameters: dict) -> dict:
-    """The parameters with ``whole`` set (:func:`_shaped`, for one rule)."""
-    return _shaped(store, config, [parameters])[0]
 
 
 _RULE_PARAMETERS = ("by_key", "match_col", "process", "left_stage", "left_system", "right_stage", "right_system",
@@ -183,7 +178,7 @@ def _shaped(store: Store, config: AlertsConfig, sets: list[dict]) -> list[dict]:
         found = store.client.query(query, parameters=parameters).result_rows[0][0]
         for n, i in enumerate(asked):
             counts[i] = int(found[n])
-    return [p | {"whole": bool(p["whole_always"] or counts[i] > 0), "shaped": True} for i, p in enumerate(sets)]
+    return [p | {"whole": bool(p["whole_always"] or counts[i] > 0)} for i, p in enumerate(sets)]
 
 
 FLAGGED = (
