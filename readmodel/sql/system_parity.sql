@@ -2,15 +2,18 @@
 -- parity) and how many business events it received more than once (duplicate message rate). Hops
 -- are read through business_hops: placed in their process and keyed by its key, whatever they said.
 -- {process_filter}: only that process ('' for every configured one); one pass for all of them.
+-- Distinct keys and events are counted by their 64-bit hashes (uniqExact of a string keeps a 128-bit
+-- hash of each: 2.5x the time at a day of 1M orders); two of a group's values sharing a hash, which
+-- would count them once, has a chance below 1 in 10^6 at 4M distinct values.
 SELECT
     BizProcess AS process,
     toDateTime($bucket(Timestamp)) AS period,
     System AS system,
     Channel AS channel,
-    uniqExactIf(BizKey, BizKey != '') AS transactions,
+    uniqExactIf(cityHash64(BizKey), BizKey != '') AS transactions,
     countIf(EventId != '') AS events,
-    countIf(EventId != '') - uniqExactIf(EventId, EventId != '') AS duplicate_events,
-    if(countIf(EventId != '') > 0, (countIf(EventId != '') - uniqExactIf(EventId, EventId != '')) / countIf(EventId != ''), 0)
+    countIf(EventId != '') - uniqExactIf(cityHash64(EventId), EventId != '') AS duplicate_events,
+    if(countIf(EventId != '') > 0, (countIf(EventId != '') - uniqExactIf(cityHash64(EventId), EventId != '')) / countIf(EventId != ''), 0)
         AS duplicate_rate
 FROM ${business_hops}
 WHERE BizProcess IN {processes:Array(String)} AND ({process_filter:String} = '' OR BizProcess = {process_filter:String})
