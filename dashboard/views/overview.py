@@ -95,7 +95,7 @@ def body() -> None:
         return
     totals = states.groupby("state")["transactions"].sum()
     count = int(totals.sum())
-    kpis = st.columns(6)
+    kpis = st.columns([1, 1, 1, 1, 1, 1.6])  # the SLA's label whole at 1280 px (it was cut to "End-to-end SLA ad…")
     kpis[0].metric("Transactions", f"{count:,}", help=f"started in {filters.label()}")
     kpis[1].metric("In flight", f"{int(totals.get('in_flight', 0)):,}")
     kpis[2].metric("Stuck", f"{int(totals.get('stuck', 0)):,}", help="the next stage is overdue against its SLA")

@@ -115,9 +115,10 @@ CUT_WORDS = """names => {
 }"""
 
 
-def _cut_metrics(page: Page) -> list[str]:
-    """The metric values wider than their box (drawn ending in "…", e.g. "2026-12-0…")."""
-    return page.get_by_test_id("stMetricValue").evaluate_all(
+def _cut_metrics(page: Page, part: str = "stMetricValue") -> list[str]:
+    """The metric values (or labels: ``part="stMetricLabel"``) wider than their box (drawn ending in "…",
+    e.g. "2026-12-0…", "End-to-end SLA ad…")."""
+    return page.get_by_test_id(part).evaluate_all(
         "els => els.filter(e => [e, ...e.querySelectorAll('*')].some(d => d.scrollWidth > d.clientWidth))"
         ".map(e => e.innerText)")  # fmt: skip
 
@@ -175,6 +176,8 @@ def test_operations_leader_sla_money_stuck_and_a_stuck_stage(page: Page, demo, a
         chart.scroll_into_view_if_needed()
         expect(chart).to_be_visible(timeout=WAIT)
         _shot(page, "leader-1-overview")
+        cut = _cut_metrics(page) + _cut_metrics(page, "stMetricLabel")
+        assert not cut, f"metrics cut short at {width}x{height}: {cut}"
         if (width, height) != SIZES[-1]:
             continue  # the figures at every size; the drill-down at the smaller one
         # a few stuck orders among hundreds make a sliver: the leader isolates "stuck" (or, when the demo has
