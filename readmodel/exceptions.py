@@ -42,7 +42,15 @@ from biztrace.config import AlertsConfig
 from biztrace.readmodel import last_pass, reconcile, rules
 from biztrace.readmodel.errors import NotFound
 from biztrace.readmodel.keygraph import key_tree
-from biztrace.readmodel.transactions import KeysMode, Transaction, hops_scope, query_parameters, sql, transactions
+from biztrace.readmodel.transactions import (
+    KeysMode,
+    Transaction,
+    hops_scope,
+    query_parameters,
+    resolution,
+    sql,
+    transactions,
+)
 from biztrace.store import Store, schema
 
 ExceptionState = Literal["open", "acknowledged", "postponed", "resolved"]
@@ -157,11 +165,14 @@ def narrowed(config: AlertsConfig, process: str | None) -> AlertsConfig:
     })  # fmt: skip
 
 
-def detected_sql(classified: str, config: AlertsConfig | None = None, *, keys: KeysMode = True) -> str:
+def detected_sql(
+    classified: str, config: AlertsConfig | None = None, *, keys: KeysMode = True, resolved: bool = False
+) -> str:
     """``sql/exceptions_detected.sql`` over ``classified``: a table or subquery shaped like ``sql/snapshot.sql``;
-    ``keys=False`` when read with ``{keys}`` empty (:func:`biztrace.readmodel.transactions.sql`)."""
+    ``keys=False`` when read with ``{keys}`` empty, ``resolved`` (a reader's table of the key graph's answers):
+    as :func:`biztrace.readmodel.transactions.sql`'s."""
     return Template(sql("exceptions_detected", config)).substitute(
-        classified=classified, duplicates=sql("duplicates", config, keys=keys)
+        classified=classified, duplicates=sql("duplicates", config, keys=keys, resolved=resolved)
     )
 
 
@@ -181,11 +192,16 @@ def _detected(
             scope = stack.enter_context(hops_scope(store, config, keys, tree))
             parameters |= {"tree": tree, "scope": scope}
         keyed: KeysMode = "scoped" if keys else False
+        # the key graph's answers once for every statement below (none needed when the hops are placed already)
+        resolved = stack.enter_context(resolution(store, config, parameters, keyed))
+        parameters |= resolved
         found = stack.enter_context(store.memory_table(
-            detected_sql(f"({rules.snapshot_sql(config, keys=keyed)})", config, keys=keyed), parameters,
-            "biztrace_detected",
+            detected_sql(f"({rules.snapshot_sql(config, keys=keyed, resolved=bool(resolved))})", config, keys=keyed,
+                         resolved=bool(resolved)),
+            parameters, "biztrace_detected",
         ))  # fmt: skip
-        reconcile.insert_mismatches(store, config, now, found, since=since, keys=keys, tree=tree, scope=scope)
+        reconcile.insert_mismatches(store, config, now, found, since=since, keys=keys, tree=tree, scope=scope,
+                                    resolved=resolved)  # fmt: skip
         yield found
 
 

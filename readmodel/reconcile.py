@@ -12,6 +12,8 @@ variance, share posted within SLA).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from string import Template
 from typing import Literal
@@ -20,7 +22,7 @@ from pydantic import BaseModel, Field
 
 from biztrace.config import KEY_COLUMNS, AlertsConfig, Reconciliation
 from biztrace.readmodel.keygraph import key_tree
-from biztrace.readmodel.transactions import KeysMode, process_parameters, sql
+from biztrace.readmodel.transactions import KeysMode, process_parameters, resolution, sql
 from biztrace.store import Store
 
 Period = Literal["hour", "day", "week", "month"]
@@ -122,10 +124,12 @@ def _pairs(config: AlertsConfig, parameters: dict) -> str:
     """``sql/reconcile.sql`` in the shape :func:`_shaped` chose: pairs by the match key, or transactions
     compared as a whole (all of them when the rule says so, else those with a hop lacking the match key:
     ``sql/reconcile_whole.sql``)."""
-    keys, whole = _keys_mode(parameters), parameters["whole"]
+    keys, whole, resolved = _keys_mode(parameters), parameters["whole"], "resolved" in parameters
     in_whole = "false" if not whole else "keyed" if parameters["whole_always"] else sql(
-        "reconcile_whole", config, keys=keys).strip()  # fmt: skip
-    return Template(sql("reconcile", config, keys=keys)).safe_substitute(units=_UNITS[whole], in_whole=in_whole)
+        "reconcile_whole", config, keys=keys, resolved=resolved).strip()  # fmt: skip
+    return Template(sql("reconcile", config, keys=keys, resolved=resolved)).safe_substitute(
+        units=_UNITS[whole], in_whole=in_whole
+    )
 
 
 def _judge(store: Store, config: AlertsConfig, parameters: dict, period: Period) -> tuple[list[dict], dict]:
@@ -146,6 +150,18 @@ def _keys_mode(parameters: dict) -> KeysMode:
     if parameters.get("tree"):
         return "scoped" if parameters.get("scope") else "exact"
     return bool(parameters["keys"])
+
+
+@contextmanager
+def _resolved(store: Store, config: AlertsConfig, sets: list[dict], given: dict | None = None) -> Iterator[list[dict]]:
+    """Each rule's parameters (of one reader: the same ``now`` and keys) with the reader's table of the key
+    graph's answers (:func:`transactions.resolution`), computed once for every statement the rules run;
+    ``given``: the caller's, computed already for the same keys."""
+    if not sets or given is not None:
+        yield [parameters | (given or {}) for parameters in sets]
+        return
+    with resolution(store, config, sets[0], _keys_mode(sets[0])) as resolved:
+        yield [parameters | resolved for parameters in sets]
 
 
 _RULE_PARAMETERS = ("by_key", "match_col", "process", "left_stage", "left_system", "right_stage", "right_system",
@@ -171,9 +187,8 @@ def _shaped(store: Store, config: AlertsConfig, sets: list[dict]) -> list[dict]:
                 suffixed[f"{name}_{n}"] = sets[i][name]
             conditions.append(f"countIf({condition})")
         first = sets[asked[0]]
-        query = Template(sql("reconcile_keyless", config, keys=_keys_mode(first))).substitute(
-            counts=",\n       ".join(conditions)
-        )
+        text = sql("reconcile_keyless", config, keys=_keys_mode(first), resolved="resolved" in first)
+        query = Template(text).substitute(counts=",\n       ".join(conditions))
         parameters = first | suffixed | {"since": min(sets[i]["since"] for i in asked)}
         found = store.client.query(query, parameters=parameters).result_rows[0][0]
         for n, i in enumerate(asked):
@@ -200,7 +215,9 @@ def _details(
     (``sql/reconcile_mismatches.sql``: one read of those transactions' hops)."""
     match_keys, keys = [f["match_key"] for f in flagged], [f["key"] for f in flagged]
     extra = _detail_parameters(config, check) | {"match_keys": match_keys, "pair_keys": keys}
-    query = Template(sql("reconcile_mismatches", config, keys=bool(parameters["keys"]))).substitute(
+    query = Template(
+        sql("reconcile_mismatches", config, keys=bool(parameters["keys"]), resolved="resolved" in parameters)
+    ).substitute(
         pair_keys="{pair_keys:Array(String)}",
         match_keys="{match_keys:Array(String)}",
         pairs="SELECT pair.1 AS match_key, pair.2 AS key "
@@ -252,11 +269,12 @@ def mismatches(
     found = []
     checks = _rules(config, rule, process)
     sets = [_parameters(store, config, check, now, since) | {"keys": keys or [], "flag": True} for check in checks]
-    for check, parameters in zip(checks, _shaped(store, config, sets), strict=True):
-        judged, parameters = _judge(store, config, parameters, "month")
-        flagged = _flagged(judged)
-        if flagged:
-            found.extend(_details(store, config, check, parameters, flagged))
+    with _resolved(store, config, sets) as sets:
+        for check, parameters in zip(checks, _shaped(store, config, sets), strict=True):
+            judged, parameters = _judge(store, config, parameters, "month")
+            flagged = _flagged(judged)
+            if flagged:
+                found.extend(_details(store, config, check, parameters, flagged))
     return found
 
 
@@ -276,10 +294,12 @@ def insert_mismatches(
     keys: list[str] | None = None,
     tree: list[str] | None = None,
     scope: str | None = None,
+    resolved: dict | None = None,
 ) -> None:
     """Append every mismatched pair at ``now`` among observations since ``since`` (default: 90 days, as
     :func:`mismatches`), of the transactions of ``keys`` (None: all; ``tree``: their trees, when the
-    caller walked them already; ``scope``: their hops placed already, :func:`transactions.hops_scope`),
+    caller walked them already; ``scope``: their hops placed already, :func:`transactions.hops_scope`;
+    ``resolved``: the caller's table of the key graph's answers for the same keys, :func:`transactions.resolution`),
     to ``detected``, a table of
     ``sql/exceptions_detected.sql``'s shape in the store's database: each pair as :func:`mismatches`
     makes it a finding (its system at fault, evidence, value and detail), all in ClickHouse
@@ -294,19 +314,22 @@ def insert_mismatches(
     keyed = _keys_mode(asked)
     checks = _rules(config, None, None)
     sets = [_parameters(store, config, check, now, since) | asked for check in checks]
-    for check, parameters in zip(checks, _shaped(store, config, sets), strict=True):
-        flagged_sql = Template(sql("reconcile_flagged")).substitute(pairs=_pairs(config, parameters))
-        with store.memory_table(flagged_sql, parameters, "biztrace_flagged") as flagged:
-            if not int(store.client.command(f"SELECT count() FROM {store.table(flagged)}")):
-                continue
-            source = "{db:Identifier}.{flagged:Identifier}"
-            details = Template(sql("reconcile_mismatches", config, keys=keyed)).substitute(
-                pair_keys=f"(SELECT key FROM {source})", match_keys=f"(SELECT match_key FROM {source})",
-                pairs=f"SELECT DISTINCT match_key, key FROM {source}",
-            )  # fmt: skip
-            query = Template(sql("reconcile_detected")).substitute(details=details)
-            extra = _detail_parameters(config, check) | {"detected": detected, "flagged": flagged}
-            store.client.command(query, parameters=parameters | extra)
+    with _resolved(store, config, sets, resolved) as sets:
+        for check, parameters in zip(checks, _shaped(store, config, sets), strict=True):
+            flagged_sql = Template(sql("reconcile_flagged")).substitute(pairs=_pairs(config, parameters))
+            with store.memory_table(flagged_sql, parameters, "biztrace_flagged") as flagged:
+                if not int(store.client.command(f"SELECT count() FROM {store.table(flagged)}")):
+                    continue
+                source = "{db:Identifier}.{flagged:Identifier}"
+                details = Template(
+                    sql("reconcile_mismatches", config, keys=keyed, resolved="resolved" in parameters)
+                ).substitute(
+                    pair_keys=f"(SELECT key FROM {source})", match_keys=f"(SELECT match_key FROM {source})",
+                    pairs=f"SELECT DISTINCT match_key, key FROM {source}",
+                )  # fmt: skip
+                query = Template(sql("reconcile_detected")).substitute(details=details)
+                extra = _detail_parameters(config, check) | {"detected": detected, "flagged": flagged}
+                store.client.command(query, parameters=parameters | extra)
 
 
 def due_keys(store: Store, config: AlertsConfig, after: datetime, now: datetime) -> list[str]:
@@ -365,8 +388,9 @@ def parity(
     rows: list[ParityRow] = []
     checks = _rules(config, rule, process)
     sets = [_parameters(store, config, check, now, since) | {"channel_filter": channel or ""} for check in checks]
-    for check, parameters in zip(checks, _shaped(store, config, sets), strict=True):
-        rows.extend(_parity_row(check, row) for row in _judge(store, config, parameters, period)[0])
+    with _resolved(store, config, sets) as sets:
+        for check, parameters in zip(checks, _shaped(store, config, sets), strict=True):
+            rows.extend(_parity_row(check, row) for row in _judge(store, config, parameters, period)[0])
     return rows
 
 
@@ -406,14 +430,16 @@ def system_parity(
     process: str | None = None,
     channel: str | None = None,
     system: str | None = None,
+    resolved: dict | None = None,
 ) -> list[SystemParityRow]:
-    """Per period, system and channel: transactions seen and duplicate message rate."""
+    """Per period, system and channel: transactions seen and duplicate message rate. ``resolved``: a
+    reader's table of the key graph's answers (:func:`transactions.resolution`), when it has one."""
     since = since or now - timedelta(days=30)
     bucket = BUCKETS[period]
-    query = Template(sql("system_parity", config, keys=False)).safe_substitute(bucket=bucket)
+    query = Template(sql("system_parity", config, keys=False, resolved=bool(resolved))).safe_substitute(bucket=bucket)
     parameters = process_parameters(config) | {
         "db": store.database, "now": now, "since": since, "process_filter": process or "",
-        "channel_filter": channel or "", "system_filter": system or ""}  # fmt: skip
+        "channel_filter": channel or "", "system_filter": system or ""} | (resolved or {})  # fmt: skip
     rows = [SystemParityRow(**row) for row in store.client.query(query, parameters=parameters).named_results()]
     order = list(config.processes)
     rows.sort(key=lambda row: order.index(row.process))  # the configuration's order, as before
@@ -445,15 +471,18 @@ def report(
     checks = _rules(config, rule, process)
     extra = {"channel_filter": channel or "", "flag": True}
     sets = [_parameters(store, config, check, now, since) | extra for check in checks]
-    for check, parameters in zip(checks, _shaped(store, config, sets), strict=True):
-        judged, parameters = _judge(store, config, parameters, period)
-        table.extend(_parity_row(check, row) for row in judged)
-        if flagged := _flagged(judged):
-            found.extend(
-                m
-                for m in _details(store, config, check, parameters, flagged)
-                if channel is None or m.channel == channel
-            )
-    seen = system_parity(store, config, now, since=since, period=period, process=process, channel=channel,
-                         system=system) if systems else []  # fmt: skip
+    base = process_parameters(config) | {"db": store.database, "keys": []}
+    with resolution(store, config, base, False) as resolved:
+        sets = [parameters | resolved for parameters in sets]
+        for check, parameters in zip(checks, _shaped(store, config, sets), strict=True):
+            judged, parameters = _judge(store, config, parameters, period)
+            table.extend(_parity_row(check, row) for row in judged)
+            if flagged := _flagged(judged):
+                found.extend(
+                    m
+                    for m in _details(store, config, check, parameters, flagged)
+                    if channel is None or m.channel == channel
+                )
+        seen = system_parity(store, config, now, since=since, period=period, process=process, channel=channel,
+                             system=system, resolved=resolved) if systems else []  # fmt: skip
     return {"parity": table, "systems": seen, "mismatches": found}

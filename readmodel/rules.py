@@ -33,11 +33,13 @@ class RuleResult(BaseModel):
     keys: list[str]
 
 
-def snapshot_sql(config: AlertsConfig | None = None, *, keys: KeysMode = True) -> str:
+def snapshot_sql(config: AlertsConfig | None = None, *, keys: KeysMode = True, resolved: bool = False) -> str:
     """Every transaction's state as the rules read it (``sql/snapshot.sql`` over ``sql/transactions.sql``);
-    ``keys``: how it reads ``{keys}`` (:data:`biztrace.readmodel.transactions.KeysMode`)."""
+    ``keys``: how it reads ``{keys}`` (:data:`biztrace.readmodel.transactions.KeysMode`); ``resolved``: as
+    :func:`biztrace.readmodel.transactions.sql`'s."""
     return Template(sql("snapshot")).substitute(
-        transactions=sql("transactions", config, keys=keys), system_at_fault=sql("system_at_fault", config)
+        transactions=sql("transactions", config, keys=keys, resolved=resolved),
+        system_at_fault=sql("system_at_fault", config),
     )
 
 

@@ -30,6 +30,7 @@ _SQL = resources.files("biztrace.readmodel") / "sql"
 
 FRAGMENTS = {
     "business_hops": True,  # every hop placed in its process, keyed by its process key (a subquery)
+    "resolution": True,  # the key graph's answers for hops lacking their process's key (business_hops joins it)
     "placement": True,  # every hop row with the columns placing it (BizProcess and what resolves BizKey)
     "key_tree": False,  # the keys of {keys}'s trees in the key graph (a SELECT of Key)
     "hops_of_keys": True,  # a condition: the hop belongs to the tree of one of {keys} ({keys} = []: any hop)
@@ -65,7 +66,7 @@ their trees walked already as ``{tree}`` ("exact"), or from their trees' hops pl
 ``{scope}`` (:func:`hops_scope`, "scoped")."""
 
 
-def sql(name: str, config: AlertsConfig | None = None, *, keys: KeysMode = True) -> str:
+def sql(name: str, config: AlertsConfig | None = None, *, keys: KeysMode = True, resolved: bool = False) -> str:
     """``readmodel/sql/<name>.sql``, with every ``${fragment}`` of :data:`FRAGMENTS` filled in.
 
     Spans that mapping rules make hops are read only when ``config`` has ``mappings``: the query is
@@ -80,6 +81,10 @@ def sql(name: str, config: AlertsConfig | None = None, *, keys: KeysMode = True)
     ``keys="scoped"``: as "exact", and the trees' hops are read, placed already, from ``{scope}``
     (:func:`hops_scope`): a query that reads them through ``business_hops.sql`` plans it again
     (~0.1 s each for a few rows), one over a table of ten rows does not.
+
+    ``resolved``: the key graph's answers for hops lacking their process's key (``sql/resolution.sql``)
+    are read from the table ``{resolved}`` that :func:`resolution` filled for this reader, not computed
+    in the query (whose analysis would run its scalar subqueries and plan its joins again).
     """
     text = (_SQL / f"{name}.sql").read_text()
     rows = _hop_rows(config is not None and bool(config.mappings))
@@ -88,6 +93,9 @@ def sql(name: str, config: AlertsConfig | None = None, *, keys: KeysMode = True)
             if f"${{{fragment}}}" in text:
                 if keys == "scoped" and fragment == "business_hops":
                     body = "SELECT * FROM {db:Identifier}.{scope:Identifier}"
+                elif resolved and fragment == "resolution":
+                    text = text.replace(f"${{{fragment}}}", "{db:Identifier}.{resolved:Identifier}")
+                    continue
                 elif keys in ("exact", "scoped") and fragment == "key_tree":
                     body = "SELECT arrayJoin({tree:Array(String)}) AS Key"
                 elif not keys and fragment in _NO_KEYS:
@@ -248,6 +256,21 @@ def transactions_query(
     if keys:
         parameters["tree"] = key_tree(store, keys, config)
     return sql("transactions", config, keys="exact" if keys else False), parameters
+
+
+@contextmanager
+def resolution(store: Store, config: AlertsConfig, parameters: dict[str, Any], keys: KeysMode) -> Iterator[dict]:
+    """The key graph's answers for the hops lacking their process's key (``sql/resolution.sql``, with
+    ``parameters`` and ``keys`` as the reader's queries have them) in a Memory table while the block
+    runs: yields the parameters (``{"resolved": name}``) that, with :func:`sql`'s ``resolved=True``,
+    make every query of the reader join it instead of computing it. At 10M hops each reconciliation
+    rule's statement was analysed in 74-152 ms instead of 117-309 ms for one ~60 ms computation.
+    A reader whose hops are placed already (``keys="scoped"``) needs none: yields nothing."""
+    if keys == "scoped":
+        yield {}
+        return
+    with store.memory_table(sql("resolution", config, keys=keys), parameters, "biztrace_resolved") as table:
+        yield {"resolved": table}
 
 
 @contextmanager

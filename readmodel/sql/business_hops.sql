@@ -13,23 +13,12 @@
 -- links to the hop's own key: one step (shipment -> order, return -> order, invoice -> order) or two
 -- (invoice -> shipment -> order), only along {link_up} (child kind -> parent kind), preferring the
 -- shortest path. An order's several shipments never resolve a hop to one of them (order ->
--- shipment is not a path up). Only hops without an order.id are resolved: their keys are collected
--- once per query (scalar subqueries over biz_hops' leading primary-key range, OrderId = ''), their
--- links read by biz_links' primary key, and the answers joined to the hops by a 64-bit hash (a hash
--- join whose table is empty when every hop carries its key). A transform() over the same arrays
--- cost several times more (its table was rebuilt block after block).
+-- shipment is not a path up). Only hops without an order.id are resolved (resolution.sql: their keys'
+-- answers, computed in the query or read from a reader's table of them), joined to the hops by a
+-- 64-bit hash (a hash join whose table is empty when every hop carries its key). A transform() over
+-- the same arrays cost several times more (its table was rebuilt block after block).
 -- Applied at query time from the configuration, so a changed process definition or mapping
 -- applies to data already stored, like SLAs.
-WITH
-    (SELECT groupUniqArray(link_source)
-     FROM ${placement}
-     WHERE OrderId = '' AND direct_key = '' AND link_source != '' AND link_target != ''
-       -- asked for some keys ({keys}): only the hops of their trees
-       AND ({keys:Array(String)} = [] OR (OrderId, Timestamp, SpanId) IN (
-           SELECT OrderId, Timestamp, SpanId FROM {db:Identifier}.biz_keys WHERE Key IN (${key_tree})))) AS link_sources,
-    (SELECT groupUniqArray(Linked) FROM ${links}
-     WHERE Key IN (SELECT arrayJoin(link_sources)) AND (KeyKind, LinkedKind) IN {link_up:Array(Tuple(String, String))}
-       AND LinkedKind != 'customer') AS link_mids
 SELECT
     h.*,
     if(h.resolve_hash = 0, h.direct_key, resolved.target) AS BizKey
@@ -41,18 +30,4 @@ FROM (
             AS resolve_hash
     FROM ${placement}
 ) AS h
-LEFT ANY JOIN (
-    SELECT cityHash64(source, LinkedKind) AS hash, argMin(Linked, (steps, Linked)) AS target
-    FROM (
-        SELECT Key AS source, Linked, LinkedKind, 1 AS steps FROM ${links}
-        WHERE Key IN (SELECT arrayJoin(link_sources)) AND (KeyKind, LinkedKind) IN {link_up:Array(Tuple(String, String))}
-        UNION ALL
-        SELECT first.Key AS source, second.Linked AS Linked, second.LinkedKind AS LinkedKind, 2 AS steps
-        FROM (SELECT DISTINCT Key, Linked FROM ${links}
-              WHERE Key IN (SELECT arrayJoin(link_sources)) AND (KeyKind, LinkedKind) IN {link_up:Array(Tuple(String, String))}
-                AND LinkedKind != 'customer') AS first
-        INNER JOIN (SELECT DISTINCT Key, Linked, LinkedKind FROM ${links}
-                    WHERE Key IN (SELECT arrayJoin(link_mids)) AND (KeyKind, LinkedKind) IN {link_up:Array(Tuple(String, String))})
-            AS second ON second.Key = first.Linked)
-    GROUP BY hash
-) AS resolved ON resolved.hash = h.resolve_hash
+LEFT ANY JOIN ${resolution} AS resolved ON resolved.hash = h.resolve_hash
