@@ -120,6 +120,14 @@ def snapshot(
 ) -> Iterator[str]:
     """A Memory table of the transactions started in the window (or ``since``..``until``), dropped on
     exit; yields its name. Their state is always the one at ``at``."""
+    with _memory_table(*_snapshot_query(config, filters, at, since=since, until=until)) as table:
+        yield table
+
+
+def _snapshot_query(
+    config: AlertsConfig, filters: Filters, at: datetime, *, since: datetime | None, until: datetime | None
+) -> tuple[str, dict[str, Any]]:
+    """``sql/snapshot.sql`` and its parameters: :func:`snapshot`'s rows, for a table or a subquery."""
     scoped = alert_exceptions.narrowed(config, filters.process)
     parameters = query_parameters(data.store(), scoped, at, since=since or filters.since(at))
     parameters.update(channel=filters.channel, priority=filters.priority, until=until or filters.until(at))
@@ -128,8 +136,7 @@ def snapshot(
         system_at_fault=alerts_sql("system_at_fault", scoped),
         exception_stage=alerts_sql("exception_stage", scoped),
     )
-    with _memory_table(query, parameters) as table:
-        yield table
+    return query, parameters
 
 
 def _quoted(table: str) -> str:
@@ -178,11 +185,13 @@ def _worst_first(groups: list[figures.SlaAdherence]) -> list[figures.SlaAdherenc
 
 
 def sla_by_bucket(
-    config: AlertsConfig, table: str, at: datetime, since: datetime, bucket_s: int, system: str = ""
-) -> pd.DataFrame:
-    """End-to-end SLA adherence of the transactions of ``table`` (a snapshot) started since ``since``,
-    per ``bucket_s`` bucket of their start, judged at ``at`` (:func:`figures.sla_adherence`, its one definition: the
-    snapshot's ``stage`` column carries the bucket, the label it groups by)."""
+    config: AlertsConfig, table: str, at: datetime, since: datetime, bucket_s: int, system: str = "",
+    parameters: dict[str, Any] | None = None,
+) -> pd.DataFrame:  # fmt: skip
+    """End-to-end SLA adherence of the transactions of ``table`` (a snapshot, or its query in parentheses
+    with its ``parameters``) started since ``since``, per ``bucket_s`` bucket of their start, judged at ``at``
+    (:func:`figures.sla_adherence`, its one definition: the snapshot's ``stage`` column carries the bucket,
+    the label it groups by)."""
     bucketed = (
         f"(SELECT *, toString(toStartOfInterval(started_at, toIntervalSecond({int(bucket_s)}))) AS stage "
         f"FROM {table})"
@@ -190,7 +199,7 @@ def sla_by_bucket(
     started = _clock()
     try:
         groups = figures.sla_adherence(data.store(), config, bucketed, at, since, group=("stage",),
-                                       system=system or None)  # fmt: skip
+                                       system=system or None, snapshot_parameters=parameters)  # fmt: skip
     finally:
         data.add_query_time(_clock() - started)
     frame = pd.DataFrame(
@@ -281,8 +290,11 @@ def previous_sla_trend(config: AlertsConfig, filters: Filters, at: datetime) -> 
     its buckets shifted by one period so they line up with the window's."""
     span = filters.span(at)
     since, until = filters.since(at) - span, filters.since(at)
-    with snapshot(config, filters, at, since=since, until=until) as table:
-        frame = sla_by_bucket(config, _quoted(table), at, since, filters.bucket_s(at), filters.system)
+    # one reader of the previous period's transactions: their snapshot read as a subquery (ClickHouse then
+    # computes only the columns the adherence reads), not written to a table first
+    query, parameters = _snapshot_query(config, filters, at, since=since, until=until)
+    scoped = alert_exceptions.narrowed(config, filters.process)  # the configuration the snapshot is of
+    frame = sla_by_bucket(scoped, f"({query})", at, since, filters.bucket_s(at), filters.system, parameters)
     frame["bucket"] = frame["bucket"] + pd.Timedelta(span)
     return frame
 

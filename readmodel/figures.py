@@ -77,13 +77,16 @@ def sla_adherence(
     system: str | None = None,
     channel: str | None = None,
     priority: str | None = None,
+    snapshot_parameters: dict[str, Any] | None = None,
 ) -> list[SlaAdherence]:
     """End-to-end SLA adherence per ``group`` at ``now`` over the transactions started since
     ``window_start``, as the module defines it.
 
     Args:
         snapshot: a quoted table name, or a parenthesised subquery, shaped like ``sql/snapshot.sql``
-            (the alert pass's snapshot, the dashboard's).
+            (the alert pass's snapshot, the dashboard's); ``snapshot_parameters``: what such a
+            subquery takes (its ``now`` must be ``now``; its configuration ``config`` or one narrowed
+            from it, as ``exceptions.narrowed`` does).
         group: labels of :data:`SLA_LABELS` to group by (empty: one group).
         process, stage, system, channel, priority: only those transactions.
 
@@ -100,7 +103,8 @@ def sla_adherence(
         snapshot=snapshot,
         filters=" AND ".join(filters),
     )
-    parameters = {"now": now, "window_start": window_start, **sla_parameters(config)}
+    # a subquery's own parameters win (it may be of a narrowed configuration: its stage arrays are its own)
+    parameters = {"now": now, "window_start": window_start, **sla_parameters(config), **(snapshot_parameters or {})}
     parameters.update({f"f_{label}": value for label, value in wanted.items() if value})
     found = []
     for row in store.client.query(query, parameters=parameters).named_results():

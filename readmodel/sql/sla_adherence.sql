@@ -1,6 +1,6 @@
 -- End-to-end SLA adherence at {now} over the transactions started in [{window_start}, {now}] of
 -- the processes with an end_to_end SLA, per $group (figures.py documents the definition).
--- $snapshot: a table or subquery shaped like snapshot.sql (process, key, state, started_at,
+-- the snapshot (`snapshot`): a table or subquery shaped like snapshot.sql (process, key, state, started_at,
 -- completed_at and the label columns). Each transaction's outcome:
 --   met      completed within its process's end-to-end SLA (completed_at - started_at <= SLA)
 --   missed   completed later than that; or stuck (a stage is overdue against its SLA now); or not

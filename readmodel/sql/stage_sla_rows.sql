@@ -1,5 +1,5 @@
--- One row per stage SLA measurement over $snapshot (the one definition the Overview's heat map,
--- stage_sla.sql, and the scorecards, scorecard.sql, aggregate): every column of $snapshot, and
+-- One row per stage SLA measurement over the snapshot (`snapshot`) (the one definition the Overview's heat map,
+-- stage_sla.sql, and the scorecards, scorecard.sql, aggregate): every column of the snapshot (`snapshot`), and
 --   measured_stage  the stage measured
 --   met             1: reached within the time its SLA allows (since the previous stage was reached,
 --                   or since the start); 0: reached later, or the transaction is stuck waiting for it
@@ -7,7 +7,7 @@
 -- Stages without an SLA are not measured. The SLA of a stage is a contract's (by_customer, then
 -- by_partner), else its per-priority, then per-channel override, else its own: looked up by stage
 -- code from the same parameters transactions.sql reads (transactions.process_parameters).
--- $snapshot: a table shaped like the dashboard's snapshot (process, priority, channel, customer,
+-- the snapshot (`snapshot`): a table shaped like the dashboard's snapshot (process, priority, channel, customer,
 -- partner, state, next_stage, started_at, stages_reached, stages_reached_at). The working columns
 -- of the first branch (code, sla_s, sla_from) are left out by name, so both branches have the same.
 WITH

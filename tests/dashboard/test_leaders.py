@@ -76,3 +76,27 @@ def test_a_custom_range_in_the_sidebar_narrows_the_figures(app, populated) -> No
 def test_a_cut_list_says_so() -> None:
     assert ui.shown(500, 1234) == "first 500 of 1,234"
     assert ui.shown(12, 12) == "all 12"
+
+
+def test_the_previous_period_is_the_read_models_adherence_of_the_transactions_started_then(
+    populated, monkeypatch
+) -> None:
+    """The comparison line (the period before the window, as long as it): per bucket, the read model's
+    end-to-end SLA adherence of the transactions started in that period, for every process and for one."""
+    dsn, store = populated
+    monkeypatch.setenv("BIZTRACE_STORE", dsn)  # the dashboard's queries ask the populated store
+    config = alerts_config.load()
+    moment = ui.tick()
+    for process in ("", "order_to_cash"):
+        filters = Filters(window="24h", process=process)
+        since, until = filters.since(moment) - filters.span(moment), filters.since(moment)
+        frame = queries.previous_sla_trend(config, filters, moment)
+        with rules.snapshot(store, config, moment) as snapshot:
+            bounded = (f"(SELECT * FROM {snapshot} WHERE started_at >= {{window_start:DateTime64(9)}} "
+                       f"AND started_at <= '{until:%Y-%m-%d %H:%M:%S.%f}')")  # fmt: skip
+            found = figures.sla_adherence(store, config, bounded, moment, since, process=process or None)
+        expected = figures.overall(found)
+        assert expected.measured > 0, process
+        assert (int(frame["met"].sum()), int(frame["measured"].sum())) == (expected.met, expected.measured), process
+        shifted = frame["bucket"] >= until.replace(tzinfo=None)  # the frame's times are naive UTC
+        assert shifted.all(), "the buckets are shifted by one period onto the window's"
