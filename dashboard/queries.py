@@ -117,10 +117,15 @@ def snapshot(
     *,
     since: datetime | None = None,
     until: datetime | None = None,
+    columns: tuple[str, ...] = (),
 ) -> Iterator[str]:
     """A Memory table of the transactions started in the window (or ``since``..``until``), dropped on
-    exit; yields its name. Their state is always the one at ``at``."""
-    with _memory_table(*_snapshot_query(config, filters, at, since=since, until=until)) as table:
+    exit; yields its name. Their state is always the one at ``at``. ``columns``: only those (ClickHouse
+    then computes and writes only what they need), for readers that read no other."""
+    query, parameters = _snapshot_query(config, filters, at, since=since, until=until)
+    if columns:
+        query = f"SELECT {', '.join(columns)} FROM ({query})"
+    with _memory_table(query, parameters) as table:
         yield table
 
 
@@ -306,8 +311,12 @@ class ProcessMap(BaseModel):
     variants: pd.DataFrame = Field(description="process, path, state, transactions, median_s")
 
 
+_PATH_COLUMNS = ("process", "state", "system", "started_at", "last_at", "stages_reached", "stages_reached_at")
+"""What the process map's readers (``sql/transitions.sql``, ``sql/variants.sql``) read of the snapshot."""
+
+
 def process_map(config: AlertsConfig, filters: Filters, at: datetime, variants: int = 15) -> ProcessMap:
-    with snapshot(config, filters, at) as table:
+    with snapshot(config, filters, at, columns=_PATH_COLUMNS) as table:  # 1.10 -> 0.95 s at 10M hops, 7 d
         return ProcessMap(
             transitions=_read("transitions", table, filters),
             variants=_read("variants", table, filters, limit=variants),
