@@ -1,6 +1,6 @@
 -- p95 and median hop latency per system and stage over the window, in milliseconds.
 SELECT System AS system, Stage AS stage, count() AS hops,
-       quantile(0.5)(Duration) / 1e6 AS p50_ms, quantile(0.95)(Duration) / 1e6 AS p95_ms,
+       quantileExactInclusive(0.5)(Duration) / 1e6 AS p50_ms, quantileExactInclusive(0.95)(Duration) / 1e6 AS p95_ms,
        countIf(StatusCode = 'Error') / hops AS error_rate
 FROM {db:Identifier}.biz_hops
 WHERE Timestamp >= {since:DateTime64(9)} AND Timestamp <= {now:DateTime64(9)}

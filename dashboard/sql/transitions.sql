@@ -1,6 +1,6 @@
 -- The process map: for each pair of consecutive stages a transaction reached, how many
 -- transactions made the step and the median time it took.
-SELECT process, from_stage, to_stage, count() AS transactions, quantile(0.5)(seconds) AS median_s
+SELECT process, from_stage, to_stage, count() AS transactions, quantileExactInclusive(0.5)(seconds) AS median_s
 FROM (
     SELECT process,
            arrayJoin(arrayZip(arrayPushFront(stages_reached, '(start)'),

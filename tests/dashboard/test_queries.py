@@ -110,3 +110,33 @@ def test_the_warm_up_runs_every_pages_queries_and_stops_when_asked(populated, mo
         assert failing.done == ["next"], "a failed step is logged, and the others still run"
     finally:
         data.share_store(None)
+
+
+def test_latency_percentiles_are_exact_and_the_same_on_every_read(store) -> None:
+    """The Overview's p50/p95 hop latency (and the process map's medians, the p95 rule: the same function) are
+    the exact percentiles, interpolated between the two nearest durations, and the same every time they are
+    read: ClickHouse's `quantile` samples 8,192 values at random beyond that many (seen moving the 7-day
+    medians by 600 s between two reads of one store)."""
+    import random
+    from datetime import timedelta
+
+    import pandas as pd
+
+    rng = random.Random(11)
+    at = queries.now()
+    durations = [rng.randrange(1_000_000, 5_000_000_000) for _ in range(30_000)]  # ns: more than one reservoir
+    store.client.insert(
+        "biz_hops",
+        [[at - timedelta(minutes=1 + n % 600), f"s{n}", "O-1", "order_to_cash", "order.accepted", "erp", d, "Unset"]
+         for n, d in enumerate(durations)],
+        column_names=["Timestamp", "SpanId", "OrderId", "Process", "Stage", "System", "Duration", "StatusCode"],
+        database=store.database,
+    )  # fmt: skip
+    parameters = {"db": store.database, "since": at - timedelta(hours=24), "now": at, "process": "", "channel": "",
+                  "priority": "", "system": ""}  # fmt: skip
+    reads = [store.client.query(queries.sql("latency"), parameters=parameters).result_rows for _ in range(3)]
+    assert reads[0] == reads[1] == reads[2]
+    [(system, stage, hops, p50_ms, p95_ms, _)] = reads[0]
+    exact = pd.Series(durations) / 1e6
+    assert (system, stage, hops) == ("erp", "order.accepted", 30_000)
+    assert abs(p50_ms - exact.quantile(0.5)) < 1e-6 and abs(p95_ms - exact.quantile(0.95)) < 1e-6
