@@ -1,10 +1,11 @@
--- p95 and median hop latency per system and stage over the window, in milliseconds.
+-- p95 and median hop latency per system and stage over the window, in milliseconds; hops read through
+-- business_hops (queries.hop_latency fills it in), so the process filter is the hop's placed process.
 SELECT System AS system, Stage AS stage, count() AS hops,
        quantileExactInclusive(0.5)(Duration) / 1e6 AS p50_ms, quantileExactInclusive(0.95)(Duration) / 1e6 AS p95_ms,
        countIf(StatusCode = 'Error') / hops AS error_rate
-FROM {db:Identifier}.biz_hops
+FROM ${business_hops}
 WHERE Timestamp >= {since:DateTime64(9)} AND Timestamp <= {now:DateTime64(9)}
-  AND ({process:String} = '' OR Process = {process:String})
+  AND ({process:String} = '' OR BizProcess = {process:String})
   AND ({channel:String} = '' OR Channel = {channel:String})
   AND ({priority:String} = '' OR Priority = {priority:String})
   AND ({system:String} = '' OR System = {system:String})
