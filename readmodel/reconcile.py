@@ -13,7 +13,7 @@ variance, share posted within SLA).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import datetime, timedelta
 from string import Template
 from typing import Literal
@@ -472,7 +472,8 @@ def report(
     extra = {"channel_filter": channel or "", "flag": True}
     sets = [_parameters(store, config, check, now, since) | extra for check in checks]
     base = process_parameters(config) | {"db": store.database, "keys": []}
-    with resolution(store, config, base, False) as resolved:
+    # the key graph's answers once for every statement below; none computed when nothing will read them
+    with resolution(store, config, base, False) if checks or systems else nullcontext({}) as resolved:
         sets = [parameters | resolved for parameters in sets]
         for check, parameters in zip(checks, _shaped(store, config, sets), strict=True):
             judged, parameters = _judge(store, config, parameters, period)

@@ -208,3 +208,30 @@ def test_money_stuck_sums_the_values_of_the_stuck_failed_and_dead_lettered_excep
             group = (row.process, row.state, row.currency)
             shown[group] = shown.get(group, 0.0) + row.amount
     assert shown == pytest.approx(expected)
+
+
+def test_the_overviews_hop_latency_by_process_counts_hops_that_leave_out_biz_process(corpus: Corpus) -> None:
+    """The Overview's latency table filtered by a process has a row for every stage of it the producers
+    reported, with every such hop counted, biz.process or not (it matched the raw attribute before)."""
+    from biztrace import config as alerts_config
+    from biztrace.dashboard import data, queries
+
+    config = alerts_config.load()
+    stages = config.processes["order_to_cash"].stage_names()
+    since, until = NOW.replace(tzinfo=None) - timedelta(days=30), NOW.replace(tzinfo=None)
+    reported = dict(corpus.store.client.query(
+        f"SELECT Stage, count() FROM {corpus.store.table('biz_hops')} WHERE has({{stages:Array(String)}}, Stage) "
+        "AND Timestamp >= {since:DateTime64(9)} AND Timestamp <= {until:DateTime64(9)} GROUP BY Stage",
+        parameters={"stages": stages, "since": since, "until": until}).result_rows)  # fmt: skip
+    unsaid = corpus.store.client.command(
+        f"SELECT count() FROM {corpus.store.table('biz_hops')} "
+        "WHERE Process = '' AND has({stages:Array(String)}, Stage)",
+        parameters={"stages": stages})  # fmt: skip
+    assert reported and int(unsaid) > 0, "the corpus should have order-to-cash stage hops without biz.process"
+    data.share_store(corpus.store)
+    try:
+        frame = queries.hop_latency(config, queries.Filters(process="order_to_cash"), since, until)
+    finally:
+        data.share_store(None)
+    shown = frame[frame["stage"] != ""].groupby("stage")["hops"].sum().to_dict()
+    assert shown == reported
