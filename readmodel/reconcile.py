@@ -120,6 +120,26 @@ _UNITS = {
 }
 
 
+_STATUSES = {
+    True: "argMaxIf(BizStatus, at_order, NOT is_right) AS left_status, "
+    "argMaxIf(BizStatus, at_order, is_right) AS right_status",
+    False: "'' AS left_status, '' AS right_status",
+}
+"""``sql/reconcile.sql``'s statuses, by whether the rule compares them (no aggregate state for a rule that does not)."""
+
+
+def _key_of_pair(parameters: dict) -> str:
+    """``sql/reconcile.sql``'s pair key, ``minIf(key, key != '')``, or what it always equals: the match key
+    when the rule matches on the process key (every hop's match key is its key); the match key when the
+    pair has a hop compared as a whole, else '', when the rule always compares transactions as a whole (a
+    hop is then paired by its key unless it has none). One string aggregate fewer for a million pairs."""
+    if parameters["by_key"]:
+        return "match_key"
+    if parameters["whole_always"]:
+        return "if(max(in_whole), match_key, '')"
+    return "minIf(key, key != '')"
+
+
 def _pairs(config: AlertsConfig, parameters: dict) -> str:
     """``sql/reconcile.sql`` in the shape :func:`_shaped` chose: pairs by the match key, or transactions
     compared as a whole (all of them when the rule says so, else those with a hop lacking the match key:
@@ -128,7 +148,10 @@ def _pairs(config: AlertsConfig, parameters: dict) -> str:
     in_whole = "false" if not whole else "keyed" if parameters["whole_always"] else sql(
         "reconcile_whole", config, keys=keys, resolved=resolved).strip()  # fmt: skip
     return Template(sql("reconcile", config, keys=keys, resolved=resolved)).safe_substitute(
-        units=_UNITS[whole], in_whole=in_whole
+        units=_UNITS[whole],
+        in_whole=in_whole,
+        key_of_pair=_key_of_pair(parameters),
+        statuses=_STATUSES["status" in parameters["compare"]],
     )
 
 
@@ -166,34 +189,50 @@ def _resolved(store: Store, config: AlertsConfig, sets: list[dict], given: dict 
 
 _RULE_PARAMETERS = ("by_key", "match_col", "process", "left_stage", "left_system", "right_stage", "right_system",
                     "since")  # fmt: skip
-"""The parameters of ``sql/reconcile_keyless_rule.sql`` that differ from rule to rule."""
+"""The parameters of ``sql/reconcile_rule_hop.sql`` and ``sql/reconcile_keyless_rule.sql`` that differ from
+rule to rule."""
+
+
+def _condition(name: str, n: int, suffixed: dict, parameters: dict) -> str:
+    """``sql/<name>.sql`` without its comments, its rule parameters suffixed with ``n`` (and their values
+    put in ``suffixed``)."""
+    condition = "\n".join(line for line in sql(name).splitlines() if not line.startswith("--"))
+    for parameter in _RULE_PARAMETERS:
+        condition = condition.replace(f"{{{parameter}:", f"{{{parameter}_{n}:")
+        suffixed[f"{parameter}_{n}"] = parameters[parameter]
+    return condition
 
 
 def _shaped(store: Store, config: AlertsConfig, sets: list[dict]) -> list[dict]:
-    """Each rule's parameters (of one reader: the same ``now`` and keys) with ``whole`` set: true when
-    the rule always compares transactions as a whole, or when some of its hops lack its match key
-    (``sql/reconcile_keyless.sql``, a read without judging); the pairs are then judged once, in that
-    shape (the other shape costs nothing for them when there are none). Every rule is counted in one
-    read of the hops: one plan of ``business_hops.sql`` (~0.1 s) instead of one per rule."""
-    asked = [i for i, parameters in enumerate(sets) if not parameters["whole_always"]]
-    counts = [0] * len(sets)
-    if asked:
-        rule = "\n".join(line for line in sql("reconcile_keyless_rule").splitlines() if not line.startswith("--"))
-        conditions, suffixed = [], {}
-        for n, i in enumerate(asked):
-            condition = rule
-            for name in _RULE_PARAMETERS:
-                condition = condition.replace(f"{{{name}:", f"{{{name}_{n}:")
-                suffixed[f"{name}_{n}"] = sets[i][name]
-            conditions.append(f"countIf({condition})")
-        first = sets[asked[0]]
-        text = sql("reconcile_keyless", config, keys=_keys_mode(first), resolved="resolved" in first)
-        query = Template(text).substitute(counts=",\n       ".join(conditions))
-        parameters = first | suffixed | {"since": min(sets[i]["since"] for i in asked)}
-        found = store.client.query(query, parameters=parameters).result_rows[0][0]
-        for n, i in enumerate(asked):
-            counts[i] = int(found[n])
-    return [p | {"whole": bool(p["whole_always"] or counts[i] > 0)} for i, p in enumerate(sets)]
+    """Each rule's parameters (of one reader: the same ``now`` and keys) with ``seen`` and ``whole`` set,
+    every rule counted in one read of the hops (``sql/reconcile_keyless.sql``, without judging; one plan
+    of ``business_hops.sql``, ~0.1 s, instead of one per rule). ``seen``: the rule has hops in its window
+    (one without any has no pair there and is not judged: its statement would cost its plan, ~0.1 s, to
+    find nothing). ``whole``: the rule always compares transactions as a whole, or some of its hops lack
+    its match key; the pairs are then judged once, in that shape (the other shape costs nothing for them
+    when there are none)."""
+    if not sets:
+        return []
+    seen, keyless, suffixed = [], [], {}
+    for n, parameters in enumerate(sets):
+        hop = _condition("reconcile_rule_hop", n, suffixed, parameters)
+        seen.append(f"countIf({hop})")
+        lacking = _condition("reconcile_keyless_rule", n, suffixed, parameters)
+        keyless.append("0" if parameters["whole_always"] else f"countIf({hop}\n  AND {lacking})")
+    first = sets[0]
+    text = sql("reconcile_keyless", config, keys=_keys_mode(first), resolved="resolved" in first)
+    query = Template(text).substitute(seen=",\n       ".join(seen), keyless=",\n       ".join(keyless))
+    parameters = first | suffixed | {"since": min(p["since"] for p in sets)}
+    counts, lacking_counts = store.client.query(query, parameters=parameters).result_rows[0]
+    return [
+        p | {"seen": int(counts[n]) > 0, "whole": bool(p["whole_always"] or int(lacking_counts[n]) > 0)}
+        for n, p in enumerate(sets)
+    ]
+
+
+def _seen(checks: list[Reconciliation], sets: list[dict]) -> Iterator[tuple[Reconciliation, dict]]:
+    """The rules with hops in their window (:func:`_shaped`), each with its parameters."""
+    return ((check, parameters) for check, parameters in zip(checks, sets, strict=True) if parameters["seen"])
 
 
 FLAGGED = (
@@ -270,7 +309,7 @@ def mismatches(
     checks = _rules(config, rule, process)
     sets = [_parameters(store, config, check, now, since) | {"keys": keys or [], "flag": True} for check in checks]
     with _resolved(store, config, sets) as sets:
-        for check, parameters in zip(checks, _shaped(store, config, sets), strict=True):
+        for check, parameters in _seen(checks, _shaped(store, config, sets)):
             judged, parameters = _judge(store, config, parameters, "month")
             flagged = _flagged(judged)
             if flagged:
@@ -315,7 +354,7 @@ def insert_mismatches(
     checks = _rules(config, None, None)
     sets = [_parameters(store, config, check, now, since) | asked for check in checks]
     with _resolved(store, config, sets, resolved) as sets:
-        for check, parameters in zip(checks, _shaped(store, config, sets), strict=True):
+        for check, parameters in _seen(checks, _shaped(store, config, sets)):
             flagged_sql = Template(sql("reconcile_flagged")).substitute(pairs=_pairs(config, parameters))
             with store.memory_table(flagged_sql, parameters, "biztrace_flagged") as flagged:
                 if not int(store.client.command(f"SELECT count() FROM {store.table(flagged)}")):
@@ -389,7 +428,7 @@ def parity(
     checks = _rules(config, rule, process)
     sets = [_parameters(store, config, check, now, since) | {"channel_filter": channel or ""} for check in checks]
     with _resolved(store, config, sets) as sets:
-        for check, parameters in zip(checks, _shaped(store, config, sets), strict=True):
+        for check, parameters in _seen(checks, _shaped(store, config, sets)):
             rows.extend(_parity_row(check, row) for row in _judge(store, config, parameters, period)[0])
     return rows
 
@@ -475,7 +514,7 @@ def report(
     # the key graph's answers once for every statement below; none computed when nothing will read them
     with resolution(store, config, base, False) if checks or systems else nullcontext({}) as resolved:
         sets = [parameters | resolved for parameters in sets]
-        for check, parameters in zip(checks, _shaped(store, config, sets), strict=True):
+        for check, parameters in _seen(checks, _shaped(store, config, sets)):
             judged, parameters = _judge(store, config, parameters, period)
             table.extend(_parity_row(check, row) for row in judged)
             if flagged := _flagged(judged):

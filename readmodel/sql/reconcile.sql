@@ -50,9 +50,11 @@ observed AS (
 grouped AS (
     SELECT
         match_key,
-        -- the pair's transaction: its hops' resolved key ('' when none resolves yet); every aggregate here
-        -- picks the same value whichever query shape or thread reads the hops (the loop's passes build on each other)
-        minIf(key, key != '') AS key,
+        -- the pair's transaction: its hops' resolved key ('' when none resolves yet), minIf(key, key != '');
+        -- $key_of_pair is that aggregate, or what it always equals for the rule (reconcile.py's _KEY_OF_PAIR);
+        -- every aggregate here picks the same value whichever query shape or thread reads the hops (the
+        -- loop's passes build on each other)
+        $key_of_pair AS key,
         max(in_whole) AS whole,
         -- the hops lacking the match key in the first pass (match_key '') are no pair
         match_key != '' AND countIf(NOT is_right) > 0 AS has_left,
@@ -64,9 +66,8 @@ grouped AS (
         argMaxIf(Quantity, at_order, is_right) AS latest_right_quantity,
         -- compared as a whole: every report of every observation (left_units, right_units)
         $units,
-        -- statuses only where the rule compares them (elsewhere they stay '')
-        argMaxIf(BizStatus, at_order, NOT is_right AND has({compare:Array(String)}, 'status')) AS left_status,
-        argMaxIf(BizStatus, at_order, is_right AND has({compare:Array(String)}, 'status')) AS right_status,
+        -- statuses only where the rule compares them (elsewhere they stay '': reconcile.py's _STATUSES)
+        $statuses,
         argMaxIf(System, at_order, NOT is_right) AS left_system,
         argMaxIf(System, at_order, is_right) AS right_system,
         argMaxIf(Currency, at_order, Currency != '') AS currency,

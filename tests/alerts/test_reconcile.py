@@ -147,3 +147,29 @@ def test_mismatches_of_some_keys_are_those_of_all_keys(simulated):
     assert {(m.key, m.match_key, m.field, tuple(sorted(m.evidence))) for m in narrowed} == {
         (m.key, m.match_key, m.field, tuple(sorted(m.evidence))) for m in found if m.key in keys
     }
+
+
+def test_a_rule_without_hops_in_its_window_has_no_pair_there(simulated):
+    """A rule is judged only when it has hops in its window (reconcile._shaped's ``seen``): judged anyway,
+    one without finds no pair, in windows that start before, among and after the simulated days (where
+    left sides fall in the look-back alone, or right sides alone in the window)."""
+    from biztrace.readmodel import reconcile
+
+    checks = CONFIG.reconciliation
+    seen_somewhere, skipped_somewhere, paired = set(), set(), set()
+    for hours in range(-24 * 12, 24 * 2, 7):
+        since = NOW + timedelta(hours=hours)
+        sets = [reconcile._parameters(simulated.store, CONFIG, check, NOW, since) | {"flag": True} for check in checks]
+        with reconcile._resolved(simulated.store, CONFIG, sets) as sets:
+            for check, parameters in zip(checks, reconcile._shaped(simulated.store, CONFIG, sets), strict=True):
+                judged, _ = reconcile._judge(simulated.store, CONFIG, parameters, "day")
+                if judged:
+                    paired.add(check.name)
+                if parameters["seen"]:
+                    seen_somewhere.add(check.name)
+                else:
+                    skipped_somewhere.add(check.name)
+                    assert judged == [], (check.name, since, judged)
+    # the simulated days pair the order-to-cash rules (its returns are too few for a pair in every window)
+    assert paired >= {"invoice_vs_shipment", "booked_vs_accepted", "invoiced_vs_accepted"}, paired
+    assert seen_somewhere >= paired and skipped_somewhere == {check.name for check in checks}
