@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from biztrace.config import AlertsConfig
 from biztrace.readmodel.keygraph import key_kinds
 from biztrace.readmodel.mapping import mapping_parameters
-from biztrace.readmodel.transactions import sql
+from biztrace.readmodel.transactions import placement_parameters, sql
 from biztrace.store import Store
 
 _BY_ORDER = "h.OrderId IN {orders:Array(String)}"
@@ -25,12 +25,17 @@ _BY_MAPPED = (
 _STORED = "(SELECT *, false AS Mapped FROM {db:Identifier}.biz_hops)"
 
 
-def _query(orders: bool, keys: bool, mapped: bool) -> str:
+def _query(orders: bool, keys: bool, config: AlertsConfig | None) -> str:
     """The lookup for a tree with order ids and/or other keys (one branch each: an OR of an empty
-    branch would cost a read), over stored hops only or with the mapped spans."""
+    branch would cost a read). With ``config``: the hops placed in their processes (``sql/hop_process.sql``),
+    with the spans its mapping rules make hops; without: the stored hops as they are."""
+    mapped = config is not None and bool(config.mappings)
     match = [condition for condition, used in ((_BY_ORDER, orders), (_BY_KEY, keys), (_BY_MAPPED, mapped)) if used]
-    rows = "(" + sql("mapped_hops") + ")" if mapped else _STORED
-    return Template(sql("key_hops")).substitute(rows=rows, match=" OR ".join(match) or "false")
+    if config is None:
+        rows, process = _STORED, "h.Process"
+    else:  # over biz_hops, or with mappings the mapped spans too
+        rows, process = "(" + sql("hop_process", config) + ")", "h.BizProcess"
+    return Template(sql("key_hops")).substitute(rows=rows, process=process, match=" OR ".join(match) or "false")
 
 
 class Hop(BaseModel):
@@ -42,7 +47,11 @@ class Hop(BaseModel):
     parent_span_id: str
     service: str
     system: str
-    process: str
+    process: str = Field(
+        description="the hop's process as biztrace places it (biz.process, else its stage's process, else the "
+        "process keyed by its most specific key: CONVENTIONS v2); the biz.process attribute as sent when the "
+        "lookup was asked without a configuration"
+    )
     stage: str
     span_name: str
     duration_ms: float
@@ -83,7 +92,8 @@ def key_history(store: Store, key: str, limit: int = 10_000, config: AlertsConfi
     (an invoice's shipment and order) and everything under those (the order's shipments, invoices
     and returns). A lookup by
     customer gives the trees of the customer's orders; a lookup by order never includes the
-    customer's other orders. With ``config``, spans its mapping rules make hops are included.
+    customer's other orders. With ``config``, each hop's process is the one it is placed in
+    (``sql/hop_process.sql``, as every figure counts it), and spans its mapping rules make hops are included.
     """
     mapped = config is not None and bool(config.mappings)
     tree = key_kinds(store, [key], config)
@@ -91,12 +101,13 @@ def key_history(store: Store, key: str, limit: int = 10_000, config: AlertsConfi
     keys = [k for k, kind in tree.items() if kind != "order"]
     parameters = {
         **(mapping_parameters(config) if mapped else {}),
+        **(placement_parameters(config) if config is not None else {}),
         "db": store.database,
         "orders": orders,
         "keys": keys,
         "limit": limit,
     }
-    query = _query(bool(orders), bool(keys), mapped)
+    query = _query(bool(orders), bool(keys), config)
     rows = list(store.client.query(query, parameters=parameters).named_results())
     hops = []
     for row in rows:

@@ -32,6 +32,7 @@ FRAGMENTS = {
     "business_hops": True,  # every hop placed in its process, keyed by its process key (a subquery)
     "resolution": True,  # the key graph's answers for hops lacking their process's key (business_hops joins it)
     "placement": True,  # every hop row with the columns placing it (BizProcess and what resolves BizKey)
+    "hop_process": True,  # every hop row with its process, BizProcess (placement.sql's first layers)
     "key_tree": False,  # the keys of {keys}'s trees in the key graph (a SELECT of Key)
     "hops_of_keys": True,  # a condition: the hop belongs to the tree of one of {keys} ({keys} = []: any hop)
     "stage_sla_rows": True,  # one row per stage SLA measured in $snapshot (stage_sla.sql, the scorecards)

@@ -14,6 +14,7 @@ import signal
 import sys
 import threading
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from urllib.parse import quote
 
@@ -65,7 +66,7 @@ class CollectCommand(CollectorSettings, ApiOptions):
         done = threading.Event()  # a signal during start-up still stops cleanly once started
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: done.set())
-        collector = Collector(self, lookup=key_history)
+        collector = Collector(self, lookup=partial(key_history, config=config))  # hops placed, as the API shows them
         try:
             collector.start()
             store = collector.store

@@ -12,6 +12,7 @@ import logging
 import secrets
 import sys
 import threading
+from functools import partial
 from pathlib import Path
 
 from biztrace import config as alerts_config
@@ -127,7 +128,7 @@ def demo_users(directory: Path, password: str | None) -> tuple[Path, str]:
 def run(settings, *, demo: bool, days: float, orders_per_day: int, seed: int, demo_password: str | None) -> None:
     """Start everything, print the addresses, serve the dashboard until a signal, then stop cleanly."""
     config = alerts_config.load(settings.config)
-    collector = Collector(settings, lookup=key_history)
+    collector = Collector(settings, lookup=partial(key_history, config=config))  # hops placed, as the API shows them
     collector.start()
     store = collector.store
     assert store is not None and collector.ports is not None

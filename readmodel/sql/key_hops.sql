@@ -3,7 +3,9 @@
 -- shipments, invoices and returns, even hops that carry only their own id). The match (lookup.py)
 -- reads the tree's order ids ({orders}) straight from biz_hops' primary key, and its other keys
 -- ({keys}) through biz_keys (sorted by key), then biz_hops by its primary key: a few granules of each
--- table. The rows: biz_hops, or with mapping rules mapped_hops.sql (the mapped spans too).
+-- table. The rows: biz_hops, or with mapping rules mapped_hops.sql (the mapped spans too); asked with
+-- a configuration, placed (hop_process.sql: $process is the hop's BizProcess, the process every figure
+-- counts it in; else the biz.process attribute as sent).
 SELECT
     h.Timestamp AS start,
     h.TraceId AS trace_id,
@@ -11,7 +13,7 @@ SELECT
     h.ParentSpanId AS parent_span_id,
     h.ServiceName AS service,
     h.System AS system,
-    h.Process AS process,
+    $process AS process,
     h.Stage AS stage,
     h.SpanName AS span_name,
     h.Duration AS duration_ns,

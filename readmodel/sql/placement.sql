@@ -14,22 +14,6 @@ FROM (
     SELECT
         *,
         transform(BizProcess, {processes:Array(String)}, {key_columns:Array(UInt8)}, toUInt8(0)) AS biz_key_column
-    FROM (
-        SELECT
-            *,
-            -- the hop's process (CONVENTIONS v2; see business_hops.sql)
-            multiIf(Process != '', Process,
-                    stage_owner != '?', stage_owner,
-                    ReturnId != '', {return_process:String},
-                    ShipmentId != '', {shipment_process:String},
-                    InvoiceId != '', {invoice_process:String},
-                    OrderId != '', {order_process:String},
-                    CustomerId != '', {customer_process:String},
-                    '') AS BizProcess
-        FROM (
-            SELECT *, ${mapped_column}
-                transform(Stage, {stage_names:Array(String)}, {stage_owner:Array(String)}, '?') AS stage_owner
-            FROM ${hop_rows}
-        )
-    )
+    -- the hop's process, BizProcess (hop_process.sql)
+    FROM ${hop_process}
 )

@@ -235,3 +235,39 @@ def test_the_overviews_hop_latency_by_process_counts_hops_that_leave_out_biz_pro
         data.share_store(None)
     shown = frame[frame["stage"] != ""].groupby("stage")["hops"].sum().to_dict()
     assert shown == reported
+
+
+@pytest.mark.parametrize("key", ["WEB-1001", "RMA-1001", "EDI-2001"])
+def test_a_lookups_hops_name_the_process_they_are_placed_in(corpus: Corpus, key: str) -> None:
+    """The lookup's (``biztrace order --json``, the API, the order page) process of each hop is the one
+    biztrace places it in, as every figure counts it: the stage's process for these producers, which
+    leave out biz.process (it showed the attribute as sent: empty)."""
+    from biztrace import config as alerts_config
+
+    config = alerts_config.load()
+    owner = {stage: name for name, process in config.processes.items() for stage in process.stage_names()}
+    raw = key_history(corpus.store, key)
+    assert raw.hops and any(hop.stage and not hop.process for hop in raw.hops), "hops without biz.process expected"
+    placed = key_history(corpus.store, key, config=config)
+    assert [hop.span_id for hop in placed.hops] == [hop.span_id for hop in raw.hops]
+    staged = [(hop.stage, hop.process) for hop in placed.hops if hop.stage]
+    assert staged and staged == [(stage, owner[stage]) for stage, _ in staged]
+    assert {hop.process for hop in placed.hops if hop.stage.startswith("return.")} <= {"returns"}
+
+
+def test_the_order_page_shows_the_hops_the_api_shows_mapped_spans_too(legacy: Corpus) -> None:
+    """With mapping rules, an order's page lists the spans they make hops, as the API and ``biztrace order``
+    do (the page asked the lookup without the configuration: its hops were the stored ones only)."""
+    from biztrace import config as alerts_config
+    from biztrace.dashboard import data, queries
+
+    config = alerts_config.load(MAPPINGS)
+    root = next(iter(legacy.trees))
+    asked = key_history(legacy.store, root, config=config)  # what the API and `biztrace order` answer
+    assert any(hop.mapped for hop in asked.hops) and all(hop.process for hop in asked.hops if hop.stage)
+    data.share_store(legacy.store)
+    try:
+        view = queries.order_view(config, root, NOW.replace(tzinfo=None))
+    finally:
+        data.share_store(None)
+    assert view.history.hops == asked.hops
