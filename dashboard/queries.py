@@ -357,7 +357,7 @@ def order_view(config: AlertsConfig, key: str, at: datetime) -> OrderView:
     store = data.store()
     started = _clock()
     try:
-        history = key_history(store, key)
+        history = key_history(store, key, config=config)  # placed hops, mapped spans too: as the API shows them
         related = sorted(  # the whole tree: an invoice's page shows its order's (and returns') state
             {key} | set(history.tree) | {k for hop in history.hops for k in (hop.order_id, hop.return_id) if k}
         )
