@@ -247,41 +247,74 @@ _FLAGGED = {
 }
 
 
-def _details(
-    store: Store, config: AlertsConfig, check: Reconciliation, parameters: dict, flagged: list[dict]
-) -> list[Mismatch]:
+_KEY_INDEX = {"BizKey": 1, "OrderId": 2, "CustomerId": 3, "InvoiceId": 4, "ShipmentId": 5, "ReturnId": 6}
+"""A hop's keys as ``sql/reconcile_mismatches.sql`` lists them (1-based): the transaction key, then each key column."""
+
+
+def _detail_parameters(config: AlertsConfig, checks: list[Reconciliation], sets: list[dict]) -> dict:
+    """What ``sql/reconcile_mismatches.sql`` needs beyond the judging passes' parameters, for rules of one
+    process (numbered in ``checks``' order) judged with ``sets``."""
+    process = config.processes[checks[0].process]
+    return {
+        "value_stage": process.value_stage or "",
+        "order_keyed": process.key == "order.id",
+        "match_indexes": [_KEY_INDEX["BizKey" if p["by_key"] else p["match_col"]] for p in sets],
+        "rule_stages": [[check.left.stage, check.right.stage] for check in checks],
+        "lookbacks": [p["lookback_s"] for p in sets],
+    }
+
+
+_PAIR_COLUMNS = {"rule": "UInt16", "match_key": "String", "key": "String"}
+"""The flagged pairs ``sql/reconcile_mismatches.sql`` reads: each with its rule's number among those asked."""
+
+Judged = tuple[Reconciliation, dict, list[dict]]
+"""A rule, the parameters that judged it, and the mismatched pairs it flagged (:data:`FLAGGED`)."""
+
+
+def _details(store: Store, config: AlertsConfig, judged: list[Judged]) -> list[Mismatch]:
     """The flagged pairs as findings, with their evidence spans and their transactions' values
-    (``sql/reconcile_mismatches.sql``: one read of those transactions' hops)."""
-    match_keys, keys = [f["match_key"] for f in flagged], [f["key"] for f in flagged]
-    extra = _detail_parameters(config, check) | {"match_keys": match_keys, "pair_keys": keys}
-    query = Template(
-        sql("reconcile_mismatches", config, keys=bool(parameters["keys"]), resolved="resolved" in parameters)
-    ).substitute(
-        pair_keys="{pair_keys:Array(String)}",
-        match_keys="{match_keys:Array(String)}",
-        pairs="SELECT pair.1 AS match_key, pair.2 AS key "
-        "FROM (SELECT arrayJoin(arrayZip({match_keys:Array(String)}, {pair_keys:Array(String)})) AS pair)",
-    )
-    read = store.client.query(query, parameters=parameters | extra).named_results()
-    details = {(row["match_key"], row["key"]): row for row in read}
+    (``sql/reconcile_mismatches.sql``: one read of those transactions' hops per process, whatever the
+    number of its rules), in the rules' order."""
+    details: dict[tuple[str, str, str], dict] = {}
+    by_process: dict[str, list[Judged]] = {}
+    for item in judged:
+        if item[2]:
+            by_process.setdefault(item[0].process, []).append(item)
+    for items in by_process.values():
+        checks, sets = [check for check, _, _ in items], [parameters for _, parameters, _ in items]
+        pairs = [[n, f["match_key"], f["key"]] for n, (_, _, flagged) in enumerate(items) for f in flagged]
+        first = sets[0]
+        text = sql("reconcile_mismatches", config, keys=bool(first["keys"]), resolved="resolved" in first)
+        # the pairs in a table (as the alert loop's path reads reconcile_flagged.sql's), not bound into the text
+        with store.columns_table(_PAIR_COLUMNS, [list(column) for column in zip(*pairs, strict=True)],
+                                 "biztrace_pairs") as table:  # fmt: skip
+            source = "{db:Identifier}.{pairs_table:Identifier}"
+            query = Template(text).substitute(
+                pair_keys=f"(SELECT key FROM {source})", match_keys=f"(SELECT match_key FROM {source})",
+                pairs=f"SELECT rule, match_key, key FROM {source}",
+            )  # fmt: skip
+            extra = _detail_parameters(config, checks, sets) | {"pairs_table": table}
+            for row in store.client.query(query, parameters=first | extra).named_results():
+                details[(items[row["rule"]][0].name, row["match_key"], row["key"])] = row
     found = []
-    for pair in flagged:
-        field = pair["field"]
-        detail = details.get((pair["match_key"], pair["key"]), {})
-        value = {"amount": ("left_amount", "right_amount"), "quantity": ("left_quantity", "right_quantity"),
-                 "status": ("left_status", "right_status")}.get(field)  # fmt: skip
-        left = pair[value[0]] if value and pair["has_left"] else None
-        right = pair[value[1]] if value and pair["has_right"] else None
-        left_system = pair["left_system"] or (check.left.system or "")
-        right_system = pair["right_system"] or (check.right.system or "")
-        found.append(Mismatch(
-            rule=check.name, process=check.process, key=pair["key"], match_key=pair["match_key"], field=field,
-            stage=check.right.stage, left_system=left_system, right_system=right_system,
-            system_at_fault=left_system if field == "presence" and not pair["has_left"] else right_system,
-            left=left, right=right,
-            amount=detail.get("amount"), currency=detail.get("currency") or pair["currency"], channel=pair["channel"],
-            since=pair["last_at"], evidence=list(detail.get("evidence") or []),
-        ))  # fmt: skip
+    for check, _, flagged in judged:
+        for pair in flagged:
+            field = pair["field"]
+            detail = details.get((check.name, pair["match_key"], pair["key"]), {})
+            value = {"amount": ("left_amount", "right_amount"), "quantity": ("left_quantity", "right_quantity"),
+                     "status": ("left_status", "right_status")}.get(field)  # fmt: skip
+            left = pair[value[0]] if value and pair["has_left"] else None
+            right = pair[value[1]] if value and pair["has_right"] else None
+            left_system = pair["left_system"] or (check.left.system or "")
+            right_system = pair["right_system"] or (check.right.system or "")
+            found.append(Mismatch(
+                rule=check.name, process=check.process, key=pair["key"], match_key=pair["match_key"], field=field,
+                stage=check.right.stage, left_system=left_system, right_system=right_system,
+                system_at_fault=left_system if field == "presence" and not pair["has_left"] else right_system,
+                left=left, right=right, amount=detail.get("amount"),
+                currency=detail.get("currency") or pair["currency"], channel=pair["channel"],
+                since=pair["last_at"], evidence=list(detail.get("evidence") or []),
+            ))  # fmt: skip
     return found
 
 
@@ -302,25 +335,15 @@ def mismatches(
     """Every disagreement at ``now`` among observations since ``since`` (default: 90 days).
 
     Per rule, one pass over its hops finds the mismatched pairs; a second read of those pairs'
-    transactions alone adds their evidence and their values.
+    transactions alone (one per process) adds their evidence and their values.
     """
     since = since or now - timedelta(days=90)
-    found = []
     checks = _rules(config, rule, process)
     sets = [_parameters(store, config, check, now, since) | {"keys": keys or [], "flag": True} for check in checks]
     with _resolved(store, config, sets) as sets:
-        for check, parameters in _seen(checks, _shaped(store, config, sets)):
-            judged, parameters = _judge(store, config, parameters, "month")
-            flagged = _flagged(judged)
-            if flagged:
-                found.extend(_details(store, config, check, parameters, flagged))
-    return found
-
-
-def _detail_parameters(config: AlertsConfig, check: Reconciliation) -> dict:
-    """What ``sql/reconcile_mismatches.sql`` needs beyond the judging pass's parameters."""
-    return {"value_stage": config.processes[check.process].value_stage or "", "rule": check.name,
-            "order_keyed": config.processes[check.process].key == "order.id"}  # fmt: skip
+        judged = [(check, parameters, _flagged(_judge(store, config, parameters, "month")[0]))
+                  for check, parameters in _seen(checks, _shaped(store, config, sets))]  # fmt: skip
+        return _details(store, config, judged)
 
 
 def insert_mismatches(
@@ -364,10 +387,11 @@ def insert_mismatches(
                     sql("reconcile_mismatches", config, keys=keyed, resolved="resolved" in parameters)
                 ).substitute(
                     pair_keys=f"(SELECT key FROM {source})", match_keys=f"(SELECT match_key FROM {source})",
-                    pairs=f"SELECT DISTINCT match_key, key FROM {source}",
+                    pairs=f"SELECT DISTINCT 0 AS rule, match_key, key FROM {source}",
                 )  # fmt: skip
                 query = Template(sql("reconcile_detected")).substitute(details=details)
-                extra = _detail_parameters(config, check) | {"detected": detected, "flagged": flagged}
+                extra = _detail_parameters(config, [check], [parameters]) | {
+                    "rule": check.name, "detected": detected, "flagged": flagged}  # fmt: skip
                 store.client.command(query, parameters=parameters | extra)
 
 
@@ -502,11 +526,10 @@ def report(
     transactions.
 
     Each rule's hops are judged once for both the parity table and the mismatch list (the parity
-    pass flags the mismatched pairs; only their hops are read again, for the details).
+    pass flags the mismatched pairs; only their hops are read again, for the details, once per process).
     """
     since = since or now - timedelta(days=30)
     table: list[ParityRow] = []
-    found: list[Mismatch] = []
     checks = _rules(config, rule, process)
     extra = {"channel_filter": channel or "", "flag": True}
     sets = [_parameters(store, config, check, now, since) | extra for check in checks]
@@ -514,15 +537,12 @@ def report(
     # the key graph's answers once for every statement below; none computed when nothing will read them
     with resolution(store, config, base, False) if checks or systems else nullcontext({}) as resolved:
         sets = [parameters | resolved for parameters in sets]
+        judged: list[Judged] = []
         for check, parameters in _seen(checks, _shaped(store, config, sets)):
-            judged, parameters = _judge(store, config, parameters, period)
-            table.extend(_parity_row(check, row) for row in judged)
-            if flagged := _flagged(judged):
-                found.extend(
-                    m
-                    for m in _details(store, config, check, parameters, flagged)
-                    if channel is None or m.channel == channel
-                )
+            rows, parameters = _judge(store, config, parameters, period)
+            table.extend(_parity_row(check, row) for row in rows)
+            judged.append((check, parameters, _flagged(rows)))
+        found = [m for m in _details(store, config, judged) if channel is None or m.channel == channel]
         seen = system_parity(store, config, now, since=since, period=period, process=process, channel=channel,
                              system=system, resolved=resolved) if systems else []  # fmt: skip
     return {"parity": table, "systems": seen, "mismatches": found}

@@ -142,6 +142,23 @@ class Store:
         finally:
             self.client.command(f"DROP TABLE IF EXISTS {self.table(name)}")
 
+    @contextlib.contextmanager
+    def columns_table(self, columns: dict[str, str], data: list[list], prefix: str = "biztrace_tmp") -> Iterator[str]:
+        """A Memory table of ``columns`` (name -> ClickHouse type) holding ``data`` (one list per column)
+        while the block runs (dropped after); yields its name. For many values a query reads as a set or a
+        join: inserted in ClickHouse's native format, where array parameters would be bound into the
+        query's text (25,000 keys: ~0.4 s of quoting and parsing)."""
+        name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+        definition = ", ".join(f"`{column}` {kind}" for column, kind in columns.items())
+        self.client.command(f"CREATE TABLE {self.table(name)} ({definition}) ENGINE = Memory")
+        try:
+            if data and data[0]:
+                self.client.insert(name, data, column_names=list(columns), database=self.database,
+                                   column_oriented=True)  # fmt: skip
+            yield name
+        finally:
+            self.client.command(f"DROP TABLE IF EXISTS {self.table(name)}")
+
     def create_memory_table(self, query: str, parameters: dict | None = None, prefix: str = "biztrace_tmp") -> str:
         """A Memory table holding ``query``'s rows, kept until the caller drops it; returns its name."""
         name = f"{prefix}_{uuid.uuid4().hex[:12]}"

@@ -106,3 +106,14 @@ def test_a_span_and_its_business_rows_cost_what_the_codecs_promise(store) -> Non
     per_table = {table: _bytes_per_span(store, table) for table in schema.SHARDED}
     assert per_table[schema.TRACES] < 40, per_table
     assert sum(per_table.values()) < 104, per_table
+
+
+def test_a_columns_table_holds_what_was_given_for_its_block_only(store) -> None:
+    """Store.columns_table: values inserted natively (quotes, unicode and 25,000 rows as given), dropped after."""
+    keys = [f"O-{n}" for n in range(25_000)] + ["it's", "Ölfeld ✓", ""]
+    with store.columns_table({"rule": "UInt16", "key": "String"}, [[n % 3 for n in range(len(keys))], keys]) as name:
+        read = store.client.query(f"SELECT rule, key FROM {store.table(name)} ORDER BY rule, key").result_rows
+        assert sorted(read) == sorted((n % 3, key) for n, key in enumerate(keys))
+    assert not int(store.client.command(f"EXISTS TABLE {store.table(name)}"))
+    with store.columns_table({"key": "String"}, [[]]) as empty:
+        assert int(store.client.command(f"SELECT count() FROM {store.table(empty)}")) == 0
