@@ -46,7 +46,10 @@ from typing import Literal
 from clickhouse_connect.driver.exceptions import ClickHouseError
 from pydantic import BaseModel, Field
 
+from biztrace.config import AlertsConfig
+from biztrace.config import load as load_config
 from biztrace.readmodel.errors import QueryError, ReadModelError
+from biztrace.readmodel.transactions import placement_parameters, sql
 from biztrace.store import Store
 
 EVENT_ATTRIBUTES: dict[str, str] = {
@@ -113,16 +116,19 @@ def ocel_format(path: Path) -> Literal["json", "sqlite"]:
         ) from None
 
 
-def count_events(store: Store, since: datetime, until: datetime) -> int:
+def count_events(store: Store, since: datetime, until: datetime, config: AlertsConfig | None = None) -> int:
     """How many events the log of ``[since, until)`` will hold (for a progress bar)."""
-    sql = _query("ocel_count.sql", hops=_hops())
-    return int(store.client.command(sql, parameters=_parameters(store, since, until)))
+    text = _query("ocel_count.sql", hops=_hops())
+    return int(store.client.command(text, parameters=_parameters(store, since, until, config)))
 
 
 def export_ocel(
-    store: Store, since: datetime, until: datetime, output: Path, progress: Progress | None = None
-) -> OcelSummary:
-    """Write the OCEL 2.0 log of the hops in ``[since, until)`` (naive UTC) to ``output``.
+    store: Store, since: datetime, until: datetime, output: Path, progress: Progress | None = None,
+    config: AlertsConfig | None = None,
+) -> OcelSummary:  # fmt: skip
+    """Write the OCEL 2.0 log of the hops in ``[since, until)`` (naive UTC) to ``output``; each event's
+    ``process`` is the one its hop is placed in by ``config``'s processes (default: the default
+    configuration's), as every figure counts it.
 
     Blocks while it reads the store and writes the file; the store's client is busy meanwhile (a
     streamed result holds it). ``progress`` is called from this thread.
@@ -134,7 +140,7 @@ def export_ocel(
     """
     form = ocel_format(output)
     started = time.perf_counter()
-    parameters = _parameters(store, since, until)
+    parameters = _parameters(store, since, until, config)
     aside = output.with_name(f".{output.name}.{os.getpid()}.partial")
     try:
         event_types, object_types = _types(store, parameters)
@@ -157,11 +163,14 @@ def _query(name: str, **fragments: str) -> str:
 
 
 def _hops() -> str:
-    return _query("ocel_hops.sql")
+    """``sql/ocel_hops.sql`` over the stored hops (FINAL) placed in their processes (``sql/hop_process.sql``)."""
+    return _query("ocel_hops.sql", placed="(" + sql("hop_process", final=True) + ")")
 
 
-def _parameters(store: Store, since: datetime, until: datetime) -> dict[str, object]:
-    return {"db": store.database, "since": since, "until": until}
+def _parameters(store: Store, since: datetime, until: datetime, config: AlertsConfig | None) -> dict[str, object]:
+    """The window's, and what placing a hop in its process takes (the given configuration's, else the defaults)."""
+    placing = placement_parameters(config if config is not None else load_config())
+    return placing | {"db": store.database, "since": since, "until": until}
 
 
 def _types(store: Store, parameters: dict[str, object]) -> tuple[dict[str, list[str]], dict[str, list[str]]]:

@@ -67,7 +67,9 @@ their trees walked already as ``{tree}`` ("exact"), or from their trees' hops pl
 ``{scope}`` (:func:`hops_scope`, "scoped")."""
 
 
-def sql(name: str, config: AlertsConfig | None = None, *, keys: KeysMode = True, resolved: bool = False) -> str:
+def sql(
+    name: str, config: AlertsConfig | None = None, *, keys: KeysMode = True, resolved: bool = False, final: bool = False
+) -> str:
     """``readmodel/sql/<name>.sql``, with every ``${fragment}`` of :data:`FRAGMENTS` filled in.
 
     Spans that mapping rules make hops are read only when ``config`` has ``mappings``: the query is
@@ -86,9 +88,14 @@ def sql(name: str, config: AlertsConfig | None = None, *, keys: KeysMode = True,
     ``resolved``: the key graph's answers for hops lacking their process's key (``sql/resolution.sql``)
     are read from the table ``{resolved}`` that :func:`resolution` filled for this reader, not computed
     in the query (whose analysis would run its scalar subqueries and plan its joins again).
+
+    ``final``: the stored hops are read ``FINAL`` (a delivery stored twice is read once, as an export
+    that writes every row wants; no mapped spans then).
     """
     text = (_SQL / f"{name}.sql").read_text()
-    rows = _hop_rows(config is not None and bool(config.mappings))
+    rows = _hop_rows(config is not None and bool(config.mappings) and not final)
+    if final:
+        rows["hop_rows"] += " FINAL"
     while any(f"${{{fragment}}}" in text for fragment in FRAGMENTS):
         for fragment, wrap in FRAGMENTS.items():
             if f"${{{fragment}}}" in text:

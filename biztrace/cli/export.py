@@ -30,10 +30,20 @@ class ExportOcel(StoreOptions):
     since: datetime = Field(description="from (ISO 8601, UTC unless it names a zone)")
     until: datetime | None = Field(None, description="to, exclusive (default: now)")
     output: Path = Field(description="the file to write: .json, .jsonocel or .sqlite")
+    config: Path | None = Field(
+        None, description="YAML with processes (merged over the defaults): the process each event is placed in"
+    )
     json_output: bool = Field(False, validation_alias=AliasChoices("json"), description="print a JSON summary")
 
     def cli_cmd(self) -> None:
+        from biztrace import config as alerts_config
+        from biztrace.config.errors import ConfigError
         from biztrace.readmodel.ocel import count_events, export_ocel, ocel_format
+
+        try:
+            config = alerts_config.load(self.config)
+        except ConfigError as exc:
+            raise CommandFailed(str(exc), EXIT_USAGE) from exc
 
         try:
             ocel_format(self.output)
@@ -49,11 +59,11 @@ class ExportOcel(StoreOptions):
         with open_store(self.store) as store, _bar() as bar:
             progress = None
             if bar is not None:
-                tasks = {"events": bar.add_task("events", total=count_events(store, since, until)),
+                tasks = {"events": bar.add_task("events", total=count_events(store, since, until, config)),
                          "objects": bar.add_task("objects", total=None)}  # fmt: skip
                 progress = lambda phase, rows: bar.advance(tasks[phase], rows)  # noqa: E731
             try:
-                summary = export_ocel(store, since, until, self.output, progress)
+                summary = export_ocel(store, since, until, self.output, progress, config)
             except QueryError as exc:
                 raise CommandFailed(str(exc), EXIT_STORE) from exc
             except (OSError, sqlite3.Error) as exc:

@@ -10,7 +10,7 @@ SELECT
     formatDateTime(toDateTime64(Timestamp, 6), '%Y-%m-%d %H:%i:%S.%f', 'UTC') AS time_sql,
     attributes,
     arrayMap(k -> (k.2, k.1), keys) AS relationships,
-    nullIf(toString(Process), '') AS process,
+    nullIf(toString(BizProcess), '') AS process,
     nullIf(toString(System), '') AS system,
     nullIf(toString(Channel), '') AS channel,
     Amount AS amount,

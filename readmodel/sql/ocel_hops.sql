@@ -1,5 +1,6 @@
 -- The business hops of [{since}, {until}) as OCEL 2.0 sees them (a fragment of the ocel_*.sql
--- queries). Each row is one stored span (FINAL: a retried delivery is read once) with:
+-- queries). Each row is one stored span (FINAL: a retried delivery is read once), placed in its process
+-- (hop_process.sql, filled in by ocel.py: BizProcess as every figure counts it, biz.process or not), with:
 --   keys       every business key it carries, as (object type, object id); an object id is
 --              '<type>:<key>' so that an order and an invoice both numbered 1001 stay two objects;
 --   pairs      the object-to-object relationships it shows, (source type, source id, target id,
@@ -11,7 +12,7 @@
 --   attributes the hop's own attributes, the OCEL event's: (name, value as text).
 -- A value the hop did not report (an empty string, a NULL amount) is left out, never written empty.
 SELECT
-    Timestamp, TraceId, SpanId, Stage, Process, System, Channel, Amount, Currency, Quantity, BizStatus, ErrorType,
+    Timestamp, TraceId, SpanId, Stage, BizProcess, System, Channel, Amount, Currency, Quantity, BizStatus, ErrorType,
     OrderId, CustomerId, SkuIds, InvoiceId, ShipmentId, ReturnId,
     if(OrderId != '', concat('order:', OrderId), '') AS order_object,
     if(ShipmentId != '', concat('shipment:', ShipmentId), '') AS shipment_object,
@@ -37,10 +38,10 @@ SELECT
     arrayFilter(a -> a.2 != '', [('status', toString(BizStatus)), ('amount', ifNull(toString(Amount), '')),
                                  ('currency', toString(Currency)), ('quantity', ifNull(toString(Quantity), ''))])
         AS observed,
-    arrayFilter(a -> a.2 != '', [('process', toString(Process)), ('system', toString(System)),
+    arrayFilter(a -> a.2 != '', [('process', toString(BizProcess)), ('system', toString(System)),
                                  ('channel', toString(Channel)), ('amount', ifNull(toString(Amount), '')),
                                  ('currency', toString(Currency)), ('quantity', ifNull(toString(Quantity), '')),
                                  ('status', toString(BizStatus)), ('error_type', toString(ErrorType))])
         AS attributes
-FROM {db:Identifier}.biz_hops FINAL
+FROM $placed
 WHERE Timestamp >= {since:DateTime64(9)} AND Timestamp < {until:DateTime64(9)}

@@ -4,7 +4,7 @@
 -- Plain aggregates over the hops' columns: a type's attribute is listed when any of its hops has it.
 SELECT section, name, arrayFilter(a -> a != '', names) AS names FROM (
     SELECT 'event' AS section, toString(Stage) AS name,
-           [if(max(Process != ''), 'process', ''), if(max(System != ''), 'system', ''),
+           [if(max(BizProcess != ''), 'process', ''), if(max(System != ''), 'system', ''),
             if(max(Channel != ''), 'channel', ''), if(max(Amount IS NOT NULL), 'amount', ''),
             if(max(Currency != ''), 'currency', ''), if(max(Quantity IS NOT NULL), 'quantity', ''),
             if(max(BizStatus != ''), 'status', ''), if(max(ErrorType != ''), 'error_type', '')] AS names

@@ -271,3 +271,21 @@ def test_the_order_page_shows_the_hops_the_api_shows_mapped_spans_too(legacy: Co
     finally:
         data.share_store(None)
     assert view.history.hops == asked.hops
+
+
+def test_the_ocel_export_names_the_process_each_event_is_placed_in(corpus: Corpus, tmp_path) -> None:
+    """OCEL 2.0 events of producers that leave out biz.process carry the process biztrace places their
+    hop in (the stage's), as the lookup and every figure do; it wrote the attribute as sent (none)."""
+    from biztrace import config as alerts_config
+    from biztrace.readmodel.ocel import export_ocel
+
+    config = alerts_config.load()
+    owner = {stage: name for name, process in config.processes.items() for stage in process.stage_names()}
+    since, until = NOW.replace(tzinfo=None) - timedelta(days=60), NOW.replace(tzinfo=None) + timedelta(days=1)
+    output = tmp_path / "foreign.jsonocel"
+    summary = export_ocel(corpus.store, since, until, output, config=config)
+    events = json.loads(output.read_text())["events"]
+    assert summary.events == len(events) > 0
+    placed = {(event["type"], {a["name"]: a["value"] for a in event.get("attributes", [])}.get("process"))
+              for event in events}  # fmt: skip
+    assert placed == {(stage, owner[stage]) for stage, _ in placed}, sorted(placed)
