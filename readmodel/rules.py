@@ -75,16 +75,19 @@ def _mismatch_rate(store: Store, config: AlertsConfig, rule: Rule, now: datetime
     found = reconcile.report(store, config, now, since=now - rule.window, process=rule.process, period="month",
                              systems=False)  # fmt: skip
     parity = found["parity"]
-    keys: dict[str, list[str]] = {}
+    # each process's transactions with a finding, each once, in the findings' order (as the hop rules'
+    # keys: distinct, and never '' for a pair no transaction owns yet)
+    keys: dict[str, dict[str, None]] = {}
     for mismatch in found["mismatches"]:
-        keys.setdefault(mismatch.process, []).append(mismatch.key)
+        if mismatch.key:
+            keys.setdefault(mismatch.process, {})[mismatch.key] = None
     return [
         RuleResult(
             rule=rule.name,
             labels={"process": rate.scope},
             value=rate.rate,
             active=rate.rate > rule.threshold,
-            keys=keys.get(rate.scope, [])[:50],
+            keys=list(keys.get(rate.scope, {}))[:50],
         )  # fmt: skip
         for rate in figures.mismatch_rates(config, parity, by="process")
     ]
