@@ -2,7 +2,9 @@
 
 A pass snapshots every transaction's state once (a Memory table), then runs each rule's
 query: over the snapshot for transaction rules, over ``biz_hops`` for hop rules. A rule
-returns one row per label group with its value and up to 50 transaction keys behind it.
+returns one row per label group with its value and up to 50 transaction keys behind it: the first 50
+in key order, so that every pass over the same data records the same ones (the alert's affected
+transactions, its value at risk).
 """
 
 from __future__ import annotations
@@ -75,19 +77,19 @@ def _mismatch_rate(store: Store, config: AlertsConfig, rule: Rule, now: datetime
     found = reconcile.report(store, config, now, since=now - rule.window, process=rule.process, period="month",
                              systems=False)  # fmt: skip
     parity = found["parity"]
-    # each process's transactions with a finding, each once, in the findings' order (as the hop rules'
-    # keys: distinct, and never '' for a pair no transaction owns yet)
-    keys: dict[str, dict[str, None]] = {}
+    # each process's transactions with a finding, each once, in key order (as every rule's keys: distinct,
+    # and never '' for a pair no transaction owns yet)
+    keys: dict[str, set[str]] = {}
     for mismatch in found["mismatches"]:
         if mismatch.key:
-            keys.setdefault(mismatch.process, {})[mismatch.key] = None
+            keys.setdefault(mismatch.process, set()).add(mismatch.key)
     return [
         RuleResult(
             rule=rule.name,
             labels={"process": rate.scope},
             value=rate.rate,
             active=rate.rate > rule.threshold,
-            keys=list(keys.get(rate.scope, {}))[:50],
+            keys=sorted(keys.get(rate.scope, set()))[:50],
         )  # fmt: skip
         for rate in figures.mismatch_rates(config, parity, by="process")
     ]

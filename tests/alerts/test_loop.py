@@ -89,3 +89,26 @@ def test_a_receiver_that_is_down_never_stops_evaluation(simulated):
     up = RecordingChannel("up")
     retry = run_pass(store, CONFIG, NOW + timedelta(minutes=2), channels={"ops": [("webhook", up)]}, deliver=_quick)
     assert retry.notifications and all(n.delivered for n in retry.notifications), "failed groups are sent again"
+
+
+def test_every_rule_records_the_first_fifty_keys_in_key_order(simulated):
+    """The transactions a rule records with its alert are its first 50 keys in key order, distinct: the same
+    on every pass over the same data (they came in the order ClickHouse's threads grouped them)."""
+    from biztrace.readmodel import rules
+
+    config = alerts_config.loads("""
+rules:
+  - {name: Stuck, kind: stuck_count, threshold: 0}
+  - {name: StuckShare, kind: stuck_share, threshold: 0}
+  - {name: Failed, kind: error_rate, threshold: 0, window: 30d}
+  - {name: Dead, kind: dead_letters, threshold: 0, window: 30d}
+  - {name: Dupes, kind: duplicate_rate, threshold: 0, window: 30d}
+  - {name: Slow, kind: hop_latency_p95, threshold: 0, window: 30d}
+""")
+    found, errors = rules.evaluate(simulated.store, config, NOW)
+    assert not errors
+    ours = [r for r in found if r.rule in {"Stuck", "StuckShare", "Failed", "Dead", "Dupes", "Slow"}]
+    for result in ours:
+        assert result.keys == sorted(set(result.keys)) and len(result.keys) <= 50, (result.rule, result.keys)
+    assert {r.rule for r in ours if len(r.keys) > 1} >= {"Stuck", "Failed", "Slow"}
+    assert any(len(r.keys) == 50 for r in ours)

@@ -1,6 +1,6 @@
 -- Share of business events in the window delivered more than once.
 SELECT $group, sum(deliveries - 1) / greatest(count(), 1) AS value,
-       arraySlice(groupUniqArrayIf(key, deliveries > 1 AND key != ''), 1, 50) AS keys
+       arraySlice(arraySort(groupUniqArrayIf(key, deliveries > 1 AND key != '')), 1, 50) AS keys
 FROM (SELECT BizProcess AS process, any(System) AS system, any(Stage) AS stage, EventId, any(BizKey) AS key,
              uniqExact(SpanId) AS deliveries
       FROM ${business_hops}
