@@ -73,9 +73,14 @@ class AtRisk(BaseModel):
         ordered = sorted(self.amounts.items(), key=lambda item: (-abs(item[1]), item[0]))
         return " + ".join(format_money(amount, currency) for currency, amount in ordered)
 
+    def headline(self) -> str:
+        """The money, or ``no amount known`` when no transaction carried one: how :meth:`text` begins, and
+        what a page shows as the value at risk."""
+        return self.money() or "no amount known"
+
     def text(self, noun: str = "transactions") -> str:
         """``€12,400.00 at risk (31 orders, 2 without an amount)``: what every notification and page states."""
-        money = self.money() or "no amount known"
+        money = self.headline()
         detail = f"{self.transactions:,} {noun}"
         if self.basis == "recorded":
             detail = f"the {detail} recorded with the alert"

@@ -109,7 +109,7 @@ def _details(rows: list[queries.AlertRow]) -> None:
     info.metric("Value", row.value_text(), width="content")
     info.metric("Status", row.status.status, width="content")
     info.metric("Since", ui.short_time(row.since), help=f"{row.since:%Y-%m-%d %H:%M:%S} UTC", width="content")
-    info.metric("At risk", (alert.at_risk.money() or "n/a") if alert.at_risk is not None else "n/a", width="content",
+    info.metric("At risk", alert.at_risk.headline() if alert.at_risk is not None else "n/a", width="content",
                 help="the value of the transactions behind the alert at its last recorded change")  # fmt: skip
     st.caption(_status_text(row, coloured=True))
     if row.runbook:
@@ -172,7 +172,7 @@ def _affected(row: queries.AlertRow) -> None:
     )
     if found.total:  # every affected transaction's value, summed in ClickHouse with the list's own filters
         stated = _at_risk(found.at_risk, row.alert.labels.get("process", ""))
-        st.metric("Value at risk", found.at_risk.money() or "n/a", help=f"{stated}: for an order, the amount its "
+        st.metric("Value at risk", found.at_risk.headline(), help=f"{stated}: for an order, the amount its "
                   "system of record accepted; else the first amount seen")  # fmt: skip
         st.markdown(ui.literal(stated))
     _links([r.model_dump() for r in found.rows])

@@ -187,3 +187,23 @@ def test_an_alert_of_a_hop_rule_lists_what_it_recorded_and_says_how_many_that_is
         in c.value for c in at.caption
     ), [c.value for c in at.caption]  # fmt: skip
     assert len(_links(at)) == len(dead.transactions)
+
+
+def test_an_alert_whose_transactions_carry_no_amount_says_so_as_its_notification_does(app, firing) -> None:
+    """The "At risk" figure begins the sentence notifications and the API state ("no amount known at risk
+    (3 orders, …)"); it read "n/a", as for an alert with no value at risk at all."""
+    from biztrace.readmodel.models import AtRisk
+
+    store, _, _ = firing
+    at_risk = AtRisk(amounts={}, transactions=3, without_amount=3)
+    alert = AlertInstance(rule="NoAmounts", labels={"alertname": "NoAmounts", "process": "order_to_cash"},
+                          state="firing", value=3.0, active_since=datetime.now(UTC).replace(tzinfo=None),
+                          at_risk=at_risk)  # fmt: skip
+    alert_store.record_alerts(store, [(alert, "firing")], _later())
+    try:
+        at = _run(app("on-call"))
+        at.selectbox(key="a_alert").set_value(alert.fingerprint).run()
+        shown = _metrics(at)["At risk"]
+        assert shown == "no amount known" and at_risk.text("orders").startswith(f"{shown} at risk"), shown
+    finally:
+        alert_store.record_alerts(store, [(alert, "inactive")], _later())
