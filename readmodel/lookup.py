@@ -9,7 +9,6 @@ from pydantic import BaseModel, Field
 
 from biztrace.config import AlertsConfig
 from biztrace.readmodel.keygraph import key_kinds
-from biztrace.readmodel.mapping import mapping_parameters
 from biztrace.readmodel.transactions import placement_parameters, sql
 from biztrace.store import Store
 
@@ -95,13 +94,11 @@ def key_history(store: Store, key: str, limit: int = 10_000, config: AlertsConfi
     customer's other orders. With ``config``, each hop's process is the one it is placed in
     (``sql/hop_process.sql``, as every figure counts it), and spans its mapping rules make hops are included.
     """
-    mapped = config is not None and bool(config.mappings)
     tree = key_kinds(store, [key], config)
     orders = [k for k, kind in tree.items() if kind in ("order", "")]  # a key without links may be an order
     keys = [k for k, kind in tree.items() if kind != "order"]
     parameters = {
-        **(mapping_parameters(config) if mapped else {}),
-        **(placement_parameters(config) if config is not None else {}),
+        **(placement_parameters(config) if config is not None else {}),  # the mapping rules' too
         "db": store.database,
         "orders": orders,
         "keys": keys,

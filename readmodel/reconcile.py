@@ -242,8 +242,8 @@ FLAGGED = (
 """What the judging pass keeps of each mismatched pair (``flagged`` in ``sql/reconcile_parity.sql``)."""
 _FLAGGED = {
     False: "emptyArrayString()",
-    # in one order whichever thread grouped them (by match key, then key): the findings, and the 50
-    # transactions a mismatch_rate alert records, are the same on every read
+    # in one order whichever thread grouped them (by match key, then key): the findings are listed the
+    # same on every read
     True: f"arraySort(x -> (x.2, x.1), groupArrayIf(tuple({', '.join('pair.' + column for column in FLAGGED)}), "
     "pair.mismatched AND ({keys:Array(String)} = [] OR has({keys:Array(String)}, "
     "if(pair.key != '', pair.key, pair.match_key)))))",

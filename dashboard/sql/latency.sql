@@ -1,9 +1,9 @@
 -- p95 and median hop latency per system and stage over the window, in milliseconds; hops read through
--- business_hops (queries.hop_latency fills it in), so the process filter is the hop's placed process.
+-- hop_process.sql (queries.hop_latency fills it in), so the process filter is the hop's placed process.
 SELECT System AS system, Stage AS stage, count() AS hops,
        quantileExactInclusive(0.5)(Duration) / 1e6 AS p50_ms, quantileExactInclusive(0.95)(Duration) / 1e6 AS p95_ms,
        countIf(StatusCode = 'Error') / hops AS error_rate
-FROM ${business_hops}
+FROM ${hop_process}
 WHERE Timestamp >= {since:DateTime64(9)} AND Timestamp <= {now:DateTime64(9)}
   AND ({process:String} = '' OR BizProcess = {process:String})
   AND ({channel:String} = '' OR Channel = {channel:String})
