@@ -227,34 +227,56 @@ def queue(
     detected that were opened since then (the dashboard's window; None: all). ``process``,
     ``system``, ``channel``, ``priority``, ``keys``: only those. ``shared``: the alert loop's last
     detection may answer (``last_pass.py``: the whole queue as of the last pass, at most two
-    evaluation intervals old, its lifecycle at ``now``); the holder's API asks for it.
+    evaluation intervals old, its lifecycle at ``now``); the holder's API asks for it. That queue is
+    kept with the pass until the lifecycle changes (``sql/lifecycle_version.sql``): the readers
+    between two actions share one.
     """
-    with _detection(store, config, now, since=since, keys=keys, process=process, shared=shared) as (scoped, found):
-        parameters = query_parameters(store, scoped, now, keys=keys, since=since) | {
-            "detected": found, "process": process or "", "system": system or "", "channel": channel or "",
-            "priority": priority or "",
-        }  # fmt: skip
-        query = Template(sql("exceptions_queue")).substitute(lifecycle=sql("lifecycle"))
-        with store.memory_table(query, parameters, "biztrace_queue") as table:
-            yield table
-
-
-@contextmanager
-def _detection(
-    store: Store, config: AlertsConfig, now: datetime, *, since: datetime | None, keys: list[str] | None,
-    process: str | None, shared: bool,
-) -> Iterator[tuple[AlertsConfig, str]]:  # fmt: skip
-    """What the queue reads as detected: with ``shared``, the alert loop's last pass when it can answer
-    (the whole queue, no window, no keys: ``last_pass.shared``), else a detection of its own narrowed
-    to ``process``. Yields the configuration the queue's parameters come from and the table's name."""
+    filters = {"process": process or "", "system": system or "", "channel": channel or "", "priority": priority or ""}
     if shared and since is None and not keys:
         with last_pass.shared(store, config, now) as found:
             if found is not None:
-                yield config, found.table
+                # both kept with the pass: its exceptions, and its queue for this version of the lifecycle (read
+                # before building it: last_pass.derived)
+                version = store.client.query(sql("lifecycle_version"), parameters={"db": store.database, "now": now})
+                with (
+                    last_pass.derived(store, found, "found", None, lambda: _found_table(store, found.table)) as rows,
+                    last_pass.derived(store, found, ("queue", *filters.values()), version.result_rows[0],
+                                      lambda: _queue_table(store, config, now, rows, filters)) as table,
+                ):  # fmt: skip
+                    yield table
                 return
     scoped = narrowed(config, process)
-    with _detected(store, scoped, now, since=since, keys=keys) as table:
-        yield scoped, table
+    with (
+        _detected(store, scoped, now, since=since, keys=keys) as detected,
+        _dropped(store, _found_table(store, detected)) as rows,
+        _dropped(store, _queue_table(store, scoped, now, rows, filters, since=since, keys=keys)) as table,
+    ):
+        yield table
+
+
+@contextmanager
+def _dropped(store: Store, table: str) -> Iterator[str]:
+    try:
+        yield table
+    finally:
+        store.client.command(f"DROP TABLE IF EXISTS {store.table(table)}")
+
+
+def _found_table(store: Store, detected: str) -> str:
+    """A Memory table of ``sql/exceptions_found.sql``'s rows over ``detected`` (the caller drops it)."""
+    return store.create_memory_table(sql("exceptions_found"), {"db": store.database, "detected": detected},
+                                     "biztrace_found")  # fmt: skip
+
+
+def _queue_table(
+    store: Store, config: AlertsConfig, now: datetime, found: str, filters: dict[str, str], *,
+    since: datetime | None = None, keys: list[str] | None = None,
+) -> str:  # fmt: skip
+    """A Memory table of ``sql/exceptions_queue.sql``'s rows over ``found`` (``sql/exceptions_found.sql``'s
+    rows; the caller drops it)."""
+    parameters = query_parameters(store, config, now, keys=keys, since=since) | {"found": found} | filters
+    query = Template(sql("exceptions_queue")).substitute(lifecycle=sql("lifecycle"))
+    return store.create_memory_table(query, parameters, "biztrace_queue")
 
 
 def _item(config: AlertsConfig, row: dict) -> ExceptionItem:
@@ -377,7 +399,7 @@ def queue_page(
         [resolution] = store.client.query(sql("exceptions_resolution"), parameters=parameters).named_results()
         items = _items(store, config, table, now, states=list(states), kinds=list(kinds), sort=sort,
                        limit=page_size, offset=max(page, 0) * page_size)  # fmt: skip
-    matching = sum(c.exceptions for c in counts if c.state in states and (not kinds or c.kind in kinds))
+    matching = sum(c.exceptions for c in counts if (not states or c.state in states) and (not kinds or c.kind in kinds))
     return QueuePage(counts=counts, matching=matching, resolved=int(resolution["resolved"]),
                      median_resolution_s=_number(resolution["median_s"]), p90_resolution_s=_number(resolution["p90_s"]),
                      items=items)  # fmt: skip

@@ -1,9 +1,7 @@
 -- The exception queue at {now}: every exception, its lifecycle applied. The one definition that
 -- the CLI's and the API's list, the dashboard's queue and its figures (exceptions_counts.sql,
--- exceptions_resolution.sql) read. {detected:Identifier} holds exceptions_detected.sql's rows and
--- the mismatches.
---   * An exception is one (process, key, kind): a problem detected twice (two duplicated events of
---     one order) is one exception, since its earliest start, with the evidence of both.
+-- exceptions_resolution.sql) read. {found:Identifier} holds exceptions_found.sql's rows: one per
+-- exception, (process, key, kind), of what was detected.
 --   * Its state is the last action in biztrace_exception_events (lifecycle.sql) that changes it:
 --     resolved after a resolve, unless the problem started again after it (then open again);
 --     postponed while its last postponement runs (its time is after {now}, it was made after the
@@ -18,20 +16,7 @@
 --     resolve; resolution_s = resolved_at - opened_at, the time-to-resolve figure.
 -- {process}, {system}, {channel}, {priority}: only those ('' : all).
 WITH life AS ($lifecycle),
-found AS (
-    -- the earliest detection's fields; two at one instant (two rules' mismatches of one order) ordered by
-    -- their detail, stage and system, so every reader picks the same one
-    SELECT process, key, kind, min(d.since) AS since, argMin(stage, d.first) AS stage,
-        argMin(system, d.first) AS system, argMin(priority, d.first) AS priority, argMin(channel, d.first) AS channel,
-        arrayDistinct(arrayFlatten(arrayMap(x -> x.2, arraySort(groupArray((d.since, evidence)))))) AS evidence,
-        argMin(detail, d.first) AS detail,
-        -- the transaction's value, whichever of its exceptions carries it
-        max(max(d.amount)) OVER (PARTITION BY process, key) AS amount,
-        max(maxIf(d.currency, d.currency != '')) OVER (PARTITION BY process, key) AS currency
-    FROM (SELECT *, (since, detail, stage, system, priority, channel) AS first
-          FROM {db:Identifier}.{detected:Identifier}) AS d
-    GROUP BY process, key, kind
-),
+found AS (SELECT * FROM {db:Identifier}.{found:Identifier}),
 queue AS (
     SELECT f.process AS process, f.key AS key, f.kind AS kind, f.stage AS stage, f.system AS system,
         f.since AS since, f.priority AS priority, f.channel AS channel, f.evidence AS evidence, f.detail AS detail,

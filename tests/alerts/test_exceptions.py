@@ -329,6 +329,46 @@ def test_the_holders_readers_share_the_loops_last_detection_with_the_lifecycle_a
     assert int(left) == 0
 
 
+def test_the_shared_queue_is_kept_until_the_lifecycle_changes_and_then_built_again(simulated):
+    """The queue over the pass's detection is built once per version of the lifecycle (an action, a postponement,
+    a postponement running out): kept between them, built again after each, so every read shows the states of now."""
+    from biztrace.readmodel import actions, last_pass
+    from biztrace.readmodel.exceptions import queue, queue_page
+
+    store, at = simulated.store, NOW.replace(tzinfo=None) + timedelta(minutes=5)
+    sync(store, CONFIG, at)
+
+    def table(moment: datetime) -> str:
+        with queue(store, CONFIG, moment, shared=True) as name:
+            return name
+
+    def states(moment: datetime) -> dict[tuple[str, str, str], str]:
+        page = queue_page(store, CONFIG, moment, page_size=10_000, states=(), shared=True)
+        assert page.matching == len(page.items) == sum(c.exceptions for c in page.counts)
+        return {i.identity: i.state for i in page.items}
+
+    first = table(at)
+    assert table(at + timedelta(seconds=10)) == first, "nothing changed: the same queue is read"
+    before = states(at)
+    item = next(i for i in list_exceptions(store, CONFIG, at, shared=True) if i.state == "open")
+    actions.postpone_exception(store, CONFIG, at + timedelta(seconds=10), key=item.key, kind=item.kind, actor="ann",
+                               until=at + timedelta(seconds=50))  # fmt: skip
+    postponed = table(at + timedelta(seconds=20))
+    assert postponed != first
+    assert states(at + timedelta(seconds=20)) == before | {item.identity: "postponed"}
+    assert table(at + timedelta(seconds=40)) == postponed
+    back = at + timedelta(seconds=51)  # the postponement ran out: the queue is built again, the exception open
+    assert table(back) != postponed
+    assert states(back) == before
+    act(store, CONFIG, back, key=item.key, kind=item.kind, action="acknowledge", actor="bob")
+    assert states(back) == before | {item.identity: "acknowledged"}
+
+    last_pass.forget(store)  # the pass and what was built from it are dropped
+    left = store.client.command(f"SELECT count() FROM system.tables WHERE database = '{store.database}' "
+                                "AND match(name, '^biztrace_(queue|found|detected)')")  # fmt: skip
+    assert int(left) == 0
+
+
 def test_a_mismatch_in_the_queue_is_the_reconciliation_finding(simulated):
     """The queue's mismatches (reconcile_detected.sql) and reconcile.mismatches' findings are one fact: the same
     pairs, system at fault, evidence, values and transaction value."""
