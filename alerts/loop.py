@@ -234,6 +234,15 @@ def _track(before, after: AlertInstance | None, fingerprint: str, current: dict,
         changes.append((after, after.state))
 
 
+def _prepare(store: Store, config: AlertsConfig, at: datetime) -> None:
+    """The exception queue over the pass's detection, built for the readers of this process (the API's
+    page, list and export) before they ask (readmodel.exceptions.prepare); a failure only logged."""
+    try:
+        exceptions.prepare(store, config, at)
+    except Exception as exc:  # readers then build it themselves
+        logger.warning("exception queue not prepared this pass: %s", str(exc).splitlines()[0] if str(exc) else exc)
+
+
 def run_forever(
     store: Store,
     config: AlertsConfig,
@@ -248,9 +257,11 @@ def run_forever(
     """Run a pass every ``evaluation_interval`` until ``stop`` is set; a failing pass is logged.
 
     Passes start on a fixed schedule (start + k * interval); one that overruns its slot is
-    followed at once by the next, and the missed slots are skipped. Notifications go to one
-    worker per receiver (:class:`~biztrace.alerts.delivery.Dispatcher`), never delaying a
-    pass. Blocks the calling thread; on stop, deliveries under way end by their deadline.
+    followed at once by the next, and the missed slots are skipped. After each pass, before
+    ``on_pass``, the exception queue is built over its detection for this process's readers.
+    Notifications go to one worker per receiver (:class:`~biztrace.alerts.delivery.Dispatcher`),
+    never delaying a pass. Blocks the calling thread; on stop, deliveries under way end by their
+    deadline.
 
     Args:
         store: the store.
@@ -276,6 +287,7 @@ def run_forever(
             try:
                 report = run_pass(store, config, clock(), dispatcher=dispatcher, snapshots=snapshots)
                 report.receiver_problems = {**problems, **report.receiver_problems}
+                _prepare(store, config, report.evaluated_at)
                 if on_pass:
                     on_pass(report)
             except Exception:  # the loop must survive a bad pass (store hiccup, a bug)

@@ -236,12 +236,16 @@ def queue(
         with last_pass.shared(store, config, now) as found:
             if found is not None:
                 # both kept with the pass: its exceptions, and its queue for this version of the lifecycle (read
-                # before building it: last_pass.derived)
-                version = store.client.query(sql("lifecycle_version"), parameters={"db": store.database, "now": now})
+                # before building it: last_pass.derived), patched from the one kept for an earlier version
+                [version] = store.client.query(sql("lifecycle_version"), parameters={"db": store.database, "now": now}
+                                               ).result_rows  # fmt: skip
                 with (
                     last_pass.derived(store, found, "found", None, lambda: _found_table(store, found.table)) as rows,
-                    last_pass.derived(store, found, ("queue", *filters.values()), version.result_rows[0],
-                                      lambda: _queue_table(store, config, now, rows, filters)) as table,
+                    last_pass.derived(
+                        store, found, ("queue", *filters.values()), version,
+                        lambda: _queue_table(store, config, now, rows, filters), at=now,
+                        patch=lambda kept: _patched(store, config, now, rows, filters, kept, version),
+                    ) as table,
                 ):  # fmt: skip
                     yield table
                 return
@@ -252,6 +256,14 @@ def queue(
         _dropped(store, _queue_table(store, scoped, now, rows, filters, since=since, keys=keys)) as table,
     ):
         yield table
+
+
+def prepare(store: Store, config: AlertsConfig, now: datetime) -> None:
+    """Build the whole queue over the pass just published at ``now`` and keep it with the pass (what
+    the holder's API reads first: its page, list and export without filters), so no reader waits for
+    it; the alert loop calls this after each pass. Nothing to do without such a pass."""
+    with queue(store, config, now, shared=True):
+        pass
 
 
 @contextmanager
@@ -274,9 +286,56 @@ def _queue_table(
 ) -> str:  # fmt: skip
     """A Memory table of ``sql/exceptions_queue.sql``'s rows over ``found`` (``sql/exceptions_found.sql``'s
     rows; the caller drops it)."""
-    parameters = query_parameters(store, config, now, keys=keys, since=since) | {"found": found} | filters
-    query = Template(sql("exceptions_queue")).substitute(lifecycle=sql("lifecycle"))
+    parameters = query_parameters(store, config, now, keys=keys, since=since) | {"found": found, "only": []} | filters
+    with _lifecycle(store, parameters) as life:
+        return store.create_memory_table(_over(_LIFE_TABLE), parameters | life, "biztrace_queue")
+
+
+PATCH_KEYS = 10_000
+"""At most this many keys' exceptions recomputed to patch a kept queue; more, and it is built whole."""
+
+
+def _patched(
+    store: Store, config: AlertsConfig, now: datetime, found: str, filters: dict[str, str],
+    kept: last_pass.Derived, version: tuple[int, int, int],
+) -> str | None:  # fmt: skip
+    """The queue at ``version`` made from ``kept`` (the queue of an earlier version, built at ``kept.at``):
+    its rows but those of the keys whose lifecycle changed since (``sql/lifecycle_changes.sql``),
+    and theirs computed again. None when that cannot be trusted to equal a queue built whole: asked
+    for an earlier time, a change recorded with a time before the kept queue's, too many keys."""
+    if kept.at is None or now < kept.at or not isinstance(kept.version, tuple):
+        return None
+    changes = store.client.query(sql("lifecycle_changes"), parameters={"db": store.database, "built": kept.at,
+                                                                       "now": now}).named_results()  # fmt: skip
+    [changed] = list(changes)
+    if (changed["actions"], changed["postponements"]) != (version[0] - kept.version[0], version[1] - kept.version[1]):
+        return None
+    keys = list(changed["keys"])
+    if len(keys) > PATCH_KEYS:
+        return None
+    parameters = query_parameters(store, config, now, keys=keys or [""]) | {"found": found, "only": keys or [""],
+                                                                            "kept": kept.table} | filters  # fmt: skip
+    query = (f"SELECT * FROM {{db:Identifier}}.{{kept:Identifier}} WHERE NOT has({{only:Array(String)}}, key) "
+             f"UNION ALL SELECT * FROM ({_over(sql('lifecycle'))})")  # fmt: skip
     return store.create_memory_table(query, parameters, "biztrace_queue")
+
+
+@contextmanager
+def _lifecycle(store: Store, parameters: dict) -> Iterator[dict[str, str]]:
+    """``sql/lifecycle.sql``'s rows in a Memory table while the block runs, for a statement that reads them
+    more than once (a subquery is computed again at each reference); yields its parameter, ``life``."""
+    with store.memory_table(sql("lifecycle"), parameters, "biztrace_life") as table:
+        yield {"life": table}
+
+
+_LIFE_TABLE = "SELECT * FROM {db:Identifier}.{life:Identifier}"
+"""The lifecycle as read from the table :func:`_lifecycle` made."""
+
+
+def _over(lifecycle: str, name: str = "exceptions_queue") -> str:
+    """The statement ``sql/<name>.sql`` reading the lifecycle from ``lifecycle`` (``sql/lifecycle.sql`` or
+    :data:`_LIFE_TABLE`)."""
+    return Template(sql(name)).substitute(lifecycle=lifecycle)
 
 
 def _item(config: AlertsConfig, row: dict) -> ExceptionItem:
@@ -545,9 +604,11 @@ def sync(
 ) -> dict[str, int]:
     """The loop's bookkeeping: record opens, reopens, and automatic resolves; counts per action.
 
-    Done in ClickHouse (``sql/exceptions_sync.sql``): the exceptions detected now are compared
-    with the stored lifecycle there, and only the counts come back. ``classified``: the pass's
-    snapshot table (``alerts.rules.snapshot``), so transactions are not classified twice.
+    Done in ClickHouse (``sql/exceptions_sync.sql``): the exceptions detected now
+    (``sql/exceptions_found.sql``) are compared with the stored lifecycle there, and only the counts
+    come back. The detection and those exceptions are then published for the readers of this
+    process (``last_pass.py``). ``classified``: the pass's snapshot table (``alerts.rules.snapshot``),
+    so transactions are not classified twice.
 
     ``changed`` and ``previous_now`` (a snapshot brought up to date, :mod:`snapshots`): only the
     transactions of ``changed`` have new hops since the pass at ``previous_now``. Their duplicates
@@ -557,19 +618,24 @@ def sync(
     """
     parameters = query_parameters(store, config, now) | {"process": ""}
     classified = classified or f"({rules.snapshot_sql(config, keys=False)})"
-    found = None
+    detected = None
     if changed is not None and previous_now is not None:
-        found = _detected_since(store, config, now, classified, changed, previous_now)
-    full = found is None
+        detected = _detected_since(store, config, now, classified, changed, previous_now)
+    full = detected is None
     if full:
-        found = store.create_memory_table(detected_sql(classified, config, keys=False), parameters,
-                                          "biztrace_detected")  # fmt: skip
+        detected = store.create_memory_table(detected_sql(classified, config, keys=False), parameters,
+                                             "biztrace_detected")  # fmt: skip
+    found = None
     try:
         if full:
-            reconcile.insert_mismatches(store, config, now, found)  # in ClickHouse: no finding through Python
-        parameters["detected"] = found
-        events_sql = Template(sql("exceptions_sync")).substitute(lifecycle=sql("lifecycle"))
-        with store.memory_table(events_sql, parameters, "biztrace_sync") as events:
+            reconcile.insert_mismatches(store, config, now, detected)  # in ClickHouse: no finding through Python
+        found = _found_table(store, detected)  # kept with the pass below: the queue its readers build reads it
+        with (
+            _lifecycle(store, parameters) as life,
+            store.memory_table(
+                _over(_LIFE_TABLE, "exceptions_sync"), parameters | life | {"found": found}, "biztrace_sync"
+            ) as events,
+        ):
             rows = store.table(events)
             store.client.command(
                 f"INSERT INTO {store.table(schema.EXCEPTION_EVENTS)} (At, Process, Key, Kind, Stage, Action, Actor, "
@@ -578,7 +644,10 @@ def sync(
             )  # fmt: skip
             counted = store.client.query(f"SELECT Action, count() FROM {rows} GROUP BY Action").result_rows
     except BaseException:
-        store.client.command(f"DROP TABLE IF EXISTS {store.table(found)}")
+        for table in (detected, found):
+            if table is not None:
+                store.client.command(f"DROP TABLE IF EXISTS {store.table(table)}")
         raise
-    last_pass.publish(store, config, now, found)  # the readers of this process share it (last_pass.py)
+    # the readers of this process share both (last_pass.py)
+    last_pass.publish(store, config, now, detected, derived={"found": found})
     return {action: int(count) for action, count in counted}

@@ -36,10 +36,11 @@ from biztrace.store import Store
 
 @dataclass
 class Derived:
-    """A table built from a pass's detection, for one version of what else it reads."""
+    """A table built from a pass's detection, for one version of what else it reads, at a time."""
 
     table: str
     version: Hashable
+    at: datetime | None = None
     readers: int = 0
     replaced: bool = False
 
@@ -86,12 +87,16 @@ def _drop_pass(store: Store, done: Pass) -> None:
     _drop(store, done.table)
 
 
-def publish(store: Store, config: AlertsConfig, at: datetime, table: str) -> None:
-    """Make ``table`` (detected at ``at``) the one readers share; the one it replaces is dropped once
-    no reader holds it. The caller hands the table over: it must not drop it."""
+def publish(
+    store: Store, config: AlertsConfig, at: datetime, table: str, derived: dict[Hashable, str] | None = None
+) -> None:
+    """Make ``table`` (detected at ``at``) the one readers share, with tables already derived from it by
+    name (:func:`derived`, version None); the one it replaces is dropped once no reader holds it. The
+    caller hands the tables over: it must not drop them."""
+    kept = {name: Derived(table=name_of, version=None) for name, name_of in (derived or {}).items()}
     with _lock:
         old = _passes.get(_place(store))
-        _passes[_place(store)] = Pass(table=table, at=naive_utc(at), fingerprint=fingerprint(config))
+        _passes[_place(store)] = Pass(table=table, at=naive_utc(at), fingerprint=fingerprint(config), derived=kept)
         drop_now = old is not None and old.readers == 0
         if old is not None:
             old.replaced = True
@@ -151,21 +156,34 @@ def _held(store: Store, config: AlertsConfig, when) -> Iterator[Pass | None]:
 
 
 @contextmanager
-def derived(store: Store, found: Pass, name: Hashable, version: Hashable, build: Callable[[], str]) -> Iterator[str]:
+def derived(
+    store: Store, found: Pass, name: Hashable, version: Hashable, build: Callable[[], str], *,
+    at: datetime | None = None, patch: Callable[[Derived], str | None] | None = None,
+) -> Iterator[str]:  # fmt: skip
     """A table derived from ``found`` (a pass the caller holds) and from what else is at ``version``:
-    the one kept under ``name`` if it was built for that version, else ``build()``'s (it creates the
-    table and returns its name), kept for the next reader. Held until the block ends; one replaced by
-    another version is dropped once no reader holds it, and every one with the pass.
+    the one kept under ``name`` if it was built for that version, else a new one, kept for the next
+    reader: ``patch(kept)``'s, made from the kept table of another version (None when it cannot
+    be), else ``build()``'s (each creates the table and returns its name); ``at``, the time it is
+    built for, is kept with it (``kept.at``, for the patch). Held until the block
+    ends; one replaced by another version is dropped once no reader holds it, and every one with the
+    pass.
 
     The caller reads ``version`` before building, so a table is never older than its version says.
     """
     with _lock:
         kept = found.derived.get(name)
-        usable = kept is not None and kept.version == version
-        if usable:
-            kept.readers += 1
+        if kept is not None:
+            kept.readers += 1  # the table to read, or to patch from
+    usable = kept is not None and kept.version == version
     if not usable:
-        kept = Derived(table=build(), version=version, readers=1)
+        made = None
+        try:
+            if kept is not None and patch is not None:
+                made = patch(kept)
+        finally:
+            if kept is not None:
+                _release(store, kept)
+        kept = Derived(table=made or build(), version=version, at=at, readers=1)
         stale = None
         with _lock:
             current = found.derived.get(name)
@@ -181,8 +199,12 @@ def derived(store: Store, found: Pass, name: Hashable, version: Hashable, build:
     try:
         yield kept.table
     finally:
-        with _lock:
-            kept.readers -= 1
-            drop_now = kept.replaced and kept.readers == 0
-        if drop_now:
-            _drop(store, kept.table)
+        _release(store, kept)
+
+
+def _release(store: Store, kept: Derived) -> None:
+    with _lock:
+        kept.readers -= 1
+        drop_now = kept.replaced and kept.readers == 0
+    if drop_now:
+        _drop(store, kept.table)

@@ -14,9 +14,9 @@
 --     not listed: it has no resolution time, and the time to resolve never counts it as zero.
 --   * opened_at: the first open recorded, else when the problem started; resolved_at: the last
 --     resolve; resolution_s = resolved_at - opened_at, the time-to-resolve figure.
--- {process}, {system}, {channel}, {priority}: only those ('' : all).
+-- {process}, {system}, {channel}, {priority}: only those ('' : all); {only}: only these keys' exceptions ([]: all).
 WITH life AS ($lifecycle),
-found AS (SELECT * FROM {db:Identifier}.{found:Identifier}),
+found AS (SELECT * FROM {db:Identifier}.{found:Identifier} WHERE {only:Array(String)} = [] OR has({only:Array(String)}, key)),
 queue AS (
     SELECT f.process AS process, f.key AS key, f.kind AS kind, f.stage AS stage, f.system AS system,
         f.since AS since, f.priority AS priority, f.channel AS channel, f.evidence AS evidence, f.detail AS detail,

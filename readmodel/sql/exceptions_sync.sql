@@ -2,17 +2,11 @@
 --   open    a detected exception nobody has seen yet (stamped when the problem started)
 --   reopen  one detected again, having started after its last resolve
 --   resolve one that is no longer detected and was not resolved yet
--- {detected:Identifier} holds exceptions_detected.sql's rows (and the mismatches); a problem
--- detected twice (two duplicated events of one order) is one exception, since its earliest start.
--- The stored lifecycle is lifecycle.sql's.
+-- {found:Identifier} holds exceptions_found.sql's rows: one per exception, (process, key, kind), a
+-- problem detected twice (two duplicated events of one order) since its earliest start, at the stage
+-- it was first detected at. The stored lifecycle is lifecycle.sql's.
 WITH
-detected AS (
-    -- the earliest detection's stage; two at one instant ordered as exceptions_queue.sql orders them
-    SELECT process, key, kind, argMin(stage, (d.since, d.detail, d.stage, d.system, d.priority, d.channel)) AS stage,
-        min(d.since) AS since
-    FROM {db:Identifier}.{detected:Identifier} AS d
-    GROUP BY process, key, kind
-),
+detected AS (SELECT process, key, kind, stage, since FROM {db:Identifier}.{found:Identifier}),
 life AS ($lifecycle)
 SELECT toDateTime64(since, 3) AS At, process AS Process, key AS Key, kind AS Kind, stage AS Stage,
        'open' AS Action, '' AS Note

@@ -369,6 +369,79 @@ def test_the_shared_queue_is_kept_until_the_lifecycle_changes_and_then_built_aga
     assert int(left) == 0
 
 
+def test_a_kept_queue_patched_for_the_keys_that_changed_equals_one_built_whole(simulated):
+    """After an action, a postponement, a postponement running out, the kept queue is patched (the changed keys'
+    rows computed again, the others copied): the same rows as a queue built whole at that version. A change
+    recorded with a time before the kept queue's (an action dated back) cannot be found by time: built whole."""
+    from biztrace.readmodel import actions, exceptions, last_pass
+
+    store, at = simulated.store, NOW.replace(tzinfo=None) + timedelta(minutes=7)
+    sync(store, CONFIG, at)
+    filters = {"process": "", "system": "", "channel": "", "priority": ""}
+
+    def rows(table: str) -> list[tuple]:
+        return store.client.query(f"SELECT * FROM {store.table(table)} ORDER BY process, key, kind").result_rows
+
+    def version(moment: datetime) -> tuple:
+        return tuple(store.client.query(exceptions.sql("lifecycle_version"),
+                                        parameters={"db": store.database, "now": moment}).result_rows[0])  # fmt: skip
+
+    with last_pass.shared(store, CONFIG, at) as found:
+        found_rows = found.derived["found"].table
+        kept = last_pass.Derived(table=exceptions._queue_table(store, CONFIG, at, found_rows, filters),
+                                 version=version(at), at=at)  # fmt: skip
+        opened = [i for i in list_exceptions(store, CONFIG, at, shared=True) if i.state == "open"]
+        first, second = opened[0], next(i for i in opened if i.key != opened[0].key)
+        later = at + timedelta(seconds=20)
+        act(store, CONFIG, later, key=first.key, kind=first.kind, action="acknowledge", actor="ann")
+        actions.postpone_exception(store, CONFIG, later, key=second.key, kind=second.kind, actor="ann",
+                                   until=at + timedelta(seconds=40))  # fmt: skip
+        for moment in (later, at + timedelta(seconds=41)):  # the postponement runs, then has run out
+            patched = exceptions._patched(store, CONFIG, moment, found_rows, filters, kept, version(moment))
+            whole = exceptions._queue_table(store, CONFIG, moment, found_rows, filters)
+            assert patched is not None, "the changed keys are found by time: the kept queue is patched"
+            assert rows(patched) == rows(whole)
+            states = {(r[1], r[2]): r[14] for r in rows(patched)}
+            assert states[(first.key, first.kind)] == "acknowledged"
+            assert states[(second.key, second.kind)] == ("postponed" if moment == later else "open")
+            for table in (patched, whole):
+                store.client.command(f"DROP TABLE {store.table(table)}")
+        act(store, CONFIG, at - timedelta(seconds=1), key=second.key, kind=second.kind, action="acknowledge",
+            actor="bob")  # fmt: skip
+        moment = at + timedelta(seconds=42)
+        assert exceptions._patched(store, CONFIG, moment, found_rows, filters, kept, version(moment)) is None
+        store.client.command(f"DROP TABLE {store.table(kept.table)}")
+    last_pass.forget(store)
+
+
+def test_the_loop_builds_the_queue_for_its_readers_after_each_pass(simulated):
+    """After a pass (before on_pass), the loop has built the whole queue over the pass's detection: the first
+    reader of the holder's API reads it instead of building it."""
+    import threading
+
+    from biztrace.alerts.loop import run_forever
+    from biztrace.readmodel.exceptions import queue
+
+    store, at = simulated.store, NOW.replace(tzinfo=None) + timedelta(minutes=5)
+    stop, seen = threading.Event(), []
+
+    def tables() -> set[str]:
+        return {row[0] for row in store.client.query(
+            f"SELECT name FROM system.tables WHERE database = '{store.database}' AND name LIKE 'biztrace_queue%'"
+        ).result_rows}  # fmt: skip
+
+    def on_pass(report) -> None:
+        before = tables()
+        with queue(store, CONFIG, report.evaluated_at, shared=True) as table:
+            seen.append((before, table, tables()))
+        stop.set()
+
+    run_forever(store, CONFIG, stop=stop, clock=lambda: at, on_pass=on_pass)
+    [(before, table, during)] = seen
+    assert before == {table} == during, "the reader read the queue the loop had built"
+    assert not tables(), "dropped with the pass when the loop stops"
+
+
 def test_a_mismatch_in_the_queue_is_the_reconciliation_finding(simulated):
     """The queue's mismatches (reconcile_detected.sql) and reconcile.mismatches' findings are one fact: the same
     pairs, system at fault, evidence, values and transaction value."""
