@@ -28,7 +28,8 @@ def fill(store: Store, transactions: int, customers: int, now: datetime, chunk: 
     for first in range(0, transactions, chunk):
         count = min(chunk, transactions - first)
         store.client.command(FILL, parameters={"db": store.database, "start": start, "spacing_s": spacing_s,
-                                               "first": first, "rows": count * 10, "customers": customers})  # fmt: skip
+                                               "first": first, "rows": count * 10, "customers": customers,
+                                               "stored_ago_s": 86_400})  # fmt: skip
         if progress:
             progress(count)
     store.client.command(f"OPTIMIZE TABLE {store.table('biz_hops')} FINAL")
