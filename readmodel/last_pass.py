@@ -14,10 +14,12 @@ acknowledged, resolved, postponed until when) is always applied at the request's
 action shows at once. Readers that ask for keys or a window (the order page, the dashboard's
 window) detect for themselves. A table is dropped once it is replaced and no reader holds it.
 
-What readers derive from the pass's detection may be kept with it (:func:`derived`): the queue
-with its lifecycle applied, built once for a version of the lifecycle (a new action, a
-postponement running out: a new version) and read by every request until then, where each
-request built it (~1 s at a million transactions, for a page of fifty rows).
+What readers derive from the pass's detection is kept with it (:func:`derived`): its exceptions,
+one row each (published with the pass: the bookkeeping builds them), and the queue with its
+lifecycle applied, which the loop builds after the pass (``exceptions.prepare``) for a version of
+the lifecycle (an action, a postponement made or running out: a new version), read by every request
+until the next version and patched then from the kept one, where each request built it (~1 s at a
+million transactions, for a page of fifty rows).
 """
 
 from __future__ import annotations
