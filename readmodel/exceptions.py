@@ -178,10 +178,12 @@ def detected_sql(
 
 @contextmanager
 def _detected(
-    store: Store, config: AlertsConfig, now: datetime, *, since: datetime | None, keys: list[str] | None
-) -> Iterator[str]:
+    store: Store, config: AlertsConfig, now: datetime, *, since: datetime | None, keys: list[str] | None,
+    classified: str | None = None,
+) -> Iterator[str]:  # fmt: skip
     """A Memory table of what ``sql/exceptions_detected.sql`` and the reconciliation find at ``now``
-    among transactions started since ``since``; dropped on exit; yields its name."""
+    among transactions started since ``since`` (``classified``: those transactions, classified by the
+    caller); dropped on exit; yields its name."""
     parameters = query_parameters(store, config, now, keys=keys, states=TROUBLE, since=since)
     # keys: their trees walked once here, for every query (in each, the walk would be read again and
     # planned again: ~0.1 s a query); without keys, the key graph's subqueries are left out
@@ -195,10 +197,10 @@ def _detected(
         # the key graph's answers once for every statement below (none needed when the hops are placed already)
         resolved = stack.enter_context(resolution(store, config, parameters, keyed))
         parameters |= resolved
+        if classified is None or keys:
+            classified = f"({rules.snapshot_sql(config, keys=keyed, resolved=bool(resolved))})"
         found = stack.enter_context(store.memory_table(
-            detected_sql(f"({rules.snapshot_sql(config, keys=keyed, resolved=bool(resolved))})", config, keys=keyed,
-                         resolved=bool(resolved)),
-            parameters, "biztrace_detected",
+            detected_sql(classified, config, keys=keyed, resolved=bool(resolved)), parameters, "biztrace_detected",
         ))  # fmt: skip
         reconcile.insert_mismatches(store, config, now, found, since=since, keys=keys, tree=tree, scope=scope,
                                     resolved=resolved)  # fmt: skip
@@ -218,6 +220,7 @@ def queue(
     channel: str | None = None,
     priority: str | None = None,
     shared: bool = False,
+    classified: str | None = None,
 ) -> Iterator[str]:
     """The exception queue at ``now`` (``sql/exceptions_queue.sql``) in a Memory table, dropped on
     exit; yields its name. Every reader of the queue (the list, the dashboard's page, its totals and
@@ -229,7 +232,9 @@ def queue(
     detection may answer (``last_pass.py``: the whole queue as of the last pass, at most two
     evaluation intervals old, its lifecycle at ``now``); the holder's API asks for it. That queue is
     kept with the pass until the lifecycle changes (``sql/lifecycle_version.sql``): the readers
-    between two actions share one.
+    between two actions share one. ``classified``: the transactions of the window (``since``) as a
+    caller classified them already (a table or subquery with ``sql/exceptions_detected.sql``'s
+    columns, in trouble or not; no ``keys``), instead of classifying them again.
     """
     filters = {"process": process or "", "system": system or "", "channel": channel or "", "priority": priority or ""}
     if shared and since is None and not keys:
@@ -251,7 +256,7 @@ def queue(
                 return
     scoped = narrowed(config, process)
     with (
-        _detected(store, scoped, now, since=since, keys=keys) as detected,
+        _detected(store, scoped, now, since=since, keys=keys, classified=classified) as detected,
         _dropped(store, _found_table(store, detected)) as rows,
         _dropped(store, _queue_table(store, scoped, now, rows, filters, since=since, keys=keys)) as table,
     ):

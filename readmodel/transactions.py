@@ -38,6 +38,7 @@ FRAGMENTS = {
     "stage_sla_rows": True,  # one row per stage SLA measured in $snapshot (stage_sla.sql, the scorecards)
     "overdue": True,  # the condition of a next stage overdue at {now} (what makes a transaction stuck)
     "exception_stage": True,  # the stage an exception names, over a row of transactions.sql
+    "exception_columns": False,  # the columns naming an exception (stage, since, evidence), a column list
     "mapped_spans": True,  # the spans mapping rules make hops (mapped_hops.sql, mapped_links.sql)
 }
 """Fragments a query includes as ``${name}`` (``sql/<name>.sql``), True for those put in parentheses."""

@@ -9,9 +9,7 @@
 SELECT
     process, key, state, current_stage AS stage, channel, priority, started_at, last_at, completed_at, due_at,
     $system_at_fault AS system,
-    ${exception_stage} AS exception_stage,
-    multiIf(state = 'stuck', due_at, state IN ('failed', 'dead_letter'), trouble_at, NULL) AS exception_since,
-    if(state = 'stuck', last_span, trouble_span) AS evidence_span,
+    ${exception_columns},
     next_stage, current_stage_at, error_type, amount, currency,
     next_system, last_system, trouble_system, trouble_stage, trouble_at, last_span, trouble_span
 FROM ($transactions)
