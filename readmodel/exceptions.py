@@ -263,12 +263,16 @@ def queue(
         yield table
 
 
-def prepare(store: Store, config: AlertsConfig, now: datetime) -> None:
+def prepare(store: Store, config: AlertsConfig, now: datetime) -> bool:
     """Build the whole queue over the pass just published at ``now`` and keep it with the pass (what
     the holder's API reads first: its page, list and export without filters), so no reader waits for
-    it; the alert loop calls this after each pass. Nothing to do without such a pass."""
+    it; the alert loop calls this after each pass. Whether there was such a pass: without one nothing
+    is built (the queue would detect for itself, for no reader)."""
+    with last_pass.shared(store, config, now) as found:
+        if found is None:
+            return False
     with queue(store, config, now, shared=True):
-        pass
+        return True
 
 
 @contextmanager

@@ -420,6 +420,7 @@ def test_the_loop_builds_the_queue_for_its_readers_after_each_pass(simulated):
     import threading
 
     from biztrace.alerts.loop import run_forever
+    from biztrace.readmodel import exceptions
     from biztrace.readmodel.exceptions import queue
 
     store, at = simulated.store, NOW.replace(tzinfo=None) + timedelta(minutes=5)
@@ -440,6 +441,7 @@ def test_the_loop_builds_the_queue_for_its_readers_after_each_pass(simulated):
     [(before, table, during)] = seen
     assert before == {table} == during, "the reader read the queue the loop had built"
     assert not tables(), "dropped with the pass when the loop stops"
+    assert not exceptions.prepare(store, CONFIG, at), "no pass published: nothing to build (it would detect for none)"
 
 
 def test_a_mismatch_in_the_queue_is_the_reconciliation_finding(simulated):

@@ -194,3 +194,29 @@ def test_the_bookkeeping_built_on_the_previous_pass_detects_what_a_full_detectio
         last_pass.forget(replica)
     assert built_on_previous == [False, True, True, True]
     assert {"duplicate", "mismatch", "stuck"} <= kinds, kinds  # the carried-over kinds were there to carry
+
+
+def test_the_queue_kept_with_a_pass_is_the_queue_detected_for_itself_and_patched_after_an_action(
+    corpus: Corpus, replica: Store
+) -> None:
+    """On the foreign producers' spans: the queue the loop builds over its pass (its exceptions kept with it)
+    is the queue a reader detecting for itself gets; after an action it is patched, only that exception's
+    state changed."""
+    config = alerts_config.load()
+    for batch in range(BATCHES):
+        _copy_batch(corpus, replica, batch)
+    now = NOW.replace(tzinfo=None)
+    exceptions.sync(replica, config, now)
+    try:
+        assert exceptions.prepare(replica, config, now)
+        kept = exceptions.queue_page(replica, config, now, states=(), page_size=10_000, shared=True)
+        assert kept == exceptions.queue_page(replica, config, now, states=(), page_size=10_000)
+        assert kept.matching > 0 and {i.kind for i in kept.items} >= {"stuck", "failed"}
+        item = next(i for i in kept.items if i.state == "open")
+        later = now + timedelta(seconds=1)
+        exceptions.act(replica, config, later, key=item.key, kind=item.kind, action="acknowledge", actor="ann")
+        after = exceptions.queue_page(replica, config, later, states=(), page_size=10_000, shared=True)
+        states = {i.identity: i.state for i in kept.items} | {item.identity: "acknowledged"}
+        assert {i.identity: i.state for i in after.items} == states
+    finally:
+        last_pass.forget(replica)
