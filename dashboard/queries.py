@@ -426,7 +426,8 @@ def exception_page(
     page_size: int = 50,
 ) -> ExceptionPage:
     """The queue of the window's transactions, lifecycle applied, with one page of it
-    (:func:`readmodel.exceptions.queue_page`: the same queue as ``biztrace exceptions``).
+    (:func:`readmodel.exceptions.queue_page`: the same queue as ``biztrace exceptions``). The window's
+    detection is kept for the other pages, sorts and kinds of the same refresh (``keep``).
 
     Raises:
         ValueError: an unknown sort.
@@ -436,7 +437,7 @@ def exception_page(
         found = alert_exceptions.queue_page(
             data.store(), config, at, since=filters.since(at), process=filters.process or None,
             system=filters.system or None, channel=filters.channel or None, priority=filters.priority or None,
-            states=states, kinds=kinds, sort=sort, page=page, page_size=page_size,
+            states=states, kinds=kinds, sort=sort, page=page, page_size=page_size, keep=True,
         )  # fmt: skip
     finally:
         data.add_query_time(_clock() - started)

@@ -42,6 +42,7 @@ from biztrace.config import AlertsConfig
 from biztrace.readmodel import last_pass, reconcile, rules
 from biztrace.readmodel.errors import NotFound
 from biztrace.readmodel.keygraph import key_tree
+from biztrace.readmodel.models import naive_utc
 from biztrace.readmodel.transactions import (
     KeysMode,
     Transaction,
@@ -221,6 +222,7 @@ def queue(
     priority: str | None = None,
     shared: bool = False,
     classified: str | None = None,
+    keep: bool = False,
 ) -> Iterator[str]:
     """The exception queue at ``now`` (``sql/exceptions_queue.sql``) in a Memory table, dropped on
     exit; yields its name. Every reader of the queue (the list, the dashboard's page, its totals and
@@ -234,32 +236,58 @@ def queue(
     kept with the pass until the lifecycle changes (``sql/lifecycle_version.sql``): the readers
     between two actions share one. ``classified``: the transactions of the window (``since``) as a
     caller classified them already (a table or subquery with ``sql/exceptions_detected.sql``'s
-    columns, in trouble or not; no ``keys``), instead of classifying them again.
+    columns, in trouble or not; no ``keys``), instead of classifying them again. ``keep``: the
+    detection of a window (``since``, no ``keys``) is kept in this process for the readers of the
+    same window at the same ``now`` (the dashboard's pages, sorts and kind filters of one refresh),
+    its queue as the loop's (one per version of the lifecycle, patched after an action); the next
+    ``now`` replaces it.
     """
     filters = {"process": process or "", "system": system or "", "channel": channel or "", "priority": priority or ""}
     if shared and since is None and not keys:
         with last_pass.shared(store, config, now) as found:
             if found is not None:
-                # both kept with the pass: its exceptions, and its queue for this version of the lifecycle (read
-                # before building it: last_pass.derived), patched from the one kept for an earlier version
-                [version] = store.client.query(sql("lifecycle_version"), parameters={"db": store.database, "now": now}
-                                               ).result_rows  # fmt: skip
-                with (
-                    last_pass.derived(store, found, "found", None, lambda: _found_table(store, found.table)) as rows,
-                    last_pass.derived(
-                        store, found, ("queue", *filters.values()), version,
-                        lambda: _queue_table(store, config, now, rows, filters), at=now,
-                        patch=lambda kept: _patched(store, config, now, rows, filters, kept, version),
-                    ) as table,
-                ):  # fmt: skip
+                with _kept_queue(store, config, now, found, filters) as table:
                     yield table
                 return
     scoped = narrowed(config, process)
+    if keep and since is not None and not keys and classified is None:
+        window = ("window", naive_utc(now) - naive_utc(since), *filters.values())
+        with last_pass.at(store, config, now, window=window) as found:
+            if found is None:  # the first reader of this window and moment detects, and keeps what it found
+                with _detected(store, scoped, now, since=since, keys=None) as detected:
+                    rows = _found_table(store, detected)
+                last_pass.publish(store, config, now, rows, {"found": rows}, window=window)
+        with last_pass.at(store, config, now, window=window) as found:
+            if found is not None:
+                with _kept_queue(store, scoped, now, found, filters, since=since) as table:
+                    yield table
+                return
     with (
         _detected(store, scoped, now, since=since, keys=keys, classified=classified) as detected,
         _dropped(store, _found_table(store, detected)) as rows,
         _dropped(store, _queue_table(store, scoped, now, rows, filters, since=since, keys=keys)) as table,
     ):
+        yield table
+
+
+@contextmanager
+def _kept_queue(
+    store: Store, config: AlertsConfig, now: datetime, found: last_pass.Pass, filters: dict[str, str], *,
+    since: datetime | None = None,
+) -> Iterator[str]:  # fmt: skip
+    """The queue over a kept detection (the loop's pass, or a reader's window), kept with it: its exceptions,
+    and its queue for this version of the lifecycle (read before building it: last_pass.derived), patched
+    from the one kept for an earlier version."""
+    [version] = store.client.query(sql("lifecycle_version"), parameters={"db": store.database, "now": now}
+                                   ).result_rows  # fmt: skip
+    with (
+        last_pass.derived(store, found, "found", None, lambda: _found_table(store, found.table)) as rows,
+        last_pass.derived(
+            store, found, ("queue", *filters.values()), version,
+            lambda: _queue_table(store, config, now, rows, filters, since=since), at=now,
+            patch=lambda kept: _patched(store, config, now, rows, filters, kept, version, since=since),
+        ) as table,
+    ):  # fmt: skip
         yield table
 
 
@@ -306,7 +334,7 @@ PATCH_KEYS = 10_000
 
 def _patched(
     store: Store, config: AlertsConfig, now: datetime, found: str, filters: dict[str, str],
-    kept: last_pass.Derived, version: tuple[int, int, int],
+    kept: last_pass.Derived, version: tuple[int, int, int], *, since: datetime | None = None,
 ) -> str | None:  # fmt: skip
     """The queue at ``version`` made from ``kept`` (the queue of an earlier version, built at ``kept.at``):
     its rows but those of the keys whose lifecycle changed since (``sql/lifecycle_changes.sql``),
@@ -322,8 +350,8 @@ def _patched(
     keys = list(changed["keys"])
     if len(keys) > PATCH_KEYS:
         return None
-    parameters = query_parameters(store, config, now, keys=keys or [""]) | {"found": found, "only": keys or [""],
-                                                                            "kept": kept.table} | filters  # fmt: skip
+    parameters = query_parameters(store, config, now, keys=keys or [""], since=since) | {
+        "found": found, "only": keys or [""], "kept": kept.table} | filters  # fmt: skip
     query = (f"SELECT * FROM {{db:Identifier}}.{{kept:Identifier}} WHERE NOT has({{only:Array(String)}}, key) "
              f"UNION ALL SELECT * FROM ({_over(sql('lifecycle'))})")  # fmt: skip
     return store.create_memory_table(query, parameters, "biztrace_queue")
@@ -449,10 +477,11 @@ def queue_page(
     page: int = 0,
     page_size: int = 50,
     shared: bool = False,
+    keep: bool = False,
 ) -> QueuePage:
     """One page of :func:`queue` (the dashboard's), the whole queue's totals per process, kind and
     state, and the time to resolve its resolved exceptions (``sql/exceptions_resolution.sql``). Only
-    the page's rows and the totals come back from ClickHouse.
+    the page's rows and the totals come back from ClickHouse. ``shared``, ``keep``: as :func:`queue`'s.
 
     Raises:
         ValueError: an unknown sort.
@@ -460,7 +489,7 @@ def queue_page(
     if sort not in SORTS:
         raise ValueError(f"unknown sort {sort!r}: one of {', '.join(SORTS)}")
     with queue(store, config, now, since=since, process=process, system=system, channel=channel,
-               priority=priority, shared=shared) as table:  # fmt: skip
+               priority=priority, shared=shared, keep=keep) as table:  # fmt: skip
         parameters = {"queue": table, "db": store.database}
         counts = [KindCount(**row) for row in store.client.query(sql("exceptions_counts"), parameters=parameters)
                   .named_results()]  # fmt: skip

@@ -61,7 +61,7 @@ class Pass:
 
 
 _lock = threading.Lock()
-_passes: dict[str, Pass] = {}
+_passes: dict[tuple[str, Hashable], Pass] = {}
 
 
 def fingerprint(config: AlertsConfig) -> str:
@@ -74,8 +74,9 @@ def fingerprint(config: AlertsConfig) -> str:
     return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
 
 
-def _place(store: Store) -> str:
-    return f"{store.address}|{store.database}"
+def _place(store: Store, window: Hashable = None) -> tuple[str, Hashable]:
+    """Where a pass is kept: the store, and for a reader's window (:func:`publish`) its name."""
+    return f"{store.address}|{store.database}", window
 
 
 def _drop(store: Store, table: str) -> None:
@@ -90,15 +91,19 @@ def _drop_pass(store: Store, done: Pass) -> None:
 
 
 def publish(
-    store: Store, config: AlertsConfig, at: datetime, table: str, derived: dict[Hashable, str] | None = None
-) -> None:
+    store: Store, config: AlertsConfig, at: datetime, table: str, derived: dict[Hashable, str] | None = None, *,
+    window: Hashable = None,
+) -> None:  # fmt: skip
     """Make ``table`` (detected at ``at``) the one readers share, with tables already derived from it by
     name (:func:`derived`, version None); the one it replaces is dropped once no reader holds it. The
-    caller hands the tables over: it must not drop them."""
+    caller hands the tables over: it must not drop them. ``window``: not the loop's pass but a reader's
+    detection of a window (its name: the dashboard's queue of one window and refresh), kept beside it for
+    the readers of the same window and moment (:func:`at`), one per name."""
     kept = {name: Derived(table=name_of, version=None) for name, name_of in (derived or {}).items()}
     with _lock:
-        old = _passes.get(_place(store))
-        _passes[_place(store)] = Pass(table=table, at=naive_utc(at), fingerprint=fingerprint(config), derived=kept)
+        old = _passes.get(_place(store, window))
+        _passes[_place(store, window)] = Pass(table=table, at=naive_utc(at), fingerprint=fingerprint(config),
+                                              derived=kept)  # fmt: skip
         drop_now = old is not None and old.readers == 0
         if old is not None:
             old.replaced = True
@@ -106,10 +111,11 @@ def publish(
         _drop_pass(store, old)
 
 
-def forget(store: Store) -> None:
-    """Stop sharing the store's last pass (its table is dropped once no reader holds it)."""
+def forget(store: Store, *, window: Hashable = None) -> None:
+    """Stop sharing the store's last pass (``window``: that window's detection); its tables are dropped
+    once no reader holds them."""
     with _lock:
-        old = _passes.pop(_place(store), None)
+        old = _passes.pop(_place(store, window), None)
         drop_now = old is not None and old.readers == 0
         if old is not None:
             old.replaced = True
@@ -128,19 +134,20 @@ def shared(store: Store, config: AlertsConfig, now: datetime) -> Iterator[Pass |
 
 
 @contextmanager
-def at(store: Store, config: AlertsConfig, moment: datetime) -> Iterator[Pass | None]:
+def at(store: Store, config: AlertsConfig, moment: datetime, *, window: Hashable = None) -> Iterator[Pass | None]:
     """The last pass's detection if it was detected at exactly ``moment`` under ``config`` (the pass a
-    later one builds on: :func:`biztrace.readmodel.exceptions.sync`), else None. Held until the block ends."""
+    later one builds on: :func:`biztrace.readmodel.exceptions.sync`; ``window``: the window's of that
+    name), else None. Held until the block ends."""
     moment = naive_utc(moment)
-    with _held(store, config, lambda detected_at: detected_at == moment) as found:
+    with _held(store, config, lambda detected_at: detected_at == moment, window) as found:
         yield found
 
 
 @contextmanager
-def _held(store: Store, config: AlertsConfig, when) -> Iterator[Pass | None]:
+def _held(store: Store, config: AlertsConfig, when, window: Hashable = None) -> Iterator[Pass | None]:
     wanted = fingerprint(config)
     with _lock:
-        found = _passes.get(_place(store))
+        found = _passes.get(_place(store, window))
         usable = found is not None and when(found.at) and found.fingerprint == wanted
         if usable:
             found.readers += 1

@@ -444,6 +444,43 @@ def test_the_loop_builds_the_queue_for_its_readers_after_each_pass(simulated):
     assert not exceptions.prepare(store, CONFIG, at), "no pass published: nothing to build (it would detect for none)"
 
 
+def test_a_windows_queue_is_kept_for_its_pages_at_the_same_moment(simulated):
+    """The dashboard's queue of one window (``keep``): detected once per window and moment, read by its other
+    pages, sorts and kinds, patched after an action; the same queue a detection of its own gives."""
+    from biztrace.readmodel import last_pass
+    from biztrace.readmodel.exceptions import queue, queue_page
+
+    store, at = simulated.store, NOW.replace(tzinfo=None) + timedelta(minutes=9)
+    since = at - timedelta(days=2)
+
+    def table(moment: datetime, **filters) -> str:
+        with queue(store, CONFIG, moment, since=moment - timedelta(days=2), keep=True, **filters) as name:
+            return name
+
+    def page(kept: bool) -> object:
+        return queue_page(store, CONFIG, at, since=since, states=(), page_size=10_000, keep=kept)
+
+    first = table(at)
+    assert table(at) == first, "the same window at the same moment: its kept queue"
+    kept = page(True)
+    assert kept == page(False) and kept.matching > 0
+    item = next(i for i in kept.items if i.state == "open")
+    act(store, CONFIG, at + timedelta(seconds=1), key=item.key, kind=item.kind, action="acknowledge", actor="ann")
+    after = page(True)
+    assert after == page(False)
+    assert {i.identity: i.state for i in after.items} == {i.identity: i.state for i in kept.items} | {
+        item.identity: "acknowledged"}  # fmt: skip
+    assert table(at, process="order_to_cash") != table(at), "another filter: a queue of its own"
+    later = table(at + timedelta(minutes=1))
+    assert later != first and table(at + timedelta(minutes=1)) == later, "the next moment detects again"
+    for window in [("window", timedelta(days=2), "", "", "", ""), ("window", timedelta(days=2), "order_to_cash",
+                                                                   "", "", "")]:  # fmt: skip
+        last_pass.forget(store, window=window)
+    left = store.client.command(f"SELECT count() FROM system.tables WHERE database = '{store.database}' "
+                                "AND match(name, '^biztrace_(queue|found|detected)')")  # fmt: skip
+    assert int(left) == 0, "the replaced windows' tables were dropped, the kept ones with forget"
+
+
 def test_a_mismatch_in_the_queue_is_the_reconciliation_finding(simulated):
     """The queue's mismatches (reconcile_detected.sql) and reconcile.mismatches' findings are one fact: the same
     pairs, system at fault, evidence, values and transaction value."""
