@@ -60,6 +60,9 @@ class Pass:
     derived: dict[Hashable, Derived] = field(default_factory=dict)
 
 
+WINDOWS = 8
+"""At most this many readers' windows kept per store (:func:`publish`); publishing another drops the oldest."""
+
 _lock = threading.Lock()
 _passes: dict[tuple[str, Hashable], Pass] = {}
 
@@ -101,13 +104,16 @@ def publish(
     the readers of the same window and moment (:func:`at`), one per name."""
     kept = {name: Derived(table=name_of, version=None) for name, name_of in (derived or {}).items()}
     with _lock:
-        old = _passes.get(_place(store, window))
+        replaced = [_passes.pop(_place(store, window), None)]
         _passes[_place(store, window)] = Pass(table=table, at=naive_utc(at), fingerprint=fingerprint(config),
                                               derived=kept)  # fmt: skip
-        drop_now = old is not None and old.readers == 0
-        if old is not None:
-            old.replaced = True
-    if drop_now:
+        windows = [key for key in _passes if key[0] == _place(store)[0] and key[1] is not None]
+        replaced += [_passes.pop(key) for key in windows[: max(0, len(windows) - WINDOWS)]]  # the oldest published
+        dropped = [old for old in replaced if old is not None and old.readers == 0]
+        for old in replaced:
+            if old is not None:
+                old.replaced = True
+    for old in dropped:
         _drop_pass(store, old)
 
 

@@ -444,7 +444,7 @@ def test_the_loop_builds_the_queue_for_its_readers_after_each_pass(simulated):
     assert not exceptions.prepare(store, CONFIG, at), "no pass published: nothing to build (it would detect for none)"
 
 
-def test_a_windows_queue_is_kept_for_its_pages_at_the_same_moment(simulated):
+def test_a_windows_queue_is_kept_for_its_pages_at_the_same_moment(simulated, monkeypatch):
     """The dashboard's queue of one window (``keep``): detected once per window and moment, read by its other
     pages, sorts and kinds, patched after an action; the same queue a detection of its own gives."""
     from biztrace.readmodel import last_pass
@@ -471,11 +471,15 @@ def test_a_windows_queue_is_kept_for_its_pages_at_the_same_moment(simulated):
     assert {i.identity: i.state for i in after.items} == {i.identity: i.state for i in kept.items} | {
         item.identity: "acknowledged"}  # fmt: skip
     assert table(at, process="order_to_cash") != table(at), "another filter: a queue of its own"
+    monkeypatch.setattr(last_pass, "WINDOWS", 1)  # one window kept: another one's drops it
+    kept_now = table(at)
+    table(at, process="returns")  # a new window: the older ones are dropped
+    assert table(at) != kept_now, "dropped for the newer window: detected again"
+    monkeypatch.undo()
     later = table(at + timedelta(minutes=1))
     assert later != first and table(at + timedelta(minutes=1)) == later, "the next moment detects again"
-    for window in [("window", timedelta(days=2), "", "", "", ""), ("window", timedelta(days=2), "order_to_cash",
-                                                                   "", "", "")]:  # fmt: skip
-        last_pass.forget(store, window=window)
+    for process in ("", "order_to_cash", "returns"):
+        last_pass.forget(store, window=("window", timedelta(days=2), process, "", "", ""))
     left = store.client.command(f"SELECT count() FROM system.tables WHERE database = '{store.database}' "
                                 "AND match(name, '^biztrace_(queue|found|detected)')")  # fmt: skip
     assert int(left) == 0, "the replaced windows' tables were dropped, the kept ones with forget"
