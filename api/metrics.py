@@ -14,9 +14,8 @@ from datetime import datetime, timedelta
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
 from biztrace.config import AlertsConfig
-from biztrace.readmodel.exceptions import queue_page
+from biztrace.readmodel.exceptions import totals
 from biztrace.readmodel.figures import headline
-from biztrace.readmodel.transactions import transactions
 from biztrace.store import Store
 
 
@@ -26,19 +25,19 @@ def business_registry(store: Store, config: AlertsConfig, now: datetime) -> Coll
     exceptions = Gauge("biztrace_exceptions", "Open and acknowledged exceptions now, by process, kind and state",
                        ["process", "kind", "state"], registry=registry)  # fmt: skip
     # the queue's totals, counted in ClickHouse (the API's page reads the same; beside the loop, its last pass)
-    for count in queue_page(store, config, now, page_size=0, shared=True).counts:
+    counts, stuck = totals(store, config, now, shared=True)
+    for count in counts:
         if count.state in ("open", "acknowledged"):
             exceptions.labels(count.process, count.kind, count.state).set(count.exceptions)
-
-    stuck = transactions(store, config, now, states=["stuck"])
     oldest = Gauge("biztrace_oldest_stuck_seconds", "Age of the oldest stuck transaction's SLA breach, by process",
                    ["process"], registry=registry)  # fmt: skip
     stuck_count = Gauge("biztrace_stuck_transactions", "Transactions past their SLA now, by process", ["process"],
                         registry=registry)  # fmt: skip
+    by_process = {row.process: row for row in stuck}
     for process in config.processes:
-        overdue = [now - tx.due_at for tx in stuck if tx.process == process and tx.due_at is not None]
-        oldest.labels(process).set(max(overdue).total_seconds() if overdue else 0)
-        stuck_count.labels(process).set(len(overdue))
+        row = by_process.get(process)
+        oldest.labels(process).set(row.oldest_breach_s if row else 0)
+        stuck_count.labels(process).set(row.transactions if row else 0)
 
     figures = headline(store, config, now, now - timedelta(days=1))
     rate = Gauge("biztrace_mismatch_rate", "Share of reconciled pairs that disagree over the last day, by process",

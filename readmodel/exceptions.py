@@ -140,6 +140,14 @@ class KindCount(BaseModel):
     exceptions: int
 
 
+class StuckNow(BaseModel):
+    """One process's stuck transactions now (``sql/exceptions_stuck.sql``)."""
+
+    process: str
+    transactions: int = Field(description="transactions past their next stage's SLA")
+    oldest_breach_s: float = Field(description="how long ago the oldest one's SLA was breached, seconds")
+
+
 class QueuePage(BaseModel):
     """One page of the exception queue with the whole queue's totals, all counted in ClickHouse."""
 
@@ -491,8 +499,7 @@ def queue_page(
     with queue(store, config, now, since=since, process=process, system=system, channel=channel,
                priority=priority, shared=shared, keep=keep) as table:  # fmt: skip
         parameters = {"queue": table, "db": store.database}
-        counts = [KindCount(**row) for row in store.client.query(sql("exceptions_counts"), parameters=parameters)
-                  .named_results()]  # fmt: skip
+        counts = _counts(store, parameters)
         [resolution] = store.client.query(sql("exceptions_resolution"), parameters=parameters).named_results()
         items = _items(store, config, table, now, states=list(states), kinds=list(kinds), sort=sort,
                        limit=page_size, offset=max(page, 0) * page_size)  # fmt: skip
@@ -500,6 +507,25 @@ def queue_page(
     return QueuePage(counts=counts, matching=matching, resolved=int(resolution["resolved"]),
                      median_resolution_s=_number(resolution["median_s"]), p90_resolution_s=_number(resolution["p90_s"]),
                      items=items)  # fmt: skip
+
+
+def totals(
+    store: Store, config: AlertsConfig, now: datetime, *, shared: bool = False
+) -> tuple[list[KindCount], list[StuckNow]]:
+    """The whole queue at ``now`` (:func:`queue`, ``shared`` as there) counted in ClickHouse: per process,
+    kind and state (``sql/exceptions_counts.sql``, the page's totals), and per process its stuck
+    transactions and the age of the oldest SLA breach (``sql/exceptions_stuck.sql``)."""
+    with queue(store, config, now, shared=shared) as table:
+        parameters = {"queue": table, "db": store.database, "now": now}
+        stuck = [StuckNow(**row) for row in store.client.query(sql("exceptions_stuck"), parameters=parameters)
+                 .named_results()]  # fmt: skip
+        return _counts(store, parameters), stuck
+
+
+def _counts(store: Store, parameters: dict) -> list[KindCount]:
+    """``sql/exceptions_counts.sql`` over the queue table of ``parameters``."""
+    return [KindCount(**row) for row in store.client.query(sql("exceptions_counts"), parameters=parameters)
+            .named_results()]  # fmt: skip
 
 
 def _number(value: object) -> float | None:

@@ -18,6 +18,7 @@ from biztrace.api.app import build_app
 from biztrace.api.server import ApiServer
 from biztrace.config import load
 from biztrace.readmodel.exceptions import list_exceptions
+from biztrace.readmodel.transactions import transactions
 from biztrace.simulator.run import GroundTruth
 from biztrace.simulator.scenario import FaultRates, Scenario
 from biztrace.store import connect, schema
@@ -190,7 +191,13 @@ def test_metrics_expose_the_read_models_figures(api):
     stuck_open = sum(1 for e in expected if e.kind == "stuck" and e.state == "open" and e.process == "order_to_cash")
     key = ("biztrace_exceptions", (("kind", "stuck"), ("process", "order_to_cash"), ("state", "open")))
     assert samples.get(key, 0) == stuck_open
-    assert ("biztrace_oldest_stuck_seconds", (("process", "order_to_cash"),)) in samples
+    # the stuck transactions and the oldest breach: the queue's stuck exceptions are the transactions stuck now
+    stuck = [t for t in transactions(store, CONFIG, NOW.replace(tzinfo=None), states=["stuck"])
+             if t.process == "order_to_cash"]  # fmt: skip
+    assert stuck and samples[("biztrace_stuck_transactions", (("process", "order_to_cash"),))] == len(stuck)
+    oldest = max(NOW.replace(tzinfo=None) - t.due_at for t in stuck).total_seconds()
+    breach = samples[("biztrace_oldest_stuck_seconds", (("process", "order_to_cash"),))]
+    assert breach == pytest.approx(oldest, abs=0.002)
 
 
 REPLAY_YAML = """
