@@ -153,8 +153,9 @@ def build_server(
         options=[
             ("grpc.max_receive_message_length", receiver.max_body_bytes),
             ("grpc.max_send_message_length", 4 << 20),
-            # no more streams per connection than workers: a client's extra calls wait on its side
-            ("grpc.max_concurrent_streams", max_workers),
+            # No per-connection stream limit (grpc.max_concurrent_streams): one equal to the workers
+            # refused streams within that bound (HTTP/2 REFUSED_STREAM, which clients saw as
+            # UNAVAILABLE) whenever a client kept that many calls in flight with bodies of some size.
         ],
     )
     port = server.add_insecure_port(address)

@@ -126,3 +126,25 @@ def _try(port: int, order: str):
     except grpc.RpcError as error:
         return error
     return None
+
+
+def test_as_many_calls_in_flight_as_workers_are_all_served(start_collector):
+    """A client keeping ``grpc_workers`` calls in flight on one channel is served, every call.
+
+    (A per-connection stream limit equal to the workers refused streams within that bound:
+    HTTP/2 REFUSED_STREAM, seen by clients as UNAVAILABLE.)
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    workers = 8
+    collector = start_collector(grpc_workers=workers)
+    with grpc.insecure_channel(f"127.0.0.1:{collector.ports.grpc}") as channel:
+        export = channel.unary_unary(EXPORT, request_serializer=None, response_deserializer=None)
+        bodies = [_request(200, f"O-W{i}") for i in range(10 * workers)]
+        with ThreadPoolExecutor(workers) as pool:
+            answers = list(pool.map(lambda body: export(body, timeout=30), bodies))
+    assert len(answers) == len(bodies)
+    stored = collector.store.client.command(
+        f"SELECT uniqExact(SpanAttributes['order.id']) FROM {collector.store.table('otel_traces')}"
+    )
+    assert int(stored) == len(bodies)
