@@ -4,8 +4,8 @@ The handler takes the raw request bytes (no deserializer), so the request is par
 once, by the same code as OTLP/HTTP, and its fingerprint is of the bytes the client sent.
 Errors follow the OTLP specification: INVALID_ARGUMENT for a malformed request,
 UNAUTHENTICATED without the bearer token (decided on the metadata, before the message is
-read), RESOURCE_EXHAUSTED for an oversized message (gRPC's own limit) or more concurrent calls
-than workers, and UNAVAILABLE with ``RetryInfo`` when the queue or the byte budget is full
+read), RESOURCE_EXHAUSTED for an oversized message (gRPC's own limit) or more calls at once than
+``CALLS_PER_WORKER`` per worker, and UNAVAILABLE with ``RetryInfo`` when the queue or the byte budget is full
 or the store does not commit, which OTLP clients retry.
 """
 
@@ -26,6 +26,12 @@ from biztrace.collector.receiver import Receiver
 logger = logging.getLogger(__name__)
 
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
+
+CALLS_PER_WORKER = 4
+"""Calls taken at once per worker: the workers serve, the others wait for one (their messages
+unread, held by gRPC's flow control). With room only for as many calls as workers, a client that
+kept that many in flight was refused now and then (gRPC frees a finished call's place after its
+client has the answer), with RESOURCE_EXHAUSTED, which OTLP clients do not retry."""
 
 
 def _abort(context: grpc.ServicerContext, code: grpc.StatusCode, message: str, retry_after_s: int | None = None):
@@ -132,9 +138,10 @@ def build_server(
 ) -> tuple[grpc.Server, int]:
     """A started-later gRPC server bound to ``address``; returns it and the bound port.
 
-    At most ``max_workers`` calls are taken at once (each holds its message); a call beyond
-    that is refused at once with RESOURCE_EXHAUSTED instead of waiting with its message
-    buffered. The messages held count against the receiver's byte budget.
+    ``max_workers`` calls are served at once (each holds its message, counted against the
+    receiver's byte budget); up to ``CALLS_PER_WORKER`` times as many are taken, the others
+    waiting for a worker with their messages unread; a call beyond that is refused at once with
+    RESOURCE_EXHAUSTED.
     """
     service = _TraceService(receiver, commit_timeout_s)
     handler = grpc.method_handlers_generic_handler(
@@ -149,13 +156,12 @@ def build_server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="biztrace-grpc"),
         handlers=(handler,),
         interceptors=(_Authenticate(receiver),),
-        maximum_concurrent_rpcs=max_workers,
+        maximum_concurrent_rpcs=max_workers * CALLS_PER_WORKER,
         options=[
             ("grpc.max_receive_message_length", receiver.max_body_bytes),
             ("grpc.max_send_message_length", 4 << 20),
             # No per-connection stream limit (grpc.max_concurrent_streams): one equal to the workers
-            # refused streams within that bound (HTTP/2 REFUSED_STREAM, which clients saw as
-            # UNAVAILABLE) whenever a client kept that many calls in flight with bodies of some size.
+            # refused streams within that bound (HTTP/2 REFUSED_STREAM, UNAVAILABLE to clients).
         ],
     )
     port = server.add_insecure_port(address)

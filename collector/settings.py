@@ -56,7 +56,11 @@ class CollectorSettings(StoreOptions):
         "bytes of request bodies (read, queued or being written)",
     )
     grpc_workers: int = Field(
-        64, ge=1, le=1024, description="concurrent OTLP/gRPC calls; more are refused at once (RESOURCE_EXHAUSTED)"
+        64,
+        ge=1,
+        le=1024,
+        description="OTLP/gRPC calls served at once; more wait for a worker, up to 4x this many calls "
+        "taken in all; beyond, refused at once (RESOURCE_EXHAUSTED)",
     )
     http_idle_timeout_s: float = Field(
         15.0, gt=0, description="close an HTTP connection that sends no complete request head for this long"

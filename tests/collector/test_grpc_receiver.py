@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import grpc
 import pytest
@@ -17,7 +18,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from biztrace.collector.batcher import Batcher
-from biztrace.collector.grpc_receiver import build_server
+from biztrace.collector.grpc_receiver import CALLS_PER_WORKER, build_server
 from biztrace.collector.intake import Limits
 from biztrace.collector.receiver import Receiver
 from biztrace.readmodel.lookup import key_history
@@ -128,23 +129,41 @@ def _try(port: int, order: str):
     return None
 
 
-def test_as_many_calls_in_flight_as_workers_are_all_served(start_collector):
-    """A client keeping ``grpc_workers`` calls in flight on one channel is served, every call.
+def test_calls_beyond_the_workers_wait_for_one():
+    """With every worker busy (its call waiting for a commit), further calls wait their turn, up to
+    ``CALLS_PER_WORKER`` calls per worker in all, and are all served once the store commits; one
+    more is refused at once. (Room for only as many calls as workers refused, now and then, a client
+    that kept that many in flight: gRPC frees a finished call's place after its client has the
+    answer.)"""
+    workers = 2
+    taken = workers * CALLS_PER_WORKER
+    writer = BlockingWriter()
+    batcher = Batcher([writer], flush_interval_ms=1)
+    batcher.start()
+    server, port = build_server(Receiver(batcher, Limits(), 64 << 20), "127.0.0.1:0", max_workers=workers)
+    server.start()
+    errors: list[grpc.RpcError] = []
 
-    (A per-connection stream limit equal to the workers refused streams within that bound:
-    HTTP/2 REFUSED_STREAM, seen by clients as UNAVAILABLE.)
-    """
-    from concurrent.futures import ThreadPoolExecutor
+    def call(order: str) -> None:
+        try:
+            _call(port, _request(2, order))
+        except grpc.RpcError as error:
+            errors.append(error)
 
-    workers = 8
-    collector = start_collector(grpc_workers=workers)
-    with grpc.insecure_channel(f"127.0.0.1:{collector.ports.grpc}") as channel:
-        export = channel.unary_unary(EXPORT, request_serializer=None, response_deserializer=None)
-        bodies = [_request(200, f"O-W{i}") for i in range(10 * workers)]
-        with ThreadPoolExecutor(workers) as pool:
-            answers = list(pool.map(lambda body: export(body, timeout=30), bodies))
-    assert len(answers) == len(bodies)
-    stored = collector.store.client.command(
-        f"SELECT uniqExact(SpanAttributes['order.id']) FROM {collector.store.table('otel_traces')}"
-    )
-    assert int(stored) == len(bodies)
+    calls = [threading.Thread(target=call, args=(f"O-Q{i}",)) for i in range(taken)]
+    try:
+        for thread in calls:
+            thread.start()
+        wait_for(lambda: len(batcher._inflight) == workers)  # the workers' calls, waiting for the writer
+        time.sleep(0.5)  # the others reach the server (and, with too little room, are refused)
+        refused = _try(port, "O-Q-extra")
+        assert refused is not None and refused.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        assert [error.code() for error in errors] == []
+    finally:
+        writer.release.set()
+        for thread in calls:
+            thread.join(30)
+        batcher.shutdown(5)
+        server.stop(0)
+    assert [error.code() for error in errors] == []
+    assert writer.spans == 2 * taken
