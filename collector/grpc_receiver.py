@@ -160,6 +160,12 @@ def build_server(
         options=[
             ("grpc.max_receive_message_length", receiver.max_body_bytes),
             ("grpc.max_send_message_length", 4 << 20),
+            # Windows stay at HTTP/2's 64 KiB per call: with bandwidth probing gRPC widened them and
+            # received the messages of calls waiting for a worker ahead of the byte budget (peak RSS
+            # +616 MiB in tests/collector/test_memory_budget.py, 90-100 without; the ingest benchmark
+            # over loopback is no slower). The cost: a large message over a slow, distant link takes
+            # more round trips.
+            ("grpc.http2.bdp_probe", 0),
             # No per-connection stream limit (grpc.max_concurrent_streams): one equal to the workers
             # refused streams within that bound (HTTP/2 REFUSED_STREAM, UNAVAILABLE to clients).
         ],
