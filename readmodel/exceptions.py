@@ -208,11 +208,13 @@ def _detected(
         parameters |= resolved
         if classified is None or keys:
             classified = f"({rules.snapshot_sql(config, keys=keyed, resolved=bool(resolved))})"
-        found = stack.enter_context(store.memory_table(
-            detected_sql(classified, config, keys=keyed, resolved=bool(resolved)), parameters, "biztrace_detected",
-        ))  # fmt: skip
-        reconcile.insert_mismatches(store, config, now, found, since=since, keys=keys, tree=tree, scope=scope,
-                                    resolved=resolved)  # fmt: skip
+        judged = stack.enter_context(reconcile.judging(store, config, now, since=since, keys=keys, tree=tree,
+                                                       scope=scope, resolved=resolved))  # fmt: skip
+        # the detection and each reconciliation rule's judging, side by side (each statement plans alone)
+        detection = (detected_sql(classified, config, keys=keyed, resolved=bool(resolved)), parameters,
+                     "biztrace_detected")  # fmt: skip
+        found, *flagged = stack.enter_context(store.memory_tables([detection, *judged.statements]))
+        reconcile.insert_flagged(store, config, judged, flagged, found)
         yield found
 
 
@@ -685,14 +687,20 @@ def sync(
     detected = None
     if changed is not None and previous_now is not None:
         detected = _detected_since(store, config, now, classified, changed, previous_now)
-    full = detected is None
-    if full:
-        detected = store.create_memory_table(detected_sql(classified, config, keys=False), parameters,
-                                             "biztrace_detected")  # fmt: skip
+    if detected is None:  # everything: the detection and each reconciliation rule's judging side by side
+        with reconcile.judging(store, config, now) as judged:
+            detection = (detected_sql(classified, config, keys=False), parameters, "biztrace_detected")
+            detected, *flagged = store.create_memory_tables([detection, *judged.statements])
+            try:  # in ClickHouse: no finding through Python
+                reconcile.insert_flagged(store, config, judged, flagged, detected)
+            except BaseException:
+                store.client.command(f"DROP TABLE IF EXISTS {store.table(detected)}")
+                raise
+            finally:
+                for table in flagged:
+                    store.client.command(f"DROP TABLE IF EXISTS {store.table(table)}")
     found = None
     try:
-        if full:
-            reconcile.insert_mismatches(store, config, now, detected)  # in ClickHouse: no finding through Python
         found = _found_table(store, detected)  # kept with the pass below: the queue its readers build reads it
         with (
             _lifecycle(store, parameters) as life,

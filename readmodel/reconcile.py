@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from string import Template
 from typing import Literal
@@ -349,6 +350,74 @@ def mismatches(
         return _details(store, config, judged)
 
 
+@dataclass
+class Judging:
+    """One reader's reconciliation rules with hops in their window (:func:`judging`), each with its
+    parameters, and how their queries read ``{keys}``."""
+
+    config: AlertsConfig
+    seen: list[tuple[Reconciliation, dict]]
+    keyed: KeysMode
+
+    @property
+    def statements(self) -> list[tuple[str, dict, str]]:
+        """Each rule's statement flagging its mismatched pairs (``sql/reconcile_flagged.sql``), for
+        :meth:`Store.create_memory_tables`: run side by side with each other and with the reader's own."""
+        return [(Template(sql("reconcile_flagged")).substitute(pairs=_pairs(self.config, p)), p, "biztrace_flagged")
+                for _, p in self.seen]  # fmt: skip
+
+
+@contextmanager
+def judging(
+    store: Store,
+    config: AlertsConfig,
+    now: datetime,
+    *,
+    since: datetime | None = None,
+    keys: list[str] | None = None,
+    tree: list[str] | None = None,
+    scope: str | None = None,
+    resolved: dict | None = None,
+) -> Iterator[Judging]:
+    """The rules to judge at ``now`` among observations since ``since`` (default: 90 days, as
+    :func:`mismatches`), of the transactions of ``keys`` (None: all; ``tree``: their trees, when the
+    caller walked them already; ``scope``: their hops placed already, :func:`transactions.hops_scope`;
+    ``resolved``: the caller's table of the key graph's answers for the same keys,
+    :func:`transactions.resolution`; else one is kept while the block runs)."""
+    since = since or now - timedelta(days=90)
+    asked = {"keys": keys or []}
+    if keys:  # the trees walked once for every rule (in each query, every step would be read again)
+        asked["tree"] = tree if tree is not None else key_tree(store, keys, config)
+        if scope is not None:
+            asked["scope"] = scope
+    checks = _rules(config, None, None)
+    sets = [_parameters(store, config, check, now, since) | asked for check in checks]
+    with _resolved(store, config, sets, resolved) as sets:
+        yield Judging(config, list(_seen(checks, _shaped(store, config, sets))), _keys_mode(asked))
+
+
+def insert_flagged(store: Store, config: AlertsConfig, judged: Judging, flagged: list[str], detected: str) -> None:
+    """Append the pairs each rule flagged (``flagged``: the tables of ``judged.statements``) to
+    ``detected``, a table of ``sql/exceptions_detected.sql``'s shape in the store's database: each pair as
+    :func:`mismatches` makes it a finding (its system at fault, evidence, value and detail), all in
+    ClickHouse (``sql/reconcile_detected.sql``): one read of the flagged pairs' hops per rule, no row
+    through Python."""
+    for (check, parameters), table in zip(judged.seen, flagged, strict=True):
+        if not int(store.client.command(f"SELECT count() FROM {store.table(table)}")):
+            continue
+        source = "{db:Identifier}.{flagged:Identifier}"
+        details = Template(
+            sql("reconcile_mismatches", config, keys=judged.keyed, resolved="resolved" in parameters)
+        ).substitute(
+            pair_keys=f"(SELECT key FROM {source})", match_keys=f"(SELECT match_key FROM {source})",
+            pairs=f"SELECT DISTINCT 0 AS rule, match_key, key FROM {source}",
+        )  # fmt: skip
+        query = Template(sql("reconcile_detected")).substitute(details=details)
+        extra = _detail_parameters(config, [check], [parameters]) | {
+            "rule": check.name, "detected": detected, "flagged": table}  # fmt: skip
+        store.client.command(query, parameters=parameters | extra)
+
+
 def insert_mismatches(
     store: Store,
     config: AlertsConfig,
@@ -361,41 +430,14 @@ def insert_mismatches(
     scope: str | None = None,
     resolved: dict | None = None,
 ) -> None:
-    """Append every mismatched pair at ``now`` among observations since ``since`` (default: 90 days, as
-    :func:`mismatches`), of the transactions of ``keys`` (None: all; ``tree``: their trees, when the
-    caller walked them already; ``scope``: their hops placed already, :func:`transactions.hops_scope`;
-    ``resolved``: the caller's table of the key graph's answers for the same keys, :func:`transactions.resolution`),
-    to ``detected``, a table of
-    ``sql/exceptions_detected.sql``'s shape in the store's database: each pair as :func:`mismatches`
-    makes it a finding (its system at fault, evidence, value and detail), all in ClickHouse
-    (``sql/reconcile_flagged.sql``, then ``sql/reconcile_detected.sql``): one judging pass per rule,
-    one read of the flagged pairs' hops, no row through Python."""
-    since = since or now - timedelta(days=90)
-    asked = {"keys": keys or []}
-    if keys:  # the trees walked once for every rule (in each query, every step would be read again)
-        asked["tree"] = tree if tree is not None else key_tree(store, keys, config)
-        if scope is not None:
-            asked["scope"] = scope
-    keyed = _keys_mode(asked)
-    checks = _rules(config, None, None)
-    sets = [_parameters(store, config, check, now, since) | asked for check in checks]
-    with _resolved(store, config, sets, resolved) as sets:
-        for check, parameters in _seen(checks, _shaped(store, config, sets)):
-            flagged_sql = Template(sql("reconcile_flagged")).substitute(pairs=_pairs(config, parameters))
-            with store.memory_table(flagged_sql, parameters, "biztrace_flagged") as flagged:
-                if not int(store.client.command(f"SELECT count() FROM {store.table(flagged)}")):
-                    continue
-                source = "{db:Identifier}.{flagged:Identifier}"
-                details = Template(
-                    sql("reconcile_mismatches", config, keys=keyed, resolved="resolved" in parameters)
-                ).substitute(
-                    pair_keys=f"(SELECT key FROM {source})", match_keys=f"(SELECT match_key FROM {source})",
-                    pairs=f"SELECT DISTINCT 0 AS rule, match_key, key FROM {source}",
-                )  # fmt: skip
-                query = Template(sql("reconcile_detected")).substitute(details=details)
-                extra = _detail_parameters(config, [check], [parameters]) | {
-                    "rule": check.name, "detected": detected, "flagged": flagged}  # fmt: skip
-                store.client.command(query, parameters=parameters | extra)
+    """Append every mismatched pair at ``now`` among observations since ``since`` to ``detected``
+    (:func:`judging`'s arguments): each rule's pairs flagged side by side (one judging pass per rule),
+    then :func:`insert_flagged`."""
+    with (
+        judging(store, config, now, since=since, keys=keys, tree=tree, scope=scope, resolved=resolved) as judged,
+        store.memory_tables(judged.statements) as flagged,
+    ):
+        insert_flagged(store, config, judged, flagged, detected)
 
 
 def due_keys(store: Store, config: AlertsConfig, after: datetime, now: datetime) -> list[str]:
