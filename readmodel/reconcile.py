@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from string import Template
 from typing import Literal
 
@@ -345,8 +346,11 @@ def mismatches(
     checks = _rules(config, rule, process)
     sets = [_parameters(store, config, check, now, since) | {"keys": keys or [], "flag": True} for check in checks]
     with _resolved(store, config, sets) as sets:
-        judged = [(check, parameters, _flagged(_judge(store, config, parameters, "month")[0]))
-                  for check, parameters in _seen(checks, _shaped(store, config, sets))]  # fmt: skip
+        rules = list(_seen(checks, _shaped(store, config, sets)))
+        answers = store.side_by_side([partial(_judge, config=config, parameters=parameters, period="month")
+                                      for _, parameters in rules])  # fmt: skip
+        pairs = zip(rules, answers, strict=True)
+        judged = [(check, parameters, _flagged(rows)) for (check, _), (rows, parameters) in pairs]
         return _details(store, config, judged)
 
 
@@ -582,12 +586,17 @@ def report(
     # the key graph's answers once for every statement below; none computed when nothing will read them
     with resolution(store, config, base, False) if checks or systems else nullcontext({}) as resolved:
         sets = [parameters | resolved for parameters in sets]
+        rules = list(_seen(checks, _shaped(store, config, sets)))
+        # each rule's judging and what each system saw, side by side (each statement plans alone, ~0.1 s)
+        calls: list = [partial(_judge, config=config, parameters=parameters, period=period) for _, parameters in rules]
+        if systems:
+            calls.append(partial(system_parity, config=config, now=now, since=since, period=period, process=process,
+                                 channel=channel, system=system, resolved=resolved))  # fmt: skip
+        answers = store.side_by_side(calls)
         judged: list[Judged] = []
-        for check, parameters in _seen(checks, _shaped(store, config, sets)):
-            rows, parameters = _judge(store, config, parameters, period)
+        for (check, _), (rows, parameters) in zip(rules, answers, strict=False):
             table.extend(_parity_row(check, row) for row in rows)
             judged.append((check, parameters, _flagged(rows)))
         found = [m for m in _details(store, config, judged) if channel is None or m.channel == channel]
-        seen = system_parity(store, config, now, since=since, period=period, process=process, channel=channel,
-                             system=system, resolved=resolved) if systems else []  # fmt: skip
+        seen = answers[-1] if systems else []
     return {"parity": table, "systems": seen, "mismatches": found}

@@ -20,10 +20,11 @@ import fcntl
 import os
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import parse_qs, urlparse
 
 from clickhouse_connect.driver.binding import quote_identifier
@@ -38,6 +39,8 @@ PID_FILE = "biztrace.pid"
 UNREPAIRED_FILE = "biztrace.unrepaired"
 """Present from the start that found a dead holder's pid file until a repair clears it
 (:meth:`Store.mark_repaired`), so that a reader opening the store in between hides nothing."""
+T = TypeVar("T")
+
 SIDE_BY_SIDE = max(2, os.cpu_count() or 2)
 """The most statements :meth:`Store.memory_tables` runs at once."""
 LOCK_FILE = "biztrace.lock"
@@ -180,40 +183,46 @@ class Store:
 
     def create_memory_tables(self, statements: list[tuple[str, dict, str]]) -> list[str]:
         """Memory tables of several independent statements (each ``(query, parameters, prefix)``), built
-        side by side and kept until the caller drops them; returns their names in the statements' order.
-
-        One client serializes its calls, and a statement is planned on one core (~0.1 s for one that reads
-        every hop placed in its process): the first statement runs on this client, each other on a client
-        of its own, at most :data:`SIDE_BY_SIDE` at once. When one fails, the others' tables are dropped."""
+        side by side (:meth:`side_by_side`) and kept until the caller drops them; returns their names in the
+        statements' order. When one fails, the others' tables are dropped."""
         names: list[str | None] = [None] * len(statements)
 
-        def build(index: int) -> None:
-            query, parameters, prefix = statements[index]
-            if index == 0:
-                names[0] = self.create_memory_table(query, parameters, prefix)
-                return
-            client = self.new_client()
-            try:
-                name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-                client.command(f"CREATE TABLE {self.table(name)} ENGINE = Memory AS {query}", parameters=parameters)
-                names[index] = name
-            finally:
-                client.close()
+        def make(index: int) -> Callable[[Store], None]:
+            def build(store: Store) -> None:
+                query, parameters, prefix = statements[index]
+                names[index] = store.create_memory_table(query, parameters, prefix)
+
+            return build
 
         try:
-            if len(statements) < 2:
-                for index in range(len(statements)):
-                    build(index)
-            else:
-                with ThreadPoolExecutor(min(len(statements), SIDE_BY_SIDE), thread_name_prefix="biztrace-side") as pool:
-                    for done in [pool.submit(build, index) for index in range(len(statements))]:
-                        done.result()
+            self.side_by_side([make(index) for index in range(len(statements))])
         except BaseException:
             for name in names:
                 if name is not None:
                     self.client.command(f"DROP TABLE IF EXISTS {self.table(name)}")
             raise
         return [name for name in names if name is not None]
+
+    def side_by_side(self, calls: Sequence[Callable[[Store], T]]) -> list[T]:
+        """Each call's result, the calls run side by side: the first on this store, each other on a view of
+        it with a client of its own (one client serializes its calls, and a statement is planned on one core:
+        ~0.1 s for one that reads every hop placed in its process), at most :data:`SIDE_BY_SIDE` at once.
+        Every call ends before this returns; then the first failure, in the calls' order, is raised."""
+        if len(calls) < 2:
+            return [call(self) for call in calls]
+
+        def run(index: int) -> T:
+            if index == 0:
+                return calls[0](self)
+            client = self.new_client()
+            try:
+                return calls[index](Store(self.address, client))
+            finally:
+                client.close()
+
+        with ThreadPoolExecutor(min(len(calls), SIDE_BY_SIDE), thread_name_prefix="biztrace-side") as pool:
+            running = [pool.submit(run, index) for index in range(len(calls))]
+        return [done.result() for done in running]
 
     @property
     def crash_detected_at(self) -> float | None:

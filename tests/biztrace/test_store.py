@@ -36,3 +36,34 @@ def test_one_failing_statement_leaves_no_table_behind(empty_store):
         store.create_memory_tables(statements)
     assert _tables(store, "t_ok_") == [] and _tables(store, "t_bad") == []
     store.client.command("SELECT 1")  # the store's own client still answers
+
+
+def test_side_by_side_answers_in_the_calls_order_each_on_a_client_of_its_own(empty_store):
+    store = empty_store
+    clients = []
+
+    def ask(n: int):
+        def call(view):
+            clients.append(id(view.client))
+            return int(view.client.command(f"SELECT sum(number) FROM numbers({n})"))
+
+        return call
+
+    assert store.side_by_side([ask(n) for n in (10, 100, 1000, 5)]) == [45, 4950, 499500, 10]
+    assert len(set(clients)) == 4 and id(store.client) in clients
+
+
+def test_side_by_side_raises_the_first_failure_after_every_call_ended(empty_store):
+    store = empty_store
+    ended = []
+
+    def good(view):
+        view.client.command("SELECT sleepEachRow(0.1) FROM numbers(3) FORMAT Null")
+        ended.append("good")
+
+    def bad(view):
+        view.client.command("SELECT * FROM table_that_is_not_there")
+
+    with pytest.raises(Exception, match="table_that_is_not_there"):
+        store.side_by_side([bad, good, good])
+    assert ended == ["good", "good"]
