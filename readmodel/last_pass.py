@@ -129,6 +129,15 @@ def forget(store: Store, *, window: Hashable = None) -> None:
         _drop_pass(store, old)
 
 
+def forget_all(store: Store) -> None:
+    """Stop sharing every kept pass of the store: the loop's and every reader's window (a benchmark's
+    first view of a page; a reader never needs it)."""
+    with _lock:
+        windows = [window for place, window in _passes if place == _place(store)[0]]
+    for window in windows:
+        forget(store, window=window)
+
+
 @contextmanager
 def shared(store: Store, config: AlertsConfig, now: datetime) -> Iterator[Pass | None]:
     """The last pass's detection if it can answer a question asked at ``now`` under ``config``:

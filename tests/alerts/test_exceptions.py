@@ -329,6 +329,27 @@ def test_the_holders_readers_share_the_loops_last_detection_with_the_lifecycle_a
     assert int(left) == 0
 
 
+def test_forget_all_drops_the_loops_pass_and_every_readers_window(simulated):
+    from biztrace.readmodel import last_pass
+    from biztrace.readmodel.exceptions import queue
+
+    store, at = simulated.store, NOW.replace(tzinfo=None) + timedelta(minutes=5)
+    sync(store, CONFIG, at)  # the loop's pass
+    for hours in (6, 24):  # two readers' windows, each kept for the refresh
+        with queue(store, CONFIG, at, since=at - timedelta(hours=hours), keep=True):
+            pass
+
+    def kept() -> int:
+        return int(store.client.command(
+            f"SELECT count() FROM system.tables WHERE database = '{store.database}' "
+            "AND match(name, '^biztrace_(queue|found|detected)')"))  # fmt: skip
+
+    assert kept() >= 3
+    last_pass.forget_all(store)
+    assert kept() == 0
+    with last_pass.shared(store, CONFIG, at) as found:
+        assert found is None
+
 def test_the_shared_queue_is_kept_until_the_lifecycle_changes_and_then_built_again(simulated):
     """The queue over the pass's detection is built once per version of the lifecycle (an action, a postponement,
     a postponement running out): kept between them, built again after each, so every read shows the states of now."""
