@@ -350,6 +350,7 @@ def test_forget_all_drops_the_loops_pass_and_every_readers_window(simulated):
     with last_pass.shared(store, CONFIG, at) as found:
         assert found is None
 
+
 def test_the_shared_queue_is_kept_until_the_lifecycle_changes_and_then_built_again(simulated):
     """The queue over the pass's detection is built once per version of the lifecycle (an action, a postponement,
     a postponement running out): kept between them, built again after each, so every read shows the states of now."""
