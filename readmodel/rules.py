@@ -9,7 +9,7 @@ transactions, its value at risk).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from string import Template
@@ -166,11 +166,17 @@ def evaluate(
     if snapshot_table is None:
         with snapshot(store, config, now) as table:
             return evaluate(store, config, now, table)
-    results: list[RuleResult] = []
-    errors: list[str] = []
-    for rule in config.rules:
-        try:
-            results.extend(evaluate_rule(store, config, rule, now, snapshot_table))
-        except QueryError as exc:
-            errors.append(str(exc))
-    return results, errors
+
+    def judged(rule: Rule) -> Callable[[Store], tuple[list[RuleResult], str | None]]:
+        def judge(lane: Store) -> tuple[list[RuleResult], str | None]:
+            try:
+                return evaluate_rule(lane, config, rule, now, snapshot_table), None
+            except QueryError as exc:
+                return [], str(exc)
+
+        return judge
+
+    # side by side (each rule's statement is planned alone), answered in the configuration's order
+    answers = store.side_by_side([judged(rule) for rule in config.rules])
+    results = [result for found, _ in answers for result in found]
+    return results, [error for _, error in answers if error is not None]

@@ -204,25 +204,42 @@ class Store:
         return [name for name in names if name is not None]
 
     def side_by_side(self, calls: Sequence[Callable[[Store], T]]) -> list[T]:
-        """Each call's result, the calls run side by side: the first on this store, each other on a view of
-        it with a client of its own (one client serializes its calls, and a statement is planned on one core:
-        ~0.1 s for one that reads every hop placed in its process), at most :data:`SIDE_BY_SIDE` at once.
-        Every call ends before this returns; then the first failure, in the calls' order, is raised."""
+        """Each call's result, the calls run side by side: one client serializes its calls, and a statement
+        is planned on one core (~0.1 s for one that reads every hop placed in its process). At most
+        :data:`SIDE_BY_SIDE` lanes, each taking the next call when it is free: the first lane on this store,
+        each other on a view of it with a client of its own (opened once per lane, ~10 ms). Every call ends
+        before this returns; then the first failure, in the calls' order, is raised."""
         if len(calls) < 2:
             return [call(self) for call in calls]
+        results: list = [None] * len(calls)
+        failures: list[BaseException | None] = [None] * len(calls)
+        waiting = iter(range(len(calls)))
+        lock = threading.Lock()
 
-        def run(index: int) -> T:
-            if index == 0:
-                return calls[0](self)
-            client = self.new_client()
-            try:
-                return calls[index](Store(self.address, client))
-            finally:
+        def lane(store: Store) -> None:
+            while True:
+                with lock:
+                    index = next(waiting, None)
+                if index is None:
+                    return
+                try:
+                    results[index] = calls[index](store)
+                except BaseException as exc:  # noqa: BLE001 - raised below, once every call has ended
+                    failures[index] = exc
+
+        clients = [self.new_client() for _ in range(min(len(calls), SIDE_BY_SIDE) - 1)]
+        try:
+            with ThreadPoolExecutor(len(clients) + 1, thread_name_prefix="biztrace-side") as pool:
+                lanes = [pool.submit(lane, self)] + [pool.submit(lane, Store(self.address, c)) for c in clients]
+            for done in lanes:
+                done.result()
+        finally:
+            for client in clients:
                 client.close()
-
-        with ThreadPoolExecutor(min(len(calls), SIDE_BY_SIDE), thread_name_prefix="biztrace-side") as pool:
-            running = [pool.submit(run, index) for index in range(len(calls))]
-        return [done.result() for done in running]
+        for failure in failures:
+            if failure is not None:
+                raise failure
+        return results
 
     @property
     def crash_detected_at(self) -> float | None:
