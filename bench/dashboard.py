@@ -39,7 +39,7 @@ def _queries(page: str, window: str) -> None:
     at = queries.now()
     last_pass.forget_all(data.store())  # a first view: nothing kept from the run before
     if page == "overview":
-        queries.overview(config, filters, at)
+        queries.overview_with_previous(config, filters, at)
     elif page == "search":
         queries.search_keys(ORDER, limit=1)
         queries.order_view(config, ORDER, at)

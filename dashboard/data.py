@@ -15,7 +15,9 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import pandas as pd
 
@@ -23,10 +25,13 @@ from biztrace import config as alerts_config
 from biztrace.config import AlertsConfig
 from biztrace.store import Store, connect
 
+T = TypeVar("T")
+
 _shared: Store | None = None
 _opened: dict[str, Store] = {}
 _lock = threading.Lock()
 _timing = threading.local()
+_lane = threading.local()  # the store a call of side_by_side reads, in its lane's thread
 
 
 def share_store(store: Store | None) -> None:
@@ -36,7 +41,11 @@ def share_store(store: Store | None) -> None:
 
 
 def store() -> Store:
-    """The store to read: the shared one, or one opened from ``BIZTRACE_STORE`` (once per process)."""
+    """The store to read: in a call run by :func:`side_by_side`, its lane's view of it; else the shared one,
+    or one opened from ``BIZTRACE_STORE`` (once per process)."""
+    lane = getattr(_lane, "store", None)
+    if lane is not None:
+        return lane
     if _shared is not None:
         return _shared
     dsn = os.environ.get("BIZTRACE_STORE", "chdb:data")
@@ -44,6 +53,28 @@ def store() -> Store:
         if dsn not in _opened:
             _opened[dsn] = connect(dsn)
         return _opened[dsn]
+
+
+def side_by_side(calls: Sequence[Callable[[], T]]) -> list[T]:
+    """Each call's result, the calls run side by side (:meth:`Store.side_by_side`): in each, :func:`store`
+    is its lane's view of the store (a client of its own), so their statements do not wait on one client.
+    Their time, while they run, counts as this run's query time."""
+
+    def on_lane(call: Callable[[], T]) -> Callable[[Store], T]:
+        def run(view: Store) -> T:
+            _lane.store = view
+            try:
+                return call()
+            finally:
+                _lane.store = None
+
+        return run
+
+    started = time.perf_counter()
+    try:
+        return store().side_by_side([on_lane(call) for call in calls])
+    finally:
+        add_query_time(time.perf_counter() - started)
 
 
 def config() -> AlertsConfig:

@@ -293,6 +293,14 @@ def sla_target(config: AlertsConfig, process: str = "") -> float:
     return max(thresholds, default=DEFAULT_SLA_TARGET)
 
 
+def overview_with_previous(config: AlertsConfig, filters: Filters, at: datetime) -> tuple[Overview, pd.DataFrame]:
+    """The Overview's figures and the previous period's SLA trend (:func:`overview`, :func:`previous_sla_trend`),
+    computed side by side: two classifications of independent windows."""
+    figures, previous = data.side_by_side([lambda: overview(config, filters, at),
+                                           lambda: previous_sla_trend(config, filters, at)])  # fmt: skip
+    return figures, previous
+
+
 def previous_sla_trend(config: AlertsConfig, filters: Filters, at: datetime) -> pd.DataFrame:
     """SLA adherence per bucket of the period just before the window (as long as it), judged at ``at``,
     its buckets shifted by one period so they line up with the window's."""

@@ -31,8 +31,7 @@ def steps() -> list[tuple[str, Callable[[], object]]]:
     at = queries.now()
 
     def overview() -> None:
-        figures = queries.overview(config, filters, at)
-        previous = queries.previous_sla_trend(config, filters, at)
+        figures, previous = queries.overview_with_previous(config, filters, at)
         for figure in (
             charts.states_by_process(figures.states),
             charts.sla_heatmap(figures.sla),

@@ -18,13 +18,9 @@ filters = ui.current_filters()
 
 
 @st.cache_data(ttl=600, show_spinner=False, max_entries=32)
-def _figures(filters_json: str, at) -> queries.Overview:
-    return queries.overview(ui.load_config(), queries.Filters.model_validate_json(filters_json), at)
-
-
-@st.cache_data(ttl=1800, show_spinner=False, max_entries=16)
-def _previous(filters_json: str, at):
-    return queries.previous_sla_trend(ui.load_config(), queries.Filters.model_validate_json(filters_json), at)
+def _figures(filters_json: str, at) -> tuple[queries.Overview, pd.DataFrame]:
+    """The window's figures and the previous period's SLA trend, computed side by side."""
+    return queries.overview_with_previous(ui.load_config(), queries.Filters.model_validate_json(filters_json), at)
 
 
 def _money_stuck(rows: list[read_overview.StuckMoney]) -> None:
@@ -83,7 +79,7 @@ def _breakdown(groups, label: str, target: float) -> list[dict]:
 @st.fragment(run_every=ui.run_every())
 def body() -> None:
     at = ui.tick()
-    figures = _figures(filters.model_dump_json(), at)
+    figures, previous = _figures(filters.model_dump_json(), at)
     st.title("Overview")
     states = figures.states
     if states.empty:
@@ -139,7 +135,6 @@ def body() -> None:
     _drill_down(event, at)
 
     st.subheader("Is it getting worse? End-to-end SLA adherence over time")
-    previous = _previous(filters.model_dump_json(), at)
     prior_met, prior_measured = int(previous["met"].sum()), int(previous["measured"].sum())
     prior = prior_met / prior_measured if prior_measured else None
     st.caption(

@@ -47,6 +47,7 @@ def test_side_by_side_answers_in_the_calls_order_on_lanes_of_their_own(empty_sto
     def ask(n: int):
         def call(view):
             clients.append(id(view.client))
+            view.client.command("SELECT sleepEachRow(0.05) FROM numbers(2) FORMAT Null")  # a call that lasts
             return int(view.client.command(f"SELECT sum(number) FROM numbers({n})"))
 
         return call

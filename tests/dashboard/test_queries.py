@@ -145,3 +145,39 @@ def test_latency_percentiles_are_exact_the_same_on_every_read_and_by_placed_proc
     exact = pd.Series(durations) / 1e6
     assert (row["system"], row["stage"], row["hops"]) == ("erp", "order.accepted", 30_000)
     assert abs(row["p50_ms"] - exact.quantile(0.5)) < 1e-6 and abs(row["p95_ms"] - exact.quantile(0.95)) < 1e-6
+
+
+def test_the_overview_and_its_previous_period_side_by_side_equal_each_alone(populated) -> None:
+    """Computed side by side (each on a lane's own client), the figures are those computed one after the other,
+    and their time counts as the run's query time."""
+    _, store = populated
+    data.share_store(store)
+    try:
+        config, filters, at = alerts_config.load(), queries.Filters(window="7d"), queries.now()
+        alone = queries.overview(config, filters, at), queries.previous_sla_trend(config, filters, at)
+        data.reset_query_time()
+        figures, previous = queries.overview_with_previous(config, filters, at)
+        assert data.query_time() > 0
+        assert figures.model_dump(exclude={"states", "sla", "trend", "latency", "sla_trend"}) == alone[0].model_dump(
+            exclude={"states", "sla", "trend", "latency", "sla_trend"})  # fmt: skip
+        for name in ("states", "sla", "trend", "latency", "sla_trend"):
+            assert getattr(figures, name).equals(getattr(alone[0], name)), name
+        assert previous.equals(alone[1])
+    finally:
+        data.share_store(None)
+
+
+def test_each_call_side_by_side_reads_its_lanes_client(populated) -> None:
+    _, store = populated
+    data.share_store(store)
+    try:
+
+        def ask() -> int:
+            data.store().client.command("SELECT sleepEachRow(0.05) FROM numbers(2) FORMAT Null")  # a call that lasts
+            return id(data.store().client)
+
+        seen = data.side_by_side([ask for _ in range(6)])
+        assert 1 < len(set(seen)) and id(store.client) in seen
+        assert data.store() is store  # outside the lanes, the shared store again
+    finally:
+        data.share_store(None)
