@@ -31,6 +31,11 @@ from clickhouse_connect.driver.binding import quote_identifier
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError
 
+T = TypeVar("T")
+
+SIDE_BY_SIDE = max(2, os.cpu_count() or 2)
+"""The most lanes :meth:`Store.side_by_side` runs calls on at once (each lane one client)."""
+
 DEFAULT_STORE = "chdb:data"
 """The embedded store in ``./data``, used when no ``--store`` is given."""
 
@@ -39,10 +44,6 @@ PID_FILE = "biztrace.pid"
 UNREPAIRED_FILE = "biztrace.unrepaired"
 """Present from the start that found a dead holder's pid file until a repair clears it
 (:meth:`Store.mark_repaired`), so that a reader opening the store in between hides nothing."""
-T = TypeVar("T")
-
-SIDE_BY_SIDE = max(2, os.cpu_count() or 2)
-"""The most statements :meth:`Store.memory_tables` runs at once."""
 LOCK_FILE = "biztrace.lock"
 """Locked (``flock``, exclusive) by the one process that holds the embedded directory."""
 ENDPOINT_FILE = "biztrace.endpoint"
