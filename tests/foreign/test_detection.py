@@ -289,3 +289,29 @@ def test_the_ocel_export_names_the_process_each_event_is_placed_in(corpus: Corpu
     placed = {(event["type"], {a["name"]: a["value"] for a in event.get("attributes", [])}.get("process"))
               for event in events}  # fmt: skip
     assert placed == {(stage, owner[stage]) for stage, _ in placed}, sorted(placed)
+
+
+def test_one_keys_transactions_are_the_whole_listings_rows_whether_or_not_a_hop_needs_the_key_graph(
+    corpus: Corpus,
+) -> None:
+    """A keyed question plans no resolution when no hop of its tree lacks an order id (the only hops the key
+    graph resolves); asked of keys whose trees have such hops (a return's, an invoice's carrying only its
+    shipment id) and of one whose tree has none, the rows are the whole listing's rows of those keys."""
+    from biztrace import config as alerts_config
+    from biztrace.readmodel.keygraph import key_tree
+    from biztrace.readmodel.transactions import resolution_needed, transactions
+
+    config = alerts_config.load()
+    everything = {(t.process, t.key): t for t in transactions(corpus.store, config, NOW)}
+    needed = {}
+    # and an order whose every hop carries its order id (found among the corpus's orders)
+    plain = next(t.key for t in everything.values() if t.process == "order_to_cash"
+                 and not resolution_needed(corpus.store, config, key_tree(corpus.store, [t.key], config)))  # fmt: skip
+    for key in ("WEB-1001", "INV-1001", "RMA-1001", "AR-2001", "INV-1202", "WEB-1202", "EDI-2001", plain):
+        # asked as the API's key tree asks: the key and the orders of its tree's hops
+        keys = sorted({hop.order_id for hop in key_history(corpus.store, key).hops if hop.order_id} | {key})
+        needed[key] = resolution_needed(corpus.store, config, key_tree(corpus.store, keys, config))
+        asked = transactions(corpus.store, config, NOW, keys=keys)
+        assert asked, key
+        assert asked == [everything[(t.process, t.key)] for t in asked], key
+    assert True in needed.values() and False in needed.values(), needed
