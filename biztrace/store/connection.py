@@ -228,8 +228,10 @@ class Store:
                 except BaseException as exc:  # noqa: BLE001 - raised below, once every call has ended
                     failures[index] = exc
 
-        clients = [self.new_client() for _ in range(min(len(calls), SIDE_BY_SIDE) - 1)]
+        clients: list[Client] = []
         try:
+            for _ in range(min(len(calls), SIDE_BY_SIDE) - 1):  # opened here: closed below if a later one fails
+                clients.append(self.new_client())
             with ThreadPoolExecutor(len(clients) + 1, thread_name_prefix="biztrace-side") as pool:
                 lanes = [pool.submit(lane, self)] + [pool.submit(lane, Store(self.address, c)) for c in clients]
             for done in lanes:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import grpc
 import pytest
@@ -155,7 +154,8 @@ def test_calls_beyond_the_workers_wait_for_one():
         for thread in calls:
             thread.start()
         wait_for(lambda: len(batcher._inflight) == workers)  # the workers' calls, waiting for the writer
-        time.sleep(0.5)  # the others reach the server (and, with too little room, are refused)
+        # every call has reached the server: taken (waiting for a worker), or refused with too little room
+        wait_for(lambda: server._state.active_rpc_count + len(errors) == taken)
         refused = _try(port, "O-Q-extra")
         assert refused is not None and refused.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
         assert [error.code() for error in errors] == []
