@@ -19,8 +19,10 @@ and SQLite (``.sqlite``). ClickHouse shapes every row (``sql/ocel_*.sql``, the J
 the JSON form); this module streams them block by block into the file, so Python's memory stays
 bounded by a block, not by the log. The objects are computed into a Memory table by a second client
 while the events are written (ClickHouse works while Python writes). The SQLite form's keyed tables
-are WITHOUT ROWID and filled in key order, in one transaction without a journal. The file appears
-complete or not at all (written aside, then renamed).
+are WITHOUT ROWID and filled in key order, in one transaction without a journal; on an embedded
+store, ClickHouse itself writes the objects' relationships and attribute changes into a second SQLite
+file meanwhile (its writing holds no Python lock), copied in at the end. The file appears complete or
+not at all (written aside, then renamed).
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from itertools import groupby
 from operator import itemgetter
 from pathlib import Path
 from string import Template
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from clickhouse_connect.driver.exceptions import ClickHouseError
 from pydantic import BaseModel, Field
@@ -77,6 +79,12 @@ _INITIAL_TIME = "1970-01-01 00:00:00"
 _SQL = resources.files("biztrace.readmodel") / "sql"
 _OBJECTS_TABLE = "SELECT * FROM {db:Identifier}.{objects:Identifier}"
 """The objects of the window, once :func:`_objects_aside` has computed them (a subquery of the queries reading them)."""
+
+_CONTROL = "[\\x00-\\x1F\\x7F]"
+"""An ASCII control character (a re2 class): ClickHouse's SQLite writer escapes some of them."""
+
+_Statement = Callable[[], tuple[str, dict[str, object]]]
+"""A statement and its parameters, asked for when it is due (its parameters may wait on a table being built)."""
 
 Progress = Callable[[str, int], None]
 """Called with (phase, rows) after each block is written; phase is ``events`` or ``objects``."""
@@ -299,41 +307,151 @@ def _quote(identifier: str) -> str:
 def _write_sqlite(store, parameters, event_types, object_types, path: Path, progress: Progress) -> dict:
     """Create the tables, then fill each from the rows ClickHouse shapes and sorts (sql/ocel_sqlite_rows.sql),
     block by block, in one transaction with no journal (the file is renamed into place only when complete);
-    the objects are computed meanwhile (:func:`_objects_aside`)."""
+    the objects are computed meanwhile (:func:`_objects_aside`), then their relationships and attribute
+    changes written by ClickHouse while Python writes the events and their relationships (:func:`_tables_aside`)."""
     path.unlink(missing_ok=True)
     statements = _sqlite_rows()
-    with _objects_aside(store, parameters) as objects_table, _sqlite(path) as db:
+    event_tables = _table_names(sorted(event_types))
+    object_names = _table_names(sorted(object_types))
+    object_tables = {kind: f"object_{name}" for kind, name in object_names.items()}
+
+    def create(db: sqlite3.Connection) -> dict[str, tuple[str, Callable]]:
         db.executescript(_query("ocel_sqlite.sql"))
-        event_tables = _table_names(sorted(event_types))
-        object_tables = _table_names(sorted(object_types))
-        db.executemany("INSERT INTO event_map_type VALUES (?, ?)", event_tables.items())
-        db.executemany("INSERT INTO object_map_type VALUES (?, ?)", object_tables.items())
-        by_event_type = {
-            kind: _typed_table(db, f"event_{event_tables[kind]}", names, EVENT_ATTRIBUTES, event=True)
-            for kind, names in event_types.items()
-        }
         for kind, names in object_types.items():
-            _typed_table(db, f"object_{object_tables[kind]}", names, OBJECT_ATTRIBUTES)
-        events = 0
-        for columns in _columns(store, statements["events"], parameters):
-            _by_type(db, columns, by_event_type)
-            events += len(columns[0])
-            progress("events", len(columns[0]))
-        for kind in event_types:
-            db.execute(f"INSERT INTO event SELECT ocel_id, ? FROM {_quote(f'event_{event_tables[kind]}')}", (kind,))
-        event_object = _fill(db, store, statements["event_object"], parameters, "event_object", 3)
-        scoped = {**parameters, "objects": objects_table()}
-        _fill(db, store, statements["object"], scoped, "object", 2, lambda rows: progress("objects", rows))
-        for kind in object_types:  # each object's initial row: no changed field, no values
-            db.execute(f"INSERT INTO {_quote(f'object_{object_tables[kind]}')} (ocel_id, ocel_time) "
-                       "SELECT ocel_id, ? FROM object WHERE ocel_type = ?", (_INITIAL_TIME, kind))  # fmt: skip
-        for columns in _columns(store, statements["object_changes"], scoped):
-            _changes(db, columns, object_tables)
-        object_object = _fill(db, store, statements["object_object"], scoped, "object_object", 3)
+            _typed_table(db, object_tables[kind], names, OBJECT_ATTRIBUTES)
+        return {kind: _typed_table(db, f"event_{event_tables[kind]}", names, EVENT_ATTRIBUTES, event=True)
+                for kind, names in event_types.items()}  # fmt: skip
+
+    def objects() -> dict[str, object]:
+        return {**parameters, "objects": objects_table()}
+
+    aside = {"object_object": _Aside(lambda: (statements["object_object"], objects()), 3, "concat(id, target)")}
+    for kind, names in object_types.items():
+        if names:  # a type whose hops reported no attribute has no changes
+            changes = _changes_sql(statements["object_changes"], names)
+            aside[object_tables[kind]] = _Aside(
+                lambda changes=changes, kind=kind: (changes, {**objects(), "type": kind}),
+                3 + len(names), _produced(names),
+            )  # fmt: skip
+    with _objects_aside(store, parameters) as objects_table, _sqlite(path) as db:
+        by_event_type = create(db)
+        with _tables_aside(store, db, path, aside, create) as written:
+            db.executemany("INSERT INTO event_map_type VALUES (?, ?)", event_tables.items())
+            db.executemany("INSERT INTO object_map_type VALUES (?, ?)", object_names.items())
+            events = 0
+            for columns in _columns(store, statements["events"], parameters):
+                _by_type(db, columns, by_event_type)
+                events += len(columns[0])
+                progress("events", len(columns[0]))
+            for kind in event_types:
+                db.execute(f"INSERT INTO event SELECT ocel_id, ? FROM {_quote(f'event_{event_tables[kind]}')}", (kind,))
+            event_object = _fill(db, store, statements["event_object"], parameters, "event_object", 3)
+            _fill(db, store, statements["object"], objects(), "object", 2, lambda rows: progress("objects", rows))
+            for kind in object_types:  # each object's initial row: no changed field, no values (then its changes)
+                db.execute(f"INSERT INTO {_quote(object_tables[kind])} (ocel_id, ocel_time) "
+                           "SELECT ocel_id, ? FROM object WHERE ocel_type = ?", (_INITIAL_TIME, kind))  # fmt: skip
+            expected = {"object_object": 0}
+            for kind, changes, pairs in store.client.query(
+                _query("ocel_sqlite_counts.sql"), parameters=objects()
+            ).result_rows:
+                expected[object_tables[kind]] = changes
+                expected["object_object"] += pairs
+            counted = written(expected)
         by_type = dict(db.execute("SELECT ocel_type, count() FROM object GROUP BY ocel_type").fetchall())
         db.commit()
     return {"events": events, "objects": sum(by_type.values()), "objects_by_type": by_type,
-            "event_object": event_object, "object_object": object_object}  # fmt: skip
+            "event_object": event_object, "object_object": counted["object_object"]}  # fmt: skip
+
+
+def _changes_sql(changes: str, names: list[str]) -> str:
+    """The attribute changes of one object type (parameter ``type``) as the rows of its table: id, time,
+    changed field, then one column per attribute in ``names``, holding the value when it is the field."""
+    values = "".join(
+        f", if(field = '{a}', {'number' if OBJECT_ATTRIBUTES[a] == 'float' else 'text'}, NULL) AS {a}" for a in names
+    )
+    return f"SELECT id, time, field{values} FROM ({changes})"
+
+
+def _produced(names: list[str]) -> str:
+    """The text producers wrote in a change row of an object type with ``names``: its id and text values."""
+    return "concat(id" + "".join(f", ifNull({a}, '')" for a in names if OBJECT_ATTRIBUTES[a] == "string") + ")"
+
+
+class _Aside(NamedTuple):
+    """A table :func:`_tables_aside` writes: its rows' statement and parameters (asked for when due: they may
+    wait on a table being built), how many columns its rows have, and the text of a row that producers
+    wrote (a ClickHouse expression: an event id is the span's ids in hex, a qualifier or a changed field
+    one of biztrace's own words)."""
+
+    statement: _Statement
+    width: int
+    produced: str
+
+
+@contextmanager
+def _tables_aside(
+    store: Store, db: sqlite3.Connection, path: Path, tables: dict[str, _Aside],
+    create: Callable[[sqlite3.Connection], object],
+) -> Iterator[Callable[[dict[str, int]], dict[str, int]]]:  # fmt: skip
+    """The tables that wait on the window's objects (their relationships and attribute changes: 2.5M of the
+    4M rows of a day of 100k orders) written while Python writes the others (the events and theirs).
+
+    On an embedded store ClickHouse writes them, one after the other in a thread, into a SQLite file of
+    their own beside the log (made by ``create``, as the log; ClickHouse's ``sqlite`` table function: its
+    writing holds no Python lock, where binding rows in Python does); yields a function that waits for
+    it, copies each table's rows into the log inside SQLite (a fraction of binding them) and returns how
+    many each holds. ClickHouse writes SQL text in which a tab, a newline and four other control
+    characters would arrive as backslash escapes: it leaves out every row whose produced text has a
+    control character, and when a table holds fewer rows than the function is told to expect, those rows
+    are read again and written from Python (with keys and values as producers send them, there are
+    none). A server cannot write to this machine's disk: there the function writes every row from
+    Python, as the other tables."""
+    if not store.address.embedded:
+        yield lambda expected: {
+            name: _fill(db, store, *t.statement(), _quote(name), t.width) for name, t in tables.items()
+        }
+        return
+    aside = path.with_name(f"{path.name}.aside")
+    with _sqlite(aside) as created:
+        create(created)
+    db.execute("ATTACH DATABASE ? AS aside", (str(aside),))  # before the log's transaction begins
+    client = store.new_client()
+    failed: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            for table, t in tables.items():
+                sql, parameters = t.statement()
+                client.command(f"INSERT INTO FUNCTION sqlite({{aside:String}}, {{table:String}}) "
+                               f"SELECT * FROM ({sql}) WHERE NOT match({t.produced}, {{control:String}})",
+                               parameters={**parameters, "aside": str(aside), "table": table,
+                                           "control": _CONTROL})  # fmt: skip
+        except BaseException as exc:  # raised in the caller's thread by copy()
+            failed.append(exc)
+
+    thread = threading.Thread(target=write, name="ocel-aside", daemon=True)
+    thread.start()
+
+    def copy(expected: dict[str, int]) -> dict[str, int]:
+        thread.join()
+        if failed:
+            raise failed[0]
+        counts = {}
+        for table, t in tables.items():
+            counts[table] = db.execute(f"INSERT INTO {_quote(table)} SELECT * FROM aside.{_quote(table)}").rowcount
+            if counts[table] < expected[table]:  # rows with a control character were left to Python
+                sql, parameters = t.statement()
+                held = f"SELECT * FROM ({sql}) WHERE match({t.produced}, {{control:String}})"
+                counts[table] += _fill(db, store, held, {**parameters, "control": _CONTROL}, _quote(table), t.width)
+        return counts
+
+    try:
+        yield copy
+    finally:
+        thread.join()
+        client.close()
+        for leftover in (aside, aside.with_name(f"{aside.name}-journal")):
+            leftover.unlink(missing_ok=True)
 
 
 @contextmanager
@@ -351,7 +469,6 @@ def _sqlite(path: Path) -> Iterator[sqlite3.Connection]:
 
 
 _TYPE = itemgetter(1)
-_TYPE_FIELD = itemgetter(1, 3)
 
 
 def _sqlite_rows() -> dict[str, str]:
@@ -380,19 +497,10 @@ def _by_type(db, columns: Sequence[Sequence[object]], tables: dict[str, tuple[st
         db.executemany(insert, map(values, run))
 
 
-def _changes(db, columns: Sequence[Sequence[object]], tables: dict[str, str]) -> None:
-    """Insert each run of changes of one attribute of one type (columns 1 and 3) into that type's table:
-    (id, time, changed field, the value: column 4 if text, 5 if a number)."""
-    for (kind, field), run in groupby(zip(*columns, strict=True), _TYPE_FIELD):
-        value = 5 if OBJECT_ATTRIBUTES.get(field) == "float" else 4
-        db.executemany(f"INSERT INTO {_quote(f'object_{tables[kind]}')} (ocel_id, ocel_time, ocel_changed_field, "
-                       f"{_quote(field)}) VALUES (?, ?, ?, ?)", map(itemgetter(0, 2, 3, value), run))  # fmt: skip
-
-
 def _typed_table(db, table, names, declared, event: bool = False) -> tuple[str, Callable] | None:
     """Create the per-type table with ``names`` as attribute columns. An event table's rows are inserted
     whole: returns its insert statement and the getter of its values from a row (id, type, time, the
-    declared attributes); an object table is filled by :func:`_changes`."""
+    declared attributes); an object table is filled from :func:`_changes_sql`'s rows."""
     columns = "".join(f", {_quote(a)} {_SQLITE_TYPES[declared[a]]}" for a in names)
     if not event:
         db.execute(f"CREATE TABLE {_quote(table)} (ocel_id TEXT REFERENCES object (ocel_id), ocel_time TIMESTAMP, "

@@ -1,5 +1,5 @@
 -- The rows of an OCEL 2.0 SQLite log, one statement per table it fills, each separated by a line
--- '-- table: NAME', each in the order of the table's key (SQLite appends to its b-tree instead of
+-- '-- table: NAME', each in the order of the table's key if it has one (SQLite appends to its b-tree instead of
 -- inserting all over it). {objects} is a table holding ocel_objects.sql's rows for the window.
 -- table: events
 -- One row per event, by type then id: the rows of one event_<type> table come in one run (the
@@ -21,14 +21,16 @@ ARRAY JOIN sorted_keys AS key
 -- table: object
 SELECT id, type FROM {db:Identifier}.{objects:Identifier} ORDER BY id
 -- table: object_changes
--- One row per change of an object's attribute, with its value as text (status, currency) or number
--- (amount, quantity), by type and attribute: the changes of one attribute of one type come in one run.
-SELECT id, type, attribute.4 AS time, attribute.1 AS field,
+-- One row per change of an attribute of an object of the type {type}, with its value as text (status,
+-- currency) or number (amount, quantity), by attribute (ocel.py spreads the values into the columns of
+-- the type's table; ClickHouse writes them while Python writes the other tables).
+SELECT id, attribute.4 AS time, attribute.1 AS field,
        if(attribute.1 IN ('amount', 'quantity'), NULL, attribute.2) AS text,
        if(attribute.1 IN ('amount', 'quantity'), toFloat64OrNull(attribute.2), NULL) AS number
 FROM {db:Identifier}.{objects:Identifier}
 ARRAY JOIN attributes AS attribute
-ORDER BY type, field
+WHERE type = {type:String}
+ORDER BY field
 -- table: object_object
 SELECT id, relationship.1 AS target, relationship.2 AS qualifier
 FROM {db:Identifier}.{objects:Identifier}
