@@ -39,7 +39,8 @@ page = st.navigation(visible, position="sidebar" if isinstance(signed_in, auth.U
 user = ui.signed_in_user()
 config = ui.load_config()
 ui.check_store()
-ui.sidebar_filters(config)
-st.sidebar.caption(f"Signed in as **{ui.literal(user.name)}** ({', '.join(user.roles)})")
-st.sidebar.button("Sign out", on_click=ui.sign_out)
-page.run()
+with data.script_lane():  # this run's own client: another session's statements do not hold it up
+    ui.sidebar_filters(config)
+    st.sidebar.caption(f"Signed in as **{ui.literal(user.name)}** ({', '.join(user.roles)})")
+    st.sidebar.button("Sign out", on_click=ui.sign_out)
+    page.run()

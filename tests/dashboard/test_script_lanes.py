@@ -1,0 +1,64 @@
+"""Sessions do not wait on each other's statements: each script run reads through a client of its own."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from biztrace.dashboard import data
+
+LONG = "SELECT sleep(2) AS biztrace_lane_test_long"
+RUNNING = ("SELECT count() AS running FROM system.processes "
+           "WHERE query LIKE '%biztrace_lane_test_long%' AND query NOT LIKE '%system.processes%'")  # fmt: skip
+
+
+def test_a_quick_statement_is_not_held_up_by_another_runs_long_one(populated) -> None:
+    _, store = populated
+    data.share_store(store)
+    try:
+        long_started = threading.Event()
+        seen: list[int] = []
+        failures: list[BaseException] = []
+
+        def long_run() -> None:
+            try:
+                with data.script_lane():
+                    long_started.set()
+                    data.query_df(LONG, {})  # a heavy page, as far as a client can tell
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                failures.append(exc)
+
+        def quick_run() -> None:
+            try:
+                long_started.wait(10)
+                time.sleep(0.3)  # the long statement under way
+                with data.script_lane():
+                    # answered while the other run's statement still runs: with one client for every
+                    # session, this statement would wait for it to end and find it gone
+                    seen.append(int(data.query_df(RUNNING, {}).running[0]))
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                failures.append(exc)
+
+        threads = [threading.Thread(target=long_run), threading.Thread(target=quick_run)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert not failures, failures
+        assert seen == [1]
+    finally:
+        data.share_store(None)
+
+
+def test_a_run_reuses_an_idle_client_and_a_replaced_store_closes_them(populated) -> None:
+    _, store = populated
+    data.share_store(store)
+    try:
+        with data.script_lane() as first:
+            assert data.store() is first and first.client is not store.client
+        assert data.store() is store  # the run is over: this thread reads the shared store again
+        with data.script_lane() as second:
+            assert second.client is first.client  # the idle one, not a new one each run
+    finally:
+        data.share_store(None)
+    assert data._idle.empty()
