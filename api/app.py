@@ -35,7 +35,7 @@ from biztrace.readmodel.overview import alert_status
 from biztrace.readmodel.scorecards import Dimension, Scorecards, scorecards
 from biztrace.readmodel.transactions import Transaction, transactions
 from biztrace.readmodel.variants import Variants, variants
-from biztrace.store import Store, StoreError, schema
+from biztrace.store import RoutedStore, Store, StoreError, schema
 
 logger = logging.getLogger(__name__)
 
@@ -168,6 +168,22 @@ class StoreStatus(BaseModel):
     migrations: list[schema.MigrationStatus]
 
 
+class _OwnClient:
+    """ASGI middleware: every HTTP request, its streamed body included, runs on a client of its own
+    (:meth:`RoutedStore.route`), so one caller's long export or figure does not hold up another's lookup."""
+
+    def __init__(self, app, store: RoutedStore) -> None:
+        self.app = app
+        self.store = store
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        with self.store.route():
+            await self.app(scope, receive, send)
+
+
 def build_app(
     store: Store,
     config: AlertsConfig | Callable[[], AlertsConfig],
@@ -177,6 +193,7 @@ def build_app(
     """The API over one store. ``config``: the configuration, or a function returning the current one.
     ``replay_sender``: what sends a replay to the middleware (the process wiring gives the real one)."""
     current_config = config if callable(config) else (lambda: config)
+    store = RoutedStore(store)  # each request's statements on a client of its own (_OwnClient)
     app = FastAPI(
         title="biztrace API",
         version="1",
@@ -185,6 +202,8 @@ def build_app(
         docs_url=f"{PREFIX}/docs",
         redoc_url=None,
     )
+
+    app.add_middleware(_OwnClient, store=store)
 
     def principal(request: Request) -> Principal:
         header = request.headers.get("Authorization", "")

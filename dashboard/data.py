@@ -16,9 +16,7 @@ total: the page footer and the benchmark read it to separate query time from the
 
 from __future__ import annotations
 
-import contextlib
 import os
-import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -27,7 +25,6 @@ from pathlib import Path
 from typing import TypeVar
 
 import pandas as pd
-from clickhouse_connect.driver.client import Client
 
 from biztrace import config as alerts_config
 from biztrace.config import AlertsConfig
@@ -35,33 +32,17 @@ from biztrace.store import Store, connect
 
 T = TypeVar("T")
 
-RUNS_AT_ONCE = 8
-"""Script runs that read at once, each on a client of its own; another run waits for a client to be free."""
-
 _shared: Store | None = None
 _opened: dict[str, Store] = {}
 _lock = threading.Lock()
 _timing = threading.local()
 _lane = threading.local()  # the store a script run (script_lane) or a call of side_by_side reads, in its thread
-_idle: queue.LifoQueue = queue.LifoQueue()  # clients of script runs that ended: (store they view, client)
-_runs = threading.BoundedSemaphore(RUNS_AT_ONCE)
 
 
 def share_store(store: Store | None) -> None:
     """Make the dashboard use this process's already open store (``biztrace up``)."""
     global _shared
     _shared = store
-    _close_idle()
-
-
-def _close_idle() -> None:
-    while True:
-        try:
-            _, client = _idle.get_nowait()
-        except queue.Empty:
-            return
-        with contextlib.suppress(Exception):
-            client.close()
 
 
 def store() -> Store:
@@ -82,37 +63,14 @@ def store() -> Store:
 @contextmanager
 def script_lane() -> Iterator[Store]:
     """While the block runs, :func:`store` in this thread is a view of the store with a client of its own
-    (an idle one of an earlier run, else a new one, ~10 ms): the statements of this script run do not
-    wait on another session's. At most :data:`RUNS_AT_ONCE` runs hold one; yields the view (the shared
-    store itself when no other client can be opened now)."""
-    base = store()
-    with _runs:
-        client = _client_for(base)
-        if client is None:
-            yield base
-            return
-        _lane.store = Store(base.address, client)
+    (:meth:`Store.borrowed`): the statements of this script run do not wait on another session's;
+    yields the view."""
+    with store().borrowed() as view:
+        _lane.store = view
         try:
-            yield _lane.store
+            yield view
         finally:
             _lane.store = None
-            _idle.put((base, client))
-
-
-def _client_for(base: Store) -> Client | None:
-    """An idle client of ``base``'s (those of a store since replaced are closed on the way), else a new one."""
-    while True:
-        try:
-            viewed, idle = _idle.get_nowait()
-        except queue.Empty:
-            try:
-                return base.new_client()
-            except Exception:  # noqa: BLE001 - none now: the run reads through the shared client
-                return None
-        if viewed is base:
-            return idle
-        with contextlib.suppress(Exception):
-            idle.close()
 
 
 def side_by_side(calls: Sequence[Callable[[], T]]) -> list[T]:

@@ -16,12 +16,15 @@ until it closes the store cleanly: found at start-up, it means that holder died.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import fcntl
 import os
+import queue
 import threading
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -35,6 +38,9 @@ T = TypeVar("T")
 
 SIDE_BY_SIDE = max(2, os.cpu_count() or 2)
 """The most lanes :meth:`Store.side_by_side` runs calls on at once (each lane one client)."""
+
+LENT_AT_ONCE = 8
+"""The most views :meth:`Store.borrowed` lends at once, each with a client of its own."""
 
 DEFAULT_STORE = "chdb:data"
 """The embedded store in ``./data``, used when no ``--store`` is given."""
@@ -123,6 +129,36 @@ class Store:
         self.previous_holder_died = previous_holder_died
         """True when the last process that held this embedded directory died without closing it."""
         self._closed = False
+        self._idle: queue.LifoQueue[Client] = queue.LifoQueue()  # clients lent by borrowed() and given back
+        self._lending = threading.BoundedSemaphore(LENT_AT_ONCE)
+
+    @contextmanager
+    def borrowed(self, wait: bool = True) -> Iterator[Store]:
+        """A view of this store with a client of its own while the block runs (one lent before and given
+        back, else a new one, ~10 ms), for a caller whose statements must not wait behind another's on
+        this store's one client: a dashboard session's script run, an API request. At most
+        :data:`LENT_AT_ONCE` at once: another caller waits for one to be given back (``wait=False``: it
+        gets this store itself, as it does when no other client can be opened)."""
+        if not self._lending.acquire(blocking=wait):
+            yield self
+            return
+        try:
+            try:
+                client = self._idle.get_nowait()
+            except queue.Empty:
+                try:
+                    client = self.new_client()
+                except Exception:  # noqa: BLE001 - no client of its own now: the caller shares this one
+                    client = None
+            if client is None:
+                yield self
+                return
+            try:
+                yield Store(self.address, client)
+            finally:
+                self._idle.put(client)
+        finally:
+            self._lending.release()
 
     def new_client(self) -> Client:
         """Another client on the same store, for a thread that must not wait on this one."""
@@ -267,6 +303,9 @@ class Store:
         self._closed = True
         with contextlib.suppress(Exception):
             self.client.close()
+        while not self._idle.empty():
+            with contextlib.suppress(Exception):
+                self._idle.get_nowait().close()
         if self.address.embedded and self.address.path is not None:
             _release(self.address.path)
 
@@ -275,6 +314,48 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_ROUTE: contextvars.ContextVar[Store | None] = contextvars.ContextVar("biztrace_store_route", default=None)
+
+
+class RoutedStore(Store):
+    """A store whose statements go through the client of the view the current context borrowed
+    (:meth:`route`), else through its base's: code written against one store (the API's handlers) gets
+    a client of its own per request without passing it around. Closing it closes nothing (the base's
+    owner closes the base)."""
+
+    def __init__(self, base: Store) -> None:
+        super().__init__(base.address, base.client, base.previous_holder_died)
+        self.base = base
+
+    @property  # type: ignore[override]
+    def client(self) -> Client:
+        view = _ROUTE.get()
+        return view.client if view is not None else self.base.client
+
+    @client.setter
+    def client(self, value: Client) -> None:  # Store.__init__ sets the base's: read through the base instead
+        pass
+
+    @contextmanager
+    def route(self) -> Iterator[None]:
+        """While the block runs, this context's statements use a view borrowed from the base
+        (:meth:`Store.borrowed`, without waiting: when every client is lent, the base's own)."""
+        with self.base.borrowed(wait=False) as view:
+            token = _ROUTE.set(view)
+            try:
+                yield
+            finally:
+                _ROUTE.reset(token)
+
+    def side_by_side(self, calls: Sequence[Callable[[Store], T]]) -> list[T]:
+        """As :meth:`Store.side_by_side`, its first lane on this context's client (lanes run in threads of
+        their own, outside this context)."""
+        return Store(self.address, self.client).side_by_side(calls)
+
+    def close(self) -> None:
+        pass
 
 
 def connect(dsn: str, *, create_database: bool = True) -> Store:

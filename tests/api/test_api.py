@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import threading
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -304,3 +306,23 @@ def test_the_cli_asks_the_holders_api_to_comment_and_postpone_with_its_exit_code
     with pytest.raises(CommandFailed) as missing:
         send(ExceptionsComment(key="NOPE", by="dora", text="x"), "comment")
     assert missing.value.code == 1
+
+
+def test_a_request_is_not_held_up_by_a_long_statement_on_the_stores_client(api):
+    """Each request runs on a client of its own (the store's is busy here, as with another caller's export)."""
+    _, store, _, _ = api
+    busy = threading.Thread(target=lambda: store.client.query("SELECT sleep(2) AS biztrace_api_test_long"))
+    busy.start()
+    try:
+        time.sleep(0.3)  # the long statement under way
+        assert _get(api, "/api/v1/status").status_code == 200
+        watcher = store.new_client()
+        try:
+            [[running]] = watcher.query("SELECT count() FROM system.processes WHERE query LIKE "
+                                        "'%biztrace_api_test_long%' AND query NOT LIKE '%system.processes%'"
+                                        ).result_rows  # fmt: skip
+        finally:
+            watcher.close()
+        assert running == 1  # answered while the long statement still ran: it did not wait for it
+    finally:
+        busy.join(30)

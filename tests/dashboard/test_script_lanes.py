@@ -50,7 +50,7 @@ def test_a_quick_statement_is_not_held_up_by_another_runs_long_one(populated) ->
         data.share_store(None)
 
 
-def test_a_run_reuses_an_idle_client_and_a_replaced_store_closes_them(populated) -> None:
+def test_a_run_reads_through_a_client_given_back_by_an_earlier_run(populated) -> None:
     _, store = populated
     data.share_store(store)
     try:
@@ -58,7 +58,6 @@ def test_a_run_reuses_an_idle_client_and_a_replaced_store_closes_them(populated)
             assert data.store() is first and first.client is not store.client
         assert data.store() is store  # the run is over: this thread reads the shared store again
         with data.script_lane() as second:
-            assert second.client is first.client  # the idle one, not a new one each run
+            assert second.client is first.client  # given back and lent again, not a new one each run
     finally:
         data.share_store(None)
-    assert data._idle.empty()
