@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import http.client
 import json
+import threading
+import time
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
@@ -93,3 +95,26 @@ def test_any_key_a_span_can_carry_is_found_over_http(start_collector):
     for key in keys:
         status, body = _call(collector.ports.http, "GET", f"/api/v1/keys/{quote(key, safe='')}")
         assert status == 200 and json.loads(body)["key"] == key and len(json.loads(body)["hops"]) == 1
+
+
+def test_a_key_lookup_does_not_wait_behind_a_statement_on_the_writers_client(start_collector):
+    """The store's own client is the first writer's (inserts, under load): a lookup borrows another."""
+    collector = start_collector()
+    port = collector.ports.http
+    assert _call(port, "POST", "/v1/traces", _orders(3), PROTO)[0] == 200
+    busy = threading.Thread(target=lambda: collector.store.client.query("SELECT sleep(2) AS biztrace_writer_busy"))
+    busy.start()
+    try:
+        time.sleep(0.3)  # the long statement under way
+        status, body = _call(port, "GET", "/api/v1/keys/O-SECRET")
+        assert status == 200 and json.loads(body)["found"]
+        watcher = collector.store.new_client()
+        try:
+            [[running]] = watcher.query("SELECT count() FROM system.processes WHERE query LIKE "
+                                        "'%biztrace_writer_busy%' AND query NOT LIKE '%system.processes%'"
+                                        ).result_rows  # fmt: skip
+        finally:
+            watcher.close()
+        assert running == 1  # answered while the writer's client was still busy
+    finally:
+        busy.join(30)
