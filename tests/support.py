@@ -207,3 +207,17 @@ class Producers:
     def shutdown(self) -> None:
         for provider in self._providers.values():
             provider.shutdown()
+
+
+def statements_running(store: Store, marker: str) -> int:
+    """How many statements whose text holds ``marker`` the store is running now (asked on a client of its own)."""
+    watcher = store.new_client()
+    try:
+        [[running]] = watcher.query(
+            "SELECT count() FROM system.processes "
+            "WHERE query LIKE {pattern:String} AND query NOT LIKE '%system.processes%'",
+            parameters={"pattern": f"%{marker}%"},
+        ).result_rows
+    finally:
+        watcher.close()
+    return int(running)
