@@ -394,7 +394,7 @@ def _tables_aside(
     create: Callable[[sqlite3.Connection], object],
 ) -> Iterator[Callable[[dict[str, int]], dict[str, int]]]:  # fmt: skip
     """The tables that wait on the window's objects (their relationships and attribute changes: 2.5M of the
-    4M rows of a day of 100k orders) written while Python writes the others (the events and theirs).
+    6.6M rows of a day of 100k orders) written while Python writes the others (the events and theirs).
 
     On an embedded store ClickHouse writes them, one after the other in a thread, into a SQLite file of
     their own beside the log (made by ``create``, as the log; ClickHouse's ``sqlite`` table function: its
