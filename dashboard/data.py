@@ -64,7 +64,11 @@ def store() -> Store:
 def script_lane() -> Iterator[Store]:
     """While the block runs, :func:`store` in this thread is a view of the store with a client of its own
     (:meth:`Store.borrowed`): the statements of this script run do not wait on another session's;
-    yields the view."""
+    yields the view. Inside a run's block (a fragment drawn by the full run), the run's view."""
+    current = getattr(_lane, "store", None)
+    if current is not None:  # in this thread's run already (a fragment drawn by the full run): its view
+        yield current
+        return
     with store().borrowed() as view:
         _lane.store = view
         try:

@@ -8,8 +8,10 @@ around it does not re-query ClickHouse.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -335,6 +337,23 @@ def _dimensions(_period: float) -> dict[str, list[str]]:
 def run_every() -> int | None:
     """The fragment refresh interval, or None when the reader turned auto-refresh off."""
     return refresh_s() if st.session_state.get("auto_refresh", True) else None
+
+
+def refreshed(body: Callable[[], None]) -> Callable[[], None]:
+    """``body`` as a Streamlit fragment rerun every refresh interval (:func:`run_every`), each rerun in a
+    lane of its own (:func:`in_lane`: a fragment's rerun does not pass through app.py's)."""
+    return st.fragment(run_every=run_every())(in_lane(body))
+
+
+def in_lane(body: Callable[[], None]) -> Callable[[], None]:
+    """``body`` run on a client of its own (:func:`data.script_lane`; inside a run's lane, the run's)."""
+
+    @functools.wraps(body)
+    def run() -> None:
+        with data.script_lane():
+            body()
+
+    return run
 
 
 def footer() -> None:

@@ -47,7 +47,7 @@ def _status_text(row: queries.AlertRow, coloured: bool = False) -> str:
     return text
 
 
-@st.fragment(run_every=ui.run_every())
+@ui.refreshed
 def current() -> None:
     rows, _, hidden = queries.alert_rows(config, filters)
     if done := st.session_state.pop("a_done", None):

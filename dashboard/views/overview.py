@@ -76,7 +76,7 @@ def _breakdown(groups, label: str, target: float) -> list[dict]:
     ]
 
 
-@st.fragment(run_every=ui.run_every())
+@ui.refreshed
 def body() -> None:
     at = ui.tick()
     figures, previous = _figures(filters.model_dump_json(), at)

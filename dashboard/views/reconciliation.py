@@ -21,7 +21,7 @@ def _report(filters_json: str, at) -> tuple[dict[str, pd.DataFrame], dict[str, l
     return {name: pd.DataFrame([row.model_dump() for row in rows]) for name, rows in report.items()}, rates
 
 
-@st.fragment(run_every=ui.run_every())
+@ui.refreshed
 def body() -> None:
     report, rates = _report(filters.model_dump_json(), ui.tick())
     st.title("Reconciliation")

@@ -61,3 +61,33 @@ def test_a_run_reads_through_a_client_given_back_by_an_earlier_run(populated) ->
             assert second.client is first.client  # given back and lent again, not a new one each run
     finally:
         data.share_store(None)
+
+
+def test_a_lane_inside_a_run_is_the_runs_own(populated) -> None:
+    """A fragment drawn by the full run enters the lane again: it reads through the run's client, and
+    borrows no other (one that nobody would give back)."""
+    _, store = populated
+    data.share_store(store)
+    try:
+        with data.script_lane() as run:
+            with data.script_lane() as fragment:
+                assert fragment is run and data.store() is run
+            assert data.store() is run  # leaving the inner block does not end the run's lane
+        assert data.store() is store
+    finally:
+        data.share_store(None)
+
+
+def test_a_refreshed_fragment_reruns_on_a_client_of_its_own(populated) -> None:
+    """``ui.refreshed`` bodies (the Overview, Alerts and Reconciliation) rerun without app.py: each rerun
+    borrows a client itself (``ui.in_lane``, the function the fragment reruns)."""
+    from biztrace.dashboard import ui
+
+    _, store = populated
+    data.share_store(store)
+    seen = []
+    try:
+        ui.in_lane(lambda: seen.append(data.store()))()  # what ui.refreshed's timed rerun calls, outside any lane
+        assert seen[0] is not store and seen[0].client is not store.client
+    finally:
+        data.share_store(None)
