@@ -18,6 +18,8 @@ from .conftest import SINCE, UNTIL
 
 CONTROL = "\t\n\r\x08\x0c\x00\x01\x7f"
 """Control characters: ClickHouse's SQLite writer would turn the first six into backslash escapes."""
+ODD = "-\\n\\'\"'é☃𝄞"
+"""No control character, so ClickHouse writes it: a backslash before n and before a quote, quotes, non-ASCII."""
 
 
 def _through_python(store: Store) -> Store:
@@ -56,8 +58,8 @@ def test_keys_and_values_with_control_characters_arrive_as_sent(control_producer
     order, customer, sku, status = f"SO{CONTROL}1", f"C\t{CONTROL}", f"SKU\n{CONTROL}", f"new{CONTROL}"
     captured = {"biz.stage": "order.captured", "biz.status": status, "biz.amount": 12.5}
     p.span("shop", "capture", 1, **{"order.id": order, "customer.id": customer, "sku.ids": [sku], **captured})
-    p.span("shop", "capture", 2, **{"order.id": "SO-plain", "customer.id": "C-plain", "biz.stage": "order.captured",
-                                    "biz.status": "new"})  # fmt: skip
+    p.span("shop", "capture", 2, **{"order.id": f"SO{ODD}", "customer.id": f"C{ODD}", "biz.stage": "order.captured",
+                                    "biz.status": f"new{ODD}"})  # fmt: skip
     p.span("erp", "accept", 3, **{"order.id": order, "biz.stage": "order.accepted", "biz.status": "accepted"})
     store = p.flush()
     since, until = (T0 - timedelta(hours=1)).replace(tzinfo=None), (T0 + timedelta(hours=1)).replace(tzinfo=None)
@@ -65,16 +67,20 @@ def test_keys_and_values_with_control_characters_arrive_as_sent(control_producer
     summary = export_ocel(store, since, until, path)
     with sqlite3.connect(path) as db:
         assert {row[0] for row in db.execute("SELECT ocel_id FROM object")} == {
-            f"order:{order}", f"customer:{customer}", f"sku:{sku}", "order:SO-plain", "customer:C-plain"}  # fmt: skip
+            f"order:{order}", f"customer:{customer}", f"sku:{sku}", f"order:SO{ODD}", f"customer:C{ODD}"}  # fmt: skip
         targets = db.execute("SELECT ocel_target_id, ocel_qualifier FROM object_object WHERE ocel_source_id = ?",
                              (f"order:{order}",))  # fmt: skip
         assert set(targets) == {(f"customer:{customer}", "customer"), (f"sku:{sku}", "sku")}
         assert [r[0] for r in db.execute("SELECT status FROM object_order WHERE ocel_id = ? AND "
                                          "ocel_changed_field = 'status' ORDER BY ocel_time", (f"order:{order}",))] == [
             status, "accepted"]  # fmt: skip
+        odd = db.execute("SELECT ocel_target_id FROM object_object WHERE ocel_source_id = ?", (f"order:SO{ODD}",))
+        assert odd.fetchall() == [(f"customer:C{ODD}",)]
+        assert db.execute("SELECT status FROM object_order WHERE ocel_id = ? AND ocel_changed_field = 'status'",
+                          (f"order:SO{ODD}",)).fetchall() == [(f"new{ODD}",)]  # fmt: skip
         [[linked]] = db.execute("SELECT count() FROM event_object WHERE ocel_object_id = ?", (f"order:{order}",))
     assert linked == 2
-    assert summary.object_object == 3  # the plain order's customer too
+    assert summary.object_object == 3  # the odd order's customer too
     assert sorted(p.name for p in tmp_path.iterdir()) == ["control.sqlite"]
     python = tmp_path / "python.sqlite"
     export_ocel(_through_python(store), since, until, python)
