@@ -33,15 +33,6 @@ class Ports:
     grpc: int
 
 
-class _StoreView:
-    """A store seen through another client, so each writer thread has its own."""
-
-    def __init__(self, store: Store, client) -> None:
-        self.client = client
-        self.database = store.database
-        self.table = store.table
-
-
 class Collector:
     """Starts and stops everything ``biztrace collect`` runs.
 
@@ -108,7 +99,7 @@ class Collector:
         partitions = int(s.max_span_age_days + s.max_span_future_s / 86_400) + 3
         writers = [ClickHouseWriter(self.store, s.protobuf_schema, partitions)]
         for _ in range(s.writers - 1):
-            view = _StoreView(self.store, self.store.new_client())
+            view = Store(self.store.address, self.store.new_client())  # each writer thread a client of its own
             writers.append(ClickHouseWriter(view, s.protobuf_schema, partitions))
         self.batcher = Batcher(
             writers,
