@@ -62,6 +62,15 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1%}"
 
 
+def _change(now: float | None, before: float | None) -> str | None:
+    """The change of a share against the period before, in percentage points ("+1.2 pts"; None when
+    either is not measured): what the headline's arrow shows, green up, red down."""
+    if now is None or before is None:
+        return None
+    points = round((now - before) * 100, 1)
+    return f"{points:+.1f} pts" if points else "0.0 pts"
+
+
 def _breakdown(groups, label: str, target: float) -> list[dict]:
     return [
         {
@@ -104,13 +113,24 @@ def body() -> None:
     sla = figures.sla
     target = queries.sla_target(config, filters.process)
     adherence = figures.adherence_overall
+    prior_met, prior_measured = int(previous["met"].sum()), int(previous["measured"].sum())
+    prior = prior_met / prior_measured if prior_measured else None
+    change = _change(adherence.adherence, prior)
+    before = "" if prior is None else f". The change is against the period before, as long: {prior:.1%}, " \
+        f"{prior_met:,} of {prior_measured:,}."  # fmt: skip
     kpis[5].metric(
         "End-to-end SLA adherence",
         "n/a" if adherence.adherence is None else f"{adherence.adherence:.1%}",
+        delta=change,
+        delta_color="off" if change == "0.0 pts" else "normal",  # grey, not a green arrow, when nothing changed
+        delta_description=None if change is None else "vs the previous period",
         help=f"{adherence.met:,} of {adherence.measured:,} transactions started in {filters.label()} met "
         "their end-to-end SLA (stuck ones and those past the deadline count as missed; "
-        f"{adherence.pending:,} still within it are not counted)",
+        f"{adherence.pending:,} still within it are not counted){before}",
     )
+    # the counts beside the share: "0.0%" of 3 measured reads differently from 0.0% of 3,000
+    kpis[5].caption(f"{adherence.met:,} of {adherence.measured:,} measured · {adherence.pending:,} still within "
+                    "their SLA")  # fmt: skip
     for item in figures.finance:
         st.metric(
             f"{item['right']} within SLA after {item['left']} ({item['rule']})",
@@ -135,8 +155,6 @@ def body() -> None:
     _drill_down(event, at)
 
     st.subheader("Is it getting worse? End-to-end SLA adherence over time")
-    prior_met, prior_measured = int(previous["met"].sum()), int(previous["measured"].sum())
-    prior = prior_met / prior_measured if prior_measured else None
     st.caption(
         f"this period {_pct(adherence.adherence)} ({adherence.met:,} of {adherence.measured:,}) · previous period "
         f"{_pct(prior)} ({prior_met:,} of {prior_measured:,}) · target {target:.0%}"

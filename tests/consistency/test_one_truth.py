@@ -59,14 +59,19 @@ def _count(text: str) -> int:
     return int(text.replace(",", ""))
 
 
-def _sla_by_definition(surfaces: Surfaces, moment, only: str | None = None) -> tuple[int, int]:
-    """(met, measured) by the written definition (readmodel/figures.py), from the transactions' states."""
+def _sla_by_definition(
+    surfaces: Surfaces, moment, only: str | None = None, *, span: timedelta = SPAN, before: bool = False
+) -> tuple[int, int]:
+    """(met, measured) by the written definition (readmodel/figures.py), from the transactions' states at
+    ``moment``: of those started in the ``span`` before it, or (``before``) in the period as long before that."""
     config = surfaces.config
     met = measured = 0
-    start = (moment - SPAN).replace(tzinfo=None)
-    for tx in transactions(surfaces.store, config, moment, since=moment - SPAN):
+    since = moment - span * (2 if before else 1)
+    start, end = since.replace(tzinfo=None), (moment - span * before).replace(tzinfo=None)
+    for tx in transactions(surfaces.store, config, moment, since=since):
         process = config.processes[tx.process]
-        if only not in (None, tx.process) or process.end_to_end is None or tx.started_at < start:
+        if (only not in (None, tx.process) or process.end_to_end is None or tx.started_at < start
+                or (before and tx.started_at >= end)):  # fmt: skip
             continue
         deadline = tx.started_at + process.end_to_end.within
         if process.completes_at in tx.stages_reached and tx.state == "complete":
@@ -102,6 +107,26 @@ def test_sla_adherence_is_one_figure_on_the_overview_in_the_rule_and_in_the_cli(
         assert measured > 0
         shown, help_text = _metrics(page("overview", f_process=process))["End-to-end SLA adherence"]
         assert (shown, help_text.split(" transactions")[0]) == (f"{met / measured:.1%}", f"{met:,} of {measured:,}")
+
+
+def test_the_overview_headline_shows_its_counts_and_its_change_from_the_period_before(surfaces, page) -> None:
+    moment = surfaces.moment()
+    day = timedelta(days=1)  # the store holds a week: a day's window has a previous period
+    met, measured = _sla_by_definition(surfaces, moment, span=day)
+    prior_met, prior_measured = _sla_by_definition(surfaces, moment, span=day, before=True)
+    assert measured > 0 and prior_measured > 0, "the simulated store has both periods"
+    at = page("overview", f_window="24h")
+    [headline] = [m for m in at.metric if m.label == "End-to-end SLA adherence"]
+    assert headline.value == f"{met / measured:.1%}"
+    points = round((met / measured - prior_met / prior_measured) * 100, 1)
+    assert headline.delta == (f"{points:+.1f} pts" if points else "0.0 pts")
+    assert headline.proto.delta_description == "vs the previous period"
+    prior = f"{prior_met / prior_measured:.1%}, {prior_met:,} of {prior_measured:,}"
+    assert headline.proto.help.endswith(f"as long: {prior}.")
+    # the counts under the share, so a handful measured does not read like a collapse
+    assert any(c.value.startswith(f"{met:,} of {measured:,} measured · ") for c in at.caption), [
+        c.value for c in at.caption
+    ]
 
 
 def test_stuck_counts_agree_on_the_overview_the_queue_the_rules_and_the_cli(surfaces, page, capsys) -> None:
