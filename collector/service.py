@@ -53,6 +53,7 @@ class Collector:
         self.settings = settings
         self._lookup = lookup
         self._own_store = store is None
+        self._views: list[Store] = []  # the writers' views of the store (closed by stop())
         self.store = store
         self.metrics = CollectorMetrics()
         self.batcher: Batcher | None = None
@@ -99,7 +100,8 @@ class Collector:
         partitions = int(s.max_span_age_days + s.max_span_future_s / 86_400) + 3
         writers = [ClickHouseWriter(self.store, s.protobuf_schema, partitions)]
         for _ in range(s.writers - 1):
-            view = Store(self.store.address, self.store.new_client())  # each writer thread a client of its own
+            view = self.store.view()  # each writer thread a client of its own
+            self._views.append(view)
             writers.append(ClickHouseWriter(view, s.protobuf_schema, partitions))
         self.batcher = Batcher(
             writers,
@@ -191,6 +193,8 @@ class Collector:
             self._http_thread.join(10)
         if self.store_endpoint is not None:
             self.store_endpoint.unlink(missing_ok=True)
+        for view in self._views:
+            view.close()
         if self._own_store and self.store is not None:
             self.store.close()
 

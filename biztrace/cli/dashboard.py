@@ -17,7 +17,7 @@ from biztrace.config import load as load_config
 from biztrace.config.errors import ConfigError
 from biztrace.dashboard import auth
 from biztrace.dashboard.settings import DashboardSettings
-from biztrace.store import Store, StoreError, connect
+from biztrace.store import StoreError, connect
 
 
 def _oidc_configured() -> bool:
@@ -63,7 +63,7 @@ class DashboardCommand(DashboardSettings, ApiOptions):
             raise CommandFailed(f"{exc} (or run 'biztrace up', which serves the dashboard itself)", EXIT_STORE) from exc
         data.share_store(store)
         try:
-            api = serve_api(Store(store.address, store.new_client()), load_config(self.config), self.api_host,
+            api = serve_api(store.view(), load_config(self.config), self.api_host,
                             self.api_port)  # fmt: skip
         except (OSError, ConfigError) as exc:
             data.share_store(None)

@@ -57,7 +57,6 @@ class CollectCommand(CollectorSettings, ApiOptions):
         from biztrace.cli.serving import serve_api
         from biztrace.collector.service import Collector
         from biztrace.config.errors import ConfigError
-        from biztrace.store import Store
 
         try:
             config = alerts_config.load(self.config)
@@ -70,7 +69,7 @@ class CollectCommand(CollectorSettings, ApiOptions):
         try:
             collector.start()
             store = collector.store
-            api = serve_api(Store(store.address, store.new_client()), config, self.api_host, self.api_port)
+            api = serve_api(store.view(), config, self.api_host, self.api_port)
         except StoreError as exc:
             raise CommandFailed(str(exc), EXIT_STORE) from exc
         except OSError as exc:

@@ -50,6 +50,7 @@ class ServedApi:
                 tokens.revoke(self.store, self.token_id, "biztrace", datetime.now(UTC))
             except Exception:  # the store may be closing; the token dies with its file anyway
                 logger.warning("could not revoke the local CLI token %s", self.token_id)
+        self.store.close()  # the API's own view of the store (serve_api's caller opened it for the API)
 
 
 def serve_api(
@@ -57,6 +58,7 @@ def serve_api(
 ) -> ServedApi:
     """Serve the API on ``host:port`` (0: any free port). On an embedded store, also publish its address and
     a token for the store's owner, so ``biztrace`` commands beside this process work without setup.
+    ``store``: the API's own (a :meth:`Store.view`), closed by :meth:`ServedApi.stop`.
 
     Raises:
         OSError: the port cannot be bound.

@@ -133,12 +133,11 @@ def run(settings, *, demo: bool, days: float, orders_per_day: int, seed: int, de
     store = collector.store
     assert store is not None and collector.ports is not None
     try:
-        api = serve_api(Store(store.address, store.new_client()), config, settings.api_host, settings.api_port)
+        api = serve_api(store.view(), config, settings.api_host, settings.api_port)
     except OSError:
         collector.stop()
         raise
-    own = Store(store.address, store.new_client())  # the alert loop and the dashboard: their own clients
-    board = Store(store.address, store.new_client())
+    own, board = store.view(), store.view()  # the alert loop and the dashboard: their own clients
     environment = settings.environment()
     password = None
     if settings.users_file is None and demo:
@@ -158,7 +157,7 @@ def run(settings, *, demo: bool, days: float, orders_per_day: int, seed: int, de
             orders_per_day,
             seed,
             token,
-            store=Store(store.address, store.new_client()),
+            store=board,  # read once, before the dashboard starts
         )
         if demo
         else None
@@ -190,4 +189,6 @@ def run(settings, *, demo: bool, days: float, orders_per_day: int, seed: int, de
         loop.join(10)
         data.share_store(None)
         ui.share_replay_sender(None)
+        own.close()
+        board.close()
         collector.stop()

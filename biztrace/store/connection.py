@@ -122,12 +122,15 @@ class Store:
     threads may share it.
     """
 
-    def __init__(self, address: StoreAddress, client: Client, previous_holder_died: bool = False) -> None:
+    def __init__(
+        self, address: StoreAddress, client: Client, previous_holder_died: bool = False, *, holds: bool = False
+    ) -> None:
         self.address = address
         self.client = client
         self.database = address.database
         self.previous_holder_died = previous_holder_died
         """True when the last process that held this embedded directory died without closing it."""
+        self._holds = holds  # this store took the embedded directory (connect()); a view of it did not
         self._closed = False
         self._idle: queue.LifoQueue[Client] = queue.LifoQueue()  # clients lent by borrowed() and given back
         self._lending = threading.BoundedSemaphore(LENT_AT_ONCE)
@@ -296,8 +299,15 @@ class Store:
         if self.address.embedded and self.address.path is not None:
             (self.address.path / UNREPAIRED_FILE).unlink(missing_ok=True)
 
+    def view(self) -> Store:
+        """A view of this store with a client of its own (~10 ms), for a part of the process that runs its
+        statements on a thread of its own (the alert loop, the dashboard, the API, a collector writer).
+        Closing it closes its clients; the directory stays with the store that took it."""
+        return Store(self.address, self.new_client())
+
     def close(self) -> None:
-        """Close the client and release the embedded directory (once the process's last store on it closes)."""
+        """Close the client (and the clients :meth:`borrowed` lent); the store :func:`connect` opened also
+        releases the embedded directory (once the process's last such store on it closes). Idempotent."""
         if self._closed:
             return
         self._closed = True
@@ -306,7 +316,7 @@ class Store:
         while not self._idle.empty():
             with contextlib.suppress(Exception):
                 self._idle.get_nowait().close()
-        if self.address.embedded and self.address.path is not None:
+        if self._holds and self.address.embedded and self.address.path is not None:
             _release(self.address.path)
 
     def __enter__(self) -> Store:
@@ -384,7 +394,7 @@ def connect(dsn: str, *, create_database: bool = True) -> Store:
         raise _translate(address, exc) from exc
     if address.embedded and address.path is not None:
         (address.path / PID_FILE).write_text(f"{os.getpid()}\n")  # until close(): proof of a death if left
-    store = Store(address, client, died)
+    store = Store(address, client, died, holds=True)
     try:
         if create_database:
             client.command(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(address.database)}")

@@ -110,3 +110,24 @@ def test_the_lock_is_shared_by_the_stores_of_one_process(store_root, tmp_path):
         first.client.command("DROP DATABASE IF EXISTS lock_a")
         first.client.command("DROP DATABASE IF EXISTS lock_b")
         first.close()
+
+
+def test_closing_a_view_closes_its_client_and_leaves_the_directory_held(store_root, tmp_path):
+    from biztrace.store import connect
+
+    store = connect(f"chdb://{store_root}")
+    try:
+        view = store.view()
+        assert int(view.client.command("SELECT 1")) == 1 and view.client is not store.client
+        view.close()
+        view.close()  # idempotent
+        assert (store_root / PID_FILE).read_text().strip() == str(os.getpid()), "the store still holds it"
+        go = tmp_path / "go"
+        go.touch()
+        other = _opener(store_root, go, 0.0)
+        out, _ = other.communicate(timeout=120)
+        assert other.returncode == 3 and json.loads(out)["error"] == "StoreBusy", out
+        assert int(store.client.command("SELECT 1")) == 1
+    finally:
+        store.close()
+    assert not (store_root / PID_FILE).exists(), "the store that took the directory released it"
