@@ -387,6 +387,10 @@ class Biztrace(BaseSettings):
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``biztrace`` console script."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # the HTTP driver's retries and its "Unexpected Http Driver Exception" precede the error biztrace reports
+    # itself, in one line (a server that cannot be reached): their warnings only repeat it, noisily
+    for noisy in ("urllib3", "clickhouse_connect"):
+        logging.getLogger(noisy).setLevel(logging.ERROR)
     args = sys.argv[1:] if argv is None else argv
     try:
         CliApp.run(Biztrace, cli_args=args)

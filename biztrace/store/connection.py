@@ -512,4 +512,17 @@ def _translate(address: StoreAddress, exc: Exception) -> StoreError:
         if "lock" in text.lower() or "another server" in text.lower():
             return _busy(address.path, None)
         return StoreError(f"cannot open the embedded store {address.path}: {text.splitlines()[0] if text else exc!r}")
-    return StoreError(f"cannot reach ClickHouse at {address.display}: {text.splitlines()[0] if text else exc!r}")
+    return StoreError(f"cannot reach ClickHouse at {address.display}: {_reason(exc)}")
+
+
+def _reason(exc: BaseException) -> str:
+    """Why a server could not be reached, in a few words: the operating system's reason at the root of the
+    driver's chain of errors ("Connection refused", "Name or service not known"), else its first line."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.strerror:
+            return seen.strerror
+        seen = seen.__cause__ or seen.__context__
+    text = str(exc).strip()
+    line = text.splitlines()[0] if text else repr(exc)
+    return line if len(line) <= 300 else line[:297] + "..."

@@ -90,6 +90,21 @@ def test_a_read_never_creates_a_store(tmp_path, monkeypatch, capsys):
     assert main(["order", ""]) == 2
 
 
+def test_a_server_that_cannot_be_reached_is_one_line_with_its_reason():
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    done = subprocess.run([sys.executable, "-m", "biztrace.cli", "reconcile", "--store", f"http://127.0.0.1:{port}"],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 3
+    assert done.stderr.splitlines() == [f"biztrace: cannot reach ClickHouse at http://127.0.0.1:{port}/default: "
+                                        "Connection refused"], done.stderr  # fmt: skip
+
+
 def test_exceptions_silences_and_reconciliation_act_through_the_holder(held, capsys):
     store = _store(held)
     assert main(["exceptions", "--store", store, "--json"]) == 0
