@@ -388,8 +388,9 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``biztrace`` console script."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
     # the HTTP driver's retries and its "Unexpected Http Driver Exception" precede the error biztrace reports
-    # itself, in one line (a server that cannot be reached): their warnings only repeat it, noisily
-    for noisy in ("urllib3", "clickhouse_connect"):
+    # itself, in one line (a server that cannot be reached): their warnings only repeat it, noisily; and a
+    # command beside a running biztrace (through its API) would log each of its requests (httpx's INFO)
+    for noisy in ("urllib3", "clickhouse_connect", "httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.ERROR)
     args = sys.argv[1:] if argv is None else argv
     try:

@@ -72,6 +72,21 @@ def test_status_order_and_tokens_go_through_the_holders_api(held, capsys):
     assert main(["token", "revoke", "000000000000", "--store", _store(held)]) == 1
 
 
+def test_a_command_beside_the_holder_prints_its_answer_not_its_requests(held):
+    import subprocess
+    import sys
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "biztrace.cli", *args, "--store", _store(held)],
+                              capture_output=True, text=True, timeout=120)  # fmt: skip
+
+    found = run("order", "O-HELD", "--json")
+    assert found.returncode == 0 and json.loads(found.stdout)["hops"] and found.stderr == "", found.stderr
+    missing = run("order", "O-NOWHERE")
+    assert missing.returncode == 1
+    assert missing.stderr.splitlines() == ["biztrace: no hop carries the key 'O-NOWHERE' in this store"], missing.stderr
+
+
 def test_variants_go_through_the_holders_api(held, capsys):
     assert main(["variants", "--object", "order", "--window", "24h", "--store", _store(held), "--json"]) == 0
     found = json.loads(capsys.readouterr().out)
