@@ -113,15 +113,18 @@ def test_the_lock_is_shared_by_the_stores_of_one_process(store_root, tmp_path):
 
 
 def test_closing_a_view_closes_its_client_and_leaves_the_directory_held(store_root, tmp_path):
-    from biztrace.store import connect
+    from biztrace.store import connect, connection
 
     store = connect(f"chdb://{store_root}")
+    path = store.address.path
+    holding = connection._held[path][1]  # the stores of this process on the directory (others' too, under xdist)
     try:
         view = store.view()
         assert int(view.client.command("SELECT 1")) == 1 and view.client is not store.client
         view.close()
         view.close()  # idempotent
-        assert (store_root / PID_FILE).read_text().strip() == str(os.getpid()), "the store still holds it"
+        assert connection._held[path][1] == holding, "a view's close releases nothing"
+        assert (store_root / PID_FILE).read_text().strip() == str(os.getpid())
         go = tmp_path / "go"
         go.touch()
         other = _opener(store_root, go, 0.0)
@@ -130,4 +133,4 @@ def test_closing_a_view_closes_its_client_and_leaves_the_directory_held(store_ro
         assert int(store.client.command("SELECT 1")) == 1
     finally:
         store.close()
-    assert not (store_root / PID_FILE).exists(), "the store that took the directory released it"
+    assert connection._held.get(path, [None, 0])[1] == holding - 1, "the store that took the directory released it"
