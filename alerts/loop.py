@@ -183,7 +183,7 @@ def _pass(
         before = previous.get(fingerprint)
         after = state.step(
             before.alert if before else None, result, rule, now,
-            summary=state.render_summary(rule.summary, result.value),
+            summary=state.render_summary(rule.summary, result.value, result.sample),
             runbook=config.runbook(state._kind(rule), rule.process),
             at_risk=values.get(at_risk.group_of(rule.name, result.labels)),
         )  # fmt: skip

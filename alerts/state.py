@@ -47,15 +47,16 @@ def step(
                         for key in result.keys]  # fmt: skip
         return AlertInstance(
             rule=rule.name, labels=labels_for(rule, result), annotations=annotations, state=state,
-            value=result.value, active_since=since, transactions=transactions, at_risk=at_risk,
+            value=result.value, sample=result.sample, active_since=since, transactions=transactions,
+            at_risk=at_risk,
         )  # fmt: skip
     if previous is None:
         return None
     if previous.state == "pending":
         return None
     if previous.state == "firing":
-        value = result.value if result is not None else previous.value
-        return previous.model_copy(update={"state": "resolved", "resolved_at": now, "value": value})
+        value, sample = (result.value, result.sample) if result is not None else (previous.value, previous.sample)
+        return previous.model_copy(update={"state": "resolved", "resolved_at": now, "value": value, "sample": sample})
     assert previous.resolved_at is not None
     return previous if now - previous.resolved_at < RESOLVED_RETENTION else None
 
@@ -75,9 +76,10 @@ def _kind(rule: Rule) -> str:
     }[rule.kind]  # fmt: skip
 
 
-def render_summary(template: str, value: float) -> str:
-    """The rule's summary with ``{value...}`` filled in; a bad template is shown as written."""
+def render_summary(template: str, value: float, sample: int | None = None) -> str:
+    """The rule's summary with ``{value...}`` and ``{sample...}`` (what a share counted; "n/a" for a count)
+    filled in; a bad template is shown as written."""
     try:
-        return template.format(value=value)
+        return template.format(value=value, sample="n/a" if sample is None else sample)
     except (ValueError, KeyError, IndexError):
         return template

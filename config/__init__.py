@@ -188,6 +188,16 @@ REPORTED_LABELS: dict[str, tuple[str, ...]] = {
 }
 """The labels each rule kind's query can report: what ``by:`` may name (the read model's rule columns)."""
 
+SAMPLED: dict[str, str] = {
+    "sla_adherence": "transactions measured",
+    "stuck_share": "unfinished transactions",
+    "error_rate": "transactions",
+    "duplicate_rate": "business events",
+    "mismatch_rate": "reconciled pairs",
+    "hop_latency_p95": "hops",
+}
+"""The kinds whose value is a share or a percentile of something counted (a rule's ``min_sample``): what."""
+
 
 class Rule(_Strict):
     """An alert rule, evaluated as SQL in ClickHouse on every pass."""
@@ -205,7 +215,19 @@ class Rule(_Strict):
     severity: Literal["critical", "error", "warning", "info"] = "warning"
     by: list[str] | None = Field(None, description="labels to report by (default depends on the kind)")
     labels: dict[str, str] = Field(default_factory=dict)
-    summary: str = Field("", description="annotation; {value} is replaced, e.g. '{value:.0f} orders stuck'")
+    summary: str = Field("", description="annotation; {value} is replaced, e.g. '{value:.0f} orders stuck', and "
+                         "{sample} by what a share or percentile counted (e.g. transactions measured)")  # fmt: skip
+    min_sample: int = Field(0, ge=0, description="a share or percentile of fewer than this many (its "
+                            "transactions, events, pairs or hops) is reported but never fires: three orders "
+                            "measured are no trend (0: any)")  # fmt: skip
+
+    @field_validator("min_sample")
+    @classmethod
+    def _sampled(cls, min_sample: int, info: ValidationInfo) -> int:
+        kind = info.data.get("kind")
+        if min_sample and kind is not None and kind not in SAMPLED:
+            raise ValueError(f"a {kind} rule counts; min_sample applies to {', '.join(SAMPLED)}")
+        return min_sample
 
     @field_validator("by")
     @classmethod

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from biztrace.config import AlertsConfig
+from biztrace.config import SAMPLED, AlertsConfig
 from biztrace.dashboard import data
 from biztrace.readmodel import actions, alert_store, figures, reconcile
 from biztrace.readmodel import exceptions as alert_exceptions
@@ -597,6 +597,12 @@ class AlertRow(BaseModel):
 
     def value_text(self) -> str:
         return format_value(self.kind, self.alert.value)
+
+    def sample_text(self) -> str:
+        """What a share or percentile counted ("of 88 transactions measured"); '' for a count, or an alert
+        recorded before its sample was kept."""
+        what = SAMPLED.get(self.kind)
+        return f"of {self.alert.sample:,} {what}" if what and self.alert.sample is not None else ""
 
 
 def format_value(kind: str, value: float | None) -> str:

@@ -54,8 +54,8 @@ def current_alerts(store: Store) -> dict[str, Stored]:
 
 
 def _recorded(text: str) -> dict:
-    """The ``Transactions`` column: ``{"transactions": [...], "at_risk": {...} | null}`` (a bare list of
-    transactions before alerts carried their value at risk)."""
+    """The ``Transactions`` column: ``{"transactions": [...], "at_risk": {...} | null, "sample": n | null}`` (a
+    bare list of transactions before alerts carried their value at risk; no sample before it was kept)."""
     found = json.loads(text or "[]")
     if isinstance(found, list):
         found = {"transactions": found}
@@ -63,6 +63,7 @@ def _recorded(text: str) -> dict:
     return {
         "transactions": [TransactionRef(**t) for t in found.get("transactions", [])],
         "at_risk": AtRisk(**at_risk) if at_risk is not None else None,
+        "sample": found.get("sample"),
     }
 
 
@@ -70,6 +71,7 @@ def _recording(alert: AlertInstance) -> str:
     return json.dumps({
         "transactions": [t.model_dump(mode="json") for t in alert.transactions],
         "at_risk": alert.at_risk.model_dump(mode="json") if alert.at_risk is not None else None,
+        "sample": alert.sample,
     })  # fmt: skip
 
 

@@ -112,6 +112,8 @@ class AlertInstance(BaseModel):
     annotations: dict[str, str] = Field(default_factory=dict, description="summary, description, runbook_url")
     state: AlertState
     value: float
+    sample: int | None = Field(None, description="what a share or percentile counted (e.g. transactions measured; "
+                               "None for a count): a value of a handful reads differently")  # fmt: skip
     active_since: datetime | None = None
     resolved_at: datetime | None = None
     transactions: list[TransactionRef] = Field(default_factory=list)

@@ -16,7 +16,7 @@ from string import Template
 from typing import Any
 
 from clickhouse_connect.driver.binding import quote_identifier
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from biztrace.config import REPORTED_LABELS, AlertsConfig, Rule
 from biztrace.readmodel import figures
@@ -33,6 +33,8 @@ class RuleResult(BaseModel):
     value: float
     active: bool
     keys: list[str]
+    sample: int | None = Field(None, description="what a share or percentile counted (config.SAMPLED says what); "
+                               "None for a count")  # fmt: skip
 
 
 def snapshot_sql(config: AlertsConfig | None = None, *, keys: KeysMode = True, resolved: bool = False) -> str:
@@ -88,8 +90,9 @@ def _mismatch_rate(store: Store, config: AlertsConfig, rule: Rule, now: datetime
             rule=rule.name,
             labels={"process": rate.scope},
             value=rate.rate,
-            active=rate.rate > rule.threshold,
+            active=rate.rate > rule.threshold and rate.pairs >= rule.min_sample,
             keys=sorted(keys.get(rate.scope, set()))[:50],
+            sample=rate.pairs,
         )  # fmt: skip
         for rate in figures.mismatch_rates(config, parity, by="process")
     ]
@@ -107,8 +110,9 @@ def _sla_adherence(
             rule=rule.name,
             labels=group.labels,
             value=group.adherence,
-            active=group.adherence < rule.threshold,
+            active=group.adherence < rule.threshold and group.measured >= rule.min_sample,
             keys=group.missed_keys,
+            sample=group.measured,
         )  # fmt: skip
         for group in found
         if group.adherence is not None
@@ -149,9 +153,12 @@ def evaluate_rule(
     found = []
     for row in result.named_results():
         value = float(row["value"])
+        sample = int(row["sample"]) if "sample" in row else None  # the rates' and percentiles' count
         active = value < rule.threshold if rule.fires_below else value > rule.threshold
+        active = active and (sample is None or sample >= rule.min_sample)
         labels = {label: str(row[label]) for label in group}
-        found.append(RuleResult(rule=rule.name, labels=labels, value=value, active=active, keys=list(row["keys"])))
+        found.append(RuleResult(rule=rule.name, labels=labels, value=value, active=active, keys=list(row["keys"]),
+                                sample=sample))  # fmt: skip
     return found
 
 

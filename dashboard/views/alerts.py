@@ -106,7 +106,9 @@ def _details(rows: list[queries.AlertRow]) -> None:
     st.markdown(f"**{ui.literal(alert.rule)}**: {ui.literal(alert.annotations.get('summary', '')) or 'no summary'}")
     # each figure as wide as its text, wrapping to a second row rather than cutting one ("acknowledged")
     info = st.container(horizontal=True, gap="large")
-    info.metric("Value", row.value_text(), width="content")
+    # what a share counted, in grey under it: 0.0% of 3 measured is not 0.0% of 3,000
+    info.metric("Value", row.value_text(), delta=row.sample_text() or None, delta_color="off", delta_arrow="off",
+                width="content")  # fmt: skip
     info.metric("Status", row.status.status, width="content")
     info.metric("Since", ui.short_time(row.since), help=f"{row.since:%Y-%m-%d %H:%M:%S} UTC", width="content")
     info.metric("At risk", alert.at_risk.headline() if alert.at_risk is not None else "n/a", width="content",

@@ -112,3 +112,70 @@ rules:
         assert result.keys == sorted(set(result.keys)) and len(result.keys) <= 50, (result.rule, result.keys)
     assert {r.rule for r in ours if len(r.keys) > 1} >= {"Stuck", "Failed", "Slow"}
     assert any(len(r.keys) == 50 for r in ours)
+
+
+SAMPLED = """
+rules:
+  - {name: Failed, kind: error_rate, threshold: 0, window: 30d%s}
+  - {name: Duplicates, kind: duplicate_rate, threshold: 0, window: 30d%s}
+  - {name: Slow, kind: hop_latency_p95, threshold: 0, window: 30d, by: [process]%s}
+  - {name: StuckShare, kind: stuck_share, threshold: 0%s}
+  - {name: SlaLow, kind: sla_adherence, process: order_to_cash, threshold: 1.01, window: 30d%s,
+     summary: "SLA {value:.1%%} of {sample} measured"}
+  - {name: Disagree, kind: mismatch_rate, process: order_to_cash, threshold: 0, window: 30d%s}
+route: {receiver: ops}
+receivers: [{name: ops}]
+"""
+
+
+def _sampled(**min_sample: int) -> alerts_config.AlertsConfig:
+    names = ("Failed", "Duplicates", "Slow", "StuckShare", "SlaLow", "Disagree")
+    return alerts_config.loads(SAMPLED % tuple(
+        f", min_sample: {min_sample[name]}" if name in min_sample else "" for name in names))  # fmt: skip
+
+
+def test_a_share_of_fewer_than_its_min_sample_is_reported_but_never_fires(simulated):
+    from biztrace.readmodel import rules
+    from biztrace.readmodel.transactions import transactions
+
+    store = simulated.store
+    found, errors = rules.evaluate(store, _sampled(), NOW)
+    assert errors == []
+    by_rule = {(r.rule, r.labels.get("process")): r for r in found}
+    order = ("order_to_cash",)
+    samples = {rule: by_rule[(rule, *order)].sample for rule in ("Failed", "Duplicates", "Slow", "StuckShare",
+                                                                    "SlaLow", "Disagree")}  # fmt: skip
+    assert all(by_rule[(rule, *order)].active for rule in samples), by_rule
+    # what each counted, by its own definition: the error rate's transactions active in the window, the
+    # stuck share's unfinished ones
+    states = [t for t in transactions(store, alerts_config.loads(""), NOW) if t.process == "order_to_cash"]
+    window = (NOW - timedelta(days=30)).replace(tzinfo=None)
+    assert samples["Failed"] == sum(1 for t in states if t.last_at >= window)
+    assert samples["StuckShare"] == sum(1 for t in states if t.state != "complete")
+    assert all(sample > 1 for sample in samples.values()), samples
+
+    at_limit, _ = rules.evaluate(store, _sampled(**samples), NOW)
+    above, _ = rules.evaluate(store, _sampled(**{rule: n + 1 for rule, n in samples.items()}), NOW)
+    for results, fires in ((at_limit, True), (above, False)):
+        shown = {(r.rule, r.labels.get("process")): r for r in results}
+        for rule, sample in samples.items():
+            result = shown[(rule, *order)]
+            assert (result.active, result.sample) == (fires, sample), (rule, result)
+            assert result.value == by_rule[(rule, *order)].value  # reported either way
+
+    report = run_pass(store, _sampled(SlaLow=samples["SlaLow"]), NOW, persist=False)  # the module's store is shared
+    [sla] = [a for a in report.alerts if a.rule == "SlaLow"]
+    assert sla.sample == samples["SlaLow"]
+    assert sla.annotations["summary"] == f"SLA {sla.value:.1%} of {samples['SlaLow']} measured"
+    # kept with the alert's history (the document of its Transactions column), as the loop reloads it
+    assert alert_store._recorded(alert_store._recording(sla))["sample"] == samples["SlaLow"]
+    assert alert_store._recorded('{"transactions": [], "at_risk": null}')["sample"] is None  # one written before
+
+
+def test_min_sample_is_refused_on_a_count():
+    import pytest
+
+    from biztrace.config.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="min_sample applies to"):
+        alerts_config.loads("rules:\n  - {name: Stuck, kind: stuck_count, threshold: 0, min_sample: 5}\n")

@@ -64,7 +64,8 @@ def firing(populated):
                     continue
                 recorded.append(AlertInstance(
                     rule=rule.name, labels=labels_for(rule, result), state="firing", value=result.value,
-                    annotations={"summary": f"{name} {result.value}"}, active_since=now - timedelta(minutes=20),
+                    sample=result.sample, annotations={"summary": f"{name} {result.value}"},
+                    active_since=now - timedelta(minutes=20),
                     transactions=[TransactionRef(process=result.labels.get("process", ""), key=k, kind="stuck")
                                   for k in result.keys],
                 ))  # fmt: skip
@@ -114,6 +115,12 @@ def test_rates_are_percent_and_the_filters_hide_other_processes(app, firing) -> 
     for alert in failed:
         assert f"{alert.value:.1%}" in table["value"].tolist(), table
     assert not any(v.startswith("0.") for v in table["value"]), "no raw fractions"
+    for alert in failed:  # under each share, what it counted
+        assert alert.sample, alert
+        at.selectbox(key="a_alert").set_value(alert.fingerprint).run()
+        [value] = [m for m in at.metric if m.label == "Value"]
+        what = "transactions measured" if alert.rule == "EndToEndSlaLow" else "transactions"
+        assert (value.value, value.delta) == (f"{alert.value:.1%}", f"of {alert.sample:,} {what}")
     history = next(d.value for d in at.dataframe if "Rule" in d.value.columns)
     assert not any(str(v).startswith("0.") for v in history["Value"]), "the history's values too"
     at.sidebar.selectbox(key="f_process").set_value("returns").run()

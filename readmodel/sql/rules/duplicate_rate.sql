@@ -1,5 +1,6 @@
 -- Share of business events in the window delivered more than once.
-SELECT $group, sum(deliveries - 1) / greatest(count(), 1) AS value,
+-- sample: the business events it is a share of (a rule's min_sample).
+SELECT $group, sum(deliveries - 1) / greatest(count(), 1) AS value, count() AS sample,
        arraySlice(arraySort(groupUniqArrayIf(key, deliveries > 1 AND key != '')), 1, 50) AS keys
 FROM (SELECT BizProcess AS process, any(System) AS system, any(Stage) AS stage, EventId, any(BizKey) AS key,
              uniqExact(SpanId) AS deliveries
