@@ -216,10 +216,21 @@ def _drill_down(event, at) -> None:
     ]
     st.caption(
         f"{ui.literal(state)} transactions of {ui.literal(process)}: {ui.shown(len(rows), len(found))} · "
-        "select a row to open it"
+        "select a row to open it" + (" · every one in the download" if len(rows) < len(found) else "")
     )
     ui.order_table(pd.DataFrame(rows, columns=["key", "stage", "next", "system", "age", "priority"]), "key",
                    key="drill_table", hide_index=True, width="stretch")  # fmt: skip
+    # all of them, not only the table's first rows, with what a spreadsheet needs (times, value, age in seconds)
+    every = pd.DataFrame(
+        [{"key": tx.key, "process": tx.process, "state": tx.state, "stage": tx.current_stage, "next": tx.next_stage,
+          "system": tx.next_system or tx.last_system, "started_at": tx.started_at, "due_at": tx.due_at,
+          "age_s": tx.age_s, "priority": tx.priority, "channel": tx.channel, "amount": tx.amount,
+          "currency": tx.currency} for tx in found],
+        columns=["key", "process", "state", "stage", "next", "system", "started_at", "due_at", "age_s", "priority",
+                 "channel", "amount", "currency"],
+    )  # fmt: skip
+    st.download_button(f"Download all {len(found):,} (CSV)", every.to_csv(index=False), f"{process}-{state}.csv",
+                       "text/csv", key="drill_download", on_click="ignore")  # fmt: skip
 
 
 body()

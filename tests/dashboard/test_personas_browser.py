@@ -17,6 +17,7 @@ Screenshots: ``test-artifacts/personas/`` (``BIZTRACE_TEST_ARTIFACTS`` moves it)
 
 from __future__ import annotations
 
+import csv
 import os
 import re
 import time
@@ -206,6 +207,13 @@ def test_operations_leader_sla_money_stuck_and_a_stuck_stage(page: Page, demo, a
         count = int(re.search(r"(all|of) ([\d,]+)", drilled.inner_text())[2].replace(",", ""))
         assert count == bar["count"], (drilled.inner_text(), bar)
         _shot(page, f"leader-2-{state}-drilled")
+        # every one of them in the download, beyond the table's first rows, with its state and process
+        with page.expect_download(timeout=WAIT) as download:
+            page.get_by_role("button", name=f"Download all {count:,} (CSV)").click()
+        with open(download.value.path(), newline="") as handle:
+            downloaded = list(csv.DictReader(handle))
+        assert len(downloaded) == count and {(r["process"], r["state"]) for r in downloaded} == {
+            ("order_to_cash", state)}, downloaded[:3]  # fmt: skip
         _select_first_row(page, "drill_table")
         expect(page.get_by_role("heading", name="Order search")).to_be_visible(timeout=WAIT)
         key = re.search(r"key=([^&]+)", page.url)[1]
