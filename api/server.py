@@ -8,12 +8,17 @@ import time
 import uvicorn
 from fastapi import FastAPI
 
+KEEP_ALIVE_S = 75
+"""How long an idle HTTP connection stays open (nginx's default): longer than clients keep theirs idle."""
+
 
 class ApiServer:
     """Runs ``app`` on ``host:port`` until :meth:`stop`; ``port`` 0 takes a free one (see :attr:`port`)."""
 
     def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int = 8502) -> None:
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_keep_alive=5,
+        # an idle connection is kept longer than clients keep theirs (httpx 5 s, browsers 60 s or more): the
+        # client then closes it first, instead of reusing one the server is closing (a connection reset)
+        config = uvicorn.Config(app, host=host, port=port, log_level="warning", timeout_keep_alive=KEEP_ALIVE_S,
                                 timeout_graceful_shutdown=5, lifespan="off")  # fmt: skip
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, name="biztrace-api", daemon=True)
