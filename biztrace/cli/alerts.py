@@ -444,8 +444,9 @@ class AlertsEvaluate(_AlertsOptions):
             muted = report.muted.get(alert.fingerprint)
             labels = ", ".join(f"{k}={v}" for k, v in alert.labels.items() if k not in ("alertname", "severity"))
             at_risk = f" · {alert.at_risk.text()}" if alert.at_risk is not None else ""
-            print(f"{alert.state:<9} {alert.severity:<8} {alert.rule} {{{labels}}} value={alert.value:g}{at_risk}"
-                  + (f" [{muted}]" if muted else ""))  # fmt: skip
+            sample = f" of {alert.sample:,}" if alert.sample is not None else ""  # what a share counted
+            print(f"{alert.state:<9} {alert.severity:<8} {alert.rule} {{{labels}}} value={alert.value:g}{sample}"
+                  f"{at_risk}" + (f" [{muted}]" if muted else ""))  # fmt: skip
         for error in report.rule_errors:
             print(f"rule error: {error}", file=sys.stderr)
         for silence_id, problem in report.silence_problems.items():

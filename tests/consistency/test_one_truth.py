@@ -97,6 +97,14 @@ def test_sla_adherence_is_one_figure_on_the_overview_in_the_rule_and_in_the_cli(
     [rule] = _rule_values(surfaces, moment)["EndToEndSlaLow"]
     assert rule.labels == {} and rule.value == pytest.approx(expected)
     assert _cli_alert_values(surfaces, capsys, moment)["EndToEndSlaLow"] == pytest.approx(expected)
+    # what it counted, beside it: in the JSON and in the text a person reads
+    report = _cli(capsys, "alerts", "evaluate", "--dry-run", "--json", "--store", surfaces.dsn,
+                  "--config", str(surfaces.config_file), "--now", moment.isoformat())  # fmt: skip
+    assert [a["sample"] for a in report["alerts"] if a["rule"] == "EndToEndSlaLow"] == [measured]
+    assert main(["alerts", "evaluate", "--dry-run", "--store", surfaces.dsn, "--config", str(surfaces.config_file),
+                 "--now", moment.isoformat()]) == 0  # fmt: skip
+    [line] = [line for line in capsys.readouterr().out.splitlines() if " EndToEndSlaLow " in line]
+    assert f"value={rule.value:g} of {measured:,}" in line, line
     figures = _cli(capsys, "figures", "--window", WINDOW, "--now", moment.isoformat(), "--json", "--store",
                    surfaces.dsn, "--config", str(surfaces.config_file))  # fmt: skip
     assert figures["sla_adherence_overall"]["adherence"] == pytest.approx(expected)
