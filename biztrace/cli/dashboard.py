@@ -63,8 +63,8 @@ class DashboardCommand(DashboardSettings, ApiOptions):
             raise CommandFailed(f"{exc} (or run 'biztrace up', which serves the dashboard itself)", EXIT_STORE) from exc
         data.share_store(store)
         try:
-            api = serve_api(store.view(), load_config(self.config), self.api_host,
-                            self.api_port)  # fmt: skip
+            config = load_config(self.config)  # before the API's view is opened: serve_api closes it if it fails
+            api = serve_api(store.view(), config, self.api_host, self.api_port)
         except (OSError, ConfigError) as exc:
             data.share_store(None)
             store.close()

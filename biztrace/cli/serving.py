@@ -58,14 +58,19 @@ def serve_api(
 ) -> ServedApi:
     """Serve the API on ``host:port`` (0: any free port). On an embedded store, also publish its address and
     a token for the store's owner, so ``biztrace`` commands beside this process work without setup.
-    ``store``: the API's own (a :meth:`Store.view`), closed by :meth:`ServedApi.stop`.
+    ``store``: the API's own (a :meth:`Store.view`), closed by :meth:`ServedApi.stop`, or here when the API
+    cannot be served.
 
     Raises:
         OSError: the port cannot be bound.
     """
     from biztrace.alerts.replay import send
 
-    server = ApiServer(build_app(store, config, replay_sender=send), host, port).start()
+    try:
+        server = ApiServer(build_app(store, config, replay_sender=send), host, port).start()
+    except BaseException:
+        store.close()
+        raise
     token_id = None
     if store.address.embedded and store.address.path is not None:
         token, secret = tokens.create(store, f"{getpass.getuser()}@cli", ["admin"], "biztrace", datetime.now(UTC))
