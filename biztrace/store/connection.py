@@ -267,17 +267,17 @@ class Store:
                 except BaseException as exc:  # noqa: BLE001 - raised below, once every call has ended
                     failures[index] = exc
 
-        clients: list[Client] = []
+        views: list[Store] = []
         try:
             for _ in range(min(len(calls), SIDE_BY_SIDE) - 1):  # opened here: closed below if a later one fails
-                clients.append(self.new_client())
-            with ThreadPoolExecutor(len(clients) + 1, thread_name_prefix="biztrace-side") as pool:
-                lanes = [pool.submit(lane, self)] + [pool.submit(lane, Store(self.address, c)) for c in clients]
+                views.append(self.view())
+            with ThreadPoolExecutor(len(views) + 1, thread_name_prefix="biztrace-side") as pool:
+                lanes = [pool.submit(lane, store) for store in (self, *views)]
             for done in lanes:
                 done.result()
         finally:
-            for client in clients:
-                client.close()
+            for view in views:
+                view.close()
         for failure in failures:
             if failure is not None:
                 raise failure

@@ -62,13 +62,10 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1%}"
 
 
-def _change(now: float | None, before: float | None) -> str | None:
-    """The change of a share against the period before, in percentage points ("+1.2 pts"; None when
-    either is not measured): what the headline's arrow shows, green up, red down."""
-    if now is None or before is None:
-        return None
-    points = round((now - before) * 100, 1)
-    return f"{points:+.1f} pts" if points else "0.0 pts"
+def _points(now: float | None, before: float | None) -> float | None:
+    """The change of a share against the period before, in percentage points to one decimal (None when
+    either is not measured): what the headline's arrow shows, green up, red down, grey for none."""
+    return None if now is None or before is None else round((now - before) * 100, 1)
 
 
 def _breakdown(groups, label: str, target: float) -> list[dict]:
@@ -115,15 +112,15 @@ def body() -> None:
     adherence = figures.adherence_overall
     prior_met, prior_measured = int(previous["met"].sum()), int(previous["measured"].sum())
     prior = prior_met / prior_measured if prior_measured else None
-    change = _change(adherence.adherence, prior)
+    points = _points(adherence.adherence, prior)
     before = "" if prior is None else f". The change is against the period before, as long: {prior:.1%}, " \
         f"{prior_met:,} of {prior_measured:,}."  # fmt: skip
     kpis[5].metric(
         "End-to-end SLA adherence",
         "n/a" if adherence.adherence is None else f"{adherence.adherence:.1%}",
-        delta=change,
-        delta_color="off" if change == "0.0 pts" else "normal",  # grey, not a green arrow, when nothing changed
-        delta_description=None if change is None else "vs the previous period",
+        delta=None if points is None else f"{points:+.1f} pts" if points else "0.0 pts",
+        delta_color="normal" if points else "off",  # grey, not a green arrow, when nothing changed
+        delta_description=None if points is None else "vs the previous period",
         help=f"{adherence.met:,} of {adherence.measured:,} transactions started in {filters.label()} met "
         "their end-to-end SLA (stuck ones and those past the deadline count as missed; "
         f"{adherence.pending:,} still within it are not counted){before}",
