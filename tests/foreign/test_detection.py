@@ -315,3 +315,28 @@ def test_one_keys_transactions_are_the_whole_listings_rows_whether_or_not_a_hop_
         assert asked, key
         assert asked == [everything[(t.process, t.key)] for t in asked], key
     assert True in needed.values() and False in needed.values(), needed
+
+
+def test_a_rules_sample_counts_the_foreign_producers_transactions_and_gates_firing(corpus: Corpus) -> None:
+    """min_sample on spans from plain OTel SDKs that leave out biz.process and biz.system: the error rate's
+    sample is the transactions active in its window (inferred processes included), and the rule fires at
+    that sample but not one above it."""
+    from biztrace import config as alerts_config
+    from biztrace.readmodel import rules
+    from biztrace.readmodel.transactions import transactions
+
+    def evaluated(min_sample: int) -> rules.RuleResult:
+        config = alerts_config.loads("rules:\n  - {name: Failed, kind: error_rate, process: order_to_cash, "
+                                     f"threshold: 0, window: 30d, min_sample: {min_sample}}}\n")  # fmt: skip
+        found, errors = rules.evaluate(corpus.store, config, NOW)
+        assert errors == []
+        [result] = [r for r in found if r.rule == "Failed"]
+        return result
+
+    window = (NOW - timedelta(days=30)).replace(tzinfo=None)
+    active = [t for t in transactions(corpus.store, alerts_config.load(), NOW)
+              if t.process == "order_to_cash" and t.last_at >= window]  # fmt: skip
+    assert any(t.state == "failed" for t in active), "the corpus plants failed orders"
+    at, above = evaluated(len(active)), evaluated(len(active) + 1)
+    assert (at.sample, at.active) == (len(active), True)
+    assert (above.sample, above.active, above.value) == (len(active), False, at.value)
