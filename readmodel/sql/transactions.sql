@@ -53,7 +53,10 @@ per_transaction AS (
             minIf(bitShiftLeft(toUInt128(65535 - idx), 64) + toUInt128(toUnixTimestamp64Nano(Timestamp)), idx > 0),
             toUInt128(18446744073709551615)))) AS current_stage_at,
         minIf(Timestamp, idx = hop_completion_index) AS completion_at,
-        groupArrayIf((idx, Timestamp), idx > 0) AS reached_pairs,
+        -- every stage hop (retries included) as one number, stage index then time, sorted: a stage's first time is
+        -- the first number of its index (several times cheaper than tuples filtered per stage)
+        arraySort(groupArrayIf(bitShiftLeft(toUInt128(idx), 64) + toUInt128(toUnixTimestamp64Nano(Timestamp)), idx > 0))
+            AS reached_sorted,
         maxIf(Timestamp, trouble) AS tx_trouble_at,
         argMaxIf(DeadLetter, at_order, trouble) AS trouble_dead_letter,
         argMaxIf(System, at_order, trouble) AS trouble_system_,
@@ -126,9 +129,11 @@ classified AS (
            if(next_calendar = 0, sla_from + toIntervalMillisecond(toInt64(next_sla_s * 1000)),
               ${business_due:next_calendar,due_business_ms}),
            NULL) AS due_at,
-        -- the first time each stage was reached (the pairs hold every stage hop, retries included)
-        arraySort(arrayDistinct(arrayMap(x -> x.1, reached_pairs))) AS reached_index,
-        arrayMap(i -> arrayMin(arrayMap(x -> x.2, arrayFilter(x -> x.1 = i, reached_pairs))), reached_index)
+        -- the first time each stage was reached: the numbers whose stage index differs from the one before
+        arrayFilter((x, before) -> bitShiftRight(x, 64) != bitShiftRight(before, 64),
+                    reached_sorted, arrayPopBack(arrayPushFront(reached_sorted, toUInt128(0)))) AS reached_first,
+        arrayMap(x -> toUInt16(bitShiftRight(x, 64)), reached_first) AS reached_index,
+        arrayMap(x -> fromUnixTimestamp64Nano(toInt64(bitAnd(x, toUInt128(18446744073709551615)))), reached_first)
             AS reached_at
     FROM per_transaction
 )
