@@ -278,7 +278,7 @@ def run_forever(
     if channels is None:
         channels, problems = build_channels(config)
     dispatcher = Dispatcher(store, channels, deliver=deliver, broken=problems)
-    snapshots = Snapshots()  # kept between passes: each pass classifies only what changed
+    snapshots = Snapshots(publish=True)  # kept between passes (each classifies only what changed), read by readers
     interval = config.evaluation_interval.total_seconds()
     next_at = timer()
     try:

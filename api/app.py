@@ -29,11 +29,11 @@ from biztrace.readmodel import actions, alert_store, reconcile, replays
 from biztrace.readmodel.errors import NotFound, ReadModelError
 from biztrace.readmodel.exceptions import MAX_COMMENT, ExceptionItem, Filters, list_exceptions, queue_page
 from biztrace.readmodel.figures import Figures, headline
-from biztrace.readmodel.lookup import KeyHistory, key_history
+from biztrace.readmodel.lookup import KeyHistory, key_history, tree_transactions
 from biztrace.readmodel.models import AlertInstance, naive_utc
 from biztrace.readmodel.overview import alert_status
 from biztrace.readmodel.scorecards import Dimension, Scorecards, scorecards
-from biztrace.readmodel.transactions import Transaction, transactions
+from biztrace.readmodel.transactions import Transaction
 from biztrace.readmodel.variants import Variants, variants
 from biztrace.store import RoutedStore, Store, StoreError, schema
 
@@ -302,8 +302,7 @@ def build_app(
         history = key_history(store, key, limit, config)  # mapped spans too, as the rules see them
         if not history.found:
             raise NotFound(f"nothing is stored for key {key!r}")
-        keys = sorted({hop.order_id for hop in history.hops if hop.order_id} | {key})
-        return KeyTree(history=history, transactions=transactions(store, config, clock(), keys=keys))
+        return KeyTree(history=history, transactions=tree_transactions(store, config, clock(), history))
 
     def _filtered(process, kind, stage, system, state, min_age_s, key, channel=None, priority=None,
                   since=None) -> list[ExceptionItem]:  # fmt: skip

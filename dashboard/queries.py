@@ -23,8 +23,8 @@ from biztrace.dashboard import data
 from biztrace.readmodel import actions, alert_store, figures, reconcile
 from biztrace.readmodel import exceptions as alert_exceptions
 from biztrace.readmodel import overview as alert_overview
-from biztrace.readmodel.lookup import KeyHistory, key_history
-from biztrace.readmodel.transactions import Transaction, placement_parameters, query_parameters, transactions
+from biztrace.readmodel.lookup import KeyHistory, key_history, tree_transactions
+from biztrace.readmodel.transactions import Transaction, placement_parameters, query_parameters
 from biztrace.readmodel.transactions import sql as alerts_sql
 
 _SQL = resources.files("biztrace.dashboard") / "sql"
@@ -364,10 +364,8 @@ def order_view(config: AlertsConfig, key: str, at: datetime) -> OrderView:
     started = _clock()
     try:
         history = key_history(store, key, config=config)  # placed hops, mapped spans too: as the API shows them
-        related = sorted(  # the whole tree: an invoice's page shows its order's (and returns') state
-            {key} | set(history.tree) | {k for hop in history.hops for k in (hop.order_id, hop.return_id) if k}
-        )
-        states = transactions(store, config, at, keys=related) if history.found else []
+        states = tree_transactions(store, config, at, history)  # the whole tree's, as the API answers them
+        related = {key} | set(history.tree) | {t.key for t in states}
         # every transaction's of the tree, in one detection: a shipment id's page shows its order's exceptions
         tx_keys = sorted({t.key for t in states})
         items = alert_exceptions.list_exceptions(store, config, at, keys=tx_keys) if tx_keys else []

@@ -9,7 +9,9 @@ from pydantic import BaseModel, Field
 
 from biztrace.config import AlertsConfig
 from biztrace.readmodel.keygraph import key_kinds
-from biztrace.readmodel.transactions import placement_parameters, sql
+from biztrace.readmodel.models import naive_utc
+from biztrace.readmodel.snapshots import kept_transactions
+from biztrace.readmodel.transactions import Transaction, placement_parameters, sql, transactions
 from biztrace.store import Store
 
 _BY_ORDER = "h.OrderId IN {orders:Array(String)}"
@@ -34,7 +36,9 @@ def _query(orders: bool, keys: bool, config: AlertsConfig | None) -> str:
         rows, process = _STORED, "h.Process"
     else:  # over biz_hops, or with mappings the mapped spans too
         rows, process = "(" + sql("hop_process", config) + ")", "h.BizProcess"
-    return Template(sql("key_hops")).substitute(rows=rows, process=process, match=" OR ".join(match) or "false")
+    stored = "CAST(NULL AS Nullable(DateTime('UTC')))" if mapped else "toDateTime(h.Ingested, 'UTC')"
+    return Template(sql("key_hops")).substitute(rows=rows, process=process, stored=stored,
+                                                match=" OR ".join(match) or "false")  # fmt: skip
 
 
 class Hop(BaseModel):
@@ -67,6 +71,9 @@ class Hop(BaseModel):
     quantity: float | None
     biz_status: str
     mapped: bool = Field(False, description="made a hop by a mapping rule of the configuration")
+    stored_at: datetime | None = Field(
+        None, description="when biztrace stored it (the store's clock, UTC); None for a span a mapping rule makes a hop"
+    )
 
 
 class KeyHistory(BaseModel):
@@ -82,6 +89,7 @@ class KeyHistory(BaseModel):
         "return, customer; '' when the graph has no link for it)",
     )
     hops: list[Hop]
+    truncated: bool = Field(False, description="more hops are stored than the limit asked for")
 
 
 def key_history(store: Store, key: str, limit: int = 10_000, config: AlertsConfig | None = None) -> KeyHistory:
@@ -102,13 +110,14 @@ def key_history(store: Store, key: str, limit: int = 10_000, config: AlertsConfi
         "db": store.database,
         "orders": orders,
         "keys": keys,
-        "limit": limit,
+        "limit": limit + 1,  # one more: whether there are more
     }
     query = _query(bool(orders), bool(keys), config)
     rows = list(store.client.query(query, parameters=parameters).named_results())
     hops = []
-    for row in rows:
+    for row in rows[:limit]:
         row["duration_ms"] = row.pop("duration_ns") / 1e6
+        row["stored_at"] = naive_utc(row["stored_at"]) if row["stored_at"] is not None else None
         hops.append(Hop(**row))
     systems: list[str] = []
     for hop in hops:
@@ -121,4 +130,42 @@ def key_history(store: Store, key: str, limit: int = 10_000, config: AlertsConfi
         systems=systems,
         tree=dict(sorted(tree.items())),
         hops=hops,
+        truncated=len(rows) > limit,
     )
+
+
+def tree_keys(history: KeyHistory) -> list[str]:
+    """The keys whose transactions a key's answer shows (:func:`tree_transactions`): the key, every key of
+    its tree, and the order and return ids its hops carry (an invoice's answer shows its order's and its
+    returns' state)."""
+    return sorted(
+        {history.key} | set(history.tree) | {k for hop in history.hops for k in (hop.order_id, hop.return_id) if k}
+    )
+
+
+def kept_tree_transactions(
+    store: Store, config: AlertsConfig, now: datetime, history: KeyHistory
+) -> list[Transaction] | None:
+    """:func:`tree_transactions` read from the alert loop's kept snapshot
+    (:func:`biztrace.readmodel.snapshots.kept_transactions`), or None when it cannot answer for them: the
+    tree's hops not all listed (``truncated``), a mapped one among them (no stored time), or one stored or
+    stamped after what the snapshot saw."""
+    stored = [hop.stored_at for hop in history.hops if hop.stored_at is not None]
+    if not history.found or history.truncated or len(stored) < len(history.hops):
+        return None
+    return kept_transactions(store, config, now, tree_keys(history), stored_until=max(stored),
+                             latest=max(hop.start for hop in history.hops))  # fmt: skip
+
+
+def tree_transactions(store: Store, config: AlertsConfig, now: datetime, history: KeyHistory) -> list[Transaction]:
+    """The transactions of ``history``'s tree at ``now`` (:func:`key_history` with ``config``; the keys:
+    :func:`tree_keys`), sorted by process and key: what the API's key tree and the order page show.
+    Read from the alert loop's kept snapshot when it can answer for them (:func:`kept_tree_transactions`),
+    else computed (:func:`biztrace.readmodel.transactions.transactions`): the same rows either way (the
+    test compares them for every key of the foreign producers' store)."""
+    if not history.found:
+        return []
+    found = kept_tree_transactions(store, config, now, history)
+    if found is None:
+        found = transactions(store, config, now, keys=tree_keys(history))
+    return sorted(found, key=lambda t: (t.process, t.key))

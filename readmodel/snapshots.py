@@ -17,6 +17,12 @@ before the previous pass's, mapping rules (mapped spans have no stored time), mo
 transactions than :data:`FULL_SHARE` of the kept ones (one query is then cheaper), and at least
 every :data:`FULL_EVERY` whatever happened, which bounds what no watermark sees (rows dropped by
 retention; a link arriving late that moves an old hop from one transaction to another).
+
+The loop publishes its kept snapshot (``Snapshots(publish=True)``) for the readers of the same
+process: :func:`kept_transactions` answers a few keys' transactions (the API's key tree, the order
+page) with a point read of it, aged to the reader's time as a pass would age it, when none of their
+hops was stored or reached since (else the reader computes them: ~0.1 s, nearly all of it planning
+``transactions.sql``). A replaced snapshot is dropped once no reader holds it.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from biztrace.config import AlertsConfig
 from biztrace.readmodel.last_pass import fingerprint
 from biztrace.readmodel.models import naive_utc
 from biztrace.readmodel.rules import snapshot_sql
-from biztrace.readmodel.transactions import query_parameters, sql, transactions_query
+from biztrace.readmodel.transactions import Transaction, query_parameters, sql, transactions_query
 from biztrace.store import Store
 
 logger = logging.getLogger(__name__)
@@ -75,16 +81,30 @@ class _Kept:
     stored_since: datetime  # the server's clock at the pass's start, less the settling time
     full_at: datetime
     rows: int
+    readers: int = 0  # readers of the published snapshot holding it (kept_transactions)
+    retired: bool = False  # replaced or closed: dropped by its last reader
+
+
+_published_lock = threading.Lock()
+_published: dict[str, _Kept] = {}
+"""The snapshot each store's loop published (by store), for :func:`kept_transactions`."""
+
+
+def _place(store: Store) -> str:
+    return f"{store.address}|{store.database}"
 
 
 class Snapshots:
     """The snapshot one alert loop keeps between passes (one per loop; not shared between threads)."""
 
-    def __init__(self, *, settle: timedelta = SETTLE, full_share: float = FULL_SHARE) -> None:
+    def __init__(self, *, settle: timedelta = SETTLE, full_share: float = FULL_SHARE, publish: bool = False) -> None:
+        """``publish``: each snapshot taken is the one the store's readers of this process point-read
+        (:func:`kept_transactions`); the alert loop's does."""
         self._kept: _Kept | None = None
         self._lock = threading.Lock()
         self._settle = settle
         self._full_share = full_share
+        self._publish = publish
 
     def take(self, store: Store, config: AlertsConfig, now: datetime, *, full: bool = False) -> Taken:
         """Every transaction's state at ``now``: the kept snapshot brought up to date, or a full one
@@ -114,8 +134,12 @@ class Snapshots:
                 full_at = self._kept.full_at
             rows = int(store.client.command(f"SELECT count() FROM {store.table(name)}"))
             previous_now = self._kept.now if self._kept is not None else None
+            kept = _Kept(name, wanted, now, started - self._settle, full_at, rows)
+            if self._publish:
+                with _published_lock:
+                    _published[_place(store)] = kept
             self._drop(store)
-            self._kept = _Kept(name, wanted, now, started - self._settle, full_at, rows)
+            self._kept = kept
             if reason:
                 logger.debug("full snapshot at %s: %s", now, reason)
             if reason:
@@ -128,9 +152,17 @@ class Snapshots:
             self._drop(store)
 
     def _drop(self, store: Store) -> None:
-        if self._kept is not None:
-            store.client.command(f"DROP TABLE IF EXISTS {store.table(self._kept.name)}")
-            self._kept = None
+        """Retire the kept snapshot: dropped now, or by the last reader that holds it."""
+        kept, self._kept = self._kept, None
+        if kept is None:
+            return
+        with _published_lock:
+            if _published.get(_place(store)) is kept:
+                del _published[_place(store)]
+            kept.retired = True
+            drop_now = kept.readers == 0
+        if drop_now:
+            store.client.command(f"DROP TABLE IF EXISTS {store.table(kept.name)}")
 
     def _full_reason(self, config: AlertsConfig, wanted: str, now: datetime, started: datetime) -> str:
         kept = self._kept
@@ -183,3 +215,44 @@ def _over(config: AlertsConfig, transactions: str) -> str:
     """``sql/snapshot.sql`` over these transaction rows."""
     return Template(sql("snapshot")).substitute(transactions=transactions,
                                                 system_at_fault=sql("system_at_fault", config))  # fmt: skip
+
+
+def kept_transactions(
+    store: Store, config: AlertsConfig, now: datetime, keys: list[str], *, stored_until: datetime, latest: datetime
+) -> list[Transaction] | None:
+    """The transactions of ``keys`` at ``now`` (as :func:`biztrace.readmodel.transactions.transactions`
+    with ``keys``), read from the snapshot the store's loop published and brought to ``now`` as a pass
+    brings the rows no hop touched (``sql/snapshot_kept.sql``), or None when it cannot answer for them:
+    none published, another configuration, mapping rules (mapped spans have no stored time), ``now``
+    before its time or more than two evaluation intervals after, or a hop of theirs it may not have
+    seen: ``stored_until``, the latest time one was stored (``biz_hops.Ingested``), at or after its
+    watermark, or ``latest``, the latest hop's time, after its time."""
+    now = naive_utc(now)
+    if config.mappings:
+        return None
+    wanted = fingerprint(config)
+    with _published_lock:
+        kept = _published.get(_place(store))
+        usable = (
+            kept is not None
+            and kept.fingerprint == wanted
+            and kept.now <= now <= kept.now + 2 * config.evaluation_interval
+            and naive_utc(stored_until) < kept.stored_since
+            and naive_utc(latest) <= kept.now
+        )
+        if usable:
+            assert kept is not None
+            kept.readers += 1
+    if not usable:
+        return None
+    assert kept is not None
+    try:
+        query = Template(sql("snapshot_kept", config, keys=False)).substitute(kept=store.table(kept.name))
+        rows = store.client.query(query, parameters={"now": now, "keys": keys}).named_results()
+        return [Transaction(**row) for row in rows]
+    finally:
+        with _published_lock:
+            kept.readers -= 1
+            drop_now = kept.retired and kept.readers == 0
+        if drop_now:
+            store.client.command(f"DROP TABLE IF EXISTS {store.table(kept.name)}")

@@ -5,7 +5,7 @@
 -- ({keys}) through biz_keys (sorted by key), then biz_hops by its primary key: a few granules of each
 -- table. The rows: biz_hops, or with mapping rules mapped_hops.sql (the mapped spans too); asked with
 -- a configuration, placed (hop_process.sql: $process is the hop's BizProcess, the process every figure
--- counts it in; else the biz.process attribute as sent).
+-- counts it in; else the biz.process attribute as sent). $stored: biz_hops.Ingested (NULL for mapped spans).
 SELECT
     h.Timestamp AS start,
     h.TraceId AS trace_id,
@@ -29,7 +29,8 @@ SELECT
     h.Currency AS currency,
     h.Quantity AS quantity,
     h.BizStatus AS biz_status,
-    h.Mapped AS mapped
+    h.Mapped AS mapped,
+    $stored AS stored_at
 FROM $rows AS h
 WHERE $match
 ORDER BY h.Timestamp, h.SpanId

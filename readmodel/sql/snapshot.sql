@@ -3,6 +3,8 @@
 -- transaction in trouble, `exception_stage` and `exception_since` say where and since when (a
 -- stuck one since its SLA was breached, a failed or dead-lettered one since the hop that did it),
 -- and `evidence_span` the span that shows it (a stuck one's last hop, the failed or dead-lettered hop).
+-- The columns only a listing reads (first_system to stages_reached_at) are kept too, so that a kept
+-- snapshot answers a key's transactions with a point read (snapshots.py, `kept_transactions`).
 -- The rows read: transactions.sql's, or for a pass that keeps its snapshot (snapshots.py) the rows
 -- of the previous one brought to {now} (snapshot_aged.sql), which reads the columns after
 -- `currency` back: what turns a row stuck later is computed here, once.
@@ -11,5 +13,6 @@ SELECT
     $system_at_fault AS system,
     ${exception_columns},
     next_stage, current_stage_at, error_type, amount, currency,
-    next_system, last_system, trouble_system, trouble_stage, trouble_at, last_span, trouble_span
+    next_system, last_system, trouble_system, trouble_stage, trouble_at, last_span, trouble_span,
+    first_system, last_hop_stage, hops, stages_reached, stages_reached_at
 FROM ($transactions)

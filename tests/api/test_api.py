@@ -20,6 +20,8 @@ from biztrace.api.app import build_app
 from biztrace.api.server import ApiServer
 from biztrace.config import load
 from biztrace.readmodel.exceptions import list_exceptions
+from biztrace.readmodel.lookup import kept_tree_transactions, key_history
+from biztrace.readmodel.snapshots import Snapshots
 from biztrace.readmodel.transactions import transactions
 from biztrace.simulator.run import GroundTruth
 from biztrace.simulator.scenario import FaultRates, Scenario
@@ -139,6 +141,30 @@ def test_a_key_answers_its_tree_and_an_unknown_key_is_404(api):
     assert order in {t["key"] for t in tree["transactions"]}
     assert _get(api, "/api/v1/keys/NO-SUCH-KEY").status_code == 404
     assert _get(api, "/api/v1/keys/x", limit=100_001).status_code == 422
+
+
+def test_a_keys_tree_beside_the_loop_is_read_from_its_snapshot_and_answers_the_same(api):
+    """Beside an alert loop (its snapshot published, as `biztrace up`'s is) a key's transactions are a point
+    read of the snapshot: the same answer as computing them, for orders with and without faults."""
+    _, store, _, truth = api
+    faulted = sorted({fault.key for fault in truth.faults})
+    others = store.client.query(  # orders without a fault, with a shipment id and an invoice id
+        f"SELECT any(OrderId), any(ShipmentId), any(InvoiceId) FROM {store.table('biz_hops')} "
+        "WHERE ShipmentId != '' AND InvoiceId != '' GROUP BY OrderId ORDER BY OrderId LIMIT 3"
+    ).result_rows
+    keys = faulted[:6] + [key for row in others for key in row if key not in faulted]
+    before = {key: _get(api, f"/api/v1/keys/{key}").json() for key in keys}
+    time.sleep(1.1)  # biz_hops.Ingested counts seconds: the pass starts after every hop was stored
+    snapshots = Snapshots(settle=timedelta(0), publish=True)
+    try:
+        snapshots.take(store, CONFIG, NOW)
+        for key in keys:
+            history = key_history(store, key, config=CONFIG)
+            assert kept_tree_transactions(store, CONFIG, NOW.replace(tzinfo=None), history) is not None, key
+            assert _get(api, f"/api/v1/keys/{key}").json() == before[key], key
+    finally:
+        snapshots.close(store)
+    assert all(before[key]["transactions"] for key in keys)
 
 
 def test_exception_page_action_and_export_agree_with_the_read_model(api):

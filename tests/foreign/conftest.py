@@ -135,3 +135,30 @@ def legacy(store_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     dsn, truths = _fill(store_root, tmp_path_factory.mktemp("truth"),
                         {"legacy": [sys.executable, str(HERE / "producer_legacy.py")]})  # fmt: skip
     yield from _open(dsn, truths)
+
+
+BATCHES = 3
+"""The corpus copied into a replica in this many batches (by a hash of the span id)."""
+
+
+@pytest.fixture
+def replica(corpus: Corpus, store_root: Path) -> Iterator[Store]:
+    """An empty database with biztrace's schema beside the corpus's (its spans copied in by the test)."""
+    from biztrace.store import schema
+
+    store = connect(store_dsn(store_root, f"t_{uuid.uuid4().hex[:12]}"))
+    schema.apply(store, schema.SchemaOptions())
+    try:
+        yield store
+    finally:
+        store.client.command(f"DROP DATABASE IF EXISTS {store.database}")
+        store.close()
+
+
+def copy_batch(corpus: Corpus, replica: Store, batch: int) -> int:
+    """Insert one third of the corpus's spans (by a hash of the span id) through the real views."""
+    replica.client.command(
+        f"INSERT INTO {replica.table('otel_traces')} SELECT * FROM {corpus.store.table('otel_traces')} "
+        f"WHERE cityHash64(SpanId) % {BATCHES} = {batch}"
+    )
+    return int(replica.client.command(f"SELECT count() FROM {replica.table('biz_hops')}"))

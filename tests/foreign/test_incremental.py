@@ -12,10 +12,7 @@ it reaches them, and in-flight transactions turn stuck as their next stage falls
 from __future__ import annotations
 
 import time
-import uuid
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -24,39 +21,16 @@ from biztrace.readmodel import exceptions, last_pass, reconcile
 from biztrace.readmodel.rules import snapshot_sql
 from biztrace.readmodel.snapshots import Snapshots
 from biztrace.readmodel.transactions import query_parameters
-from biztrace.store import Store, connect
-from support import store_dsn
+from biztrace.store import Store
 
-from .conftest import NOW, Corpus
+from .conftest import BATCHES, NOW, Corpus, copy_batch
 
 COLUMNS = (
     "process, key, state, stage, channel, priority, started_at, last_at, completed_at, due_at, system, "
-    "exception_stage, exception_since, evidence_span, next_stage, current_stage_at, error_type, amount, currency"
+    "exception_stage, exception_since, evidence_span, next_stage, current_stage_at, error_type, amount, currency, "
+    "next_system, last_system, trouble_system, trouble_stage, trouble_at, last_span, trouble_span, "
+    "first_system, last_hop_stage, hops, stages_reached, stages_reached_at"
 )
-BATCHES = 3
-
-
-@pytest.fixture
-def replica(corpus: Corpus, store_root: Path) -> Iterator[Store]:
-    """An empty database with biztrace's schema beside the corpus's (its spans copied in by the test)."""
-    from biztrace.store import schema
-
-    store = connect(store_dsn(store_root, f"t_{uuid.uuid4().hex[:12]}"))
-    schema.apply(store, schema.SchemaOptions())
-    try:
-        yield store
-    finally:
-        store.client.command(f"DROP DATABASE IF EXISTS {store.database}")
-        store.close()
-
-
-def _copy_batch(corpus: Corpus, replica: Store, batch: int) -> int:
-    """Insert one third of the corpus's spans (by a hash of the span id) through the real views."""
-    replica.client.command(
-        f"INSERT INTO {replica.table('otel_traces')} SELECT * FROM {corpus.store.table('otel_traces')} "
-        f"WHERE cityHash64(SpanId) % {BATCHES} = {batch}"
-    )
-    return int(replica.client.command(f"SELECT count() FROM {replica.table('biz_hops')}"))
 
 
 def _differences(store: Store, kept: str, config, now) -> tuple[int, int, int]:
@@ -86,7 +60,7 @@ def test_a_kept_snapshot_brought_up_to_date_equals_a_full_one(corpus: Corpus, re
     modes, states = [], []
     try:
         for batch, now in enumerate(moments):
-            assert _copy_batch(corpus, replica, batch) > 0
+            assert copy_batch(corpus, replica, batch) > 0
             taken = snapshots.take(replica, config, now)
             modes.append(taken.reason or taken.mode)
             only_kept, only_full, rows = _differences(replica, taken.table, config, now)
@@ -109,7 +83,7 @@ def test_a_kept_snapshot_brought_up_to_date_equals_a_full_one(corpus: Corpus, re
 
 def test_a_full_snapshot_is_taken_when_an_incremental_one_cannot_be_trusted(corpus: Corpus, replica: Store) -> None:
     config = alerts_config.load()
-    _copy_batch(corpus, replica, 0)
+    copy_batch(corpus, replica, 0)
     time.sleep(1.1)  # biz_hops.Ingested counts seconds: the first pass starts a second after the batch was stored
     snapshots = Snapshots(settle=timedelta(0))
     now = NOW.replace(tzinfo=None)
@@ -121,7 +95,7 @@ def test_a_full_snapshot_is_taken_when_an_incremental_one_cannot_be_trusted(corp
         other.evaluation_interval = timedelta(seconds=17)
         assert snapshots.take(replica, other, now).reason == "configuration changed"
         # most transactions touched at once (a backfill): one full query is cheaper
-        _copy_batch(corpus, replica, 1)
+        copy_batch(corpus, replica, 1)
         assert "transactions changed" in snapshots.take(replica, other, now).reason
         assert snapshots.take(replica, other, now, full=True).reason == "asked"
     finally:
@@ -151,7 +125,7 @@ def test_the_bookkeeping_built_on_the_previous_pass_detects_what_a_full_detectio
     try:
         for batch, now in enumerate(moments):
             if batch < BATCHES:
-                _copy_batch(corpus, replica, batch)
+                copy_batch(corpus, replica, batch)
             taken = snapshots.take(replica, config, now)
             with last_pass.at(replica, config, taken.previous_now or now) as previous:
                 built_on_previous.append(taken.changed is not None and previous is not None)
@@ -204,7 +178,7 @@ def test_the_queue_kept_with_a_pass_is_the_queue_detected_for_itself_and_patched
     state changed."""
     config = alerts_config.load()
     for batch in range(BATCHES):
-        _copy_batch(corpus, replica, batch)
+        copy_batch(corpus, replica, batch)
     now = NOW.replace(tzinfo=None)
     exceptions.sync(replica, config, now)
     try:
