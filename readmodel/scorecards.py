@@ -186,7 +186,10 @@ def _figures(
     figures_of: dict[tuple[str, str], PeriodFigures] = {}
 
     def of(scope: str, period: str) -> PeriodFigures:
-        return figures_of.setdefault((scope, period), PeriodFigures())
+        figure = figures_of.get((scope, period))
+        if figure is None:  # not setdefault: it would build (and validate) a PeriodFigures on every call
+            figure = figures_of[(scope, period)] = PeriodFigures()
+        return figure
 
     for row in store.client.query(sql("scorecard_states"), parameters=base).named_results():
         figures_of[(row.pop("scope"), row.pop("period"))] = PeriodFigures(**row)
