@@ -229,7 +229,10 @@ def _print_history(history) -> None:
     console = Console(width=None if sys.stdout.isatty() else 200)
     if not history.found:
         return
-    table = Table(title=f"{history.key}: {len(history.hops)} hops in {history.traces} traces")
+    title = f"{history.key}: {len(history.hops)} hops in {history.traces} traces"
+    if history.truncated:
+        title += f" (the first {len(history.hops)}: more are stored, raise --limit)"
+    table = Table(title=title)
     for column in ("start (UTC)", "system", "stage", "span", "duration", "status", "trace id", "span id"):
         table.add_column(column, no_wrap=column in ("trace id", "span id"))
     for hop in history.hops:

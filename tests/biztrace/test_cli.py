@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import UTC, datetime
 
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
@@ -81,6 +82,20 @@ def test_order_table_output_is_readable(store, capsys):
     out = capsys.readouterr().out
     assert "O-9: 3 hops in 3 traces" in out
     assert "order.captured" in out and "Error (timeout)" in out
+
+
+def test_order_says_when_more_hops_are_stored_than_its_limit_and_when_each_was_stored(store, capsys):
+    before = time.time()
+    _write_order(store, "O-77")
+    assert main(["order", "O-77", "--store", _dsn(store), "--limit", "2"]) == 0
+    assert "O-77: 2 hops in 2 traces (the first 2: more are stored, raise --limit)" in capsys.readouterr().out
+    assert main(["order", "O-77", "--store", _dsn(store), "--json", "--limit", "3"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["truncated"] is False and len(document["hops"]) == 3
+    stored = [datetime.fromisoformat(h["stored_at"]).replace(tzinfo=UTC).timestamp() for h in document["hops"]]
+    assert all(int(before) <= at <= time.time() + 1 for at in stored)  # the store's clock, whole seconds
+    assert main(["order", "O-77", "--store", _dsn(store), "--json", "--limit", "2"]) == 0
+    assert json.loads(capsys.readouterr().out)["truncated"] is True
 
 
 def test_unknown_key_exits_1_with_a_clear_message(store, capsys):
