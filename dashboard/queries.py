@@ -23,7 +23,7 @@ from biztrace.dashboard import data
 from biztrace.readmodel import actions, alert_store, figures, reconcile
 from biztrace.readmodel import exceptions as alert_exceptions
 from biztrace.readmodel import overview as alert_overview
-from biztrace.readmodel.lookup import KeyHistory, key_history, tree_transactions
+from biztrace.readmodel.lookup import KeyHistory, key_history, tree_keys, tree_transactions
 from biztrace.readmodel.transactions import Transaction, placement_parameters, query_parameters
 from biztrace.readmodel.transactions import sql as alerts_sql
 
@@ -365,7 +365,7 @@ def order_view(config: AlertsConfig, key: str, at: datetime) -> OrderView:
     try:
         history = key_history(store, key, config=config)  # placed hops, mapped spans too: as the API shows them
         states = tree_transactions(store, config, at, history)  # the whole tree's, as the API answers them
-        related = {key} | set(history.tree) | {t.key for t in states}
+        related = set(tree_keys(history))  # the alerts naming any of them are shown too
         # every transaction's of the tree, in one detection: a shipment id's page shows its order's exceptions
         tx_keys = sorted({t.key for t in states})
         items = alert_exceptions.list_exceptions(store, config, at, keys=tx_keys) if tx_keys else []
