@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from string import Template
@@ -217,42 +219,53 @@ def _over(config: AlertsConfig, transactions: str) -> str:
                                                 system_at_fault=sql("system_at_fault", config))  # fmt: skip
 
 
-def kept_transactions(
-    store: Store, config: AlertsConfig, now: datetime, keys: list[str], *, stored_until: datetime, latest: datetime
-) -> list[Transaction] | None:
-    """The transactions of ``keys`` at ``now`` (as :func:`biztrace.readmodel.transactions.transactions`
-    with ``keys``), read from the snapshot the store's loop published and brought to ``now`` as a pass
-    brings the rows no hop touched (``sql/snapshot_kept.sql``), or None when it cannot answer for them:
-    none published, another configuration, mapping rules (mapped spans have no stored time), ``now``
-    before its time or more than two evaluation intervals after, or a hop of theirs it may not have
-    seen: ``stored_until``, the latest time one was stored (``biz_hops.Ingested``), at or after its
-    watermark, or ``latest``, the latest hop's time, after its time."""
+@contextmanager
+def published(store: Store, config: AlertsConfig, now: datetime) -> Iterator[str | None]:
+    """The table (quoted name) of the snapshot the store's loop published, held while the block runs (a
+    snapshot replaced meanwhile is dropped by its last reader), if it can answer at ``now`` under
+    ``config``: same configuration, no mapping rules (mapped spans have no stored time), ``now`` not
+    before its time nor more than two evaluation intervals after; else None."""
+    with _holding(store, config, now) as kept:
+        yield store.table(kept.name) if kept is not None else None
+
+
+@contextmanager
+def _holding(store: Store, config: AlertsConfig, now: datetime) -> Iterator[_Kept | None]:
     now = naive_utc(now)
-    if config.mappings:
-        return None
     wanted = fingerprint(config)
     with _published_lock:
         kept = _published.get(_place(store))
-        usable = (
-            kept is not None
-            and kept.fingerprint == wanted
-            and kept.now <= now <= kept.now + 2 * config.evaluation_interval
-            and naive_utc(stored_until) < kept.stored_since
-            and naive_utc(latest) <= kept.now
-        )
+        usable = (kept is not None and not config.mappings and kept.fingerprint == wanted
+                  and kept.now <= now <= kept.now + 2 * config.evaluation_interval)  # fmt: skip
         if usable:
             assert kept is not None
             kept.readers += 1
     if not usable:
-        return None
+        yield None
+        return
     assert kept is not None
     try:
-        query = Template(sql("snapshot_kept", config, keys=False)).substitute(kept=store.table(kept.name))
-        rows = store.client.query(query, parameters={"now": now, "keys": keys}).named_results()
-        return [Transaction(**row) for row in rows]
+        yield kept
     finally:
         with _published_lock:
             kept.readers -= 1
             drop_now = kept.retired and kept.readers == 0
         if drop_now:
             store.client.command(f"DROP TABLE IF EXISTS {store.table(kept.name)}")
+
+
+def kept_transactions(
+    store: Store, config: AlertsConfig, now: datetime, keys: list[str], *, stored_until: datetime, latest: datetime
+) -> list[Transaction] | None:
+    """The transactions of ``keys`` at ``now`` (as :func:`biztrace.readmodel.transactions.transactions`
+    with ``keys``), read from the snapshot the store's loop published (:func:`published`) and brought to
+    ``now`` as a pass brings the rows no hop touched (``sql/snapshot_kept.sql``), or None when it cannot
+    answer for them: none published or usable at ``now``, or a hop of theirs it may not have seen:
+    ``stored_until``, the latest time one was stored (``biz_hops.Ingested``), at or after its watermark,
+    or ``latest``, the latest hop's time, after its time."""
+    with _holding(store, config, now) as kept:
+        if kept is None or naive_utc(stored_until) >= kept.stored_since or naive_utc(latest) > kept.now:
+            return None
+        query = Template(sql("snapshot_kept", config, keys=False)).substitute(kept=store.table(kept.name))
+        rows = store.client.query(query, parameters={"now": naive_utc(now), "keys": keys}).named_results()
+        return [Transaction(**row) for row in rows]

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 
 from biztrace import config as alerts_config
 from biztrace.readmodel.lookup import kept_tree_transactions, key_history, tree_keys, tree_transactions
-from biztrace.readmodel.snapshots import Snapshots, kept_transactions
+from biztrace.readmodel.snapshots import Snapshots, kept_transactions, published
 from biztrace.readmodel.transactions import Transaction, transactions
 from biztrace.store import Store
 
@@ -128,3 +128,35 @@ def test_a_snapshot_not_published_answers_no_reader(corpus: Corpus, replica: Sto
         assert kept_transactions(replica, config, at, _keys(replica)[:3], **evidence) is None
     finally:
         snapshots.close(replica)
+
+
+def _exists(store: Store, quoted: str) -> bool:
+    name = quoted.split(".", 1)[1].strip("`")
+    return bool(int(store.client.command(
+        "SELECT count() FROM system.tables WHERE database = {db:String} AND name = {name:String}",
+        parameters={"db": store.database, "name": name})))  # fmt: skip
+
+
+def test_a_snapshot_replaced_while_a_reader_holds_it_is_dropped_by_that_reader(corpus: Corpus, replica: Store) -> None:
+    config = alerts_config.load()
+    copy_batch(corpus, replica, 0)
+    snapshots = Snapshots(settle=timedelta(0), publish=True)
+    at = NOW.replace(tzinfo=None)
+    try:
+        snapshots.take(replica, config, at)
+        with published(replica, config, at) as held:
+            assert held is not None and _exists(replica, held)
+            snapshots.take(replica, config, at + timedelta(seconds=30))  # the next pass replaces it
+            assert _exists(replica, held), "dropped under a reader"
+            assert int(replica.client.command(f"SELECT count() FROM {held}")) > 0  # still readable
+            with published(replica, config, at + timedelta(seconds=30)) as newer:
+                assert newer is not None and newer != held
+        assert not _exists(replica, held), "the last reader drops a replaced snapshot"
+        with published(replica, config, at + timedelta(seconds=30)) as current:
+            assert current is not None
+        assert _exists(replica, current), "the published one stays"
+    finally:
+        snapshots.close(replica)
+    assert not _exists(replica, current)
+    with published(replica, config, at + timedelta(seconds=30)) as gone:
+        assert gone is None
