@@ -134,8 +134,9 @@ def _show(key: str) -> None:
     _remember(key)
     st.subheader(ui.literal(key))
     systems = ", ".join(ui.literal(system) for system in history.systems)
+    more = f" (the first {len(history.hops):,}: more are stored)" if history.truncated else ""
     st.caption(
-        f"{spans.plural(len(history.hops), 'hop')} in {spans.plural(history.traces, 'trace')} across "
+        f"{spans.plural(len(history.hops), 'hop')}{more} in {spans.plural(history.traces, 'trace')} across "
         f"{spans.plural(len(history.systems), 'system')}: {systems}"
     )
     _tree(view)
@@ -192,6 +193,7 @@ def _show(key: str) -> None:
     shown = hops[
         [
             "start",
+            "stored_at",  # when biztrace stored it: a late delivery shows here
             "system",
             "stage",
             "span_name",
@@ -209,6 +211,7 @@ def _show(key: str) -> None:
         spans.blank(
             shown.assign(
                 start=shown["start"].map(spans.when),
+                stored_at=shown["stored_at"].map(spans.when),
                 duration_ms=shown["duration_ms"].round(1),
                 status=shown["status"].map(lambda s: spans.OUTCOME.get(s, s)),
             )

@@ -73,6 +73,10 @@ def test_no_none_in_empty_cells_and_dates_with_the_year(app, populated) -> None:
         assert "None" not in values and "nan" not in values and "NaT" not in values, frame.value
     hops = next(d.value for d in at.dataframe if "span_id" in d.value.columns)
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", v) for v in hops["start"]), hops["start"]
+    # when biztrace stored each hop (the store's clock): after the store was filled, not before
+    stored = pd.to_datetime(hops["stored_at"], format="%Y-%m-%d %H:%M:%S")
+    filled = store.client.command(f"SELECT toString(toDateTime(min(Ingested), 'UTC')) FROM {store.table('biz_hops')}")
+    assert (stored >= pd.Timestamp(str(filled))).all() and stored.notna().all(), hops["stored_at"]
     assert "Unset" not in set(hops["status"]), "OpenTelemetry's Unset reads as ok"
 
 
