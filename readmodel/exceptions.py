@@ -623,6 +623,25 @@ _RECOMPUTED = ("duplicate", "mismatch")
 finds them again only for the transactions that changed."""
 
 
+def _with_mismatches(
+    store: Store, config: AlertsConfig, judged: reconcile.Judging, detection: tuple[str, dict, str]
+) -> str:
+    """A Memory table of ``detection`` (``sql/exceptions_detected.sql``'s statement) with the mismatches of
+    ``judged`` appended: the detection built beside each rule's judging (statements planned on one core
+    each), then the flagged pairs made findings in ClickHouse (:func:`reconcile.insert_flagged`; no finding
+    through Python). The caller drops the table."""
+    detected, *flagged = store.create_memory_tables([detection, *judged.statements])
+    try:
+        reconcile.insert_flagged(store, config, judged, flagged, detected)
+    except BaseException:
+        store.client.command(f"DROP TABLE IF EXISTS {store.table(detected)}")
+        raise
+    finally:
+        for table in flagged:
+            store.client.command(f"DROP TABLE IF EXISTS {store.table(table)}")
+    return detected
+
+
 def _detected_since(
     store: Store, config: AlertsConfig, now: datetime, classified: str, changed: list[str], previous_now: datetime
 ) -> str | None:
@@ -641,10 +660,11 @@ def _detected_since(
         keys = key_tree(store, changed_keys, config) if changed_keys else []
         # '' is no transaction's key: with nothing changed, nothing is found again (an empty list means every key)
         parameters = query_parameters(store, config, now, keys=keys or [""]) | {"process": "", "tree": keys or [""]}
-        fresh = store.create_memory_table(detected_sql(classified, config, keys="exact"), parameters, "biztrace_fresh")
+        with reconcile.judging(store, config, now, keys=keys or [""]) as judged:
+            fresh = _with_mismatches(store, config, judged, (detected_sql(classified, config, keys="exact"),
+                                                             parameters, "biztrace_fresh"))  # fmt: skip
         listed = store.create_memory_table("SELECT '' AS key LIMIT 0", prefix="biztrace_changed")
         try:
-            reconcile.insert_mismatches(store, config, now, fresh, keys=keys or [""])
             store.client.insert(listed, [[key] for key in keys], column_names=["key"], database=store.database)
             # a finding no transaction owns yet (a reconciliation pair, key '') goes by its match key
             again = (f"if(key != '', key, JSONExtractString(detail, 'match_key')) "
@@ -689,16 +709,8 @@ def sync(
         detected = _detected_since(store, config, now, classified, changed, previous_now)
     if detected is None:  # everything: the detection and each reconciliation rule's judging side by side
         with reconcile.judging(store, config, now) as judged:
-            detection = (detected_sql(classified, config, keys=False), parameters, "biztrace_detected")
-            detected, *flagged = store.create_memory_tables([detection, *judged.statements])
-            try:  # in ClickHouse: no finding through Python
-                reconcile.insert_flagged(store, config, judged, flagged, detected)
-            except BaseException:
-                store.client.command(f"DROP TABLE IF EXISTS {store.table(detected)}")
-                raise
-            finally:
-                for table in flagged:
-                    store.client.command(f"DROP TABLE IF EXISTS {store.table(table)}")
+            detected = _with_mismatches(store, config, judged, (detected_sql(classified, config, keys=False),
+                                                                parameters, "biztrace_detected"))  # fmt: skip
     found = None
     try:
         found = _found_table(store, detected)  # kept with the pass below: the queue its readers build reads it
