@@ -368,11 +368,20 @@ def _patched(
 
 
 @contextmanager
-def _lifecycle(store: Store, parameters: dict) -> Iterator[dict[str, str]]:
+def _lifecycle(store: Store, parameters: dict, columns: tuple[str, ...] = ()) -> Iterator[dict[str, str]]:
     """``sql/lifecycle.sql``'s rows in a Memory table while the block runs, for a statement that reads them
-    more than once (a subquery is computed again at each reference); yields its parameter, ``life``."""
-    with store.memory_table(sql("lifecycle"), parameters, "biztrace_life") as table:
+    more than once (a subquery is computed again at each reference); yields its parameter, ``life``.
+    ``columns``: only these (ClickHouse then computes only the aggregates behind them); default all."""
+    query = sql("lifecycle")
+    if columns:
+        query = f"SELECT {', '.join(columns)} FROM ({query})"
+    with store.memory_table(query, parameters, "biztrace_life") as table:
         yield {"life": table}
+
+
+_SYNC_READS = ("process", "key", "kind", "last_action", "resolve_at", "last_stage")
+"""What ``sql/exceptions_sync.sql`` reads of the lifecycle (the whole one took twice as long to keep, 242k
+exceptions: 0.19-0.25 s against 0.11-0.13)."""
 
 
 _LIFE_TABLE = "SELECT * FROM {db:Identifier}.{life:Identifier}"
@@ -715,7 +724,7 @@ def sync(
     try:
         found = _found_table(store, detected)  # kept with the pass below: the queue its readers build reads it
         with (
-            _lifecycle(store, parameters) as life,
+            _lifecycle(store, parameters, _SYNC_READS) as life,
             store.memory_table(
                 _over(_LIFE_TABLE, "exceptions_sync"), parameters | life | {"found": found}, "biztrace_sync"
             ) as events,
