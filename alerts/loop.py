@@ -141,18 +141,30 @@ def run_pass(
 
 
 def _evaluate(store: Store, config: AlertsConfig, now: datetime, snapshot: str):
-    """Every rule; a rule that fails (for any reason) is reported and the others go on."""
+    """Every rule, side by side (each a statement or a few, planned on one core: two lanes take the
+    rules of a pass in about half the time); a rule that fails (for any reason) is reported and the
+    others go on."""
+
+    def one(rule) -> Callable[[Store], list[rules.RuleResult] | Exception]:
+        def evaluate(lane: Store) -> list[rules.RuleResult] | Exception:
+            try:
+                return rules.evaluate_rule(lane, config, rule, now, snapshot)
+            except Exception as exc:  # reported below, in the rules' order
+                return exc
+
+        return evaluate
+
     results: list[rules.RuleResult] = []
     failed: dict[str, str] = {}
-    for rule in config.rules:
-        try:
-            results.extend(rules.evaluate_rule(store, config, rule, now, snapshot))
-        except Exception as exc:
-            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            if rule.name not in message:
-                message = f"rule {rule.name}: {message}"
-            failed[rule.name] = message
-            logger.warning("alert rule %s not evaluated: %s", rule.name, message)
+    for rule, outcome in zip(config.rules, store.side_by_side([one(rule) for rule in config.rules]), strict=True):
+        if not isinstance(outcome, Exception):
+            results.extend(outcome)
+            continue
+        message = str(outcome).splitlines()[0] if str(outcome) else type(outcome).__name__
+        if rule.name not in message:
+            message = f"rule {rule.name}: {message}"
+        failed[rule.name] = message
+        logger.warning("alert rule %s not evaluated: %s", rule.name, message)
     return results, failed
 
 
