@@ -13,7 +13,7 @@ import logging
 import signal
 import sys
 import threading
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from urllib.parse import quote
@@ -194,32 +194,71 @@ class OrderCommand(StoreOptions):
 
     def cli_cmd(self) -> None:
         from biztrace import config as biztrace_config
-        from biztrace.readmodel.lookup import KeyHistory, key_history
+        from biztrace.readmodel.lookup import KeyHistory, key_history, tree_transactions
+        from biztrace.readmodel.models import naive_utc
+        from biztrace.readmodel.transactions import Transaction
 
         if not self.key.strip():
             raise CommandFailed("give a business key, e.g. biztrace order O-1182", EXIT_USAGE)
         try:
             config = biztrace_config.load(self.config) if self.config else None
+            judged_by = config or biztrace_config.load()  # the processes the transactions are judged by
         except Exception as exc:  # ConfigError and friends: the message names file and line
             raise CommandFailed(str(exc).splitlines()[0] if str(exc) else repr(exc), EXIT_USAGE) from exc
         try:
             with open_store(self.store) as store:
                 history = key_history(store, self.key, self.limit, config)
+                found = tree_transactions(store, judged_by, naive_utc(datetime.now(UTC)), history)
         except CommandFailed as failure:
             api = remote_for(self.store, failure)
             try:
                 tree = api.call("GET", f"/keys/{quote(self.key, safe='')}", params={"limit": min(self.limit, 10_000)})
                 history = KeyHistory.model_validate(tree["history"])
+                found = [Transaction.model_validate(row) for row in tree["transactions"]]
             except CommandFailed as missing:
                 if missing.code != EXIT_NOT_FOUND:
                     raise
-                history = KeyHistory(key=self.key, found=False, traces=0, systems=[], hops=[])
-        if self.json_output:
-            print_json(history)
+                history, found = KeyHistory(key=self.key, found=False, traces=0, systems=[], hops=[]), []
+        if self.json_output:  # the hops' answer, with its transactions as the API's key tree has them
+            print_json({**history.model_dump(mode="json"), "transactions": [t.model_dump(mode="json") for t in found]})
         else:
             _print_history(history)
+            _print_transactions(found)
         if not history.found:
             raise CommandFailed(f"no hop carries the key {self.key!r} in this store", EXIT_NOT_FOUND)
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+def _print_transactions(found) -> None:
+    """Where each transaction of the key's tree stands: state, furthest stage, what is due next and by
+    when, its value (the same rows as the API's key tree and the order page)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from biztrace.cli.alerts import _age
+
+    if not found:
+        return
+    table = Table(title=_plural(len(found), "transaction"))
+    for column in ("process", "key", "state", "stage reached", "next (system)", "due (UTC)", "amount", "age"):
+        table.add_column(column)
+    styles = {"stuck": "yellow", "failed": "red", "dead_letter": "red"}
+    for tx in found:
+        state = tx.state
+        if tx.state in ("failed", "dead_letter"):  # where and in which system, as the exception says
+            cause = ", ".join(part for part in (tx.trouble_system, tx.error_type) if part)
+            state += f" at {tx.trouble_stage or tx.next_stage or '-'}" + (f" ({cause})" if cause else "")
+        table.add_row(
+            tx.process, tx.key, state, tx.current_stage or "-",
+            f"{tx.next_stage} ({tx.next_system})" if tx.next_stage and tx.next_system else tx.next_stage or "-",
+            tx.due_at.strftime("%Y-%m-%d %H:%M") if tx.due_at else "-",
+            f"{tx.amount:,.2f} {tx.currency}".strip() if tx.amount is not None else "-", _age(tx.age_s),
+            style=styles.get(tx.state),
+        )  # fmt: skip
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
 
 
 def _print_history(history) -> None:
@@ -229,7 +268,7 @@ def _print_history(history) -> None:
     console = Console(width=None if sys.stdout.isatty() else 200)
     if not history.found:
         return
-    title = f"{history.key}: {len(history.hops)} hops in {history.traces} traces"
+    title = f"{history.key}: {_plural(len(history.hops), 'hop')} in {_plural(history.traces, 'trace')}"
     if history.truncated:
         title += f" (the first {len(history.hops)}: more are stored, raise --limit)"
     table = Table(title=title)

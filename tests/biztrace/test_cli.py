@@ -62,6 +62,11 @@ def test_order_json_lists_every_hop_in_time_order(store, capsys):
     assert hops[2]["error_type"] == "timeout"
     assert hops[0]["duration_ms"] == pytest.approx(2.5)
     assert {"trace_id", "span_id", "service", "system", "stage", "start", "duration_ms", "status"} <= set(hops[0])
+    # where the order stands, as the API's key tree and the order page say it (lookup.tree_transactions)
+    [tx] = document["transactions"]
+    assert (tx["process"], tx["key"], tx["state"], tx["current_stage"]) == ("order_to_cash", "O-1182", "failed",
+                                                                           "order.accepted")  # fmt: skip
+    assert (tx["trouble_system"], tx["error_type"], tx["next_stage"]) == ("wms", "timeout", "inventory.allocated")
 
 
 def test_order_by_secondary_key_shows_its_orders_whole_tree(store, capsys):
@@ -82,6 +87,9 @@ def test_order_table_output_is_readable(store, capsys):
     out = capsys.readouterr().out
     assert "O-9: 3 hops in 3 traces" in out
     assert "order.captured" in out and "Error (timeout)" in out
+    assert "1 transaction" in out and "failed at inventory.allocated (wms, timeout)" in out
+    assert main(["order", "O-9", "--store", _dsn(store), "--limit", "1"]) == 0
+    assert "O-9: 1 hop in 1 trace (the first 1: more are stored" in capsys.readouterr().out
 
 
 def test_order_says_when_more_hops_are_stored_than_its_limit_and_when_each_was_stored(store, capsys):
@@ -172,6 +180,8 @@ def test_order_asks_the_running_collector_when_it_holds_the_embedded_store(tmp_p
         assert main(["order", "O-LIVE", "--store", f"chdb://{collector.data_dir}", "--json"]) == 0
         history = json.loads(capsys.readouterr().out)
         assert [hop["span_name"] for hop in history["hops"]] == ["edi.850"]
+        # the transactions as the holder's API computed them
+        assert [(tx["process"], tx["key"]) for tx in history["transactions"]] == [("order_to_cash", "O-LIVE")]
         assert main(["order", "O-MISSING", "--store", f"chdb://{collector.data_dir}"]) == 1
     finally:
         assert collector.terminate() == 0
