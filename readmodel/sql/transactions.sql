@@ -2,7 +2,7 @@
 -- one aggregation per transaction. The process definitions arrive as parameters (arrays
 -- indexed by process number and stage index), so a process or stage added to the YAML needs
 -- no code. Classification:
---   complete    the completion stage (or a later one) was reached
+--   complete    the completion stage (or a later one) was reached by a hop that did not fail
 --   dead_letter a hop parked the message in a dead-letter queue, and no stage was reached after
 --   failed      a hop ended in ERROR, and no stage was reached after (child spans do not count)
 --   stuck       the next stage is overdue against its SLA at {now}
@@ -47,12 +47,15 @@ per_transaction AS (
         min(Timestamp) AS tx_started_at,
         max(Timestamp) AS tx_last_at,
         max(idx) AS stage_index,
+        -- the furthest stage a hop reached without failing: a transaction is complete only when its completion
+        -- stage was reached so (a payment that ended in ERROR is a failed transaction, not a complete one)
+        maxIf(idx, NOT trouble) AS progress_index,
         -- when the furthest stage was first reached: the minimum of (stage descending, time) packed into one
         -- number (a minimum over tuples is several times slower)
         fromUnixTimestamp64Nano(toInt64(bitAnd(
             minIf(bitShiftLeft(toUInt128(65535 - idx), 64) + toUInt128(toUnixTimestamp64Nano(Timestamp)), idx > 0),
             toUInt128(18446744073709551615)))) AS current_stage_at,
-        minIf(Timestamp, idx = hop_completion_index) AS completion_at,
+        minIf(Timestamp, idx = hop_completion_index AND NOT trouble) AS completion_at,
         -- every stage hop (retries included) as one number, stage index then time, sorted: a stage's first time is
         -- the first number of its index (several times cheaper than tuples filtered per stage)
         arraySort(groupArrayIf(bitShiftLeft(toUInt128(idx), 64) + toUInt128(toUnixTimestamp64Nano(Timestamp)), idx > 0))
@@ -98,7 +101,7 @@ classified AS (
         toUInt32(process_no * {stage_code_base:UInt32}) AS process_code,
         transform(process_code + stage_index, {stage_codes:Array(UInt32)}, {index_stage:Array(String)}, '')
             AS current_stage,
-        stage_index >= completion_index AND stage_index > 0 AS complete,
+        progress_index >= completion_index AND progress_index > 0 AS complete,
         tx_trouble_at > toDateTime64(0, 9) AND tx_trouble_at > tx_progress_at AS in_trouble,
         toUInt32(process_code + stage_index + 1) AS next_code,
         transform(next_code, {stage_codes:Array(UInt32)}, {index_stage:Array(String)}, '') AS next_stage,

@@ -88,3 +88,40 @@ def test_keys_find_a_transaction_by_any_of_its_ids(simulated):
     some = next(t for t in transactions(simulated.store, config, NOW) if t.process == "order_to_cash")
     found = transactions(simulated.store, config, NOW, keys=[some.key])
     assert found == [some]
+
+
+def _order_hop(store, order: str, stage: str, at: datetime, span: str, *, status: str = "Unset",
+               error_type: str = "", dead_letter: bool = False) -> None:  # fmt: skip
+    store.client.command(
+        f"INSERT INTO {store.table('biz_hops')} (Timestamp, SpanId, OrderId, Process, Stage, System, StatusCode, "
+        "ErrorType, DeadLetter) VALUES ({at:DateTime64(9)}, {span:String}, {order:String}, 'order_to_cash', "
+        "{stage:String}, 'billing', {status:String}, {error:String}, {dead:Bool})",
+        parameters={"at": at, "span": span, "order": order, "stage": stage, "status": status, "error": error_type,
+                    "dead": dead_letter},
+    )  # fmt: skip
+
+
+def test_a_completion_stage_that_failed_does_not_complete_the_transaction(store):
+    from biztrace.readmodel.exceptions import detect
+
+    config = alerts_config.load()
+    stages = config.processes["order_to_cash"].stage_names()
+    start = NOW - timedelta(hours=10)
+    for order in ("O-PAY-FAILED", "O-PAY-PARKED", "O-PAY-RETRIED"):
+        for n, stage in enumerate(stages[:-1]):
+            _order_hop(store, order, stage, start + timedelta(minutes=10 * n), f"{order}-{n}")
+    paid = start + timedelta(hours=2)
+    _order_hop(store, "O-PAY-FAILED", stages[-1], paid, "f", status="Error", error_type="card_declined")
+    _order_hop(store, "O-PAY-PARKED", stages[-1], paid, "p", dead_letter=True)
+    _order_hop(store, "O-PAY-RETRIED", stages[-1], paid, "r1", status="Error", error_type="timeout")
+    _order_hop(store, "O-PAY-RETRIED", stages[-1], paid + timedelta(minutes=5), "r2")
+    found = {t.key: t for t in transactions(store, config, NOW)}
+    assert [(found[k].state, found[k].trouble_stage, found[k].error_type) for k in
+            ("O-PAY-FAILED", "O-PAY-PARKED", "O-PAY-RETRIED")] == [  # fmt: skip
+        ("failed", "payment.received", "card_declined"),
+        ("dead_letter", "payment.received", ""),
+        ("complete", "", ""),  # the retry that went through completes it
+    ]
+    kinds = {(e.key, e.kind, e.stage) for e in detect(store, config, NOW, keys=list(found))}
+    assert kinds == {("O-PAY-FAILED", "failed", "payment.received"),
+                     ("O-PAY-PARKED", "dead_letter", "payment.received")}  # fmt: skip
