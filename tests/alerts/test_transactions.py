@@ -116,8 +116,10 @@ def test_a_completion_stage_that_failed_does_not_complete_the_transaction(store)
     _order_hop(store, "O-PAY-RETRIED", stages[-1], paid, "r1", status="Error", error_type="timeout")
     _order_hop(store, "O-PAY-RETRIED", stages[-1], paid + timedelta(minutes=5), "r2")
     found = {t.key: t for t in transactions(store, config, NOW)}
-    assert [(found[k].state, found[k].trouble_stage, found[k].error_type) for k in
-            ("O-PAY-FAILED", "O-PAY-PARKED", "O-PAY-RETRIED")] == [  # fmt: skip
+    assert [
+        (found[k].state, found[k].trouble_stage, found[k].error_type)
+        for k in ("O-PAY-FAILED", "O-PAY-PARKED", "O-PAY-RETRIED")
+    ] == [
         ("failed", "payment.received", "card_declined"),
         ("dead_letter", "payment.received", ""),
         ("complete", "", ""),  # the retry that went through completes it
