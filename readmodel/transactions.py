@@ -167,7 +167,10 @@ class Transaction(BaseModel):
     process: str
     key: str
     state: TxState
-    current_stage: str = Field(description="the furthest stage reached ('' if none yet)")
+    current_stage: str = Field(
+        description="the furthest stage a hop reported ('' if none yet); for a failed or dead-lettered "
+        "transaction, the stage it failed at"
+    )
     current_stage_at: datetime
     next_stage: str
     next_system: str = Field(description="the system expected to reach the next stage")
@@ -193,8 +196,11 @@ class Transaction(BaseModel):
     )
     currency: str = Field("", description="the currency of amount")
     hops: int
-    stages_reached: list[str]
-    stages_reached_at: list[datetime]
+    stages_reached: list[str] = Field(
+        description="the stages a hop reached without failing, in the process's order (a stage whose hops all "
+        "failed is not reached: its SLA is not met by the failure)"
+    )
+    stages_reached_at: list[datetime] = Field(description="when each of stages_reached was first reached")
 
 
 def process_parameters(config: AlertsConfig) -> dict[str, Any]:

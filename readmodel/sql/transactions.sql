@@ -58,7 +58,10 @@ per_transaction AS (
         minIf(Timestamp, idx = hop_completion_index AND NOT trouble) AS completion_at,
         -- every stage hop (retries included) as one number, stage index then time, sorted: a stage's first time is
         -- the first number of its index (several times cheaper than tuples filtered per stage)
-        arraySort(groupArrayIf(bitShiftLeft(toUInt128(idx), 64) + toUInt128(toUnixTimestamp64Nano(Timestamp)), idx > 0))
+        -- a hop that failed at its stage did not reach it (its stage SLA is not met by a failure; a retry that
+        -- goes through reaches it then)
+        arraySort(groupArrayIf(bitShiftLeft(toUInt128(idx), 64) + toUInt128(toUnixTimestamp64Nano(Timestamp)),
+                               idx > 0 AND NOT trouble))
             AS reached_sorted,
         maxIf(Timestamp, trouble) AS tx_trouble_at,
         argMaxIf(DeadLetter, at_order, trouble) AS trouble_dead_letter,

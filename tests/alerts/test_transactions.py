@@ -124,6 +124,11 @@ def test_a_completion_stage_that_failed_does_not_complete_the_transaction(store)
         ("dead_letter", "payment.received", ""),
         ("complete", "", ""),  # the retry that went through completes it
     ]
+    # a stage whose hop failed is not reached (its SLA is not met by the failure); the retry reaches it
+    assert found["O-PAY-FAILED"].stages_reached == found["O-PAY-PARKED"].stages_reached == stages[:-1]
+    assert found["O-PAY-FAILED"].current_stage == "payment.received"  # the stage it failed at
+    retried = found["O-PAY-RETRIED"]
+    assert retried.stages_reached == stages and retried.stages_reached_at[-1] == paid + timedelta(minutes=5)
     kinds = {(e.key, e.kind, e.stage) for e in detect(store, config, NOW, keys=list(found))}
     assert kinds == {("O-PAY-FAILED", "failed", "payment.received"),
                      ("O-PAY-PARKED", "dead_letter", "payment.received")}  # fmt: skip
