@@ -91,13 +91,13 @@ def test_keys_find_a_transaction_by_any_of_its_ids(simulated):
 
 
 def _order_hop(store, order: str, stage: str, at: datetime, span: str, *, status: str = "Unset",
-               error_type: str = "", dead_letter: bool = False) -> None:  # fmt: skip
+               error_type: str = "", dead_letter: bool = False, event: str = "") -> None:  # fmt: skip
     store.client.command(
         f"INSERT INTO {store.table('biz_hops')} (Timestamp, SpanId, OrderId, Process, Stage, System, StatusCode, "
-        "ErrorType, DeadLetter) VALUES ({at:DateTime64(9)}, {span:String}, {order:String}, 'order_to_cash', "
-        "{stage:String}, 'billing', {status:String}, {error:String}, {dead:Bool})",
+        "ErrorType, DeadLetter, EventId) VALUES ({at:DateTime64(9)}, {span:String}, {order:String}, 'order_to_cash', "
+        "{stage:String}, 'billing', {status:String}, {error:String}, {dead:Bool}, {event:String})",
         parameters={"at": at, "span": span, "order": order, "stage": stage, "status": status, "error": error_type,
-                    "dead": dead_letter},
+                    "dead": dead_letter, "event": event},
     )  # fmt: skip
 
 
@@ -132,3 +132,30 @@ def test_a_completion_stage_that_failed_does_not_complete_the_transaction(store)
     kinds = {(e.key, e.kind, e.stage) for e in detect(store, config, NOW, keys=list(found))}
     assert kinds == {("O-PAY-FAILED", "failed", "payment.received"),
                      ("O-PAY-PARKED", "dead_letter", "payment.received")}  # fmt: skip
+
+
+def test_a_retry_of_a_delivery_that_failed_or_was_parked_is_not_a_duplicate(store):
+    from biztrace.readmodel import rules
+    from biztrace.readmodel.exceptions import detect
+    from biztrace.readmodel.reconcile import system_parity
+
+    config = alerts_config.load()
+    at = NOW - timedelta(minutes=30)
+    # the ERP timed out on the first delivery; the middleware retried the same event, which went through
+    _order_hop(store, "O-RETRY", "order.captured", at, "a1", status="Error", error_type="timeout", event="E-1")
+    _order_hop(store, "O-RETRY", "order.captured", at + timedelta(minutes=1), "a2", event="E-1")
+    # parked in a dead-letter queue, then replayed (biztrace hands the same event id to the resubmit endpoint)
+    _order_hop(store, "O-REPLAY", "order.captured", at, "b1", dead_letter=True, event="E-2")
+    _order_hop(store, "O-REPLAY", "order.captured", at + timedelta(minutes=2), "b2", event="E-2")
+    # delivered twice, both processed: a business duplicate
+    _order_hop(store, "O-TWICE", "order.captured", at, "c1", event="E-3")
+    _order_hop(store, "O-TWICE", "order.captured", at + timedelta(minutes=3), "c2", event="E-3")
+    found = detect(store, config, NOW, keys=["O-RETRY", "O-REPLAY", "O-TWICE"])
+    assert sorted((e.key, e.evidence) for e in found if e.kind == "duplicate") == [("O-TWICE", ["c1", "c2"])]
+    assert [(e.key, e.kind) for e in found if e.kind != "duplicate"] == []  # the retries went through
+    [parity] = system_parity(store, config, NOW, since=at - timedelta(hours=1))
+    assert (parity.events, parity.duplicate_events) == (4, 1)  # the deliveries that went through
+    [rule] = [r for r in config.rules if r.kind == "duplicate_rate"]
+    with rules.snapshot(store, config, NOW) as snapshot:
+        [result] = rules.evaluate_rule(store, config, rule, NOW, snapshot)
+    assert (result.value, result.sample, result.keys) == (1 / 3, 3, ["O-TWICE"])
