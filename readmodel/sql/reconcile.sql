@@ -4,7 +4,8 @@
 -- not); the parity report (reconcile_parity.sql) sums them and lists the mismatched ones, whose
 -- evidence and transaction value reconcile_mismatches.sql reads.
 -- Hops are read through business_hops (placed in their process, keyed by their process key); a side
--- counts by its stage, whoever reported it, unless the rule pins its system.
+-- counts by its stage, whoever reported it, unless the rule pins its system, and only a hop that went
+-- through observes it (one in error or dead-lettered posted nothing).
 -- Pairing: by the rule's match key (e.g. each invoice against the shipment it bills). Where a hop of
 -- a transaction lacks the match key, the transaction is compared as a whole: all its left observations
 -- against all its right ones, each observation's latest report summed (so partial shipments still
@@ -39,7 +40,7 @@ observed AS (
         -- the latest report: by time, then by span id (two reports at one instant give every reader the same)
         bitShiftLeft(toUInt128(toUnixTimestamp64Nano(Timestamp)), 64) + toUInt128(cityHash64(SpanId)) AS at_order
     FROM ${business_hops}
-    WHERE Stage IN ({left_stage:String}, {right_stage:String}) AND StatusCode != 'Error'
+    WHERE Stage IN ({left_stage:String}, {right_stage:String}) AND StatusCode != 'Error' AND NOT DeadLetter
       AND BizProcess = {process:String}
       AND Timestamp <= {now:DateTime64(9)}
       AND (Timestamp >= {since:DateTime64(9)}

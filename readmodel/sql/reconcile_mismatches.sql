@@ -11,7 +11,8 @@
 --     whatever its system or status, in time order;
 --   amount, currency: the transaction's value, as sql/transactions.sql defines it (tx_value there; the
 --     two must agree): the latest amount its process's value stage (the system of record's
---     acceptance) reported without error, else the first amount seen; NULL when no hop carried one.
+--     acceptance) reported in a hop that went through (not in error, not dead-lettered), else the first
+--     amount seen; NULL when no hop carried one.
 WITH per_key AS (
     SELECT
         BizKey AS tx_key,
@@ -28,7 +29,8 @@ WITH per_key AS (
             bitShiftLeft(toUInt128(toUnixTimestamp64Nano(Timestamp)), 64) + toUInt128(cityHash64(SpanId)) AS at_order,
             -- what a rule can pair a hop by ({match_indexes} index it)
             [BizKey, OrderId, CustomerId, InvoiceId, ShipmentId, ReturnId] AS keys,
-            Stage != '' AND Stage = {value_stage:String} AND Amount IS NOT NULL AND StatusCode != 'Error' AS value_hop,
+            Stage != '' AND Stage = {value_stage:String} AND Amount IS NOT NULL AND StatusCode != 'Error'
+                AND NOT DeadLetter AS value_hop,
             has(arrayFlatten({rule_stages:Array(Array(String))}), Stage)
                 AND Timestamp >= {since:DateTime64(9)} - toIntervalSecond(arrayMax({lookbacks:Array(UInt32)})) AS in_stages
         FROM ${business_hops}

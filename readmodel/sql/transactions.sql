@@ -27,9 +27,10 @@ hops AS (
         -- a hop in error counts when it is a milestone, says its process, or is a root span: a child span's
         -- error (a retried call inside a hop) is the hop's business, not the transaction's
         (StatusCode = 'Error' AND (Stage != '' OR Process != '' OR ParentSpanId = '')) OR DeadLetter AS trouble,
-        -- a hop of the process's value_stage (0: none) that carries an amount and did not fail
+        -- a hop of the process's value_stage (0: none) that carries an amount and went through (not in error,
+        -- not dead-lettered)
         idx > 0 AND idx = transform(BizProcess, {processes:Array(String)}, {value_index:Array(UInt16)}, toUInt16(0))
-            AND Amount IS NOT NULL AND StatusCode != 'Error' AS value_hop,
+            AND Amount IS NOT NULL AND StatusCode != 'Error' AND NOT DeadLetter AS value_hop,
         Timestamp, Stage, System, SpanId, ErrorType, DeadLetter, Priority, Channel, Amount, Currency, CustomerId,
         -- "the latest" / "the first" hop: by time, then by span id, so that two hops at the same instant (a
         -- delivery and its duplicate) give every reader and every pass the same answer

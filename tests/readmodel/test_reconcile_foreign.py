@@ -217,3 +217,19 @@ def test_invoiced_above_accepted_is_flagged_when_the_warehouse_records_no_amount
         ("O-two-over", "amount", 1000.0, 1100.0),
     }
     assert {(m.kind, m.stage, m.amount, m.currency) for m in found} == {("mismatch", "invoice.posted", 1000.0, "EUR")}
+
+
+def test_a_dead_lettered_invoice_posting_posted_nothing(producers: Any) -> None:
+    # billing parked the posting of 180 in a dead-letter queue, then posted 100 on a replay: nothing disagrees
+    _order(producers, "O-replayed", 100.0, [100.0], [])
+    _hop(producers, "billing", "invoice.posted", 21, "O-replayed", 180.0, **{"biz.dead_letter": True})
+    _hop(producers, "billing", "invoice.posted", 22, "O-replayed", 100.0)
+    # parked and never replayed: no invoice to compare (the order's dead_letter exception says it), no mismatch
+    _order(producers, "O-parked", 100.0, [100.0], [], start=2)
+    _hop(producers, "billing", "invoice.posted", 23, "O-parked", 180.0, **{"biz.dead_letter": True})
+    # posted twice, the later one above the shipment (the latest report that went through counts)
+    _order(producers, "O-over", 100.0, [100.0], [100.0, 180.0], start=4)
+    producers.flush()
+    assert _found(producers) == {("invoice_vs_shipment", "O-over", "amount")}
+    kinds = {(e.key, e.kind) for e in detect(producers.store, CONFIG, producers.now)}
+    assert ("O-parked", "dead_letter") in kinds and ("O-parked", "mismatch") not in kinds

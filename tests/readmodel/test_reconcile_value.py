@@ -37,6 +37,9 @@ def test_an_orders_value_is_what_its_system_of_record_accepted(producers: Any) -
     _span(p, "shop", "order.captured", 5, 90.0, **{"order.id": "O-refused"})
     _span(p, "erp", "order.accepted", 6, 85.0, error=True, **{"order.id": "O-refused"})
     _span(p, "erp", "order.accepted", 7, 80.0, **{"order.id": "O-retried"})
+    # the acceptance was dead-lettered (parked, never accepted): the first amount seen
+    _span(p, "shop", "order.captured", 5, 90.0, **{"order.id": "O-parked"})
+    _span(p, "erp", "order.accepted", 6, 85.0, **{"order.id": "O-parked", "biz.dead_letter": True})
     # the acceptance carries no amount: the first amount seen
     _span(p, "shop", "order.captured", 8, 50.0, "JPY", **{"order.id": "O-no-amount"})
     _span(p, "erp", "order.accepted", 9, **{"order.id": "O-no-amount"})
@@ -49,7 +52,7 @@ def test_an_orders_value_is_what_its_system_of_record_accepted(producers: Any) -
     p.flush()
     assert _values(p) == {
         "O-accepted": (110.0, "EUR"), "O-captured": (75.5, "USD"), "O-retried": (80.0, "EUR"),
-        "O-refused": (90.0, "EUR"), "O-no-amount": (50.0, "JPY"), "O-none": (None, ""),
+        "O-refused": (90.0, "EUR"), "O-parked": (90.0, "EUR"), "O-no-amount": (50.0, "JPY"), "O-none": (None, ""),
         "R-credited": (25.0, "EUR"), "R-open": (30.0, "EUR"),
     }  # fmt: skip
 
