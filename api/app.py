@@ -324,16 +324,19 @@ def build_app(
         channel: str | None = None,
         priority: str | None = None,
         started_since: datetime | None = None,
-        sort: Literal["age", "since", "priority", "key"] = "age",
+        sort: Literal["age", "since", "priority", "key", "amount"] = "age",
         descending: bool = True,
         offset: Annotated[int, Query(ge=0)] = 0,
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 50,
     ) -> ExceptionPage:
-        """The exception queue, filtered, sorted and paged."""
+        """The exception queue, filtered, sorted and paged: ``sort=amount`` puts the largest transaction value
+        first (money at risk; those without a value last), as ``biztrace exceptions --sort amount`` does."""
         ordering = {
             ("age", True): "oldest first", ("since", False): "oldest first", ("age", False): "newest first",
             ("since", True): "newest first", ("priority", True): "priority, then age",
         }.get((sort, descending))  # fmt: skip
+        # by amount: the whole list, sorted once every value is in (a duplicate in a healthy order gets its
+        # transaction's value after ClickHouse sorted a page: readmodel.exceptions.in_order)
         if ordering and stage is None and min_age_s is None and key is None and offset % limit == 0:
             # sorted and paged in ClickHouse: only the page comes back (the dashboard's queue)
             found = queue_page(
@@ -350,6 +353,8 @@ def build_app(
             "since": lambda i: i.since,
             "key": lambda i: (i.process, i.key),
             "priority": lambda i: (rank.get(i.priority, 1), -i.age_s),
+            # the transaction's value; descending: largest first, those without one last (as SORTS has it)
+            "amount": lambda i: (i.amount is not None, i.amount or 0.0, i.age_s),
         }[sort]
         items.sort(key=order, reverse=descending and sort != "priority")
         return ExceptionPage(total=len(items), offset=offset, limit=limit, items=items[offset : offset + limit])

@@ -30,7 +30,7 @@ for a mismatch. Its SLA (with the per-priority and per-channel overrides) is the
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import datetime, timedelta
 from string import Template
@@ -126,6 +126,22 @@ SORTS: dict[str, str] = {
     "largest amount first": "amount IS NULL, amount DESC, since ASC, process, key, kind",
 }
 """The queue's orders (``ORDER BY`` clauses of ``sql/exceptions_list.sql``): by age, or by priority then age."""
+_RANK = {"high": 0, "normal": 1, "low": 2}
+_IN_ORDER: dict[str, Callable[[ExceptionItem], tuple]] = {
+    "oldest first": lambda i: (i.since, i.process, i.key, i.kind),
+    "newest first": lambda i: (-i.since.timestamp(), i.process, i.key, i.kind),
+    "priority, then age": lambda i: (_RANK.get(i.priority, 3), i.since, i.process, i.key, i.kind),
+    "largest amount first": lambda i: (i.amount is None, -(i.amount or 0.0), i.since, i.process, i.key, i.kind),
+}
+""":data:`SORTS` in Python, for a whole list whose values were filled in after ClickHouse sorted it
+(:func:`_with_values`: an exception whose transaction was not classified with it)."""
+
+
+def in_order(items: list[ExceptionItem], sort: str) -> list[ExceptionItem]:
+    """``items`` in ``sort``'s order (one of :data:`SORTS`), as ClickHouse sorts the queue."""
+    return sorted(items, key=_IN_ORDER[sort])
+
+
 TROUBLE = ["stuck", "failed", "dead_letter"]
 """The transaction states that are exceptions of the same kind."""
 _EVERY_ROW = 2**62
@@ -419,7 +435,9 @@ def _items(
                   "stage": stage or "", "min_age_s": -_EVERY_ROW if min_age_s is None else min_age_s,
                   "limit": limit, "offset": offset}  # fmt: skip
     items = [_item(config, row) for row in store.client.query(query, parameters=parameters).named_results()]
-    return _with_values(store, config, now, items)
+    items = _with_values(store, config, now, items)
+    # a whole list is sorted again once every value is in (a page keeps ClickHouse's order)
+    return in_order(items, sort) if limit == _EVERY_ROW and offset == 0 else items
 
 
 def _with_values(store: Store, config: AlertsConfig, now: datetime, items: list[ExceptionItem]) -> list[ExceptionItem]:
@@ -462,8 +480,10 @@ def list_exceptions(
     known: list[Transaction] | None = None,
     shared: bool = False,
     keys: list[str] | None = None,
+    sort: str = "oldest first",
 ) -> list[ExceptionItem]:
-    """The exception queue at ``now`` (:func:`queue`, ``shared`` as there), filtered; oldest problem first.
+    """The exception queue at ``now`` (:func:`queue`, ``shared`` as there), filtered, in ``sort``'s order
+    (one of :data:`SORTS`; oldest problem first by default).
 
     Without ``filters.state``, ``filters.key`` or ``keys`` the resolved exceptions are left out. ``since``
     limits the queue to transactions started since then (the dashboard's window). ``keys``: the
@@ -477,7 +497,7 @@ def list_exceptions(
     with queue(store, config, now, since=since, keys=keys, process=filters.process, system=filters.system,
                channel=filters.channel, priority=filters.priority, shared=shared) as table:  # fmt: skip
         return _items(store, config, table, now, states=states, kinds=[filters.kind] if filters.kind else [],
-                      stage=filters.stage, min_age_s=filters.min_age_s)  # fmt: skip
+                      stage=filters.stage, min_age_s=filters.min_age_s, sort=sort)  # fmt: skip
 
 
 def queue_page(

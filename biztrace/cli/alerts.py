@@ -7,6 +7,7 @@ import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, BaseModel, Field
 from pydantic_settings import CliApp, CliPositionalArg, CliSubCommand, get_subcommand
@@ -146,6 +147,11 @@ class ExceptionsCommand(_AlertsOptions):
     priority: str | None = Field(None, description="only transactions of this priority")
     window: str | None = Field(None, description="only transactions started in this window before --now, e.g. 7d "
                                "(the dashboard's time range; default: all)")  # fmt: skip
+    sort: Literal["age", "amount", "priority"] = Field(
+        "age",
+        description="age: oldest problem first; amount: largest transaction value first (money at risk); "
+        "priority: high first, then oldest",
+    )
     ack: CliSubCommand[ExceptionsAck] = Field(description="acknowledge a transaction's exceptions")
     assign: CliSubCommand[ExceptionsAssign] = Field(description="assign them to someone")
     resolve: CliSubCommand[ExceptionsResolve] = Field(description="resolve them, with a note")
@@ -155,7 +161,7 @@ class ExceptionsCommand(_AlertsOptions):
     replay: CliSubCommand[ExceptionsReplay] = Field(description="ask the middleware to resubmit the transaction")
 
     def cli_cmd(self) -> None:
-        from biztrace.readmodel.exceptions import ExceptionItem, Filters, list_exceptions
+        from biztrace.readmodel.exceptions import ExceptionItem, Filters, in_order, list_exceptions
 
         config = self.load_config()
         action = get_subcommand(self, is_required=False)
@@ -178,7 +184,8 @@ class ExceptionsCommand(_AlertsOptions):
         try:
             with open_store(self.store) as store:
                 if action is None:
-                    items = list_exceptions(store, config, self.moment(), filters, since=since)
+                    items = list_exceptions(store, config, self.moment(), filters, since=since,
+                                            sort=_SORTS[self.sort])  # fmt: skip
                 else:
                     try:
                         items = _act_locally(store, config, self.moment(), action, verb)
@@ -190,8 +197,8 @@ class ExceptionsCommand(_AlertsOptions):
             if failure.code in (EXIT_NOT_FOUND, EXIT_USAGE):
                 raise
             api = remote_for(self.store, failure)
-            if action is None:
-                items = _all_exceptions(api, filters, since)
+            if action is None:  # the whole list in --sort's order, every value in (as the local list is)
+                items = in_order(_all_exceptions(api, filters, since), _SORTS[self.sort])
             else:
                 path, body = _remote_action(action, verb)
                 items = [ExceptionItem.model_validate(row) for row in api.call("POST", path, body=body)]
@@ -297,8 +304,13 @@ def _remote_action(action: _Act, verb: str) -> tuple[str, dict]:
                                    "note": getattr(action, "note", "")}  # fmt: skip
 
 
+_SORTS = {"age": "oldest first", "amount": "largest amount first", "priority": "priority, then age"}
+"""``--sort`` as the queue's orders (``readmodel.exceptions.SORTS``)."""
+
+
 def _all_exceptions(api, filters, since) -> list:
-    """Every exception of the filtered queue from the holder's API, page by page."""
+    """Every exception of the filtered queue from the holder's API, page by page (oldest first: pages the
+    API sorts in ClickHouse; the caller puts the whole list in ``--sort``'s order)."""
     from biztrace.readmodel.exceptions import ExceptionItem
 
     items, offset = [], 0
@@ -326,12 +338,13 @@ def _print_exceptions(items) -> None:
         console.print("no exceptions")
         return
     table = Table(title=f"{len(items)} exceptions")
-    for column in ("process", "key", "kind", "stage", "system", "since (UTC)", "age", "state", "who"):
-        table.add_column(column)
+    for column in ("process", "key", "kind", "stage", "system", "amount", "since (UTC)", "age", "state", "who"):
+        table.add_column(column, justify="right" if column == "amount" else "left")
     for item in items:
         who = item.assignee or item.acknowledged_by or item.resolved_by
         urgent = item.kind in ("failed", "dead_letter") and item.state == "open"
-        table.add_row(item.process, item.key, item.kind, item.stage or "-", item.system or "-",
+        amount = f"{item.amount:,.2f} {item.currency}".strip() if item.amount is not None else "-"
+        table.add_row(item.process, item.key, item.kind, item.stage or "-", item.system or "-", amount,
                       item.since.strftime("%Y-%m-%d %H:%M"), _age(item.age_s), _state(item), who,
                       style="red" if urgent else None)  # fmt: skip
     console.print(table)

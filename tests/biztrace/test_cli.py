@@ -185,3 +185,34 @@ def test_order_asks_the_running_collector_when_it_holds_the_embedded_store(tmp_p
         assert main(["order", "O-MISSING", "--store", f"chdb://{collector.data_dir}"]) == 1
     finally:
         assert collector.terminate() == 0
+
+
+def test_exceptions_sort_by_money_at_risk_with_every_value_in_place(store, capsys):
+    at = datetime(2026, 11, 20, 10, 0)
+
+    def hop(order, stage, minute, span, amount=None, status="Unset", event=""):
+        store.client.command(
+            f"INSERT INTO {store.table('biz_hops')} (Timestamp, SpanId, OrderId, Process, Stage, System, StatusCode, "
+            "Amount, Currency, EventId) VALUES ({at:DateTime64(9)}, {span:String}, {order:String}, 'order_to_cash', "
+            "{stage:String}, 'erp', {status:String}, {amount:Nullable(Float64)}, 'EUR', {event:String})",
+            parameters={"at": at.replace(minute=minute), "span": span, "order": order, "stage": stage,
+                        "status": status, "amount": amount, "event": event},
+        )  # fmt: skip
+
+    hop("O-SMALL", "order.captured", 0, "s1", 10.0)
+    hop("O-SMALL", "order.accepted", 1, "s2", 10.0, status="Error")  # failed, worth 10
+    hop("O-LARGE", "order.captured", 2, "l1", 900.0)
+    hop("O-LARGE", "order.accepted", 3, "l2", 900.0, status="Error")  # failed, worth 900
+    # a healthy order whose capture was delivered twice: its value (500) comes from the transaction itself
+    hop("O-DUP", "order.captured", 4, "d1", 500.0, event="E-9")
+    hop("O-DUP", "order.captured", 5, "d2", 500.0, event="E-9")
+    hop("O-NONE", "order.captured", 6, "n1", status="Error")  # failed, no amount anywhere
+    now = ["--now", "2026-11-20T10:30:00"]
+    assert main(["exceptions", "--store", _dsn(store), "--json", "--sort", "amount", *now]) == 0
+    listed = [(e["key"], e["amount"]) for e in json.loads(capsys.readouterr().out)]
+    assert listed == [("O-LARGE", 900.0), ("O-DUP", 500.0), ("O-SMALL", 10.0), ("O-NONE", None)]
+    assert main(["exceptions", "--store", _dsn(store), "--json", *now]) == 0  # the default: oldest first
+    assert [e["key"] for e in json.loads(capsys.readouterr().out)] == ["O-SMALL", "O-LARGE", "O-DUP", "O-NONE"]
+    assert main(["exceptions", "--store", _dsn(store), "--sort", "amount", *now]) == 0
+    table = capsys.readouterr().out
+    assert table.index("900.00 EUR") < table.index("500.00 EUR") < table.index("10.00 EUR")
