@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 
 from pydantic import BaseModel, Field
 
@@ -140,23 +141,24 @@ def run_pass(
     return report
 
 
+def _outcome(
+    lane: Store, config: AlertsConfig, rule, now: datetime, snapshot: str
+) -> list[rules.RuleResult] | Exception:
+    """One rule's results, or what it raised (reported by :func:`_evaluate`, in the rules' order)."""
+    try:
+        return rules.evaluate_rule(lane, config, rule, now, snapshot)
+    except Exception as exc:
+        return exc
+
+
 def _evaluate(store: Store, config: AlertsConfig, now: datetime, snapshot: str):
     """Every rule, side by side (each a statement or a few, planned on one core: two lanes take the
     rules of a pass in about half the time); a rule that fails (for any reason) is reported and the
     others go on."""
-
-    def one(rule) -> Callable[[Store], list[rules.RuleResult] | Exception]:
-        def evaluate(lane: Store) -> list[rules.RuleResult] | Exception:
-            try:
-                return rules.evaluate_rule(lane, config, rule, now, snapshot)
-            except Exception as exc:  # reported below, in the rules' order
-                return exc
-
-        return evaluate
-
     results: list[rules.RuleResult] = []
     failed: dict[str, str] = {}
-    for rule, outcome in zip(config.rules, store.side_by_side([one(rule) for rule in config.rules]), strict=True):
+    calls = [partial(_outcome, config=config, rule=rule, now=now, snapshot=snapshot) for rule in config.rules]
+    for rule, outcome in zip(config.rules, store.side_by_side(calls), strict=True):
         if not isinstance(outcome, Exception):
             results.extend(outcome)
             continue

@@ -27,7 +27,7 @@ from biztrace.config.replay import ExceptionKind
 from biztrace.config.roles import may
 from biztrace.readmodel import actions, alert_store, reconcile, replays
 from biztrace.readmodel.errors import NotFound, ReadModelError
-from biztrace.readmodel.exceptions import MAX_COMMENT, ExceptionItem, Filters, list_exceptions, queue_page
+from biztrace.readmodel.exceptions import MAX_COMMENT, ExceptionItem, Filters, in_order, list_exceptions, queue_page
 from biztrace.readmodel.figures import Figures, headline
 from biztrace.readmodel.lookup import KeyHistory, key_history, tree_transactions
 from biztrace.readmodel.models import AlertInstance, naive_utc
@@ -353,10 +353,11 @@ def build_app(
             "since": lambda i: i.since,
             "key": lambda i: (i.process, i.key),
             "priority": lambda i: (rank.get(i.priority, 1), -i.age_s),
-            # the transaction's value; descending: largest first, those without one last (as SORTS has it)
-            "amount": lambda i: (i.amount is not None, i.amount or 0.0, i.age_s),
-        }[sort]
-        items.sort(key=order, reverse=descending and sort != "priority")
+        }.get(sort)
+        if order is None:  # by amount: the queue's own order (largest first, those without a value last)
+            items = in_order(items, "largest amount first")[:: 1 if descending else -1]
+        else:
+            items.sort(key=order, reverse=descending and sort != "priority")
         return ExceptionPage(total=len(items), offset=offset, limit=limit, items=items[offset : offset + limit])
 
     @app.post(f"{PREFIX}/exceptions/actions", response_model=list[ExceptionItem], tags=["exceptions"])

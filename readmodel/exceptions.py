@@ -652,7 +652,7 @@ _RECOMPUTED = ("duplicate", "mismatch")
 finds them again only for the transactions that changed."""
 
 
-def _with_mismatches(
+def with_mismatches(
     store: Store, config: AlertsConfig, judged: reconcile.Judging, detection: tuple[str, dict, str]
 ) -> str:
     """A Memory table of ``detection`` (``sql/exceptions_detected.sql``'s statement) with the mismatches of
@@ -690,8 +690,8 @@ def _detected_since(
         # '' is no transaction's key: with nothing changed, nothing is found again (an empty list means every key)
         parameters = query_parameters(store, config, now, keys=keys or [""]) | {"process": "", "tree": keys or [""]}
         with reconcile.judging(store, config, now, keys=keys or [""]) as judged:
-            fresh = _with_mismatches(store, config, judged, (detected_sql(classified, config, keys="exact"),
-                                                             parameters, "biztrace_fresh"))  # fmt: skip
+            fresh = with_mismatches(store, config, judged, (detected_sql(classified, config, keys="exact"),
+                                                            parameters, "biztrace_fresh"))  # fmt: skip
         listed = store.create_memory_table("SELECT '' AS key LIMIT 0", prefix="biztrace_changed")
         try:
             store.client.insert(listed, [[key] for key in keys], column_names=["key"], database=store.database)
@@ -738,8 +738,8 @@ def sync(
         detected = _detected_since(store, config, now, classified, changed, previous_now)
     if detected is None:  # everything: the detection and each reconciliation rule's judging side by side
         with reconcile.judging(store, config, now) as judged:
-            detected = _with_mismatches(store, config, judged, (detected_sql(classified, config, keys=False),
-                                                                parameters, "biztrace_detected"))  # fmt: skip
+            detected = with_mismatches(store, config, judged, (detected_sql(classified, config, keys=False),
+                                                               parameters, "biztrace_detected"))  # fmt: skip
     found = None
     try:
         found = _found_table(store, detected)  # kept with the pass below: the queue its readers build reads it

@@ -422,28 +422,6 @@ def insert_flagged(store: Store, config: AlertsConfig, judged: Judging, flagged:
         store.client.command(query, parameters=parameters | extra)
 
 
-def insert_mismatches(
-    store: Store,
-    config: AlertsConfig,
-    now: datetime,
-    detected: str,
-    *,
-    since: datetime | None = None,
-    keys: list[str] | None = None,
-    tree: list[str] | None = None,
-    scope: str | None = None,
-    resolved: dict | None = None,
-) -> None:
-    """Append every mismatched pair at ``now`` among observations since ``since`` to ``detected``
-    (:func:`judging`'s arguments): each rule's pairs flagged side by side (one judging pass per rule),
-    then :func:`insert_flagged`."""
-    with (
-        judging(store, config, now, since=since, keys=keys, tree=tree, scope=scope, resolved=resolved) as judged,
-        store.memory_tables(judged.statements) as flagged,
-    ):
-        insert_flagged(store, config, judged, flagged, detected)
-
-
 def due_keys(store: Store, config: AlertsConfig, after: datetime, now: datetime) -> list[str]:
     """The keys of the transactions whose reconciliation the clock alone changed in ``(after, now]``:
     a left side seen without its right one becomes a presence mismatch once the rule's grace has

@@ -1,6 +1,6 @@
 -- Business events delivered more than once (same biz.event_id) per transaction. A delivery is a hop that
--- went through: one that ended in ERROR or was dead-lettered delivered nothing, so its retry (the
--- middleware's, or a replay biztrace handed off) is not a duplicate. Candidates are
+-- went through (placement.sql's went_through): one that ended in ERROR or was dead-lettered delivered
+-- nothing, so its retry (the middleware's, or a replay biztrace handed off) is not a duplicate. Candidates are
 -- found first by a 64-bit hash of the id alone (a narrow GROUP BY of integers, ~7x cheaper than
 -- one by process, key and id over every event; a hash collision only adds a candidate); only
 -- the candidates' hops are then grouped, exactly, per transaction.
@@ -18,11 +18,10 @@ SELECT
     arrayMap(x -> x.2, arraySort(groupUniqArray((Timestamp, SpanId)))) AS span_ids
 FROM ${business_hops}
 WHERE BizProcess IN {processes:Array(String)} AND EventId != '' AND Timestamp <= {now:DateTime64(9)}
-  AND Timestamp >= {since:DateTime64(9)} AND StatusCode != 'Error' AND NOT DeadLetter
+  AND Timestamp >= {since:DateTime64(9)} AND went_through
   AND cityHash64(EventId) IN (
       SELECT cityHash64(EventId) AS event_hash FROM {db:Identifier}.biz_hops
       WHERE EventId != '' AND Timestamp <= {now:DateTime64(9)} AND Timestamp >= {since:DateTime64(9)}
-        AND StatusCode != 'Error' AND NOT DeadLetter
         -- asked for some keys: only their trees' hops, found by biz_keys' primary key (not a scan of every event)
         AND ({keys:Array(String)} = [] OR (OrderId, Timestamp, SpanId) IN (
             SELECT OrderId, Timestamp, SpanId FROM {db:Identifier}.biz_keys WHERE Key IN (${key_tree})))

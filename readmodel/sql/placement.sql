@@ -3,6 +3,10 @@
 -- query's plan stays small (one expression inlined into the next cost ~0.1 s of planning per query).
 SELECT
     *,
+    -- the hop went through: neither in ERROR nor dead-lettered. What a delivery (duplicates.sql), a
+    -- reconciliation side (reconcile.sql), a transaction's value (transactions.sql) and a replay's progress
+    -- count: a failed or parked hop delivered, posted and accepted nothing
+    StatusCode != 'Error' AND NOT DeadLetter AS went_through,
     -- the value of the hop's process's key attribute when the hop carries it
     multiIf(biz_key_column = 1, OrderId, biz_key_column = 2, CustomerId, biz_key_column = 3, InvoiceId,
             biz_key_column = 4, ShipmentId, biz_key_column = 5, ReturnId, '') AS direct_key,

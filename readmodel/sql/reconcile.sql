@@ -5,7 +5,7 @@
 -- evidence and transaction value reconcile_mismatches.sql reads.
 -- Hops are read through business_hops (placed in their process, keyed by their process key); a side
 -- counts by its stage, whoever reported it, unless the rule pins its system, and only a hop that went
--- through observes it (one in error or dead-lettered posted nothing).
+-- through observes it (placement.sql's went_through: one in error or dead-lettered posted nothing).
 -- Pairing: by the rule's match key (e.g. each invoice against the shipment it bills). Where a hop of
 -- a transaction lacks the match key, the transaction is compared as a whole: all its left observations
 -- against all its right ones, each observation's latest report summed (so partial shipments still
@@ -40,7 +40,7 @@ observed AS (
         -- the latest report: by time, then by span id (two reports at one instant give every reader the same)
         bitShiftLeft(toUInt128(toUnixTimestamp64Nano(Timestamp)), 64) + toUInt128(cityHash64(SpanId)) AS at_order
     FROM ${business_hops}
-    WHERE Stage IN ({left_stage:String}, {right_stage:String}) AND StatusCode != 'Error' AND NOT DeadLetter
+    WHERE Stage IN ({left_stage:String}, {right_stage:String}) AND went_through
       AND BizProcess = {process:String}
       AND Timestamp <= {now:DateTime64(9)}
       AND (Timestamp >= {since:DateTime64(9)}

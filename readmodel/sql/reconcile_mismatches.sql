@@ -29,8 +29,7 @@ WITH per_key AS (
             bitShiftLeft(toUInt128(toUnixTimestamp64Nano(Timestamp)), 64) + toUInt128(cityHash64(SpanId)) AS at_order,
             -- what a rule can pair a hop by ({match_indexes} index it)
             [BizKey, OrderId, CustomerId, InvoiceId, ShipmentId, ReturnId] AS keys,
-            Stage != '' AND Stage = {value_stage:String} AND Amount IS NOT NULL AND StatusCode != 'Error'
-                AND NOT DeadLetter AS value_hop,
+            Stage != '' AND Stage = {value_stage:String} AND Amount IS NOT NULL AND went_through AS value_hop,
             has(arrayFlatten({rule_stages:Array(Array(String))}), Stage)
                 AND Timestamp >= {since:DateTime64(9)} - toIntervalSecond(arrayMax({lookbacks:Array(UInt32)})) AS in_stages
         FROM ${business_hops}

@@ -4,7 +4,7 @@
 -- pair in the window (reconcile.sql reports a pair in the window its first observation falls in, and
 -- a left side looked up before {since} is never that first observation of a reported pair), so it is
 -- not judged at all.
-BizProcess = {process:String} AND StatusCode != 'Error' AND NOT DeadLetter
+BizProcess = {process:String} AND went_through
   AND Stage IN ({left_stage:String}, {right_stage:String})
   AND ((Stage = {left_stage:String} AND ({left_system:String} = '' OR System = {left_system:String}))
        OR (Stage = {right_stage:String} AND ({right_system:String} = '' OR System = {right_system:String})))

@@ -47,7 +47,7 @@ hops AS (
     SELECT BizProcess AS hop_process, BizKey AS hop_key, Timestamp AS hop_at, Stage AS hop_stage,
         transform(cityHash64(BizProcess, Stage), arrayMap(x -> cityHash64(x.1, x.2), {stage_pairs:Array(Tuple(String, String))}),
                   {stage_pair_index:Array(UInt16)}, toUInt16(0)) AS hop_index,
-        hop_index > 0 AND StatusCode != 'Error' AND NOT DeadLetter AS progress,
+        hop_index > 0 AND went_through AS progress,
         Priority AS hop_priority
     FROM ${business_hops}
     WHERE ${hops_of_keys} AND Timestamp <= {now:DateTime64(9)}

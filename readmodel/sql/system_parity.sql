@@ -11,13 +11,13 @@ SELECT
     System AS system,
     Channel AS channel,
     uniqExactIf(cityHash64(BizKey), BizKey != '') AS transactions,
-    -- deliveries of business events: hops with an event id that went through (duplicates.sql's definition:
-    -- one that ended in ERROR or was dead-lettered delivered nothing, so its retry is no duplicate)
+    -- deliveries of business events: hops with an event id that went through (placement.sql's went_through, as
+    -- duplicates.sql counts: one that ended in ERROR or was dead-lettered delivered nothing)
     countIf(delivered) AS events,
     countIf(delivered) - uniqExactIf(cityHash64(EventId), delivered) AS duplicate_events,
     if(countIf(delivered) > 0, (countIf(delivered) - uniqExactIf(cityHash64(EventId), delivered)) / countIf(delivered), 0)
         AS duplicate_rate
-FROM (SELECT *, EventId != '' AND StatusCode != 'Error' AND NOT DeadLetter AS delivered FROM ${business_hops})
+FROM (SELECT *, EventId != '' AND went_through AS delivered FROM ${business_hops})
 WHERE BizProcess IN {processes:Array(String)} AND ({process_filter:String} = '' OR BizProcess = {process_filter:String})
   AND Timestamp >= {since:DateTime64(9)} AND Timestamp <= {now:DateTime64(9)}
   AND ({channel_filter:String} = '' OR Channel = {channel_filter:String})

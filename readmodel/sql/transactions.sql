@@ -30,7 +30,7 @@ hops AS (
         -- a hop of the process's value_stage (0: none) that carries an amount and went through (not in error,
         -- not dead-lettered)
         idx > 0 AND idx = transform(BizProcess, {processes:Array(String)}, {value_index:Array(UInt16)}, toUInt16(0))
-            AND Amount IS NOT NULL AND StatusCode != 'Error' AND NOT DeadLetter AS value_hop,
+            AND Amount IS NOT NULL AND went_through AS value_hop,
         Timestamp, Stage, System, SpanId, ErrorType, DeadLetter, Priority, Channel, Amount, Currency, CustomerId,
         -- "the latest" / "the first" hop: by time, then by span id, so that two hops at the same instant (a
         -- delivery and its duplicate) give every reader and every pass the same answer

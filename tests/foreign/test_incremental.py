@@ -131,10 +131,11 @@ def test_the_bookkeeping_built_on_the_previous_pass_detects_what_a_full_detectio
                 built_on_previous.append(taken.changed is not None and previous is not None)
             exceptions.sync(replica, config, now, classified=taken.table, changed=taken.changed,
                             previous_now=taken.previous_now)  # fmt: skip
-            full = replica.create_memory_table(exceptions.detected_sql(taken.table, config, keys=False),
-                                               query_parameters(replica, config, now) | {"process": ""})  # fmt: skip
+            with reconcile.judging(replica, config, now) as judged:  # everything detected again: the full pass's way
+                full = exceptions.with_mismatches(replica, config, judged, (
+                    exceptions.detected_sql(taken.table, config, keys=False),
+                    query_parameters(replica, config, now) | {"process": ""}, "biztrace_full"))  # fmt: skip
             try:
-                reconcile.insert_mismatches(replica, config, now, full)
                 table = replica.table(full)
                 with last_pass.at(replica, config, now) as published:
                     assert published is not None
