@@ -282,9 +282,10 @@ def build_app(
     ) -> Scorecards:
         """SLA scorecards per customer, partner, channel or system over the transactions started in ``period``
         before now, against the period before it (``biztrace scorecards``' and the Scorecards page's figures):
-        the ``limit`` with the most transactions."""
+        the ``limit`` with the most transactions. With the alert loop in this process, those of its last pass
+        (``now`` says when: at most two evaluation intervals ago), read from what it classified and detected."""
         return scorecards(store, current_config(), clock(), period=parse_duration(period), by=by, process=process,
-                          limit=limit)  # fmt: skip
+                          limit=limit, shared=True)  # fmt: skip
 
     @app.get(f"{PREFIX}/status", response_model=StoreStatus, tags=["store"])
     def status(who: Reader) -> StoreStatus:

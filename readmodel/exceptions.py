@@ -297,6 +297,15 @@ def queue(
 
 
 @contextmanager
+def pass_queue(store: Store, config: AlertsConfig, now: datetime, found: last_pass.Pass) -> Iterator[str]:
+    """The whole queue over a pass's detection (``found``, from :func:`last_pass.at`), its lifecycle at
+    ``now``: the table the holder's readers share (``queue(shared=True)``), kept with the pass."""
+    every = dict.fromkeys(("process", "system", "channel", "priority"), "")
+    with _kept_queue(store, config, now, found, every) as table:
+        yield table
+
+
+@contextmanager
 def _kept_queue(
     store: Store, config: AlertsConfig, now: datetime, found: last_pass.Pass, filters: dict[str, str], *,
     since: datetime | None = None,

@@ -219,14 +219,22 @@ def _over(config: AlertsConfig, transactions: str) -> str:
                                                 system_at_fault=sql("system_at_fault", config))  # fmt: skip
 
 
+@dataclass(frozen=True)
+class Published:
+    """A snapshot the store's loop published: its table (quoted name) and the time its rows are judged at."""
+
+    table: str
+    now: datetime
+
+
 @contextmanager
-def published(store: Store, config: AlertsConfig, now: datetime) -> Iterator[str | None]:
-    """The table (quoted name) of the snapshot the store's loop published, held while the block runs (a
-    snapshot replaced meanwhile is dropped by its last reader), if it can answer at ``now`` under
-    ``config``: same configuration, no mapping rules (mapped spans have no stored time), ``now`` not
-    before its time nor more than two evaluation intervals after; else None."""
+def published(store: Store, config: AlertsConfig, now: datetime) -> Iterator[Published | None]:
+    """The snapshot the store's loop published, held while the block runs (a snapshot replaced meanwhile
+    is dropped by its last reader), if it can answer at ``now`` under ``config``: same configuration, no
+    mapping rules (mapped spans have no stored time), ``now`` not before its time nor more than two
+    evaluation intervals after; else None."""
     with _holding(store, config, now) as kept:
-        yield store.table(kept.name) if kept is not None else None
+        yield Published(store.table(kept.name), kept.now) if kept is not None else None
 
 
 @contextmanager

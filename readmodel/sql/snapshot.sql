@@ -4,7 +4,8 @@
 -- stuck one since its SLA was breached, a failed or dead-lettered one since the hop that did it),
 -- and `evidence_span` the span that shows it (a stuck one's last hop, the failed or dead-lettered hop).
 -- The columns only a listing reads (first_system to stages_reached_at) are kept too, so that a kept
--- snapshot answers a key's transactions with a point read (snapshots.py, `kept_transactions`).
+-- snapshot answers a key's transactions with a point read (snapshots.py, `kept_transactions`), and
+-- those the scorecards read (customer, partner, captured), so that they read it instead of classifying.
 -- The rows read: transactions.sql's, or for a pass that keeps its snapshot (snapshots.py) the rows
 -- of the previous one brought to {now} (snapshot_aged.sql), which reads the columns after
 -- `currency` back: what turns a row stuck later is computed here, once.
@@ -16,5 +17,7 @@ SELECT
     next_system, last_system, trouble_system, trouble_stage, trouble_at, last_span, trouble_span,
     -- dictionary-encoded: a third of the memory these columns would take as plain strings
     toLowCardinality(first_system) AS first_system, toLowCardinality(last_hop_stage) AS last_hop_stage, hops,
-    CAST(stages_reached AS Array(LowCardinality(String))) AS stages_reached, stages_reached_at
+    CAST(stages_reached AS Array(LowCardinality(String))) AS stages_reached, stages_reached_at,
+    -- what the scorecards read of the kept snapshot (scorecards.py, sql/scorecard_kept.sql)
+    customer, toLowCardinality(partner) AS partner, captured
 FROM ($transactions)

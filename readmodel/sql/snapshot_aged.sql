@@ -6,6 +6,6 @@ SELECT
     process, key, if(state = 'in_flight' AND ${overdue}, 'stuck', state) AS state, stage AS current_stage,
     channel, priority, started_at, last_at, completed_at, due_at, next_stage, current_stage_at, error_type,
     amount, currency, next_system, last_system, trouble_system, trouble_stage, trouble_at, last_span, trouble_span,
-    first_system, last_hop_stage, hops, stages_reached, stages_reached_at
+    first_system, last_hop_stage, hops, stages_reached, stages_reached_at, customer, partner, captured
 FROM $previous
 WHERE key NOT IN (SELECT key FROM $touched)

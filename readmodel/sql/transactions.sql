@@ -83,7 +83,7 @@ per_transaction AS (
         -- the customer: a producer may put customer.id on one hop only; '' when none carried one
         argMinIf(CustomerId, at_order, CustomerId != '') AS tx_customer,
         -- the trading partner: the system that reported the capture (first) stage, else the first hop's system
-        if(countIf(idx = 1) > 0, argMinIf(System, at_order, idx = 1), argMin(System, at_order)) AS tx_partner,
+        if(tx_captured, argMinIf(System, at_order, idx = 1), argMin(System, at_order)) AS tx_partner,
         -- the transaction's value (CONVENTIONS, "Machine-readable output"; reconcile_mismatches.sql must agree):
         -- the latest amount its value stage (the system of record's acceptance) reported, else the first amount
         -- seen; NULL when no hop carried one
@@ -91,12 +91,14 @@ per_transaction AS (
            tuple(argMaxIf(Amount, at_order, value_hop), argMaxIf(Currency, at_order, value_hop)),
            tuple(argMinIf(Amount, at_order, Amount IS NOT NULL), argMinIf(Currency, at_order, Amount IS NOT NULL)))
             AS tx_value,
-        count() AS tx_hops
+        count() AS tx_hops,
+        -- a hop of its first stage was reported (in ERROR or not): with {since}, only such transactions count
+        countIf(idx = 1) > 0 AS tx_captured
     FROM hops
     WHERE key != ''
     GROUP BY process_no, key
     -- with {since}: a transaction counts when its first stage was reported since then
-    HAVING {since:DateTime64(9)} = toDateTime64(0, 9) OR countIf(idx = 1) > 0
+    HAVING {since:DateTime64(9)} = toDateTime64(0, 9) OR tx_captured
 ),
 classified AS (
     SELECT
@@ -174,6 +176,7 @@ SELECT
     tx_value.1 AS amount,
     tx_value.2 AS currency,
     tx_hops AS hops,
+    tx_captured AS captured,
     arrayMap(i -> transform(process_code + i, {stage_codes:Array(UInt32)}, {index_stage:Array(String)}, ''),
              reached_index) AS stages_reached,
     reached_at AS stages_reached_at

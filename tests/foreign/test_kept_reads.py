@@ -176,16 +176,18 @@ def test_a_snapshot_replaced_while_a_reader_holds_it_is_dropped_by_that_reader(c
     at = NOW.replace(tzinfo=None)
     try:
         snapshots.take(replica, config, at)
-        with published(replica, config, at) as held:
-            assert held is not None and _exists(replica, held)
+        with published(replica, config, at) as kept:
+            assert kept is not None and kept.now == at and _exists(replica, kept.table)
+            held = kept.table
             snapshots.take(replica, config, at + timedelta(seconds=30))  # the next pass replaces it
             assert _exists(replica, held), "dropped under a reader"
             assert int(replica.client.command(f"SELECT count() FROM {held}")) > 0  # still readable
             with published(replica, config, at + timedelta(seconds=30)) as newer:
-                assert newer is not None and newer != held
+                assert newer is not None and newer.table != held
         assert not _exists(replica, held), "the last reader drops a replaced snapshot"
-        with published(replica, config, at + timedelta(seconds=30)) as current:
-            assert current is not None
+        with published(replica, config, at + timedelta(seconds=30)) as kept:
+            assert kept is not None
+            current = kept.table
         assert _exists(replica, current), "the published one stays"
     finally:
         snapshots.close(replica)

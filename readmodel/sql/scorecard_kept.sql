@@ -1,0 +1,10 @@
+-- The scorecards' transactions read from the alert loop's kept snapshot instead of classified again
+-- (scorecards.py, `shared`): the rows read are snapshot_aged.sql over that snapshot (its rows as transactions.sql
+-- gives them, at the pass's time, which {now} is). Only those a classification since {since} counts
+-- (transactions.sql): started since then, with a hop of their first stage. Such a transaction has no hop
+-- before {since}, so its row is the one that classification makes; one that has (an early stray hop, its
+-- first stage reported later) is left out here, counted there from its later hops.
+-- {process}: only that process's ('' every one).
+SELECT * REPLACE (CAST(stages_reached AS Array(String)) AS stages_reached)
+FROM ($aged)
+WHERE started_at >= {since:DateTime64(9)} AND captured AND ({process:String} = '' OR process = {process:String})
