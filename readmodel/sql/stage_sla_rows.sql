@@ -23,11 +23,12 @@ FROM (
                  + transform(cityHash64(process, measured_stage), pair_hashes, {stage_pair_index:Array(UInt16)},
                              toUInt16(0)))
             AS code,
-        transform(cityHash64(code, toString(customer)), customer_hashes, {customer_sla_s:Array(Float64)},
-        transform(cityHash64(code, toString(partner)), partner_hashes, {partner_sla_s:Array(Float64)},
-        transform(cityHash64(code, priority), priority_hashes, {priority_sla_s:Array(Float64)},
-            transform(cityHash64(code, channel), channel_hashes, {channel_sla_s:Array(Float64)},
+        transform(if(empty(customer_hashes), 0, cityHash64(code, toString(customer))), customer_hashes, {customer_sla_s:Array(Float64)},
+        transform(if(empty(partner_hashes), 0, cityHash64(code, toString(partner))), partner_hashes, {partner_sla_s:Array(Float64)},
+        transform(if(empty(priority_hashes), 0, cityHash64(code, priority)), priority_hashes, {priority_sla_s:Array(Float64)},
+            transform(if(empty(channel_hashes), 0, cityHash64(code, channel)), channel_hashes, {channel_sla_s:Array(Float64)},
                 transform(code, {stage_codes:Array(UInt32)}, {index_sla_s:Array(Float64)}, toFloat64(0)))))) AS sla_s,
+        -- (an override nobody configured hashes nothing: its lookup is of the constant 0 in an empty list)
         if(transform(code, {stage_codes:Array(UInt32)}, {index_since_start:Array(UInt8)}, toUInt8(0)) = 1,
            started_at, stages_reached_at[i - 1]) AS sla_from,
         -- the clock: the stage's business calendar (calendars.py; 0: 24x7) counts working time only (clock.sql)

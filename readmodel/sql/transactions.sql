@@ -113,17 +113,18 @@ classified AS (
         transform(next_code, {stage_codes:Array(UInt32)}, {index_stage:Array(String)}, '') AS next_stage,
         transform(next_code, {stage_codes:Array(UInt32)}, {index_system:Array(String)}, '') AS next_system,
         -- the SLA of the next stage: a contract's (customer, then partner), else the priority's, the channel's,
-        -- the stage's own (stage_sla_rows.sql looks it up the same way)
-        transform(cityHash64(next_code, tx_customer),
+        -- the stage's own (stage_sla_rows.sql looks it up the same way; an override nobody configured hashes
+        -- nothing: its lookup is of the constant 0 in an empty list)
+        transform(if(empty({customer_codes:Array(Tuple(UInt32, String))}), 0, cityHash64(next_code, tx_customer)),
                   arrayMap(x -> cityHash64(x.1, x.2), {customer_codes:Array(Tuple(UInt32, String))}),
                   {customer_sla_s:Array(Float64)},
-        transform(cityHash64(next_code, toString(tx_partner)),
+        transform(if(empty({partner_codes:Array(Tuple(UInt32, String))}), 0, cityHash64(next_code, toString(tx_partner))),
                   arrayMap(x -> cityHash64(x.1, x.2), {partner_codes:Array(Tuple(UInt32, String))}),
                   {partner_sla_s:Array(Float64)},
-        transform(cityHash64(next_code, toString(tx_priority)),
+        transform(if(empty({priority_codes:Array(Tuple(UInt32, String))}), 0, cityHash64(next_code, toString(tx_priority))),
                   arrayMap(x -> cityHash64(x.1, x.2), {priority_codes:Array(Tuple(UInt32, String))}),
                   {priority_sla_s:Array(Float64)},
-            transform(cityHash64(next_code, tx_channel),
+            transform(if(empty({channel_codes:Array(Tuple(UInt32, String))}), 0, cityHash64(next_code, tx_channel)),
                       arrayMap(x -> cityHash64(x.1, x.2), {channel_codes:Array(Tuple(UInt32, String))}),
                       {channel_sla_s:Array(Float64)},
                 transform(next_code, {stage_codes:Array(UInt32)}, {index_sla_s:Array(Float64)}, toFloat64(0))))))
