@@ -10,7 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from biztrace.dashboard import data, ui
+from biztrace.dashboard import data, queries, ui
 from biztrace.readmodel import scorecards as read_scorecards
 from biztrace.readmodel.models import format_money
 
@@ -24,10 +24,13 @@ filters = ui.current_filters()
 
 @st.cache_data(ttl=600, show_spinner=False, max_entries=16)
 def _cards(by: str, period: str, process: str, limit: int, at) -> read_scorecards.Scorecards:
+    """The scorecards of one refresh (``at``, its cache key): beside the alert loop (``biztrace up``), those of
+    its last pass, read from what it classified and detected (``shared``); else computed now."""
     started = time.perf_counter()
     try:
-        return read_scorecards.scorecards(data.store(), ui.load_config(), at, period=PERIODS[period], by=by,
-                                          process=process, limit=limit)  # fmt: skip
+        return read_scorecards.scorecards(data.store(), ui.load_config(), queries.now(),
+                                          period=PERIODS[period], by=by, process=process, limit=limit,
+                                          shared=True)  # fmt: skip
     finally:
         data.add_query_time(time.perf_counter() - started)
 
@@ -108,7 +111,7 @@ def body() -> None:
     process = f" of {filters.process}" if filters.process else ""
     st.caption(
         f"Transactions{process} started in the last {period} ({cards.start:%Y-%m-%d %H:%M} to "
-        f"{cards.now:%Y-%m-%d %H:%M} UTC) against the {period} before; every figure judged now. "
+        f"{cards.now:%Y-%m-%d %H:%M} UTC) against the {period} before; every figure judged at the period's end. "
         f"{len(cards.rows)} of {cards.scopes} "
         f"{by}s shown (those with the most transactions). Money affected: the value of the transactions with an "
         "exception (any kind, any state). ▲ better, ▼ worse."

@@ -3,23 +3,33 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from scorecard_data import CONFIG
 from streamlit.testing.v1 import AppTest
 
+from biztrace import config as alerts_config
+from biztrace.alerts.loop import run_pass
 from biztrace.dashboard import auth, data
+from biztrace.readmodel import last_pass
+from biztrace.readmodel.scorecards import scorecards
+from biztrace.readmodel.snapshots import Snapshots
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 
 
 @pytest.fixture
 def page(filled, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    return _page(filled, tmp_path, monkeypatch, CONFIG)
+
+
+def _page(filled, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> AppTest:
     import streamlit as st
 
     config = tmp_path / "sc.yaml"
-    config.write_text(CONFIG)
+    config.write_text(text)
     users = tmp_path / "users.yaml"
     auth.save_user(users, "ops", "correct horse battery staple", ["operations"])
     monkeypatch.setenv("BIZTRACE_STORE", filled[0])
@@ -59,3 +69,26 @@ def test_the_page_lists_the_scorecards_worst_money_first_with_their_figures(page
             for trace in json.loads(chart.proto.spec)["data"]}  # fmt: skip
     assert bars["this period"]["C-ACME"] == pytest.approx(5 / 9)
     assert bars["previous period"]["C-ACME"] is None
+
+
+def test_beside_the_alert_loop_the_page_shows_the_scorecards_of_its_last_pass(filled, tmp_path, monkeypatch) -> None:
+    """With the loop's pass published in this process (``biztrace up``), the page reads it: the period ends at
+    the pass's time, and the figures are those computed then."""
+    text = CONFIG + "evaluation_interval: 10m\n"  # the pass below stays usable while the page loads
+    path = tmp_path / "loop.yaml"
+    path.write_text(text)
+    config = alerts_config.load(str(path))
+    at = datetime.now(UTC).replace(tzinfo=None, microsecond=0) - timedelta(minutes=3)
+    kept = Snapshots(publish=True)
+    try:
+        run_pass(filled[1], config, at, snapshots=kept)
+        page = _page(filled, tmp_path, monkeypatch, text)
+        caption = " ".join(c.value for c in page.caption)
+        assert f"to {at:%Y-%m-%d %H:%M} UTC" in caption, caption
+        frame = page.dataframe[0].value
+        computed = scorecards(filled[1], config, at, period=timedelta(days=30))
+        shown = {row.name: row.current.transactions for row in computed.rows}
+        assert dict(zip(frame["customer"], frame["transactions"], strict=True)) == shown
+    finally:
+        kept.close(filled[1])
+        last_pass.forget(filled[1])
