@@ -190,14 +190,26 @@ def narrowed(config: AlertsConfig, process: str | None) -> AlertsConfig:
     })  # fmt: skip
 
 
+_NO_VALUES = "(SELECT '' AS process, '' AS key, CAST(NULL AS Nullable(Float64)) AS amount, '' AS currency LIMIT 0)"
+
+
 def detected_sql(
-    classified: str, config: AlertsConfig | None = None, *, keys: KeysMode = True, resolved: bool = False
+    classified: str,
+    config: AlertsConfig | None = None,
+    *,
+    keys: KeysMode = True,
+    resolved: bool = False,
+    valued: bool = True,
 ) -> str:
     """``sql/exceptions_detected.sql`` over ``classified``: a table or subquery shaped like ``sql/snapshot.sql``;
     ``keys=False`` when read with ``{keys}`` empty, ``resolved`` (a reader's table of the key graph's answers):
-    as :func:`biztrace.readmodel.transactions.sql`'s."""
+    as :func:`biztrace.readmodel.transactions.sql`'s. ``valued``: a duplicate's value is read from
+    ``classified`` (every transaction, in any state, in a table); False: left NULL (a few keys' detection,
+    whose classification is a subquery: read twice, it would be planned twice; ``_with_values`` fills them)."""
     return Template(sql("exceptions_detected", config)).substitute(
-        classified=classified, duplicates=sql("duplicates", config, keys=keys, resolved=resolved)
+        classified=classified,
+        duplicates=sql("duplicates", config, keys=keys, resolved=resolved),
+        values=classified if valued else _NO_VALUES,
     )
 
 
@@ -222,13 +234,18 @@ def _detected(
         # the key graph's answers once for every statement below (none needed when the hops are placed already)
         resolved = stack.enter_context(resolution(store, config, parameters, keyed))
         parameters |= resolved
-        if classified is None or keys:
+        if keys:  # a few keys' transactions, in trouble, classified in the detection's statement
             classified = f"({rules.snapshot_sql(config, keys=keyed, resolved=bool(resolved))})"
+        elif classified is None:
+            # every transaction of the window, in any state (a duplicate's value is its transaction's, healthy or
+            # not: a page sorted by amount then puts it in its place), classified once in a table read twice
+            everyone = (rules.snapshot_sql(config, keys=keyed, resolved=bool(resolved)), parameters | {"states": []})
+            classified = store.table(stack.enter_context(store.memory_table(*everyone, "biztrace_classified")))
         judged = stack.enter_context(reconcile.judging(store, config, now, since=since, keys=keys, tree=tree,
                                                        scope=scope, resolved=resolved))  # fmt: skip
         # the detection and each reconciliation rule's judging, side by side (each statement plans alone)
-        detection = (detected_sql(classified, config, keys=keyed, resolved=bool(resolved)), parameters,
-                     "biztrace_detected")  # fmt: skip
+        detection = (detected_sql(classified, config, keys=keyed, resolved=bool(resolved), valued=not keys),
+                     parameters, "biztrace_detected")  # fmt: skip
         found, *flagged = stack.enter_context(store.memory_tables([detection, *judged.statements]))
         reconcile.insert_flagged(store, config, judged, flagged, found)
         yield found
@@ -740,8 +757,10 @@ def sync(
     (:func:`reconcile.due_keys`); every other transaction's are the previous pass's
     (:func:`_detected_since`). Without the previous pass's detection, everything is detected again.
     """
+    if classified is None:  # every transaction classified once, in a table (the detection reads it twice)
+        with rules.snapshot(store, config, now) as snapshot:
+            return sync(store, config, now, snapshot, changed=changed, previous_now=previous_now)
     parameters = query_parameters(store, config, now) | {"process": ""}
-    classified = classified or f"({rules.snapshot_sql(config, keys=False)})"
     detected = None
     if changed is not None and previous_now is not None:
         detected = _detected_since(store, config, now, classified, changed, previous_now)

@@ -8,7 +8,8 @@
 -- two duplicated events has two rows here; exceptions_queue.sql makes them one exception.
 -- `detail` is a JSON object: a stuck one's next stage and when it was due, a failed one's error
 -- type, a duplicate's event id and number of deliveries. `amount`, `currency`: the transaction's value
--- (transactions.sql; a duplicate's is filled from its transaction in exceptions_queue.sql or by the caller).
+-- (transactions.sql), a duplicate's too: the classified source holds every transaction, not only those in
+-- trouble (NULL for a duplicate whose transaction it does not hold, or that carries no amount).
 SELECT process, key, state AS kind, exception_stage AS stage, system,
        toDateTime64(assumeNotNull(exception_since), 9) AS since, priority, channel,
        [evidence_span] AS evidence,
@@ -22,8 +23,13 @@ SELECT process, key, state AS kind, exception_stage AS stage, system,
 FROM $classified
 WHERE state IN ('stuck', 'failed', 'dead_letter')
 UNION ALL
-SELECT process, key, 'duplicate' AS kind, stage, system, toDateTime64(last_at, 9) AS since, '' AS priority,
-       '' AS channel, span_ids AS evidence,
-       toJSONString(CAST((event_id, deliveries), 'Tuple(event_id String, deliveries UInt64)')) AS detail,
-       CAST(NULL AS Nullable(Float64)) AS amount, '' AS currency
-FROM ($duplicates)
+SELECT d.process AS process, d.key AS key, 'duplicate' AS kind, d.stage AS stage, d.system AS system,
+       toDateTime64(d.last_at, 9) AS since, '' AS priority, '' AS channel, d.span_ids AS evidence,
+       toJSONString(CAST((d.event_id, d.deliveries), 'Tuple(event_id String, deliveries UInt64)')) AS detail,
+       v.amount AS amount, v.currency AS currency
+-- the transaction's value, whatever its state (read from the classified source, holding every transaction
+-- of its window; or no row, for a caller that fills it): every duplicate kept (amount is Nullable: one
+-- without a match gets NULL, and '' for the currency); the duplicates, the smaller side, on the right,
+-- where the join hashes them (the transactions there: +25%)
+FROM (SELECT process, key, amount, currency FROM $values) AS v
+RIGHT JOIN ($duplicates) AS d ON v.process = d.process AND v.key = d.key

@@ -159,3 +159,31 @@ def test_a_retry_of_a_delivery_that_failed_or_was_parked_is_not_a_duplicate(stor
     with rules.snapshot(store, config, NOW) as snapshot:
         [result] = rules.evaluate_rule(store, config, rule, NOW, snapshot)
     assert (result.value, result.sample, result.keys) == (1 / 3, 3, ["O-TWICE"])
+
+
+def test_pages_of_the_queue_by_largest_amount_first_carry_a_healthy_orders_duplicate_in_its_place(store):
+    """A duplicate in an order that is otherwise fine (in flight, not in trouble) has its transaction's value in the
+    queue itself, so a page sorted by amount (the dashboard's, in ClickHouse) puts it where its value says, not
+    last; paged one row at a time, the queue reads as the whole list sorted."""
+    from biztrace.readmodel.exceptions import queue_page
+
+    config = alerts_config.load()
+    at = NOW - timedelta(minutes=20)
+    amounts = {"O-DUP-BIG": 9_000.0, "O-FAIL-MID": 500.0, "O-FAIL-SMALL": 20.0}
+    for order, amount in amounts.items():
+        store.client.command(
+            f"INSERT INTO {store.table('biz_hops')} (Timestamp, SpanId, OrderId, Process, Stage, System, StatusCode, "
+            "EventId, Amount, Currency) VALUES ({at:DateTime64(9)}, {span:String}, {order:String}, 'order_to_cash', "
+            "'order.captured', 'shop', {status:String}, {event:String}, {amount:Float64}, 'EUR')",
+            parameters={"at": at, "span": f"{order}-1", "order": order, "event": f"{order}-E",
+                        "amount": amount, "status": "Error" if "FAIL" in order else "Unset"},
+        )  # fmt: skip
+    _order_hop(store, "O-DUP-BIG", "order.captured", at + timedelta(minutes=1), "O-DUP-BIG-2", event="O-DUP-BIG-E")
+    [state] = [t.state for t in transactions(store, config, NOW, keys=["O-DUP-BIG"])]
+    assert state == "in_flight"  # healthy: its only exception is the duplicate
+    pages = [queue_page(store, config, NOW, sort="largest amount first", page=n, page_size=1).items for n in range(3)]
+    assert [(i.key, i.kind, i.amount) for [i] in pages] == [
+        ("O-DUP-BIG", "duplicate", 9_000.0),
+        ("O-FAIL-MID", "failed", 500.0),
+        ("O-FAIL-SMALL", "failed", 20.0),
+    ]
