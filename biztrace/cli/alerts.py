@@ -15,7 +15,15 @@ from pydantic_settings import CliApp, CliPositionalArg, CliSubCommand, get_subco
 from biztrace import config as alerts_config
 from biztrace.alerts.errors import AlertsError
 from biztrace.cli.remote import remote_for
-from biztrace.cli.util import EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_USAGE, CommandFailed, open_store, print_json
+from biztrace.cli.util import (
+    EXIT_NOT_FOUND,
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    CommandFailed,
+    open_store,
+    print_json,
+    working,
+)
 from biztrace.config.errors import ConfigError
 from biztrace.config.replay import ExceptionKind
 from biztrace.config.silences import Silence
@@ -182,7 +190,7 @@ class ExceptionsCommand(_AlertsOptions):
                     ExceptionsComment: "comment", ExceptionsPostpone: "postpone",
                     ExceptionsUnpostpone: "unpostpone"}[type(action)]  # fmt: skip
         try:
-            with open_store(self.store) as store:
+            with open_store(self.store) as store, working("finding the exceptions" if action is None else "recording"):
                 if action is None:
                     items = list_exceptions(store, config, self.moment(), filters, since=since,
                                             sort=_SORTS[self.sort])  # fmt: skip
@@ -390,7 +398,7 @@ class ReconcileCommand(_AlertsOptions):
         now = self.moment()
         since = naive_utc(self.since) if self.since else now - timedelta(days=30)
         try:
-            with open_store(self.store) as store:
+            with open_store(self.store) as store, working("reconciling"):
                 result = report(store, config, now, since=since, period=self.period, rule=self.rule,
                                 process=self.process, channel=self.channel, system=self.system)  # fmt: skip
         except CommandFailed as failure:

@@ -9,7 +9,7 @@ from pydantic import AliasChoices, Field
 
 from biztrace import config as alerts_config
 from biztrace.cli.remote import remote_for
-from biztrace.cli.util import EXIT_USAGE, CommandFailed, open_store, print_json
+from biztrace.cli.util import EXIT_USAGE, CommandFailed, open_store, print_json, working
 from biztrace.config.errors import ConfigError
 from biztrace.readmodel.figures import Figures, headline
 from biztrace.store.options import StoreOptions
@@ -41,7 +41,7 @@ class FiguresCommand(StoreOptions):
             else (self.now or datetime.now(UTC).replace(tzinfo=None))
         )
         try:
-            with open_store(self.store) as store:
+            with open_store(self.store) as store, working(f"computing the figures of the last {self.window}"):
                 figures = headline(store, config, now, now - length)
         except CommandFailed as failure:
             answer = remote_for(self.store, failure).call("GET", "/figures", params={"window": self.window})

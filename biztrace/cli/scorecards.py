@@ -11,7 +11,15 @@ from pydantic import AliasChoices, Field
 
 from biztrace import config as alerts_config
 from biztrace.cli.remote import remote_for
-from biztrace.cli.util import EXIT_NOT_FOUND, EXIT_STORE, EXIT_USAGE, CommandFailed, open_store, print_json
+from biztrace.cli.util import (
+    EXIT_NOT_FOUND,
+    EXIT_STORE,
+    EXIT_USAGE,
+    CommandFailed,
+    open_store,
+    print_json,
+    working,
+)
 from biztrace.config.errors import ConfigError
 from biztrace.readmodel.errors import QueryError
 from biztrace.readmodel.models import format_money, naive_utc
@@ -56,7 +64,7 @@ class ScorecardsCommand(StoreOptions):
             raise CommandFailed("--json and --csv: choose one", EXIT_USAGE)
         now = naive_utc(datetime.now(UTC))
         try:
-            with open_store(self.store) as store:
+            with open_store(self.store) as store, working(f"computing the scorecards of the last {self.period}"):
                 try:
                     found = scorecards(store, config, now, period=length, by=self.by, process=self.process or "",
                                        limit=self.limit)  # fmt: skip
@@ -67,7 +75,8 @@ class ScorecardsCommand(StoreOptions):
         except CommandFailed as failure:  # a running biztrace holds the store: ask its API (its configuration)
             api = remote_for(self.store, failure)
             params = {"by": self.by, "period": self.period, "process": self.process, "limit": self.limit}
-            found = Scorecards.model_validate(api.call("GET", "/scorecards", params=params))
+            with working(f"asking {api.url} for the scorecards"):
+                found = Scorecards.model_validate(api.call("GET", "/scorecards", params=params))
         if self.json_output:
             print_json(found)
             return

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from pydantic import BaseModel
 
@@ -28,6 +30,19 @@ def print_json(document: BaseModel | list | dict) -> None:
         sys.stdout.write(document.model_dump_json(indent=2) + "\n")
     else:
         sys.stdout.write(json.dumps(document, indent=2, default=str) + "\n")
+
+
+@contextmanager
+def working(message: str) -> Iterator[None]:
+    """A spinner with ``message`` on the terminal's stderr while a long command computes (nothing when stderr
+    is not a terminal: a pipe or a log gets only the answer)."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    from rich.console import Console
+
+    with Console(stderr=True).status(message):
+        yield
 
 
 class open_store:

@@ -216,3 +216,39 @@ def test_exceptions_sort_by_money_at_risk_with_every_value_in_place(store, capsy
     assert main(["exceptions", "--store", _dsn(store), "--sort", "amount", *now]) == 0
     table = capsys.readouterr().out
     assert table.index("900.00 EUR") < table.index("500.00 EUR") < table.index("10.00 EUR")
+
+
+def test_a_long_command_shows_a_spinner_on_a_terminal_and_nothing_in_a_pipe(tmp_path):
+    """The scorecards (seconds at a million transactions) say they are computing on a terminal's stderr; a pipe
+    gets the answer only."""
+    import os
+    import pty
+
+    dsn = f"chdb://{tmp_path / 'store'}"
+    command = [sys.executable, "-m", "biztrace.cli", "scorecards", "--store", dsn, "--json"]
+    made = subprocess.run([sys.executable, "-m", "biztrace.cli", "db", "init", "--store", dsn], capture_output=True)
+    assert made.returncode == 0, made.stderr
+    piped = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert piped.returncode == 0 and piped.stderr == "", piped.stderr
+    assert json.loads(piped.stdout)["rows"] == []
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run(command, stdout=subprocess.PIPE, stderr=follower, timeout=120)
+        os.close(follower)
+        follower = -1
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the terminal's other end is closed: all read
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        if follower != -1:
+            os.close(follower)
+        os.close(leader)
+    assert done.returncode == 0
+    assert b"computing the scorecards of the last 7d" in shown
+    assert json.loads(done.stdout)["rows"] == []
