@@ -309,7 +309,12 @@ class Reconciliation(_Strict):
     presence: Literal["none", "right_requires_left", "left_requires_right", "both"] = Field(
         "right_requires_left", description="which side existing without the other is a mismatch"
     )
-    grace: Duration = Field(timedelta(0), description="how long the right side may lag before its absence counts")
+    grace: Duration = Field(
+        timedelta(0),
+        description="how long one side may lag behind the other before its absence counts (systems that report "
+        "late or in batches: a right side first seen less than this ago without its left one is not a mismatch "
+        "yet, nor a left side without its right one)",
+    )
     direction: Literal["both", "right_above_left"] = Field(
         "both",
         description="which differences count: both ways, or only the right side above the left (e.g. invoiced "

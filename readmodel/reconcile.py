@@ -424,20 +424,22 @@ def insert_flagged(store: Store, config: AlertsConfig, judged: Judging, flagged:
 
 def due_keys(store: Store, config: AlertsConfig, after: datetime, now: datetime) -> list[str]:
     """The keys of the transactions whose reconciliation the clock alone changed in ``(after, now]``:
-    a left side seen without its right one becomes a presence mismatch once the rule's grace has
-    passed (``sql/reconcile_due.sql``), with no new hop. What a pass that judges only the changed
+    a side seen without the other becomes a presence mismatch once the rule's grace has passed
+    (``sql/reconcile_due.sql``), with no new hop. What a pass that judges only the changed
     transactions again must add to them (:func:`biztrace.readmodel.exceptions.sync`)."""
     keys: set[str] = set()
     for check in config.reconciliation:
-        if check.presence not in ("left_requires_right", "both"):
-            continue
-        parameters = process_parameters(config) | {
-            "db": store.database, "process": check.process, "left_stage": check.left.stage,
-            "match_col": KEY_COLUMNS[check.match_on or config.processes[check.process].key],
-            "grace_s": int(check.grace.total_seconds()), "after": after, "now": now, "keys": [],
-        }  # fmt: skip
-        rows = store.client.query(sql("reconcile_due", config, keys=False), parameters=parameters).result_rows
-        keys.update(key for (key,) in rows)
+        sides = [check.left.stage] if check.presence in ("left_requires_right", "both") else []
+        if check.presence in ("right_requires_left", "both") and check.grace:  # without a grace: when its hop came
+            sides.append(check.right.stage)
+        for stage in sides:
+            parameters = process_parameters(config) | {
+                "db": store.database, "process": check.process, "stage": stage,
+                "match_col": KEY_COLUMNS[check.match_on or config.processes[check.process].key],
+                "grace_s": int(check.grace.total_seconds()), "after": after, "now": now, "keys": [],
+            }  # fmt: skip
+            rows = store.client.query(sql("reconcile_due", config, keys=False), parameters=parameters).result_rows
+            keys.update(key for (key,) in rows)
     return sorted(keys)
 
 

@@ -75,6 +75,7 @@ grouped AS (
         argMinIf(Channel, at_order, Channel != '') AS channel,
         minIf(Timestamp, NOT is_right) AS left_at,
         maxIf(Timestamp, is_right) AS right_at,
+        minIf(Timestamp, is_right) AS right_first_at,
         max(Timestamp) AS last_at
     FROM observed
     GROUP BY match_key
@@ -116,9 +117,13 @@ judged AS (
         has_left AND has_right AND has({compare:Array(String)}, 'status')
             AND transform(left_status, {status_from:Array(String)}, {status_to:Array(String)}, left_status)
                 != right_status AS status_differs,
-        (has_right AND NOT has_left AND {presence:String} IN ('right_requires_left', 'both'))
+        -- a side without the other counts once the rule's grace has passed since it was first seen (systems that
+        -- report late, in batches: an invoice posted before the warehouse's confirmation arrives is not a mismatch
+        -- yet; reconcile_due.sql finds the pairs whose grace the clock alone ended)
+        (has_right AND NOT has_left AND {presence:String} IN ('right_requires_left', 'both')
+              AND right_first_at + toIntervalSecond({grace_s:UInt32}) <= {now:DateTime64(9)})
           OR (has_left AND NOT has_right AND {presence:String} IN ('left_requires_right', 'both')
-              AND left_at + toIntervalSecond({grace_s:UInt32}) < {now:DateTime64(9)}) AS presence_differs
+              AND left_at + toIntervalSecond({grace_s:UInt32}) <= {now:DateTime64(9)}) AS presence_differs
     FROM paired
 )
 SELECT

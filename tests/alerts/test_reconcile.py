@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
@@ -196,3 +196,51 @@ def test_a_mismatch_rate_alert_records_each_transaction_once(simulated):
     assert [(m.rule, m.match_key, m.key) for m in again] == [(m.rule, m.match_key, m.key) for m in findings]
     keyed = [m.key for m in findings if m.key]
     assert len(set(keyed)) < len(keyed) <= 50, "the day should have a transaction with two findings, < 50 in all"
+
+
+def test_a_side_reported_late_is_not_missing_until_the_rules_grace_has_passed(store):
+    """An ERP that posts the invoice before the warehouse's batch confirms the shipment: with a grace of an hour,
+    the invoice without its shipment is not a mismatch while the hour runs, is one after it, and is none once the
+    confirmation arrives. Without a grace, it is one at once (the default)."""
+    text = """
+reconciliation:
+  - name: invoice_vs_shipment
+    process: order_to_cash
+    match_on: shipment.id
+    left: {stage: shipment.confirmed}
+    right: {stage: invoice.posted}
+    presence: right_requires_left
+    grace: 1h
+"""
+    config = alerts_config.loads(text)
+    at = NOW.replace(tzinfo=None)
+    _one(store, "LATE", "invoice.posted", "erp", at - timedelta(minutes=30))
+
+    def missing(now: datetime) -> set[str]:
+        return {m.match_key for m in mismatches(store, config, now) if m.field == "presence"}
+
+    assert missing(at) == set()  # 30 minutes into the hour
+    assert missing(at + timedelta(minutes=30)) == {"LATE"}  # the hour has passed
+    assert {m.match_key for m in mismatches(store, alerts_config.loads(text.replace("grace: 1h", "")), at)} == {"LATE"}
+    _one(store, "LATE", "shipment.confirmed", "wms", at + timedelta(minutes=40))
+    assert missing(at + timedelta(minutes=45)) == set()  # confirmed late: the pair is whole
+
+
+def _one(store, shipment: str, stage: str, system: str, at: datetime) -> None:
+    """One hop of a shipment's order (amount 100, quantity 1), reported by ``system`` at ``at``."""
+    request = ExportTraceServiceRequest()
+    rs = request.resource_spans.add()
+    kv = rs.resource.attributes.add()
+    kv.key, kv.value.string_value = "service.name", system
+    span = rs.scope_spans.add().spans.add()
+    span.trace_id = bytes([len(stage), 3] + [5] * 14)
+    span.span_id = bytes([len(stage), 3] + [6] * 6)
+    span.name = f"{system}.{stage}"
+    span.start_time_unix_nano = int(at.replace(tzinfo=UTC).timestamp() * 1e9)
+    for key, value in (("order.id", f"O-{shipment}"), ("shipment.id", shipment), ("biz.stage", stage)):
+        attribute = span.attributes.add()
+        attribute.key, attribute.value.string_value = key, value
+    for key, number in (("biz.amount", 100.0), ("biz.quantity", 1.0)):
+        attribute = span.attributes.add()
+        attribute.key, attribute.value.double_value = key, number
+    ClickHouseWriter(store).write(Batch(f"one-{shipment}-{stage}", [intake.check(request, None)]))
