@@ -39,7 +39,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from biztrace.config import AlertsConfig
-from biztrace.readmodel import last_pass, reconcile, rules
+from biztrace.readmodel import last_pass, reconcile, rules, snapshots
 from biztrace.readmodel.errors import NotFound
 from biztrace.readmodel.keygraph import key_tree
 from biztrace.readmodel.models import naive_utc
@@ -297,8 +297,10 @@ def queue(
         window = ("window", naive_utc(now) - naive_utc(since), *filters.values())
         with last_pass.at(store, config, now, window=window) as found:
             if found is None:  # the first reader of this window and moment detects, and keeps what it found
-                with _detected(store, scoped, now, since=since, keys=None) as detected:
-                    rows = _found_table(store, detected)
+                rows = _window_of_pass(store, config, now, since)
+                if rows is None:
+                    with _detected(store, scoped, now, since=since, keys=None) as detected:
+                        rows = _found_table(store, detected)
                 last_pass.publish(store, config, now, rows, {"found": rows}, window=window)
         with last_pass.at(store, config, now, window=window) as found:
             if found is not None:
@@ -320,6 +322,24 @@ def pass_queue(store: Store, config: AlertsConfig, now: datetime, found: last_pa
     every = dict.fromkeys(("process", "system", "channel", "priority"), "")
     with _kept_queue(store, config, now, found, every) as table:
         yield table
+
+
+def _window_of_pass(store: Store, config: AlertsConfig, now: datetime, since: datetime) -> str | None:
+    """The exceptions of the transactions started since ``since`` (``sql/exceptions_found.sql``'s rows, as a
+    detection of that window finds them), taken from the alert loop's last pass beside this reader: its kept
+    snapshot and its detection, of the same time, usable at ``now`` (:func:`snapshots.published`); the window
+    is then as of the pass, at most two evaluation intervals old. A new table (the caller keeps or drops it),
+    or None without such a pass."""
+    with snapshots.published(store, config, now) as kept:
+        if kept is None:
+            return None
+        with last_pass.at(store, config, kept.now) as found:  # None between its snapshot and its detection
+            if found is None:
+                return None
+            with last_pass.derived(store, found, "found", None, lambda: _found_table(store, found.table)) as rows:
+                query = Template(sql("exceptions_window")).substitute(kept=kept.table)
+                parameters = {"db": store.database, "found": rows, "since": naive_utc(since)}
+                return store.create_memory_table(query, parameters, "biztrace_found")
 
 
 @contextmanager

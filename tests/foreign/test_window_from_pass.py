@@ -1,0 +1,53 @@
+"""The dashboard's queue of a window, beside the alert loop (``biztrace up``): taken from the loop's last pass
+(its kept snapshot and its detection) instead of detected again, it is the queue a detection of the window
+finds at the pass's time, on foreign producers' spans."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from biztrace.alerts.loop import run_pass
+from biztrace.config import load
+from biztrace.readmodel import last_pass
+from biztrace.readmodel.exceptions import queue_page
+from biztrace.readmodel.snapshots import Snapshots
+from biztrace.store import Store
+
+from .conftest import BATCHES, NOW, Corpus, copy_batch
+
+EVERY_STATE = ("open", "acknowledged", "postponed", "resolved")
+
+
+def _queue(store: Store, config, now, since, *, keep: bool) -> list[tuple]:
+    page = queue_page(store, config, now, since=since, states=EVERY_STATE, page_size=100_000, keep=keep)
+    return sorted((i.process, i.key, i.kind, i.stage, i.system, i.state, i.amount, tuple(i.evidence))
+                  for i in page.items)  # fmt: skip
+
+
+def test_a_windows_queue_taken_from_the_loops_last_pass_is_the_one_detected_then(corpus: Corpus, replica: Store):
+    config, at = load(None), NOW.replace(tzinfo=None)
+    for batch in range(BATCHES):
+        copy_batch(corpus, replica, batch)
+    kept = Snapshots(settle=timedelta(0), publish=True)
+    try:
+        run_pass(replica, config, at - timedelta(minutes=5), snapshots=kept)
+        run_pass(replica, config, at, snapshots=kept)
+        for days in (1, 7, 60):
+            since = at - timedelta(days=days)
+            taken = _queue(replica, config, at, since, keep=True)
+            assert taken and taken == _queue(replica, config, at, since, keep=False), days
+        # asked later, the window is the pass's: an order that failed since is not in it yet; the window detected
+        # without the pass (no loop) has it
+        failed = "O-FAILED-AFTER-THE-PASS"
+        replica.client.command(
+            f"INSERT INTO {replica.table('biz_hops')} (Timestamp, SpanId, OrderId, Process, Stage, System, "
+            "StatusCode, ErrorType) VALUES ({at:DateTime64(9)}, 'late-1', {order:String}, 'order_to_cash', "
+            "'order.captured', 'shop', 'Error', 'timeout')",
+            parameters={"at": at + timedelta(seconds=10), "order": failed},
+        )  # fmt: skip
+        later, since = at + timedelta(seconds=30), at - timedelta(days=1)
+        assert failed not in {key for _, key, *_ in _queue(replica, config, later, since, keep=True)}
+    finally:
+        kept.close(replica)
+        last_pass.forget(replica)
+    assert failed in {key for _, key, *_ in _queue(replica, config, later, since, keep=False)}
