@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from biztrace.config import SAMPLED, AlertsConfig
 from biztrace.dashboard import data
-from biztrace.readmodel import actions, alert_store, figures, reconcile
+from biztrace.readmodel import actions, alert_store, figures, reconcile, snapshots
 from biztrace.readmodel import exceptions as alert_exceptions
 from biztrace.readmodel import overview as alert_overview
 from biztrace.readmodel.lookup import KeyHistory, key_history, tree_keys, tree_transactions
@@ -121,23 +121,36 @@ def snapshot(
 ) -> Iterator[str]:
     """A Memory table of the transactions started in the window (or ``since``..``until``), dropped on
     exit; yields its name. Their state is always the one at ``at``. ``columns``: only those (ClickHouse
-    then computes and writes only what they need), for readers that read no other."""
-    query, parameters = _snapshot_query(config, filters, at, since=since, until=until)
-    if columns:
-        query = f"SELECT {', '.join(columns)} FROM ({query})"
-    with _memory_table(query, parameters) as table:
-        yield table
+    then computes and writes only what they need), for readers that read no other.
+
+    Beside the alert loop (``biztrace up``), its kept snapshot answers instead of a classification of the
+    window (:func:`snapshots.started_since_sql`): every transaction as of its last pass, brought to ``at``;
+    one with a hop stored since that pass (at most two evaluation intervals ago) is as of the pass."""
+    with snapshots.published(data.store(), config, at) as kept:
+        query, parameters = _snapshot_query(config, filters, at, since=since, until=until,
+                                            kept=kept.table if kept is not None else None)  # fmt: skip
+        if columns:
+            query = f"SELECT {', '.join(columns)} FROM ({query})"
+        with _memory_table(query, parameters) as table:
+            yield table
 
 
 def _snapshot_query(
-    config: AlertsConfig, filters: Filters, at: datetime, *, since: datetime | None, until: datetime | None
-) -> tuple[str, dict[str, Any]]:
-    """``sql/snapshot.sql`` and its parameters: :func:`snapshot`'s rows, for a table or a subquery."""
+    config: AlertsConfig, filters: Filters, at: datetime, *, since: datetime | None, until: datetime | None,
+    kept: str | None = None,
+) -> tuple[str, dict[str, Any]]:  # fmt: skip
+    """``sql/snapshot.sql`` and its parameters: :func:`snapshot`'s rows, for a table or a subquery; ``kept``:
+    the alert loop's kept snapshot (its table) to read them from instead of classifying the window."""
     scoped = alert_exceptions.narrowed(config, filters.process)
     parameters = query_parameters(data.store(), scoped, at, since=since or filters.since(at))
     parameters.update(channel=filters.channel, priority=filters.priority, until=until or filters.until(at))
+    if kept is None:
+        transactions = alerts_sql("transactions", scoped, keys=False)  # every transaction of the window
+    else:
+        transactions = snapshots.started_since_sql(scoped, kept)
+        parameters["process"] = filters.process
     query = Template(sql("snapshot")).substitute(
-        transactions=alerts_sql("transactions", scoped, keys=False),  # every transaction of the window
+        transactions=transactions,
         system_at_fault=alerts_sql("system_at_fault", scoped),
         exception_stage=alerts_sql("exception_stage", scoped),
     )
@@ -307,10 +320,13 @@ def previous_sla_trend(config: AlertsConfig, filters: Filters, at: datetime) -> 
     span = filters.span(at)
     since, until = filters.since(at) - span, filters.since(at)
     # one reader of the previous period's transactions: their snapshot read as a subquery (ClickHouse then
-    # computes only the columns the adherence reads), not written to a table first
-    query, parameters = _snapshot_query(config, filters, at, since=since, until=until)
+    # computes only the columns the adherence reads), not written to a table first; beside the loop, from its
+    # kept snapshot (as snapshot())
     scoped = alert_exceptions.narrowed(config, filters.process)  # the configuration the snapshot is of
-    frame = sla_by_bucket(scoped, f"({query})", at, since, filters.bucket_s(at), filters.system, parameters)
+    with snapshots.published(data.store(), config, at) as kept:
+        query, parameters = _snapshot_query(config, filters, at, since=since, until=until,
+                                            kept=kept.table if kept is not None else None)  # fmt: skip
+        frame = sla_by_bucket(scoped, f"({query})", at, since, filters.bucket_s(at), filters.system, parameters)
     frame["bucket"] = frame["bucket"] + pd.Timedelta(span)
     return frame
 

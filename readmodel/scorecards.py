@@ -171,11 +171,7 @@ def scorecards(
         if kept is None:
             transactions = sql("transactions", scoped, keys=False)
         else:  # the pass's rows of the transactions started in the window, as transactions.sql gives them
-            aged = Template(sql("snapshot_aged", scoped, keys=False)).substitute(
-                previous=kept.snapshot,
-                touched="(SELECT '' AS key WHERE 0)",  # every row: none touched
-            )
-            transactions = Template(sql("scorecard_kept")).substitute(aged=aged)
+            transactions = snapshots.started_since_sql(scoped, kept.snapshot)
             parameters |= {"process": process}
         query = Template(sql("scorecard_snapshot")).substitute(
             transactions=transactions, system_at_fault=sql("system_at_fault", scoped)

@@ -262,6 +262,18 @@ def _holding(store: Store, config: AlertsConfig, now: datetime) -> Iterator[_Kep
             store.client.command(f"DROP TABLE IF EXISTS {store.table(kept.name)}")
 
 
+def started_since_sql(config: AlertsConfig, kept: str) -> str:
+    """The rows of the kept snapshot ``kept`` (its table, quoted) of the transactions a classification since
+    ``{since}`` counts, as ``sql/transactions.sql`` gives them (its ``{since}`` and ``{process}``: only that
+    process's, '' every one), brought to ``{now}`` (at or after the snapshot's time) as a pass brings the rows
+    no hop touched: ``sql/kept_started.sql``. A transaction with a hop stored since the snapshot is as of it."""
+    aged = Template(sql("snapshot_aged", config, keys=False)).substitute(
+        previous=kept,
+        touched="(SELECT '' AS key WHERE 0)",  # every row: none touched
+    )
+    return Template(sql("kept_started")).substitute(aged=aged)
+
+
 def kept_transactions(
     store: Store, config: AlertsConfig, now: datetime, keys: list[str], *, stored_until: datetime, latest: datetime
 ) -> list[Transaction] | None:

@@ -18,6 +18,6 @@ SELECT
     -- dictionary-encoded: a third of the memory these columns would take as plain strings
     toLowCardinality(first_system) AS first_system, toLowCardinality(last_hop_stage) AS last_hop_stage, hops,
     CAST(stages_reached AS Array(LowCardinality(String))) AS stages_reached, stages_reached_at,
-    -- what the scorecards read of the kept snapshot (scorecards.py, sql/scorecard_kept.sql)
+    -- what a window read from the kept snapshot needs (sql/kept_started.sql: the scorecards, the dashboard)
     customer, toLowCardinality(partner) AS partner, captured
 FROM ($transactions)

@@ -4,7 +4,7 @@ finds at the pass's time, on foreign producers' spans."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from biztrace.alerts.loop import run_pass
 from biztrace.config import load
@@ -51,3 +51,46 @@ def test_a_windows_queue_taken_from_the_loops_last_pass_is_the_one_detected_then
         kept.close(replica)
         last_pass.forget(replica)
     assert failed in {key for _, key, *_ in _queue(replica, config, later, since, keep=False)}
+
+
+def test_the_dashboards_snapshot_of_a_window_read_from_the_loops_snapshot_is_the_one_classified(
+    corpus: Corpus, replica: Store
+) -> None:
+    """Every page's transactions of the window (the Overview, the process map): read from the loop's kept
+    snapshot and brought to the page's time, they are the rows a classification of the window makes."""
+    from biztrace.dashboard import data, queries
+
+    config, at = load(None), NOW.replace(tzinfo=UTC, microsecond=0)
+    for batch in range(BATCHES):
+        copy_batch(corpus, replica, batch)
+    data.share_store(replica)
+
+    def rows(filters: queries.Filters, now) -> list[tuple]:
+        with queries.snapshot(config, filters, now) as table:
+            return replica.client.query(f"SELECT * FROM {replica.table(table.split('.', 1)[1])} "
+                                        "ORDER BY process, key").result_rows  # fmt: skip
+
+    windows = [queries.Filters(window="7d"), queries.Filters(window="90d", process="order_to_cash"),
+               queries.Filters(window="30d", channel="web")]  # fmt: skip
+    kept = Snapshots(settle=timedelta(0), publish=True)
+    try:
+        run_pass(replica, config, at - timedelta(minutes=1), snapshots=kept, persist=False)
+        # an order captured after the pass: the kept snapshot has not seen it (the next pass will)
+        replica.client.command(
+            f"INSERT INTO {replica.table('biz_hops')} (Timestamp, SpanId, OrderId, Process, Stage, System) "
+            "VALUES ({at:DateTime64(9)}, 'after-1', 'O-AFTER-THE-PASS', 'order_to_cash', 'order.captured', 'shop')",
+            parameters={"at": at.replace(tzinfo=None)},
+        )  # fmt: skip
+        later = at + timedelta(minutes=1)  # within two evaluation intervals: the kept rows, aged to it
+        read = [rows(filters, later) for filters in windows]
+        trend = queries.previous_sla_trend(config, queries.Filters(window="30d"), later)  # the period before
+    finally:
+        kept.close(replica)
+    try:
+        computed = [rows(filters, later) for filters in windows]
+        assert trend["met"].sum() > 0
+        assert trend.equals(queries.previous_sla_trend(config, queries.Filters(window="30d"), later))
+        assert "O-AFTER-THE-PASS" in {row[1] for row in computed[0]}
+        assert read[0] and read[1] and read == [[r for r in c if r[1] != "O-AFTER-THE-PASS"] for c in computed]
+    finally:
+        data.share_store(None)
