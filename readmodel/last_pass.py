@@ -129,11 +129,12 @@ def forget(store: Store, *, window: Hashable = None) -> None:
         _drop_pass(store, old)
 
 
-def forget_all(store: Store) -> None:
-    """Stop sharing every kept pass of the store: the loop's and every reader's window (a benchmark's
-    first view of a page; a reader never needs it)."""
+def forget_all(store: Store, *, keep_loop: bool = False) -> None:
+    """Stop sharing every kept pass of the store: the loop's (unless ``keep_loop``) and every reader's window
+    (a benchmark's first view of a page; a reader never needs it)."""
     with _lock:
-        windows = [window for place, window in _passes if place == _place(store)[0]]
+        windows = [window for place, window in _passes
+                   if place == _place(store)[0] and not (keep_loop and window is None)]  # fmt: skip
     for window in windows:
         forget(store, window=window)
 
