@@ -327,19 +327,17 @@ def pass_queue(store: Store, config: AlertsConfig, now: datetime, found: last_pa
 def _window_of_pass(store: Store, config: AlertsConfig, now: datetime, since: datetime) -> str | None:
     """The exceptions of the transactions started since ``since`` (``sql/exceptions_found.sql``'s rows, as a
     detection of that window finds them), taken from the alert loop's last pass beside this reader: its kept
-    snapshot and its detection, of the same time, usable at ``now`` (:func:`snapshots.published`); the window
+    snapshot and its detection, of the same time, usable at ``now`` (:func:`snapshots.last_pass_of`); the window
     is then as of the pass, at most two evaluation intervals old. A new table (the caller keeps or drops it),
     or None without such a pass."""
-    with snapshots.published(store, config, now) as kept:
-        if kept is None:
+    with snapshots.last_pass_of(store, config, now) as held:
+        if held is None:
             return None
-        with last_pass.at(store, config, kept.now) as found:  # None between its snapshot and its detection
-            if found is None:
-                return None
-            with last_pass.derived(store, found, "found", None, lambda: _found_table(store, found.table)) as rows:
-                query = Template(sql("exceptions_window")).substitute(kept=kept.table)
-                parameters = {"db": store.database, "found": rows, "since": naive_utc(since)}
-                return store.create_memory_table(query, parameters, "biztrace_found")
+        found = held.found
+        with last_pass.derived(store, found, "found", None, lambda: _found_table(store, found.table)) as rows:
+            query = Template(sql("exceptions_window")).substitute(kept=held.snapshot)
+            parameters = {"db": store.database, "found": rows, "since": naive_utc(since)}
+            return store.create_memory_table(query, parameters, "biztrace_found")
 
 
 @contextmanager

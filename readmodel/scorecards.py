@@ -27,7 +27,6 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from string import Template
 from typing import Any, Literal
@@ -35,7 +34,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from biztrace.config import AlertsConfig
-from biztrace.readmodel import exceptions, figures, last_pass, snapshots
+from biztrace.readmodel import exceptions, figures, snapshots
 from biztrace.readmodel.transactions import query_parameters, sql
 from biztrace.store import Store
 
@@ -164,7 +163,7 @@ def scorecards(
         raise ValueError("the period must be longer than 0s")
     scoped = exceptions.narrowed(config, process)
     with _collector_paused(), ExitStack() as stack:
-        kept = stack.enter_context(_last_pass(store, config, now)) if shared else None
+        kept = stack.enter_context(snapshots.last_pass_of(store, config, now)) if shared else None
         asked, now = now, kept.now if kept is not None else now
         start, previous_start = now - period, now - 2 * period
         parameters = query_parameters(store, scoped, now, since=previous_start) | {"start": start, "by": by}
@@ -211,25 +210,6 @@ def _collector_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
-
-
-@dataclass(frozen=True)
-class _Pass:
-    snapshot: str  # the kept snapshot's table (quoted)
-    found: last_pass.Pass  # the detection of the same pass
-    now: datetime  # the pass's time
-
-
-@contextmanager
-def _last_pass(store: Store, config: AlertsConfig, now: datetime) -> Iterator[_Pass | None]:
-    """The store's loop's last pass (its snapshot and its detection, of the same time), if it can answer
-    at ``now`` under ``config``, held while the block runs; else None."""
-    with snapshots.published(store, config, now) as kept:
-        if kept is None:
-            yield None
-            return
-        with last_pass.at(store, config, kept.now) as found:  # None between its snapshot and its detection
-            yield _Pass(kept.table, found, kept.now) if found is not None else None
 
 
 def _figures(

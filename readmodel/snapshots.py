@@ -37,6 +37,7 @@ from string import Template
 from typing import Literal
 
 from biztrace.config import AlertsConfig
+from biztrace.readmodel import last_pass
 from biztrace.readmodel.last_pass import fingerprint
 from biztrace.readmodel.models import naive_utc
 from biztrace.readmodel.rules import snapshot_sql
@@ -260,6 +261,28 @@ def _holding(store: Store, config: AlertsConfig, now: datetime) -> Iterator[_Kep
             drop_now = kept.retired and kept.readers == 0
         if drop_now:
             store.client.command(f"DROP TABLE IF EXISTS {store.table(kept.name)}")
+
+
+@dataclass(frozen=True)
+class Pass:
+    """The store's loop's last pass as a reader holds it: its kept snapshot and its detection, of one time."""
+
+    snapshot: str  # the kept snapshot's table (quoted)
+    found: last_pass.Pass  # the detection of the same pass (sql/exceptions_detected.sql's shape)
+    now: datetime  # the pass's time
+
+
+@contextmanager
+def last_pass_of(store: Store, config: AlertsConfig, now: datetime) -> Iterator[Pass | None]:
+    """The store's loop's last pass, its snapshot (:func:`published`) and its detection
+    (:func:`biztrace.readmodel.last_pass.at`) of the same time, if it can answer at ``now`` under ``config``,
+    both held while the block runs; else None (none, or between its snapshot and its detection)."""
+    with published(store, config, now) as kept:
+        if kept is None:
+            yield None
+            return
+        with last_pass.at(store, config, kept.now) as found:
+            yield Pass(kept.table, found, kept.now) if found is not None else None
 
 
 def started_since_sql(config: AlertsConfig, kept: str) -> str:
