@@ -414,7 +414,8 @@ EXCEPTION_STATES = ("open", "acknowledged", "postponed", "resolved")
 EXCEPTION_SORTS = alert_exceptions.SORTS
 """The queue's orders: by age, or by priority then age (the read model's)."""
 _ROW_COLUMNS = [
-    "process", "key", "kind", "stage", "system", "state", "priority", "channel", "since", "age_s", "opened_at",
+    "process", "key", "kind", "stage", "system", "state", "priority", "channel", "amount", "currency", "since",
+    "age_s", "opened_at",
     "assignee", "acknowledged_by", "resolved_by", "resolution_s", "note", "postponed_until", "postponed_by",
     "comments", "runbook",
 ]  # fmt: skip

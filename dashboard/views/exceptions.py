@@ -27,6 +27,7 @@ from biztrace.dashboard import charts, data, queries, ui
 from biztrace.readmodel import exceptions as alert_exceptions
 from biztrace.readmodel import replays as read_replays
 from biztrace.readmodel.errors import NotFound
+from biztrace.readmodel.models import format_money
 
 config = ui.load_config()
 filters = ui.current_filters()
@@ -104,6 +105,10 @@ def _detail(chosen_rows: list) -> None:
                 st.caption("No comments yet.")
 
 
+def _money(amount: float | None, currency: str | None) -> str:
+    return "" if amount is None or pd.isna(amount) else format_money(float(amount), currency or "")
+
+
 def _reset_page() -> None:
     st.session_state["x_page"] = 1
 
@@ -161,10 +166,12 @@ rows = result.rows
 table = pd.DataFrame(
     {
         **{name: rows[name] for name in ("process", "kind", "key", "stage", "system", "state", "priority")},
+        # the transaction's value at risk ("largest amount first" sorts by it); blank when it carried none
+        "amount": [_money(amount, currency) for amount, currency in zip(rows["amount"], rows["currency"], strict=True)],
         "age": rows["age_s"].map(ui.age),
         "since": rows["since"],
         "assignee": rows["assignee"],
-        "postponed until": rows["postponed_until"],
+        "postponed until": rows["postponed_until"].map(lambda t: "" if pd.isna(t) else f"{t:%Y-%m-%d %H:%M}"),
         "comments": rows["comments"].map(len),
         "runbook": rows["runbook"],
     }

@@ -16,6 +16,7 @@ from biztrace.dashboard import ui
 from biztrace.dashboard.queries import Filters
 from biztrace.readmodel import alert_store
 from biztrace.readmodel import exceptions as alert_exceptions
+from biztrace.readmodel.models import format_money
 from biztrace.readmodel.transactions import transactions
 from tests.dashboard.conftest import PASSWORD
 
@@ -210,6 +211,10 @@ def test_the_queue_is_paged_and_its_totals_counted_over_every_page(app, populate
     assert len(expected) > 50, "more than one page"
     first = at.dataframe[0].value
     assert list(first["key"]) == [i.key for i in expected[:50]], "oldest first, as the alerts list them"
+    # each exception's value at risk, as the list carries it; blank cells, never "None"
+    assert list(first["amount"]) == ["" if i.amount is None else format_money(i.amount, i.currency)
+                                     for i in expected[:50]]  # fmt: skip
+    assert any(first["amount"]) and set(first["postponed until"]) == {""}
     assert f"{len(expected):,} exceptions · 1–50 shown" in [c.value for c in at.caption]
     shown = _metrics(at)
     assert int(shown["Open"].replace(",", "")) + int(shown["Acknowledged"].replace(",", "")) == len(expected)
