@@ -126,35 +126,34 @@ def snapshot(
     Beside the alert loop (``biztrace up``), its kept snapshot answers instead of a classification of the
     window (:func:`snapshots.started_since_sql`): every transaction as of its last pass, brought to ``at``;
     one with a hop stored since that pass (at most two evaluation intervals ago) is as of the pass."""
-    with snapshots.published(data.store(), config, at) as kept:
-        query, parameters = _snapshot_query(config, filters, at, since=since, until=until,
-                                            kept=kept.table if kept is not None else None)  # fmt: skip
+    with _snapshot_query(config, filters, at, since=since, until=until) as (query, parameters):
         if columns:
             query = f"SELECT {', '.join(columns)} FROM ({query})"
         with _memory_table(query, parameters) as table:
             yield table
 
 
+@contextmanager
 def _snapshot_query(
-    config: AlertsConfig, filters: Filters, at: datetime, *, since: datetime | None, until: datetime | None,
-    kept: str | None = None,
-) -> tuple[str, dict[str, Any]]:  # fmt: skip
-    """``sql/snapshot.sql`` and its parameters: :func:`snapshot`'s rows, for a table or a subquery; ``kept``:
-    the alert loop's kept snapshot (its table) to read them from instead of classifying the window."""
+    config: AlertsConfig, filters: Filters, at: datetime, *, since: datetime | None, until: datetime | None
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """``sql/snapshot.sql`` and its parameters: :func:`snapshot`'s rows, for a table or a subquery, to run
+    inside the block: beside the loop, the kept snapshot it reads is held until the block ends."""
     scoped = alert_exceptions.narrowed(config, filters.process)
     parameters = query_parameters(data.store(), scoped, at, since=since or filters.since(at))
     parameters.update(channel=filters.channel, priority=filters.priority, until=until or filters.until(at))
-    if kept is None:
-        transactions = alerts_sql("transactions", scoped, keys=False)  # every transaction of the window
-    else:
-        transactions = snapshots.started_since_sql(scoped, kept)
-        parameters["process"] = filters.process
-    query = Template(sql("snapshot")).substitute(
-        transactions=transactions,
-        system_at_fault=alerts_sql("system_at_fault", scoped),
-        exception_stage=alerts_sql("exception_stage", scoped),
-    )
-    return query, parameters
+    with snapshots.published(data.store(), config, at) as kept:
+        if kept is None:
+            transactions = alerts_sql("transactions", scoped, keys=False)  # every transaction of the window
+        else:
+            transactions = snapshots.started_since_sql(scoped, kept.table)
+            parameters["process"] = filters.process
+        query = Template(sql("snapshot")).substitute(
+            transactions=transactions,
+            system_at_fault=alerts_sql("system_at_fault", scoped),
+            exception_stage=alerts_sql("exception_stage", scoped),
+        )
+        yield query, parameters
 
 
 def _quoted(table: str) -> str:
@@ -323,9 +322,7 @@ def previous_sla_trend(config: AlertsConfig, filters: Filters, at: datetime) -> 
     # computes only the columns the adherence reads), not written to a table first; beside the loop, from its
     # kept snapshot (as snapshot())
     scoped = alert_exceptions.narrowed(config, filters.process)  # the configuration the snapshot is of
-    with snapshots.published(data.store(), config, at) as kept:
-        query, parameters = _snapshot_query(config, filters, at, since=since, until=until,
-                                            kept=kept.table if kept is not None else None)  # fmt: skip
+    with _snapshot_query(config, filters, at, since=since, until=until) as (query, parameters):
         frame = sla_by_bucket(scoped, f"({query})", at, since, filters.bucket_s(at), filters.system, parameters)
     frame["bucket"] = frame["bucket"] + pd.Timedelta(span)
     return frame

@@ -290,11 +290,21 @@ def started_since_sql(config: AlertsConfig, kept: str) -> str:
     ``{since}`` counts, as ``sql/transactions.sql`` gives them (its ``{since}`` and ``{process}``: only that
     process's, '' every one), brought to ``{now}`` (at or after the snapshot's time) as a pass brings the rows
     no hop touched: ``sql/kept_started.sql``. A transaction with a hop stored since the snapshot is as of it."""
-    aged = Template(sql("snapshot_aged", config, keys=False)).substitute(
-        previous=kept,
-        touched="(SELECT '' AS key WHERE 0)",  # every row: none touched
-    )
-    return Template(sql("kept_started")).substitute(aged=aged)
+    return Template(sql("kept_started")).substitute(aged=_aged(config, kept))
+
+
+def aged_sql(config: AlertsConfig, kept: str) -> str:
+    """Every row of the kept snapshot ``kept`` (its table, quoted) brought to ``{now}`` (at or after its time)
+    as a pass brings the rows no hop touched, in ``sql/snapshot.sql``'s shape (what
+    :func:`biztrace.readmodel.rules.snapshot` holds at ``{now}``, but for transactions with a hop stored since
+    the snapshot: as of it)."""
+    return _over(config, _aged(config, kept))
+
+
+def _aged(config: AlertsConfig, kept: str) -> str:
+    """``sql/snapshot_aged.sql`` over every row of ``kept`` (none touched): transactions.sql's columns."""
+    none = "(SELECT '' AS key WHERE 0)"
+    return Template(sql("snapshot_aged", config, keys=False)).substitute(previous=kept, touched=none)
 
 
 def kept_transactions(
