@@ -22,7 +22,9 @@ The loop publishes its kept snapshot (``Snapshots(publish=True)``) for the reade
 process: :func:`kept_transactions` answers a few keys' transactions (the API's key tree, the order
 page) with a point read of it, aged to the reader's time as a pass would age it, when none of their
 hops was stored or reached since (else the reader computes them: ~0.1 s, nearly all of it planning
-``transactions.sql``). A replaced snapshot is dropped once no reader holds it.
+``transactions.sql``); the dashboard's pages, the headline figures and the scorecards read it whole
+(:func:`published`) while little has been stored since its pass (:func:`_settled`). A replaced snapshot
+is dropped once no reader holds it.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from biztrace.readmodel.models import naive_utc
 from biztrace.readmodel.rules import snapshot_sql
 from biztrace.readmodel.transactions import Transaction, query_parameters, sql, transactions_query
 from biztrace.store import Store
+from biztrace.store.schema import HOPS
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +85,7 @@ class _Kept:
     fingerprint: str
     now: datetime
     stored_since: datetime  # the server's clock at the pass's start, less the settling time
+    started: datetime  # the server's clock at the pass's start
     full_at: datetime
     rows: int
     readers: int = 0  # readers of the published snapshot holding it (kept_transactions)
@@ -137,7 +141,7 @@ class Snapshots:
                 full_at = self._kept.full_at
             rows = int(store.client.command(f"SELECT count() FROM {store.table(name)}"))
             previous_now = self._kept.now if self._kept is not None else None
-            kept = _Kept(name, wanted, now, started - self._settle, full_at, rows)
+            kept = _Kept(name, wanted, now, started - self._settle, started, full_at, rows)
             if self._publish:
                 with _published_lock:
                     _published[_place(store)] = kept
@@ -233,9 +237,25 @@ def published(store: Store, config: AlertsConfig, now: datetime) -> Iterator[Pub
     """The snapshot the store's loop published, held while the block runs (a snapshot replaced meanwhile
     is dropped by its last reader), if it can answer at ``now`` under ``config``: same configuration, no
     mapping rules (mapped spans have no stored time), ``now`` not before its time nor more than two
-    evaluation intervals after; else None."""
+    evaluation intervals after, and little stored since (:func:`_settled`); else None."""
     with _holding(store, config, now) as kept:
-        yield Published(store.table(kept.name), kept.now) if kept is not None else None
+        usable = kept is not None and _settled(store, kept)
+        yield Published(store.table(kept.name), kept.now) if usable and kept is not None else None
+
+
+def _settled(store: Store, kept: _Kept) -> bool:
+    """Whether few enough hops were stored since ``kept``'s pass started for a reader to answer from it: no more
+    than :data:`FULL_SHARE` of its transactions (the share past which the loop itself would take a full
+    snapshot). A pass that ran while a backfill was arriving (``biztrace up`` starts its loop before the
+    demo's history, a producer replays a day) holds a fraction of what the store holds a minute later:
+    its readers compute until the next pass (what a steady minute of traffic brings waits for it)."""
+    limit = int(FULL_SHARE * max(kept.rows, 1))
+    since = store.client.command(
+        f"SELECT count() FROM (SELECT 1 FROM {store.table(HOPS)} WHERE Ingested > {{since:DateTime}} "
+        f"LIMIT {limit + 1})",
+        parameters={"since": kept.started},
+    )
+    return int(since) <= limit
 
 
 @contextmanager
