@@ -93,6 +93,12 @@ def now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
+def last_pass_time(config: AlertsConfig) -> datetime | None:
+    """The time (aware UTC) of the alert loop's last pass this process can read (``biztrace up``), or None."""
+    passed = snapshots.last_pass_time(data.store(), config)
+    return passed.replace(tzinfo=UTC) if passed is not None else None
+
+
 @contextmanager
 def _memory_table(query: str, parameters: dict[str, Any]) -> Iterator[str]:
     """:meth:`Store.memory_table`, its creation and its drop counted as query time; yields ``database.name``."""

@@ -32,10 +32,20 @@ def refresh_s() -> int:
 
 
 def tick(at: datetime | None = None) -> datetime:
-    """Now, rounded down to the refresh interval: the cache key of live figures."""
+    """Now, rounded down to the refresh interval: the time of the live figures (their cache key). Beside the
+    alert loop (``biztrace up``), the time of its last pass when that is later (the loop passes on its own
+    schedule, the tick on the refresh's): every page then reads that pass instead of computing again, and
+    shows what its alerts and exceptions were judged on."""
     at = at or queries.now()
     step = refresh_s()
-    return datetime.fromtimestamp(int(at.timestamp()) // step * step, at.tzinfo)
+    ticked = datetime.fromtimestamp(int(at.timestamp()) // step * step, at.tzinfo)
+    try:
+        passed = queries.last_pass_time(load_config())
+    except StoreError:  # the page says so where it reads
+        passed = None
+    if passed is not None and ticked < passed <= at:
+        return passed
+    return ticked
 
 
 @st.cache_resource(show_spinner=False)

@@ -243,6 +243,18 @@ def published(store: Store, config: AlertsConfig, now: datetime) -> Iterator[Pub
         yield Published(store.table(kept.name), kept.now) if usable and kept is not None else None
 
 
+def last_pass_time(store: Store, config: AlertsConfig) -> datetime | None:
+    """The time of the snapshot the store's loop published, if one under ``config`` (same configuration, no
+    mapping rules) is published: a reader that takes its time from the clock rounded down (the dashboard's
+    refresh tick) takes this one instead when the tick falls before it, so that it reads the pass (naive
+    UTC). No statement: what :func:`published` then checks is not checked here."""
+    with _published_lock:
+        kept = _published.get(_place(store))
+        if kept is None or config.mappings or kept.fingerprint != fingerprint(config):
+            return None
+        return kept.now
+
+
 def _settled(store: Store, kept: _Kept) -> bool:
     """Whether few enough hops were stored since ``kept``'s pass started for a reader to answer from it: no more
     than :data:`FULL_SHARE` of its transactions (the share past which the loop itself would take a full

@@ -133,3 +133,43 @@ def test_the_headline_figures_beside_the_loop_are_those_computed_and_the_overvie
         read.sla_adherence_overall.met,
         read.sla_adherence_overall.measured,
     )
+
+
+def test_beside_the_loop_a_page_whose_refresh_tick_falls_before_the_last_pass_reads_that_pass(
+    corpus: Corpus, replica: Store, monkeypatch
+) -> None:
+    """The loop passes on its own schedule, the dashboard's tick on the refresh's: a pass published after the
+    tick (here the hour) would leave every page computing until the next tick. The page's time is then the
+    pass's, which its snapshot and its detection answer."""
+    import time
+
+    from biztrace.dashboard import data, queries, ui
+    from biztrace.readmodel import snapshots
+
+    config = load(None)
+    for batch in range(BATCHES):
+        copy_batch(corpus, replica, batch)
+    monkeypatch.setenv("BIZTRACE_REFRESH_S", "3600")
+    monkeypatch.delenv("BIZTRACE_CONFIG", raising=False)
+    if queries.now().timestamp() % 3600 < 5:  # the pass below must fall after the hour's tick
+        time.sleep(5)
+    passed = (queries.now() - timedelta(seconds=3)).replace(tzinfo=None)
+    hour = ui.tick().replace(tzinfo=None)
+    kept = Snapshots(settle=timedelta(0), publish=True)
+    data.share_store(replica)
+    try:
+        assert hour < passed
+        run_pass(replica, config, passed, snapshots=kept)
+        at = ui.tick()
+        assert at == passed.replace(tzinfo=UTC), (at, passed, hour)
+        with snapshots.last_pass_of(replica, config, at) as held:
+            assert held is not None and held.now == passed, "the page reads the pass's snapshot and detection"
+        with snapshots.published(replica, config, hour) as before:
+            assert before is None, "at the hour's tick the page would have computed"
+    finally:
+        kept.close(replica)
+        last_pass.forget(replica)
+    try:
+        assert ui.tick().replace(tzinfo=None) == hour, "no loop: the refresh's tick"
+    finally:
+        data.share_store(None)
