@@ -295,13 +295,20 @@ def run_forever(
     snapshots = Snapshots(publish=True)  # kept between passes (each classifies only what changed), read by readers
     interval = config.evaluation_interval.total_seconds()
     next_at = timer()
+    first = True
     try:
         while not stop.is_set():
             next_at += interval
             try:
+                started = timer()
                 report = run_pass(store, config, clock(), dispatcher=dispatcher, snapshots=snapshots)
                 report.receiver_problems = {**problems, **report.receiver_problems}
                 _prepare(store, config, report.evaluated_at)
+                if first:  # from here on the dashboard, the API and the CLI beside it read the loop's pass
+                    logger.info("first alert pass at %s done in %.1fs (%d alerts active)",
+                                f"{report.evaluated_at:%Y-%m-%d %H:%M:%S}", timer() - started,
+                                len(report.alerts))  # fmt: skip
+                    first = False
                 if on_pass:
                     on_pass(report)
             except Exception:  # the loop must survive a bad pass (store hiccup, a bug)
