@@ -60,7 +60,7 @@ def _alerts(quick: bool) -> dict:
     store = _fresh_store("alerts")
     with _progress() as bar:
         task = bar.add_task("generating transactions", total=transactions)
-        result = alerts_eval.run(store, transactions, progress=lambda n: bar.advance(task, n))
+        result = alerts_eval.run(store, transactions, progress=lambda n: bar.advance(task, n), calendars=True)
     store.close()
     return result
 
