@@ -190,9 +190,6 @@ def narrowed(config: AlertsConfig, process: str | None) -> AlertsConfig:
     })  # fmt: skip
 
 
-_NO_VALUES = "(SELECT '' AS process, '' AS key, CAST(NULL AS Nullable(Float64)) AS amount, '' AS currency LIMIT 0)"
-
-
 def detected_sql(
     classified: str,
     config: AlertsConfig | None = None,
@@ -209,7 +206,7 @@ def detected_sql(
     return Template(sql("exceptions_detected", config)).substitute(
         classified=classified,
         duplicates=sql("duplicates", config, keys=keys, resolved=resolved),
-        values=classified if valued else _NO_VALUES,
+        values=classified if valued else reconcile.NO_VALUES,
     )
 
 
@@ -247,7 +244,7 @@ def _detected(
         detection = (detected_sql(classified, config, keys=keyed, resolved=bool(resolved), valued=not keys),
                      parameters, "biztrace_detected")  # fmt: skip
         found, *flagged = stack.enter_context(store.memory_tables([detection, *judged.statements]))
-        reconcile.insert_flagged(store, config, judged, flagged, found)
+        reconcile.insert_flagged(store, config, judged, flagged, found, classified if not keys else reconcile.NO_VALUES)
         yield found
 
 
@@ -485,15 +482,21 @@ def _items(
 
 
 def _with_values(store: Store, config: AlertsConfig, now: datetime, items: list[ExceptionItem]) -> list[ExceptionItem]:
-    """Fill the value of exceptions whose transaction was not classified with them (a duplicate in an
-    otherwise healthy order; a resolved one no longer detected) from the transaction itself."""
-    missing = sorted({item.key for item in items if item.amount is None})
+    """Fill the value, priority and channel of exceptions whose transaction was not classified with them (a
+    duplicate or a mismatch in a few keys' detection; a resolved one no longer detected) from the
+    transaction itself."""
+    missing = sorted({item.key for item in items if item.amount is None
+                      or (item.kind in ("duplicate", "mismatch") and not item.priority)})  # fmt: skip
     if not missing:
         return items
-    values = {(tx.process, tx.key): (tx.amount, tx.currency) for tx in transactions(store, config, now, keys=missing)}
+    found = {(tx.process, tx.key): tx for tx in transactions(store, config, now, keys=missing)}
     for item in items:
-        if item.amount is None and (item.process, item.key) in values:
-            item.amount, item.currency = values[(item.process, item.key)]
+        tx = found.get((item.process, item.key))
+        if tx is None:
+            continue
+        if item.amount is None:
+            item.amount, item.currency = tx.amount, tx.currency
+        item.priority, item.channel = item.priority or tx.priority, item.channel or tx.channel
     return items
 
 
@@ -512,7 +515,8 @@ def detect(
     with _detected(store, config, now, since=started_since, keys=keys) as found:
         query = (f"SELECT *, dateDiff('second', since, {{now:DateTime64(9)}}) AS age_s FROM {store.table(found)} "
                  "ORDER BY since, process, key, kind")  # fmt: skip
-        return [_item(config, row) for row in store.client.query(query, parameters={"now": now}).named_results()]
+        items = [_item(config, row) for row in store.client.query(query, parameters={"now": now}).named_results()]
+    return _with_values(store, config, now, items) if keys else items  # a few keys' values, priority, channel
 
 
 def list_exceptions(
@@ -697,15 +701,16 @@ finds them again only for the transactions that changed."""
 
 
 def with_mismatches(
-    store: Store, config: AlertsConfig, judged: reconcile.Judging, detection: tuple[str, dict, str]
+    store: Store, config: AlertsConfig, judged: reconcile.Judging, detection: tuple[str, dict, str], values: str
 ) -> str:
     """A Memory table of ``detection`` (``sql/exceptions_detected.sql``'s statement) with the mismatches of
     ``judged`` appended: the detection built beside each rule's judging (statements planned on one core
     each), then the flagged pairs made findings in ClickHouse (:func:`reconcile.insert_flagged`; no finding
-    through Python). The caller drops the table."""
+    through Python; each takes its transaction's priority and channel from ``values``, the detection's
+    classified transactions). The caller drops the table."""
     detected, *flagged = store.create_memory_tables([detection, *judged.statements])
     try:
-        reconcile.insert_flagged(store, config, judged, flagged, detected)
+        reconcile.insert_flagged(store, config, judged, flagged, detected, values)
     except BaseException:
         store.client.command(f"DROP TABLE IF EXISTS {store.table(detected)}")
         raise
@@ -735,7 +740,7 @@ def _detected_since(
         parameters = query_parameters(store, config, now, keys=keys or [""]) | {"process": "", "tree": keys or [""]}
         with reconcile.judging(store, config, now, keys=keys or [""]) as judged:
             fresh = with_mismatches(store, config, judged, (detected_sql(classified, config, keys="exact"),
-                                                            parameters, "biztrace_fresh"))  # fmt: skip
+                                                            parameters, "biztrace_fresh"), classified)  # fmt: skip
         listed = store.create_memory_table("SELECT '' AS key LIMIT 0", prefix="biztrace_changed")
         try:
             store.client.insert(listed, [[key] for key in keys], column_names=["key"], database=store.database)
@@ -784,8 +789,8 @@ def sync(
         detected = _detected_since(store, config, now, classified, changed, previous_now)
     if detected is None:  # everything: the detection and each reconciliation rule's judging side by side
         with reconcile.judging(store, config, now) as judged:
-            detected = with_mismatches(store, config, judged, (detected_sql(classified, config, keys=False),
-                                                               parameters, "biztrace_detected"))  # fmt: skip
+            detection = (detected_sql(classified, config, keys=False), parameters, "biztrace_detected")
+            detected = with_mismatches(store, config, judged, detection, classified)
     found = None
     try:
         found = _found_table(store, detected)  # kept with the pass below: the queue its readers build reads it

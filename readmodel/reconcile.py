@@ -400,12 +400,22 @@ def judging(
         yield Judging(config, list(_seen(checks, _shaped(store, config, sets))), _keys_mode(asked))
 
 
-def insert_flagged(store: Store, config: AlertsConfig, judged: Judging, flagged: list[str], detected: str) -> None:
+NO_VALUES = (
+    "(SELECT '' AS process, '' AS key, CAST(NULL AS Nullable(Float64)) AS amount, '' AS currency, '' AS priority, "
+    "'' AS channel LIMIT 0)"
+)
+"""No transaction's value, priority or channel: for a detection that fills them afterwards."""
+
+
+def insert_flagged(
+    store: Store, config: AlertsConfig, judged: Judging, flagged: list[str], detected: str, values: str = NO_VALUES
+) -> None:
     """Append the pairs each rule flagged (``flagged``: the tables of ``judged.statements``) to
     ``detected``, a table of ``sql/exceptions_detected.sql``'s shape in the store's database: each pair as
     :func:`mismatches` makes it a finding (its system at fault, evidence, value and detail), all in
     ClickHouse (``sql/reconcile_detected.sql``): one read of the flagged pairs' hops per rule, no row
-    through Python."""
+    through Python. ``values``: the classified transactions (a table or subquery shaped like
+    ``sql/snapshot.sql``) whose priority and channel each finding takes."""
     for (check, parameters), table in zip(judged.seen, flagged, strict=True):
         if not int(store.client.command(f"SELECT count() FROM {store.table(table)}")):
             continue
@@ -416,7 +426,7 @@ def insert_flagged(store: Store, config: AlertsConfig, judged: Judging, flagged:
             pair_keys=f"(SELECT key FROM {source})", match_keys=f"(SELECT match_key FROM {source})",
             pairs=f"SELECT DISTINCT 0 AS rule, match_key, key FROM {source}",
         )  # fmt: skip
-        query = Template(sql("reconcile_detected")).substitute(details=details)
+        query = Template(sql("reconcile_detected")).substitute(details=details, values=values)
         extra = _detail_parameters(config, [check], [parameters]) | {
             "rule": check.name, "detected": detected, "flagged": table}  # fmt: skip
         store.client.command(query, parameters=parameters | extra)

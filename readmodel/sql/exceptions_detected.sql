@@ -9,7 +9,8 @@
 -- `detail` is a JSON object: a stuck one's next stage and when it was due, a failed one's error
 -- type, a duplicate's event id and number of deliveries. `amount`, `currency`: the transaction's value
 -- (transactions.sql), a duplicate's too: the classified source holds every transaction, not only those in
--- trouble (NULL for a duplicate whose transaction it does not hold, or that carries no amount).
+-- trouble (NULL for a duplicate whose transaction it does not hold, or that carries no amount). `priority`,
+-- `channel`: the transaction's, a duplicate's too (the queue's filters and its priority order read them).
 SELECT process, key, state AS kind, exception_stage AS stage, system,
        toDateTime64(assumeNotNull(exception_since), 9) AS since, priority, channel,
        [evidence_span] AS evidence,
@@ -24,12 +25,12 @@ FROM $classified
 WHERE state IN ('stuck', 'failed', 'dead_letter')
 UNION ALL
 SELECT d.process AS process, d.key AS key, 'duplicate' AS kind, d.stage AS stage, d.system AS system,
-       toDateTime64(d.last_at, 9) AS since, '' AS priority, '' AS channel, d.span_ids AS evidence,
+       toDateTime64(d.last_at, 9) AS since, v.priority AS priority, v.channel AS channel, d.span_ids AS evidence,
        toJSONString(CAST((d.event_id, d.deliveries), 'Tuple(event_id String, deliveries UInt64)')) AS detail,
        v.amount AS amount, v.currency AS currency
--- the transaction's value, whatever its state (read from the classified source, holding every transaction
--- of its window; or no row, for a caller that fills it): every duplicate kept (amount is Nullable: one
--- without a match gets NULL, and '' for the currency); the duplicates, the smaller side, on the right,
--- where the join hashes them (the transactions there: +25%)
-FROM (SELECT process, key, amount, currency FROM $values) AS v
+-- the transaction's value, priority and channel, whatever its state (read from the classified source,
+-- holding every transaction of its window; or no row, for a caller that fills them): every duplicate kept
+-- (amount is Nullable: one without a match gets NULL, and '' for the strings); the duplicates, the smaller
+-- side, on the right, where the join hashes them (the transactions there: +25%)
+FROM (SELECT process, key, amount, currency, priority, channel FROM $values) AS v
 RIGHT JOIN ($duplicates) AS d ON v.process = d.process AND v.key = d.key

@@ -187,3 +187,43 @@ def test_pages_of_the_queue_by_largest_amount_first_carry_a_healthy_orders_dupli
         ("O-FAIL-MID", "failed", 500.0),
         ("O-FAIL-SMALL", "failed", 20.0),
     ]
+
+
+def test_a_duplicate_or_a_mismatch_carries_its_transactions_priority_and_channel_in_every_detection(store):
+    """A duplicate and a mismatch are their transaction's exceptions: the queue filtered by priority or channel
+    keeps them, and "priority, then age" ranks them with their order (they carried no priority, and a
+    duplicate no channel, so a filter on either dropped them). The same in a window's detection, the alert
+    loop's pass (its snapshot) and a few keys' detection (the order page's)."""
+    from biztrace.alerts.loop import run_pass
+    from biztrace.readmodel import last_pass
+    from biztrace.readmodel.exceptions import detect, list_exceptions, queue_page
+
+    config = alerts_config.load()
+    at = NOW - timedelta(minutes=20)
+
+    def hop(order: str, stage: str, span: str, when: datetime, *, event: str = "", amount: float = 100.0) -> None:
+        store.client.command(
+            f"INSERT INTO {store.table('biz_hops')} (Timestamp, SpanId, OrderId, Process, Stage, System, EventId, "
+            "Amount, Currency, Priority, Channel) VALUES ({at:DateTime64(9)}, {span:String}, {order:String}, "
+            "'order_to_cash', {stage:String}, 'erp', {event:String}, {amount:Float64}, 'EUR', 'high', 'edi')",
+            parameters={"at": when, "span": span, "order": order, "stage": stage, "event": event, "amount": amount},
+        )  # fmt: skip
+
+    hop("O-HIGH-DUP", "order.captured", "d1", at, event="E-DUP")
+    hop("O-HIGH-DUP", "order.captured", "d2", at + timedelta(minutes=1), event="E-DUP")  # delivered twice
+    hop("O-HIGH-MIS", "order.captured", "m1", at)
+    hop("O-HIGH-MIS", "order.accepted", "m2", at + timedelta(minutes=2), amount=120.0)  # accepted for more
+    expected = [("O-HIGH-DUP", "duplicate", "high", "edi"), ("O-HIGH-MIS", "mismatch", "high", "edi")]
+
+    def shown(items) -> list[tuple]:
+        return sorted((i.key, i.kind, i.priority, i.channel) for i in items)
+
+    window = queue_page(store, config, NOW, priority="high", channel="edi").items
+    assert shown(window) == expected
+    assert shown(detect(store, config, NOW, keys=["O-HIGH-DUP", "O-HIGH-MIS"])) == expected
+    assert shown(list_exceptions(store, config, NOW, keys=["O-HIGH-DUP", "O-HIGH-MIS"])) == expected  # the order page's
+    run_pass(store, config, NOW, channels={})  # the loop's bookkeeping: its snapshot is the classified source
+    try:
+        assert shown(queue_page(store, config, NOW, priority="high", channel="edi", shared=True).items) == expected
+    finally:
+        last_pass.forget(store)

@@ -132,9 +132,9 @@ def test_the_bookkeeping_built_on_the_previous_pass_detects_what_a_full_detectio
             exceptions.sync(replica, config, now, classified=taken.table, changed=taken.changed,
                             previous_now=taken.previous_now)  # fmt: skip
             with reconcile.judging(replica, config, now) as judged:  # everything detected again: the full pass's way
-                full = exceptions.with_mismatches(replica, config, judged, (
-                    exceptions.detected_sql(taken.table, config, keys=False),
-                    query_parameters(replica, config, now) | {"process": ""}, "biztrace_full"))  # fmt: skip
+                detection = (exceptions.detected_sql(taken.table, config, keys=False),
+                             query_parameters(replica, config, now) | {"process": ""}, "biztrace_full")  # fmt: skip
+                full = exceptions.with_mismatches(replica, config, judged, detection, taken.table)
             try:
                 table = replica.table(full)
                 with last_pass.at(replica, config, now) as published:
