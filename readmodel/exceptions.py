@@ -803,7 +803,8 @@ def sync(
             rows = store.table(events)
             store.client.command(
                 f"INSERT INTO {store.table(schema.EXCEPTION_EVENTS)} (At, Process, Key, Kind, Stage, Action, Actor, "
-                f"Assignee, Note) SELECT At, Process, Key, Kind, Stage, Action, {{actor:String}}, '', Note FROM {rows}",
+                f"Assignee, Note, System, Priority, Channel) SELECT At, Process, Key, Kind, Stage, Action, "
+                f"{{actor:String}}, '', Note, System, Priority, Channel FROM {rows}",
                 parameters={"actor": SYSTEM_ACTOR},
             )  # fmt: skip
             counted = store.client.query(f"SELECT Action, count() FROM {rows} GROUP BY Action").result_rows

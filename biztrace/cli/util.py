@@ -75,10 +75,22 @@ class open_store:
                 f"the store {self.store.address.display} has no biztrace tables: run 'biztrace db init' first",
                 EXIT_STORE,
             )
+        if self.require_schema and (pending := _pending(self.store)):
+            self.store.close()
+            raise CommandFailed(
+                f"the store {self.store.address.display} lacks this version's schema changes ({', '.join(pending)}): "
+                "run 'biztrace db init' (or start 'biztrace up' or 'biztrace collect' on it) first",
+                EXIT_STORE,
+            )
         return self.store
 
     def __exit__(self, *exc: object) -> None:
         self.store.close()
+
+
+def _pending(store) -> list[str]:
+    """The migrations a store with biztrace's tables has not applied yet (``NNN_name``)."""
+    return [f"{m.version:03d}_{m.name}" for m in schema.status(store, schema.SchemaOptions()) if not m.applied]
 
 
 def _has_schema(store) -> bool:

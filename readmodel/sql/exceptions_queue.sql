@@ -9,7 +9,8 @@
 --     itself when the time passes, as acknowledged or open; acknowledged after an acknowledge;
 --     open otherwise. An assignment or a comment leaves the state as it is.
 --   * Exceptions resolved (a resolve recorded, by a person or by the loop) and no longer detected
---     are listed when they were opened at or after {since} (the window; epoch 0: all of them). One
+--     are listed when they were opened at or after {since} (the window; epoch 0: all of them), with
+--     the system, priority and channel the loop recorded when it opened them (the filters apply). One
 --     opened and no longer detected but not resolved yet (the loop resolves it on its next pass) is
 --     not listed: it has no resolution time, and the time to resolve never counts it as zero.
 --   * opened_at: the first open recorded, else when the problem started; resolved_at: the last
@@ -34,8 +35,8 @@ queue AS (
     FROM found AS f
     LEFT JOIN life AS l ON l.process = f.process AND l.key = f.key AND l.kind = f.kind
     UNION ALL
-    SELECT process, key, kind, last_stage AS stage, '' AS system, toDateTime64(first_open, 9) AS since,
-        '' AS priority, '' AS channel, [] AS evidence, '{}' AS detail, CAST(NULL AS Nullable(Float64)) AS amount,
+    SELECT process, key, kind, last_stage AS stage, last_system AS system, toDateTime64(first_open, 9) AS since,
+        last_priority AS priority, last_channel AS channel, [] AS evidence, '{}' AS detail, CAST(NULL AS Nullable(Float64)) AS amount,
         '' AS currency, false AS detected,
         toDateTime64(first_open, 9) AS opened_at, true AS still_resolved, false AS postponed, 'resolved' AS state,
         acknowledged_by, assignee, if(resolver != '', resolver, 'biztrace') AS resolved_by, note,

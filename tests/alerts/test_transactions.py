@@ -227,3 +227,44 @@ def test_a_duplicate_or_a_mismatch_carries_its_transactions_priority_and_channel
         assert shown(queue_page(store, config, NOW, priority="high", channel="edi", shared=True).items) == expected
     finally:
         last_pass.forget(store)
+
+
+def test_an_exception_resolved_and_no_longer_detected_keeps_its_system_priority_and_channel(store):
+    """The loop resolves an exception it no longer detects (a failed step retried and gone through); the queue
+    then lists it from its lifecycle alone. Its system, priority and channel are those recorded when it was
+    opened, so the queue filtered by any of them still counts it resolved, with its time to resolve (they
+    were empty: the filter dropped it, and the page said "0 resolved" and no time to resolve)."""
+    from biztrace.alerts.loop import run_pass
+    from biztrace.readmodel import last_pass
+    from biztrace.readmodel.exceptions import queue_page
+
+    config = alerts_config.load()
+    at = NOW - timedelta(hours=2)
+
+    def hop(stage: str, span: str, when: datetime, status: str = "Unset") -> None:
+        store.client.command(
+            f"INSERT INTO {store.table('biz_hops')} (Timestamp, SpanId, OrderId, Process, Stage, System, StatusCode, "
+            "ErrorType, Priority, Channel) VALUES ({at:DateTime64(9)}, {span:String}, 'O-RETRIED', 'order_to_cash', "
+            "{stage:String}, 'erp', {status:String}, {error:String}, 'high', 'edi')",
+            parameters={"at": when, "span": span, "stage": stage, "status": status,
+                        "error": "timeout" if status == "Error" else ""},
+        )  # fmt: skip
+
+    hop("order.captured", "r1", at)
+    hop("order.accepted", "r2", at + timedelta(minutes=5), status="Error")
+    filters = {"system": "erp", "priority": "high", "channel": "edi"}
+    try:
+        run_pass(store, config, NOW - timedelta(hours=1), channels={})  # opens it
+        opened = queue_page(store, config, NOW - timedelta(hours=1), **filters).items
+        assert [(i.key, i.kind, i.state) for i in opened] == [("O-RETRIED", "failed", "open")]
+        hop("order.accepted", "r3", NOW - timedelta(minutes=50))  # the retry went through
+        run_pass(store, config, NOW, channels={})  # no longer detected: resolved
+        every = ("open", "acknowledged", "postponed", "resolved")
+        for name, value in filters.items():
+            page = queue_page(store, config, NOW, states=every, **{name: value})
+            assert [(i.key, i.state, i.system, i.priority, i.channel) for i in page.items] == [
+                ("O-RETRIED", "resolved", "erp", "high", "edi")
+            ], name
+            assert page.resolved == 1 and page.median_resolution_s is not None, (name, page.resolved)
+    finally:
+        last_pass.forget(store)

@@ -128,6 +128,21 @@ def test_db_init_is_idempotent_and_status_reports_it(empty_store, capsys):
     assert "0 pending" in capsys.readouterr().out
 
 
+def test_a_store_behind_this_versions_schema_exits_3_naming_what_to_run(store, capsys):
+    """A store the previous version made (its last migration not applied): a reading command says so in one
+    line, exit 3, instead of failing on a column it lacks; 'biztrace db init' brings it up to date."""
+    from biztrace.store import schema
+
+    last = schema.migrations()[-1]
+    store.client.command(f"DELETE FROM {store.table(schema.MIGRATIONS)} WHERE version = {last.version}")
+    assert main(["exceptions", "--store", _dsn(store)]) == 3
+    err = capsys.readouterr().err
+    assert f"{last.version:03d}_{last.name}" in err and "biztrace db init" in err and "Traceback" not in err
+    assert main(["db", "init", "--store", _dsn(store), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["applied"] == [last.version]
+    assert main(["exceptions", "--store", _dsn(store), "--json"]) == 0
+
+
 def test_bad_store_dsn_exits_3(capsys):
     assert main(["order", "O-1", "--store", "postgres://nope"]) == 3
     assert "neither chdb" in capsys.readouterr().err

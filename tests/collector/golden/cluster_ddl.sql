@@ -342,3 +342,8 @@ ALTER TABLE `otel`.biz_hops ON CLUSTER `biztrace`
     ADD COLUMN IF NOT EXISTS Ingested DateTime DEFAULT now() CODEC(Delta(4), ZSTD(1));
 
 ALTER TABLE `otel`.biz_hops_local ON CLUSTER `biztrace` MATERIALIZE COLUMN Ingested;
+
+ALTER TABLE `otel`.biztrace_exception_events ON CLUSTER `biztrace`
+    ADD COLUMN IF NOT EXISTS System LowCardinality(String) DEFAULT '',
+    ADD COLUMN IF NOT EXISTS Priority LowCardinality(String) DEFAULT '',
+    ADD COLUMN IF NOT EXISTS Channel LowCardinality(String) DEFAULT '';
