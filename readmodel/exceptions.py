@@ -470,23 +470,30 @@ def _items(
     sort: str = "oldest first",
     limit: int = _EVERY_ROW,
     offset: int = 0,
+    keyed: bool = False,
 ) -> list[ExceptionItem]:
+    """The rows of the queue ``table`` in ``sort``'s order, their values filled (``keyed``: a few keys' queue,
+    whose detection left its duplicates' and mismatches' priority and channel too: :func:`_with_values`)."""
     query = Template(sql("exceptions_list")).substitute(order=SORTS[sort])
     parameters = {"queue": table, "db": store.database, "now": now, "states": states, "kinds": kinds,
                   "stage": stage or "", "min_age_s": -_EVERY_ROW if min_age_s is None else min_age_s,
                   "limit": limit, "offset": offset}  # fmt: skip
     items = [_item(config, row) for row in store.client.query(query, parameters=parameters).named_results()]
-    items = _with_values(store, config, now, items)
+    items = _with_values(store, config, now, items, context=keyed)
     # a whole list is sorted again once every value is in (a page keeps ClickHouse's order)
     return in_order(items, sort) if limit == _EVERY_ROW and offset == 0 else items
 
 
-def _with_values(store: Store, config: AlertsConfig, now: datetime, items: list[ExceptionItem]) -> list[ExceptionItem]:
-    """Fill the value, priority and channel of exceptions whose transaction was not classified with them (a
-    duplicate or a mismatch in a few keys' detection; a resolved one no longer detected) from the
-    transaction itself."""
+def _with_values(
+    store: Store, config: AlertsConfig, now: datetime, items: list[ExceptionItem], *, context: bool = False
+) -> list[ExceptionItem]:
+    """Fill the value of exceptions whose transaction was not classified with them (a duplicate in a few keys'
+    detection; a resolved one no longer detected) from the transaction itself; with ``context`` (a few keys'
+    detection, which reads no classified transactions for its duplicates and mismatches), their priority
+    and channel too. (A window's or the loop's detection has them: filling a transaction that has none
+    would ask again for every such exception of the queue.)"""
     missing = sorted({item.key for item in items if item.amount is None
-                      or (item.kind in ("duplicate", "mismatch") and not item.priority)})  # fmt: skip
+                      or (context and item.kind in ("duplicate", "mismatch") and not item.priority)})  # fmt: skip
     if not missing:
         return items
     found = {(tx.process, tx.key): tx for tx in transactions(store, config, now, keys=missing)}
@@ -516,7 +523,7 @@ def detect(
         query = (f"SELECT *, dateDiff('second', since, {{now:DateTime64(9)}}) AS age_s FROM {store.table(found)} "
                  "ORDER BY since, process, key, kind")  # fmt: skip
         items = [_item(config, row) for row in store.client.query(query, parameters={"now": now}).named_results()]
-    return _with_values(store, config, now, items) if keys else items  # a few keys' values, priority, channel
+    return _with_values(store, config, now, items, context=True) if keys else items
 
 
 def list_exceptions(
@@ -545,7 +552,7 @@ def list_exceptions(
     with queue(store, config, now, since=since, keys=keys, process=filters.process, system=filters.system,
                channel=filters.channel, priority=filters.priority, shared=shared) as table:  # fmt: skip
         return _items(store, config, table, now, states=states, kinds=[filters.kind] if filters.kind else [],
-                      stage=filters.stage, min_age_s=filters.min_age_s, sort=sort)  # fmt: skip
+                      stage=filters.stage, min_age_s=filters.min_age_s, sort=sort, keyed=bool(keys))  # fmt: skip
 
 
 def queue_page(
