@@ -283,7 +283,8 @@ def queue(
     ``now`` replaces it.
     """
     filters = {"process": process or "", "system": system or "", "channel": channel or "", "priority": priority or ""}
-    if shared and since is None and not keys:
+    # the pass answers while little was stored since it (a pass during a backfill saw part of the store)
+    if shared and since is None and not keys and snapshots.settled(store):
         with last_pass.shared(store, config, now) as found:
             if found is not None:
                 with _kept_queue(store, config, now, found, filters) as table:
@@ -366,8 +367,8 @@ def prepare(store: Store, config: AlertsConfig, now: datetime) -> bool:
     with last_pass.shared(store, config, now) as found:
         if found is None:
             return False
-    with queue(store, config, now, shared=True):
-        return True
+        with pass_queue(store, config, now, found):
+            return True
 
 
 @contextmanager

@@ -255,6 +255,14 @@ def last_pass_time(store: Store, config: AlertsConfig) -> datetime | None:
         return kept.now
 
 
+def settled(store: Store) -> bool:
+    """Whether the store's loop's last pass may answer its readers for what was stored since it
+    (:func:`_settled`; the exception queue's shared readers ask); True when no snapshot is published."""
+    with _published_lock:
+        kept = _published.get(_place(store))
+    return kept is None or _settled(store, kept)
+
+
 def _settled(store: Store, kept: _Kept) -> bool:
     """Whether few enough hops were stored since ``kept``'s pass started for a reader to answer from it: no more
     than :data:`FULL_SHARE` of its transactions (the share past which the loop itself would take a full

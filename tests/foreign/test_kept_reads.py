@@ -225,3 +225,35 @@ def test_a_pass_taken_while_a_backfill_arrives_does_not_answer_for_what_came_aft
     assert read.sla_adherence_overall != partial.sla_adherence_overall, "the pass's third is not the store"
     assert read.sla_adherence == computed.sla_adherence
     assert read.sla_adherence_overall == computed.sla_adherence_overall
+
+
+def test_the_shared_exception_queue_of_a_pass_taken_while_a_backfill_arrives_is_detected_again(
+    corpus: Corpus, replica: Store
+) -> None:
+    """The holder's API lists the exception queue from the loop's last pass (``shared``): a pass that saw a
+    third of the store does not answer once the rest is stored; the queue is then the one detected."""
+    from biztrace.alerts.loop import run_pass
+    from biztrace.readmodel import last_pass
+    from biztrace.readmodel.exceptions import list_exceptions
+
+    config, at = alerts_config.load(), NOW.replace(tzinfo=None)
+    copy_batch(corpus, replica, 0)
+    kept = Snapshots(settle=timedelta(0), publish=True)
+    later = at + timedelta(minutes=1)
+
+    def listed(shared: bool) -> list[tuple]:
+        found = list_exceptions(replica, config, later, shared=shared)
+        return sorted((i.process, i.key, i.kind, i.state) for i in found)
+
+    try:
+        run_pass(replica, config, at, snapshots=kept, channels={})
+        partial = listed(True)
+        assert partial == listed(False), "nothing stored since: the pass answers as a detection would"
+        time.sleep(1.1)  # the store's clock (seconds) past the pass's start
+        for batch in (1, 2):
+            copy_batch(corpus, replica, batch)
+        read = listed(True)
+    finally:
+        kept.close(replica)
+        last_pass.forget(replica)
+    assert read != partial and read == listed(False)
