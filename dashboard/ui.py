@@ -33,14 +33,18 @@ def refresh_s() -> int:
 
 def tick(at: datetime | None = None) -> datetime:
     """Now, rounded down to the refresh interval: the time of the live figures (their cache key). Beside the
-    alert loop (``biztrace up``), the time of its last pass when that is later (the loop passes on its own
-    schedule, the tick on the refresh's): every page then reads that pass instead of computing again, and
-    shows what its alerts and exceptions were judged on."""
+    alert loop (``biztrace up``), when the figures refresh at least as often as the loop passes, the time of
+    its last pass when that is later (the loop passes on its own schedule, the tick on the refresh's): every
+    page then reads that pass instead of computing again, and shows what its alerts and exceptions were
+    judged on. A longer refresh keeps its tick (the figures stay put for it: a chart's selection too)."""
     at = at or queries.now()
     step = refresh_s()
     ticked = datetime.fromtimestamp(int(at.timestamp()) // step * step, at.tzinfo)
+    config = load_config()
+    if step > config.evaluation_interval.total_seconds():
+        return ticked
     try:
-        passed = queries.last_pass_time(load_config())
+        passed = queries.last_pass_time(config)
     except StoreError:  # the page says so where it reads
         passed = None
     if passed is not None and ticked < passed <= at:
