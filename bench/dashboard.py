@@ -157,8 +157,9 @@ def _browser(directory: Path, users: Path, *, beside_loop: bool = False) -> dict
     log = directory / ("up.log" if beside_loop else "dashboard.log")
     store = f"chdb://{directory / 'store'}"
     if beside_loop:
+        # figures refreshed as often as the loop passes (its default minute): the pages read its pass (ui.tick)
         command = [sys.executable, "-m", "biztrace.cli", "up", "--store", store, "--users-file", str(users),
-                   "--dashboard-port", str(port), "--refresh-s", "3600", "--http-port", str(_free_port()),
+                   "--dashboard-port", str(port), "--refresh-s", "60", "--http-port", str(_free_port()),
                    "--grpc-port", str(_free_port()), "--api-port", "0"]  # fmt: skip
         ready = ("dashboard warmed up", "first alert pass")
     else:
