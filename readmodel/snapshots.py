@@ -249,10 +249,17 @@ def last_pass_time(store: Store, config: AlertsConfig) -> datetime | None:
     refresh tick) takes this one instead when the tick falls before it, so that it reads the pass (naive
     UTC). No statement: what :func:`published` then checks is not checked here."""
     with _published_lock:
-        kept = _published.get(_place(store))
-        if kept is None or config.mappings or kept.fingerprint != fingerprint(config):
-            return None
-        return kept.now
+        kept = _of(store, config)
+    return kept.now if kept is not None else None
+
+
+def _of(store: Store, config: AlertsConfig) -> _Kept | None:
+    """The snapshot the store's loop published, if it is of ``config`` (same configuration, no mapping rules:
+    mapped spans have no stored time). Called under ``_published_lock``."""
+    kept = _published.get(_place(store))
+    if kept is None or config.mappings or kept.fingerprint != fingerprint(config):
+        return None
+    return kept
 
 
 def settled(store: Store) -> bool:
@@ -281,11 +288,9 @@ def _settled(store: Store, kept: _Kept) -> bool:
 @contextmanager
 def _holding(store: Store, config: AlertsConfig, now: datetime) -> Iterator[_Kept | None]:
     now = naive_utc(now)
-    wanted = fingerprint(config)
     with _published_lock:
-        kept = _published.get(_place(store))
-        usable = (kept is not None and not config.mappings and kept.fingerprint == wanted
-                  and kept.now <= now <= kept.now + 2 * config.evaluation_interval)  # fmt: skip
+        kept = _of(store, config)
+        usable = kept is not None and kept.now <= now <= kept.now + 2 * config.evaluation_interval
         if usable:
             assert kept is not None
             kept.readers += 1

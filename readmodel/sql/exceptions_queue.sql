@@ -36,8 +36,8 @@ queue AS (
     LEFT JOIN life AS l ON l.process = f.process AND l.key = f.key AND l.kind = f.kind
     UNION ALL
     SELECT process, key, kind, last_stage AS stage, last_system AS system, toDateTime64(first_open, 9) AS since,
-        last_priority AS priority, last_channel AS channel, [] AS evidence, '{}' AS detail, CAST(NULL AS Nullable(Float64)) AS amount,
-        '' AS currency, false AS detected,
+        last_priority AS priority, last_channel AS channel, [] AS evidence, '{}' AS detail,
+        CAST(NULL AS Nullable(Float64)) AS amount, '' AS currency, false AS detected,
         toDateTime64(first_open, 9) AS opened_at, true AS still_resolved, false AS postponed, 'resolved' AS state,
         acknowledged_by, assignee, if(resolver != '', resolver, 'biztrace') AS resolved_by, note,
         toNullable(toDateTime64(resolve_at, 9)) AS resolved_at, CAST(NULL AS Nullable(DateTime64(9))) AS postponed_until,

@@ -235,23 +235,25 @@ def test_the_shared_exception_queue_of_a_pass_taken_while_a_backfill_arrives_is_
     from biztrace.alerts.loop import run_pass
     from biztrace.readmodel import last_pass
     from biztrace.readmodel.exceptions import list_exceptions
+    from biztrace.readmodel.snapshots import settled
 
     config, at = alerts_config.load(), NOW.replace(tzinfo=None)
     copy_batch(corpus, replica, 0)
     kept = Snapshots(settle=timedelta(0), publish=True)
-    later = at + timedelta(minutes=1)
 
-    def listed(shared: bool) -> list[tuple]:
-        found = list_exceptions(replica, config, later, shared=shared)
+    def listed(shared: bool) -> list[tuple]:  # asked at the pass's time: its detection is of that time
+        found = list_exceptions(replica, config, at, shared=shared)
         return sorted((i.process, i.key, i.kind, i.state) for i in found)
 
     try:
         run_pass(replica, config, at, snapshots=kept, channels={})
+        assert settled(replica), "nothing stored since: the pass answers"
         partial = listed(True)
-        assert partial == listed(False), "nothing stored since: the pass answers as a detection would"
+        assert partial == listed(False), "the pass's queue is the one a detection finds"
         time.sleep(1.1)  # the store's clock (seconds) past the pass's start
         for batch in (1, 2):
             copy_batch(corpus, replica, batch)
+        assert not settled(replica), "two thirds of the hops stored since"
         read = listed(True)
     finally:
         kept.close(replica)

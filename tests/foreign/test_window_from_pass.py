@@ -142,9 +142,7 @@ def test_beside_the_loop_a_page_whose_refresh_tick_falls_before_the_last_pass_re
     tick (here the minute's: the refresh as often as the loop passes) would leave every page computing until
     the next tick. The page's time is then the pass's, which its snapshot and its detection answer. A refresh
     longer than the loop's interval keeps its tick (the figures stay put for as long as it says)."""
-    import time
-
-    from biztrace.dashboard import data, queries, ui
+    from biztrace.dashboard import data, ui
     from biztrace.readmodel import snapshots
 
     config = load(None)
@@ -152,31 +150,23 @@ def test_beside_the_loop_a_page_whose_refresh_tick_falls_before_the_last_pass_re
         copy_batch(corpus, replica, batch)
     monkeypatch.setenv("BIZTRACE_REFRESH_S", "60")  # the loop's default interval
     monkeypatch.delenv("BIZTRACE_CONFIG", raising=False)
-    second = queries.now().timestamp() % 60
-    if second > 30:  # the pass below and the reads after it within one minute: start in its first half
-        time.sleep(61 - second)
-    passed = (queries.now() - timedelta(seconds=1)).replace(tzinfo=None)
-    minute = ui.tick().replace(tzinfo=None)
+    minute = NOW.replace(tzinfo=UTC, second=0, microsecond=0)  # the page's tick
+    passed, asked = minute + timedelta(seconds=20), minute + timedelta(seconds=35)  # the pass, the page's clock
     kept = Snapshots(settle=timedelta(0), publish=True)
     data.share_store(replica)
     try:
-        if minute >= passed:  # the minute had just begun: the pass falls after its tick all the same
-            passed = minute + timedelta(seconds=1)
-            time.sleep(1.5)
-        run_pass(replica, config, passed, snapshots=kept)
-        at = ui.tick()
-        assert at == passed.replace(tzinfo=UTC), (at, passed, minute)
+        assert ui.tick(asked) == minute, "no loop: the refresh's tick"
+        run_pass(replica, config, passed.replace(tzinfo=None), snapshots=kept)
+        at = ui.tick(asked)
+        assert at == passed, (at, passed, minute)
         with snapshots.last_pass_of(replica, config, at) as held:
-            assert held is not None and held.now == passed, "the page reads the pass's snapshot and detection"
+            assert held is not None and held.now == passed.replace(tzinfo=None), "the page reads the pass"
         with snapshots.published(replica, config, minute) as before:
             assert before is None, "at the minute's tick the page would have computed"
+        assert ui.tick(minute + timedelta(seconds=10)) == minute, "a pass after the page's clock is not taken"
         monkeypatch.setenv("BIZTRACE_REFRESH_S", "3600")
-        assert ui.tick().replace(tzinfo=None) == minute.replace(minute=0), "a refresh longer than the loop's"
+        assert ui.tick(asked) == minute.replace(minute=0), "a refresh longer than the loop's keeps its tick"
     finally:
         kept.close(replica)
         last_pass.forget(replica)
-    try:
-        monkeypatch.setenv("BIZTRACE_REFRESH_S", "60")
-        assert ui.tick().replace(tzinfo=None) == minute, "no loop: the refresh's tick"
-    finally:
         data.share_store(None)
