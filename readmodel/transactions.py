@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from importlib import resources
+from string import Template
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -35,6 +36,8 @@ FRAGMENTS = {
     "hop_process": True,  # every hop row with its process, BizProcess (placement.sql's first layers)
     "key_tree": False,  # the keys of {keys}'s trees in the key graph (a SELECT of Key)
     "hops_of_keys": True,  # a condition: the hop belongs to the tree of one of {keys} ({keys} = []: any hop)
+    "tree_hop": False,  # a condition: the stored hop carries a key of ${key_tree} (keyed_hop.sql)
+    "keys_hop": False,  # a condition: the stored hop carries one of {keys} themselves (keyed_hop.sql)
     "stage_sla_rows": True,  # one row per stage SLA measured in $snapshot (stage_sla.sql, the scorecards)
     "overdue": True,  # the condition of a next stage overdue at {now} (what makes a transaction stuck)
     "exception_stage": True,  # the stage an exception names, over a row of transactions.sql
@@ -53,6 +56,21 @@ def _hop_rows(mapped: bool) -> dict[str, str]:
         hops = (_SQL / "mapped_hops.sql").read_text().strip().replace("${mapped_spans}", spans)
         return {"hop_rows": f"({hops})", "mapped_column": "", "links": links_source(True)}
     return {"hop_rows": "{db:Identifier}.biz_hops", "mapped_column": "false AS Mapped,", "links": links_source(False)}
+
+
+def keyed_hop(keys: str, orders: str | None = None, orderless: bool = True) -> str:
+    """``sql/keyed_hop.sql``: the condition that a stored hop carries one of ``keys`` (a set in SQL: an
+    array parameter or a subquery), found through ``biz_keys``; without its comments (it is put
+    inside a line). ``orders`` and ``orderless``: what ``sql/key_orders.sql`` found for the same keys,
+    when the caller asked it first (else the condition reads them)."""
+    text = "\n".join(line for line in (_SQL / "keyed_hop.sql").read_text().splitlines() if not line.startswith("--"))
+    if orders is None:
+        orders = f"(SELECT OrderId FROM {{db:Identifier}}.biz_keys WHERE Key IN {keys} AND OrderId != '')"
+    return Template(text.strip()).substitute(keys=keys, orders=orders, orderless=str(orderless).lower())
+
+
+_KEYED_HOP = {"tree_hop": "(${key_tree})", "keys_hop": "{keys:Array(String)}"}
+"""The key set each of these fragments is the condition of (:func:`keyed_hop`)."""
 
 
 _NO_KEYS = {
@@ -121,6 +139,8 @@ def sql(
                     body = "SELECT arrayJoin({tree:Array(String)}) AS Key"
                 elif not keys and fragment in _NO_KEYS:
                     body = _NO_KEYS[fragment]
+                elif fragment in _KEYED_HOP:
+                    body = keyed_hop(_KEYED_HOP[fragment])
                 else:
                     body = (_SQL / f"{fragment}.sql").read_text().strip()
                 text = text.replace(f"${{{fragment}}}", f"({body})" if wrap else body)

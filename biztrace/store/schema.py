@@ -166,10 +166,11 @@ def render(migration: Migration, options: SchemaOptions, database: str = "defaul
     """The statements of one migration for these options, ready to run."""
     on_cluster = f"ON CLUSTER {quote_identifier(options.cluster)}" if options.cluster else ""
 
-    def engine(kind: str) -> str:
+    def engine(kind: str, version: str = "") -> str:
         if options.replicated:
-            return f"Replicated{kind}('/clickhouse/tables/{{shard}}/{{database}}/{{table}}', '{{replica}}')"
-        return f"{kind}()"
+            path = "'/clickhouse/tables/{shard}/{database}/{table}', '{replica}'"
+            return f"Replicated{kind}({path}{', ' + version if version else ''})"
+        return f"{kind}({version})"
 
     ttl = options.ttl_days
     values = {
@@ -178,6 +179,8 @@ def render(migration: Migration, options: SchemaOptions, database: str = "defaul
         "merge_tree": engine("MergeTree"),
         "aggregating_merge_tree": engine("AggregatingMergeTree"),
         "replacing_merge_tree": engine("ReplacingMergeTree"),
+        # of rows that collapse into one: the one with the latest Timestamp is kept
+        "replacing_merge_tree_latest": engine("ReplacingMergeTree", "Timestamp"),
         "ttl_timestamp": f"TTL toDateTime(Timestamp) + toIntervalDay({ttl})" if ttl else "",
         "ttl_start": f"TTL toDateTime(Start) + toIntervalDay({ttl})" if ttl else "",
         "dedup_window": "" if options.replicated else f", non_replicated_deduplication_window = {options.dedup_window}",
@@ -238,6 +241,11 @@ def _distribute(statements: list[str], options: SchemaOptions, database: str) ->
                 f"CREATE TABLE IF NOT EXISTS {db}.{table} ON CLUSTER {cluster} AS {db}.{local(table)}\n"
                 f"ENGINE = Distributed({cluster}, {db}, {local(table)}, {SHARDING_KEYS[table]})"
             )
+            continue
+        dropped = re.match(rf"DROP TABLE IF EXISTS {re.escape(db)}\.(\w+) ", statement + " ")
+        if dropped and dropped.group(1) in SHARDED:  # the Distributed table, then the shards' rows
+            table = dropped.group(1)
+            out.extend([statement, statement.replace(f"{db}.{table} ", f"{db}.{local(table)} ", 1)])
             continue
         altered = re.match(rf"ALTER TABLE {re.escape(db)}\.(\w+) ", head)
         if altered and altered.group(1) in SHARDED:

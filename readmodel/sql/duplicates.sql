@@ -23,8 +23,7 @@ WHERE BizProcess IN {processes:Array(String)} AND EventId != '' AND Timestamp <=
       SELECT cityHash64(EventId) AS event_hash FROM {db:Identifier}.biz_hops
       WHERE EventId != '' AND Timestamp <= {now:DateTime64(9)} AND Timestamp >= {since:DateTime64(9)}
         -- asked for some keys: only their trees' hops, found by biz_keys' primary key (not a scan of every event)
-        AND ({keys:Array(String)} = [] OR (OrderId, Timestamp, SpanId) IN (
-            SELECT OrderId, Timestamp, SpanId FROM {db:Identifier}.biz_keys WHERE Key IN (${key_tree})))
+        AND ({keys:Array(String)} = [] OR ${tree_hop})
       GROUP BY event_hash HAVING uniqExact(SpanId) > 1)
   AND ({keys:Array(String)} = [] OR has({keys:Array(String)}, key))
   AND ${hops_of_keys}

@@ -9,6 +9,5 @@ keyed AND ({whole_always:Bool} OR {whole:Bool} AND key IN (
            OR (Stage = {right_stage:String} AND ({right_system:String} = '' OR System = {right_system:String})))
       AND went_through AND Timestamp <= {now:DateTime64(9)}
       AND Timestamp >= {since:DateTime64(9)} - toIntervalSecond({lookback_s:UInt32})
-      AND ({keys:Array(String)} = [] OR (OrderId, Timestamp, SpanId) IN (
-          SELECT OrderId, Timestamp, SpanId FROM {db:Identifier}.biz_keys WHERE Key IN {keys:Array(String)}))
+      AND ({keys:Array(String)} = [] OR ${keys_hop})
 ))

@@ -10,8 +10,7 @@ WITH
      FROM ${placement}
      WHERE OrderId = '' AND direct_key = '' AND link_source != '' AND link_target != ''
        -- asked for some keys ({keys}): only the hops of their trees
-       AND ({keys:Array(String)} = [] OR (OrderId, Timestamp, SpanId) IN (
-           SELECT OrderId, Timestamp, SpanId FROM {db:Identifier}.biz_keys WHERE Key IN (${key_tree})))) AS link_sources,
+       AND ({keys:Array(String)} = [] OR ${tree_hop})) AS link_sources,
     (SELECT groupUniqArray(Linked) FROM ${links}
      WHERE Key IN (SELECT arrayJoin(link_sources)) AND (KeyKind, LinkedKind) IN {link_up:Array(Tuple(String, String))}
        AND LinkedKind != 'customer') AS link_mids

@@ -103,16 +103,20 @@ def test_repair_derives_only_the_business_rows_a_crash_left_missing(store):
     assert sorted(o for (o,) in orders) == sorted(f"O-{n}" for n in range(0, 40, 2))
 
 
-def test_a_view_an_upgrade_adds_derives_what_the_store_already_holds(empty_store):
-    store = empty_store
-    older = [m for m in schema.migrations() if m.version < 8]
+def _older(store, version: int):
+    """``store`` as this version's migrations before ``version`` made it."""
     schema._ensure_migrations_table(store, schema.SchemaOptions())
-    for migration in older:
+    for migration in [m for m in schema.migrations() if m.version < version]:
         for statement in schema.render(migration, schema.SchemaOptions(), store.database):
             store.client.command(statement)
         row = [migration.version, migration.name, migration.checksum, datetime(2026, 1, 1)]
         store.client.insert(schema.MIGRATIONS, [row], column_names=["version", "name", "checksum", "applied_at"],
                             database=store.database)  # fmt: skip
+    return store
+
+
+def test_a_view_an_upgrade_adds_derives_what_the_store_already_holds(empty_store):
+    store = _older(empty_store, 8)
     store.client.command(
         f"INSERT INTO {store.table('otel_traces')} (Timestamp, TraceId, SpanId, SpanName, SpanAttributes) "
         "VALUES (now64(9), 'aaaa', 'bbbb', 'wms.ship', map('order.id', 'O-OLD', 'shipment.id', 'SH-OLD'))"
@@ -123,3 +127,22 @@ def test_a_view_an_upgrade_adds_derives_what_the_store_already_holds(empty_store
     assert links == [("O-OLD", "SH-OLD"), ("SH-OLD", "O-OLD")]
     schema.apply(store, schema.SchemaOptions())  # nothing pending: nothing derived twice
     assert int(store.client.command(f"SELECT count() FROM {store.table('biz_links')}")) == 2
+
+
+def test_the_upgrade_to_a_key_row_per_order_derives_them_from_the_stored_hops(empty_store):
+    """Migration 015 makes ``biz_keys`` again (a row per key and order, not per key and hop): an
+    upgraded store's key rows are derived from the hops it holds, and its keys still find them."""
+    from biztrace.readmodel.lookup import key_history
+
+    store = _older(empty_store, 15)
+    store.client.command(
+        f"INSERT INTO {store.table('otel_traces')} (Timestamp, TraceId, SpanId, SpanName, SpanAttributes) "
+        "SELECT now64(9) - toIntervalSecond(number), 'aaaa', toString(number), 'erp.step', "
+        "map('order.id', 'O-OLD', 'customer.id', 'C-OLD') FROM numbers(5)"
+    )
+    assert int(store.client.command(f"SELECT count() FROM {store.table('biz_keys')}")) == 10  # per key and hop
+    assert [m.version for m in schema.apply(store, schema.SchemaOptions())][-1] == 15
+    store.client.command(f"OPTIMIZE TABLE {store.table('biz_keys')} FINAL")
+    rows = store.client.query(f"SELECT Key, OrderId FROM {store.table('biz_keys')} ORDER BY Key").result_rows
+    assert rows == [("C-OLD", "O-OLD"), ("O-OLD", "O-OLD")]
+    assert len(key_history(store, "C-OLD").hops) == 5

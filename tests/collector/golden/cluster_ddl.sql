@@ -347,3 +347,36 @@ ALTER TABLE `otel`.biztrace_exception_events ON CLUSTER `biztrace`
     ADD COLUMN IF NOT EXISTS System LowCardinality(String) DEFAULT '',
     ADD COLUMN IF NOT EXISTS Priority LowCardinality(String) DEFAULT '',
     ADD COLUMN IF NOT EXISTS Channel LowCardinality(String) DEFAULT '';
+
+DROP VIEW IF EXISTS `otel`.biz_keys_mv ON CLUSTER `biztrace`;
+
+DROP TABLE IF EXISTS `otel`.biz_keys ON CLUSTER `biztrace`;
+
+DROP TABLE IF EXISTS `otel`.biz_keys_local ON CLUSTER `biztrace`;
+
+CREATE TABLE IF NOT EXISTS `otel`.biz_keys_local ON CLUSTER `biztrace` (
+    Key String CODEC(ZSTD(3)),
+    KeyKind LowCardinality(String) CODEC(ZSTD(1)),
+    OrderId String CODEC(ZSTD(3)),
+    HopSpanId String CODEC(ZSTD(1)),
+    HopTime DateTime64(9) CODEC(ZSTD(1)),
+    Timestamp DateTime64(9) CODEC(ZSTD(1))
+) ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', Timestamp)
+PARTITION BY toYYYYMM(Timestamp)
+ORDER BY (Key, OrderId, HopSpanId, HopTime)
+TTL toDateTime(Timestamp) + toIntervalDay(30)
+SETTINGS index_granularity = 1024;
+
+CREATE TABLE IF NOT EXISTS `otel`.biz_keys ON CLUSTER `biztrace` AS `otel`.biz_keys_local
+ENGINE = Distributed(`biztrace`, `otel`, biz_keys_local, cityHash64(OrderId));
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `otel`.biz_keys_mv ON CLUSTER `biztrace` TO `otel`.biz_keys_local AS
+SELECT key.1 AS Key, key.2 AS KeyKind, OrderId,
+       if(OrderId = '', SpanId, '') AS HopSpanId,
+       if(OrderId = '', Timestamp, toDateTime64(0, 9)) AS HopTime,
+       Timestamp
+FROM `otel`.biz_hops_local
+ARRAY JOIN arrayFilter(k -> k.1 != '', arrayConcat(
+    [(OrderId, 'order'), (CustomerId, 'customer'), (InvoiceId, 'invoice'),
+     (ShipmentId, 'shipment'), (ReturnId, 'return')],
+    arrayMap(s -> (s, 'sku'), SkuIds))) AS key;
