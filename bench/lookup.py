@@ -122,7 +122,7 @@ def storage(store: Store) -> dict[str, Any]:
     rows = store.client.query(
         "SELECT table, sum(data_compressed_bytes), sum(data_uncompressed_bytes) FROM system.parts "
         "WHERE active AND database = {db:String} AND table IN ('otel_traces', 'otel_traces_trace_id_ts', "
-        "'biz_hops', 'biz_keys') GROUP BY table",
+        "'biz_hops', 'biz_keys', 'biz_links') GROUP BY table",
         parameters={"db": store.database},
     ).result_rows
     per_table = {table: round(compressed / spans, 1) for table, compressed, _ in rows}
