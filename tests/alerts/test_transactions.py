@@ -196,7 +196,7 @@ def test_a_duplicate_or_a_mismatch_carries_its_transactions_priority_and_channel
     loop's pass (its snapshot) and a few keys' detection (the order page's)."""
     from biztrace.alerts.loop import run_pass
     from biztrace.readmodel import last_pass
-    from biztrace.readmodel.exceptions import detect, list_exceptions, queue_page
+    from biztrace.readmodel.exceptions import Filters, detect, list_exceptions, queue_page
 
     config = alerts_config.load()
     at = NOW - timedelta(minutes=20)
@@ -222,6 +222,10 @@ def test_a_duplicate_or_a_mismatch_carries_its_transactions_priority_and_channel
     assert shown(window) == expected
     assert shown(detect(store, config, NOW, keys=["O-HIGH-DUP", "O-HIGH-MIS"])) == expected
     assert shown(list_exceptions(store, config, NOW, keys=["O-HIGH-DUP", "O-HIGH-MIS"])) == expected  # the order page's
+    # a key's exceptions filtered by priority or channel (`biztrace exceptions --key O-1 --priority high`, the API's)
+    for key, row in zip(["O-HIGH-DUP", "O-HIGH-MIS"], expected, strict=True):
+        for filters in (Filters(key=key, priority="high"), Filters(key=key, channel="edi")):
+            assert shown(list_exceptions(store, config, NOW, filters)) == [row], filters
     run_pass(store, config, NOW, channels={})  # the loop's bookkeeping: its snapshot is the classified source
     try:
         assert shown(queue_page(store, config, NOW, priority="high", channel="edi", shared=True).items) == expected
