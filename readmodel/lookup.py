@@ -41,7 +41,8 @@ def _query(orders: bool, by_key: str | None, config: AlertsConfig | None) -> str
     in their processes (``sql/hop_process.sql``), with the spans its mapping rules make hops; without: the
     stored hops as they are."""
     mapped = config is not None and bool(config.mappings)
-    match = [condition for condition, used in ((_BY_ORDER, orders), (by_key, by_key), (_BY_MAPPED, mapped)) if used]
+    branches = ((_BY_ORDER, orders), (by_key, by_key is not None), (_BY_MAPPED, mapped))
+    match = [condition for condition, used in branches if used]
     if config is None:
         rows, process = _STORED, "h.Process"
     else:  # over biz_hops, or with mappings the mapped spans too
