@@ -550,17 +550,17 @@ def list_exceptions(
     filters = filters or Filters()
     keys = keys or ([filters.key] if filters.key else None)
     states = [filters.state] if filters.state else ([] if keys else ["open", "acknowledged"])
-    # a few keys' detection fills its duplicates' and mismatches' priority and channel after ClickHouse
-    # listed them (_with_values): those two filters are applied once they are in
-    after = {"channel": filters.channel, "priority": filters.priority} if keys else {}
     with queue(store, config, now, since=since, keys=keys, process=filters.process, system=filters.system,
                channel=None if keys else filters.channel, priority=None if keys else filters.priority,
                shared=shared) as table:  # fmt: skip
         items = _items(store, config, table, now, states=states, kinds=[filters.kind] if filters.kind else [],
                        stage=filters.stage, min_age_s=filters.min_age_s, sort=sort, keyed=bool(keys))  # fmt: skip
-    return [
-        item for item in items if all(not wanted or getattr(item, name) == wanted for name, wanted in after.items())
-    ]
+    if not keys:
+        return items
+    # a few keys' detection fills its duplicates' and mismatches' priority and channel after ClickHouse
+    # listed them (_with_values): those two filters apply once they are in
+    return [item for item in items if (not filters.channel or item.channel == filters.channel)
+            and (not filters.priority or item.priority == filters.priority)]  # fmt: skip
 
 
 def queue_page(

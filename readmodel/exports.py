@@ -19,7 +19,7 @@ from typing import Literal, get_args
 
 from biztrace.config import AlertsConfig
 from biztrace.config.replay import ExceptionKind
-from biztrace.readmodel import exceptions
+from biztrace.readmodel import exceptions, reconcile
 from biztrace.readmodel.transactions import sql, transactions_query
 from biztrace.store import Store
 
@@ -38,7 +38,6 @@ text), who postponed it and how many comments it has."""
 CHUNK = 1 << 16
 """Bytes handed over at a time."""
 _EVERY_ROW = 2**62
-_NO_VALUES = "(SELECT '' AS process, '' AS key, CAST(NULL AS Nullable(Float64)) AS amount, '' AS currency LIMIT 0)"
 
 
 def export_exceptions(
@@ -82,7 +81,7 @@ def _values(store: Store, config: AlertsConfig, now: datetime, keys: list[str]) 
     """The values (``sql/transactions.sql``'s amount and currency) of the transactions of ``keys``
     in a Memory table while the block runs, quoted for SQL text; an empty subquery for no key."""
     if not keys:
-        yield _NO_VALUES
+        yield reconcile.NO_VALUES
         return
     query, parameters = transactions_query(store, config, now, keys=keys)  # as the list's values (_with_values)
     with store.memory_table(f"SELECT process, key, amount, currency FROM ({query})", parameters,

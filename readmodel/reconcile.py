@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field
 
 from biztrace.config import KEY_COLUMNS, AlertsConfig, Reconciliation
 from biztrace.readmodel.keygraph import key_tree
-from biztrace.readmodel.transactions import KeysMode, process_parameters, resolution, sql
+from biztrace.readmodel.transactions import KeysMode, process_parameters, resolution, sql, uncommented
 from biztrace.store import Store
 
 Period = Literal["hour", "day", "week", "month"]
@@ -198,7 +198,7 @@ rule to rule."""
 def _condition(name: str, n: int, suffixed: dict, parameters: dict) -> str:
     """``sql/<name>.sql`` without its comments, its rule parameters suffixed with ``n`` (and their values
     put in ``suffixed``)."""
-    condition = "\n".join(line for line in sql(name).splitlines() if not line.startswith("--"))
+    condition = uncommented(sql(name))
     for parameter in _RULE_PARAMETERS:
         condition = condition.replace(f"{{{parameter}:", f"{{{parameter}_{n}:")
         suffixed[f"{parameter}_{n}"] = parameters[parameter]

@@ -58,12 +58,17 @@ def _hop_rows(mapped: bool) -> dict[str, str]:
     return {"hop_rows": "{db:Identifier}.biz_hops", "mapped_column": "false AS Mapped,", "links": links_source(False)}
 
 
+def uncommented(text: str) -> str:
+    """SQL ``text`` without its comment lines: for a condition put inside a line of another statement."""
+    return "\n".join(line for line in text.splitlines() if not line.startswith("--"))
+
+
 def keyed_hop(keys: str, orders: str | None = None, orderless: bool = True) -> str:
     """``sql/keyed_hop.sql``: the condition that a stored hop carries one of ``keys`` (a set in SQL: an
-    array parameter or a subquery), found through ``biz_keys``; without its comments (it is put
-    inside a line). ``orders`` and ``orderless``: what ``sql/key_orders.sql`` found for the same keys,
-    when the caller asked it first (else the condition reads them)."""
-    text = "\n".join(line for line in (_SQL / "keyed_hop.sql").read_text().splitlines() if not line.startswith("--"))
+    array parameter or a subquery), found through ``biz_keys``; :func:`uncommented`. ``orders`` and
+    ``orderless``: what ``sql/key_orders.sql`` found for the same keys, when the caller asked it first
+    (else the condition reads them)."""
+    text = uncommented((_SQL / "keyed_hop.sql").read_text())
     if orders is None:
         orders = f"(SELECT OrderId FROM {{db:Identifier}}.biz_keys WHERE Key IN {keys} AND OrderId != '')"
     return Template(text.strip()).substitute(keys=keys, orders=orders, orderless=str(orderless).lower())
