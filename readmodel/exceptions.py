@@ -752,10 +752,15 @@ def _detected_since(
         # of the tree's other keys resolve to (an invoice's pair that no transaction owned before)
         keys = key_tree(store, changed_keys, config) if changed_keys else []
         # '' is no transaction's key: with nothing changed, nothing is found again (an empty list means every key)
-        parameters = query_parameters(store, config, now, keys=keys or [""]) | {"process": "", "tree": keys or [""]}
-        with reconcile.judging(store, config, now, keys=keys or [""]) as judged:
-            fresh = with_mismatches(store, config, judged, (detected_sql(classified, config, keys="exact"),
-                                                            parameters, "biztrace_fresh"), classified)  # fmt: skip
+        asked = keys or [""]
+        # their hops placed once (transactions.hops_scope): the detection and each rule's judging read a table of a
+        # few thousand rows instead of each planning business_hops.sql (most of each statement's time)
+        with hops_scope(store, config, asked, asked) as scope:
+            parameters = query_parameters(store, config, now, keys=asked)
+            parameters |= {"process": "", "tree": asked, "scope": scope}
+            with reconcile.judging(store, config, now, keys=asked, tree=asked, scope=scope) as judged:
+                fresh = with_mismatches(store, config, judged, (detected_sql(classified, config, keys="scoped"),
+                                                                parameters, "biztrace_fresh"), classified)  # fmt: skip
         listed = store.create_memory_table("SELECT '' AS key LIMIT 0", prefix="biztrace_changed")
         try:
             store.client.insert(listed, [[key] for key in keys], column_names=["key"], database=store.database)
