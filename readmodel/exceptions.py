@@ -381,8 +381,12 @@ def _dropped(store: Store, table: str) -> Iterator[str]:
 
 def _found_table(store: Store, detected: str) -> str:
     """A Memory table of ``sql/exceptions_found.sql``'s rows over ``detected`` (the caller drops it)."""
-    return store.create_memory_table(sql("exceptions_found"), {"db": store.database, "detected": detected},
-                                     "biztrace_found")  # fmt: skip
+    return store.create_memory_table(*_found_statement(store, detected))
+
+
+def _found_statement(store: Store, detected: str) -> tuple[str, dict, str]:
+    """:func:`_found_table`'s statement, for :meth:`Store.create_memory_tables`."""
+    return sql("exceptions_found"), {"db": store.database, "detected": detected}, "biztrace_found"
 
 
 def _queue_table(
@@ -430,11 +434,16 @@ def _lifecycle(store: Store, parameters: dict, columns: tuple[str, ...] = ()) ->
     """``sql/lifecycle.sql``'s rows in a Memory table while the block runs, for a statement that reads them
     more than once (a subquery is computed again at each reference); yields its parameter, ``life``.
     ``columns``: only these (ClickHouse then computes only the aggregates behind them); default all."""
+    with store.memory_table(*_lifecycle_statement(parameters, columns)) as table:
+        yield {"life": table}
+
+
+def _lifecycle_statement(parameters: dict, columns: tuple[str, ...] = ()) -> tuple[str, dict, str]:
+    """:func:`_lifecycle`'s statement, for :meth:`Store.create_memory_tables`."""
     query = sql("lifecycle")
     if columns:
         query = f"SELECT {', '.join(columns)} FROM ({query})"
-    with store.memory_table(query, parameters, "biztrace_life") as table:
-        yield {"life": table}
+    return query, parameters, "biztrace_life"
 
 
 _SYNC_READS = ("process", "key", "kind", "last_action", "resolve_at", "last_stage")
@@ -813,11 +822,14 @@ def sync(
             detected = with_mismatches(store, config, judged, detection, classified)
     found = None
     try:
-        found = _found_table(store, detected)  # kept with the pass below: the queue its readers build reads it
+        # the exceptions found (kept with the pass below: the queue its readers build reads them) and the stored
+        # lifecycle, side by side (neither reads the other)
+        found, life = store.create_memory_tables([_found_statement(store, detected),
+                                                  _lifecycle_statement(parameters, _SYNC_READS)])  # fmt: skip
         with (
-            _lifecycle(store, parameters, _SYNC_READS) as life,
+            _dropped(store, life),
             store.memory_table(
-                _over(_LIFE_TABLE, "exceptions_sync"), parameters | life | {"found": found}, "biztrace_sync"
+                _over(_LIFE_TABLE, "exceptions_sync"), parameters | {"life": life, "found": found}, "biztrace_sync"
             ) as events,
         ):
             rows = store.table(events)
