@@ -144,7 +144,7 @@ def stage_sla(store: Store, config: AlertsConfig, snapshot: str, *, system: str 
     the dashboard's snapshot), ``sql/stage_sla.sql``; only transactions whose system at fault is
     ``system``, when given."""
     filters = "system = {f_system:String}" if system else "1"
-    query = Template(sql("stage_sla")).substitute(snapshot=snapshot, filters=filters)
+    query = Template(sql("stage_sla", config)).substitute(snapshot=snapshot, filters=filters)
     parameters = {**process_parameters(config), "f_system": system or ""}
     return [StageSla(**row) for row in store.client.query(query, parameters=parameters).named_results()]
 

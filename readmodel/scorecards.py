@@ -239,7 +239,7 @@ def _figures(
     for row in store.client.query(sql("scorecard_states"), parameters=base).named_results():
         of(row.pop("scope"), row.pop("period")).update(row)
     chosen = f"(SELECT * FROM {store.table(table)} WHERE scope IN {{scopes:Array(String)}})"
-    stages = Template(sql("scorecard_stages")).substitute(snapshot=chosen, filters="1")
+    stages = Template(sql("scorecard_stages", config)).substitute(snapshot=chosen, filters="1")
     # rows as tuples, in scorecard_stages.sql's column order (a dict per row: ~0.3 s of 100,000 rows)
     for scope, period, process, stage, met, measured, p50_s, p90_s in store.client.query(
         stages, parameters=parameters | base
