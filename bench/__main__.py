@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
@@ -24,13 +27,22 @@ def _progress() -> Progress:
                     console=Console(stderr=True), transient=True)  # fmt: skip
 
 
-def _fresh_store(name: str):
-    """A new embedded store with biztrace's schema, in a temporary directory."""
+@contextmanager
+def _fresh_store(name: str) -> Iterator:
+    """A new embedded store with biztrace's schema, in a temporary directory removed with it on exit (a full
+    run would otherwise leave ~5 GB in the temporary directory)."""
     from biztrace.store import connect, schema
 
-    store = connect(f"chdb://{tempfile.mkdtemp(prefix=f'biztrace-bench-{name}-')}")
-    schema.apply(store, schema.SchemaOptions())
-    return store
+    directory = tempfile.mkdtemp(prefix=f"biztrace-bench-{name}-")
+    try:
+        store = connect(f"chdb://{directory}")
+        try:
+            schema.apply(store, schema.SchemaOptions())
+            yield store
+        finally:
+            store.close()
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 def _ingest(quick: bool) -> dict:
@@ -43,13 +55,12 @@ def _lookup(quick: bool) -> dict:
     from bench import lookup
 
     spans = 1_000_000 if quick else 10_000_000
-    store = _fresh_store("lookup")
-    with _progress() as bar:
-        task = bar.add_task("generating spans", total=spans)
-        lookup.fill(store, spans, progress=lambda n: bar.advance(task, n))
-    result = lookup.measure(store)
-    result["storage"] = lookup.storage(store)
-    store.close()
+    with _fresh_store("lookup") as store:
+        with _progress() as bar:
+            task = bar.add_task("generating spans", total=spans)
+            lookup.fill(store, spans, progress=lambda n: bar.advance(task, n))
+        result = lookup.measure(store)
+        result["storage"] = lookup.storage(store)
     return result
 
 
@@ -57,11 +68,10 @@ def _alerts(quick: bool) -> dict:
     from bench import alerts_eval
 
     transactions = 100_000 if quick else 1_000_000
-    store = _fresh_store("alerts")
-    with _progress() as bar:
-        task = bar.add_task("generating transactions", total=transactions)
-        result = alerts_eval.run(store, transactions, progress=lambda n: bar.advance(task, n), calendars=True)
-    store.close()
+    with _fresh_store("alerts") as store:
+        with _progress() as bar:
+            task = bar.add_task("generating transactions", total=transactions)
+            result = alerts_eval.run(store, transactions, progress=lambda n: bar.advance(task, n), calendars=True)
     return result
 
 
@@ -69,11 +79,10 @@ def _reconcile(quick: bool) -> dict:
     from bench import reconcile_eval
 
     orders = 100_000 if quick else 1_000_000
-    store = _fresh_store("reconcile")
-    with _progress() as bar:
-        task = bar.add_task("generating orders", total=orders)
-        result = reconcile_eval.run(store, orders, progress=lambda n: bar.advance(task, n))
-    store.close()
+    with _fresh_store("reconcile") as store:
+        with _progress() as bar:
+            task = bar.add_task("generating orders", total=orders)
+            result = reconcile_eval.run(store, orders, progress=lambda n: bar.advance(task, n))
     return result
 
 
@@ -108,18 +117,17 @@ def _api(quick: bool) -> dict:
     else:
         spans, transactions = 10_000_000, 1_000_000
     result: dict = {}
-    store = _fresh_store("api-keys")
-    with _progress() as bar:
-        task = bar.add_task("generating spans", total=spans)
-        lookup.fill(store, spans, progress=lambda n: bar.advance(task, n))
-    result["key_tree"] = api.key_tree(store)
-    store.client.command(f"TRUNCATE TABLE {store.table('biz_hops')}")
-    now = datetime.now(UTC).replace(tzinfo=None)
-    with _progress() as bar:
-        task = bar.add_task("generating transactions", total=transactions)
-        alerts_eval.fill(store, transactions, now, progress=lambda n: bar.advance(task, n))
-    result["queue"] = api.queue(store, now)
-    store.close()
+    with _fresh_store("api-keys") as store:
+        with _progress() as bar:
+            task = bar.add_task("generating spans", total=spans)
+            lookup.fill(store, spans, progress=lambda n: bar.advance(task, n))
+        result["key_tree"] = api.key_tree(store)
+        store.client.command(f"TRUNCATE TABLE {store.table('biz_hops')}")
+        now = datetime.now(UTC).replace(tzinfo=None)
+        with _progress() as bar:
+            task = bar.add_task("generating transactions", total=transactions)
+            alerts_eval.fill(store, transactions, now, progress=lambda n: bar.advance(task, n))
+        result["queue"] = api.queue(store, now)
     return result
 
 
@@ -127,11 +135,10 @@ def _scorecards(quick: bool) -> dict:
     from bench import scorecards
 
     transactions = 20_000 if quick else 1_000_000
-    store = _fresh_store("scorecards")
-    with _progress() as bar:
-        task = bar.add_task("generating transactions", total=transactions)
-        result = scorecards.run(store, transactions, progress=lambda n: bar.advance(task, n))
-    store.close()
+    with _fresh_store("scorecards") as store:
+        with _progress() as bar:
+            task = bar.add_task("generating transactions", total=transactions)
+            result = scorecards.run(store, transactions, progress=lambda n: bar.advance(task, n))
     return result
 
 

@@ -15,6 +15,7 @@ reading its last pass).
 from __future__ import annotations
 
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -324,9 +325,12 @@ def run(transactions: int, browser: bool = True, progress=None) -> dict[str, Any
     result["beside_loop"] = _pages_beside_loop(store)
     data.share_store(None)
     store.close()
-    if browser:
-        users = directory / "users.yaml"
-        auth.save_user(users, "bench", "bench-password", ["admin"])
-        result["browser_s"] = _browser(directory, users)
-        result["browser_beside_loop_s"] = _browser(directory, users, beside_loop=True)
+    try:
+        if browser:
+            users = directory / "users.yaml"
+            auth.save_user(users, "bench", "bench-password", ["admin"])
+            result["browser_s"] = _browser(directory, users)
+            result["browser_beside_loop_s"] = _browser(directory, users, beside_loop=True)
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
     return result

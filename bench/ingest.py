@@ -13,6 +13,7 @@ primary and skip indexes.
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -156,6 +157,12 @@ def run_protocol(protocol: str, requests: int, concurrency: int = 16) -> dict[st
     }
 
 
+def removed(measured: dict[str, Any]) -> None:
+    """Remove the directory of a :func:`run_protocol` run (its store and the collector's log) once its store is
+    read, and its path from the result."""
+    shutil.rmtree(Path(measured.pop("store")).parent, ignore_errors=True)
+
+
 def storage(store_dir: Path | str) -> dict[str, Any]:
     """Compressed bytes per span per table (and in total, and on disk) of a store no process holds."""
     return _python(STORAGE, str(store_dir), str(ROOT))
@@ -167,7 +174,7 @@ def run(requests: int = 400, concurrency: int = 64) -> dict[str, Any]:
     grpc = run_protocol("grpc", requests, concurrency)
     ceiling = _python(CEILING, http["store"], str(ROOT))
     ceiling_rate = ceiling["spans"] / ceiling["seconds"]
-    return {
+    result = {
         "http": http,
         "grpc": grpc,
         "ceiling": {
@@ -180,3 +187,6 @@ def run(requests: int = 400, concurrency: int = 64) -> dict[str, Any]:
         "grpc_over_ceiling": round(grpc["spans_per_s"] / ceiling_rate, 2),
         "storage": storage(grpc["store"]),
     }
+    for measured in (http, grpc):
+        removed(measured)
+    return result

@@ -12,10 +12,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from bench.ingest import run_protocol
+from bench.ingest import removed, run_protocol
 
 
 def run(quick: bool = False) -> dict[str, Any]:
+    import shutil
     import subprocess
     import sys
     import tempfile
@@ -29,6 +30,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     from biztrace.simulator.sender import OtlpHttpSender
 
     replay = run_protocol("http", 60 if quick else 300)
+    removed(replay)
     summaries = {}
     # the simulator's own producers, then as varied as real ones (`simulate --varied`: no biz.process
     # or biz.system, other systems reporting stages, keys linked on separate hops), other ids; each into a
@@ -57,6 +59,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         finally:
             collector.terminate()
             collector.wait(60)
+            shutil.rmtree(workdir, ignore_errors=True)
     summary, varied_summary = summaries["conventional"], summaries["varied"]
     return {
         "spans": summary.spans_sent,
