@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 
 from biztrace.config import KEY_COLUMNS, AlertsConfig, Reconciliation
 from biztrace.readmodel.keygraph import key_tree
+from biztrace.readmodel.models import naive_utc
 from biztrace.readmodel.transactions import KeysMode, process_parameters, resolution, sql, uncommented
 from biztrace.store import Store
 
@@ -560,14 +561,36 @@ def report(
     channel: str | None = None,
     system: str | None = None,
     systems: bool = True,
+    share: bool = False,
 ) -> dict[str, list]:
     """The parity table, what each system saw (unless ``systems`` is false), and the mismatched
     transactions.
 
     Each rule's hops are judged once for both the parity table and the mismatch list (the parity
     pass flags the mismatched pairs; only their hops are read again, for the details, once per process).
+
+    ``share``: the judging (parity and mismatches) is kept for the readers of this process that ask the
+    same question (:func:`biztrace.readmodel.last_pass.keep`): the alert loop's ``mismatch_rate`` rule
+    shares its window's with the Reconciliation page asked for that window at the pass's time, which
+    then computes only what each system saw. Read only at the time of the loop's last pass (its
+    published snapshot's), and not after a backfill since (:func:`biztrace.readmodel.snapshots.settled`):
+    otherwise the reader judges for itself.
     """
+    from biztrace.readmodel import last_pass, snapshots  # snapshots reads rules, rules this module
+
     since = since or now - timedelta(days=30)
+    question = (last_pass.fingerprint(config), naive_utc(now), naive_utc(since), period, rule, process, channel)
+    judged_before = last_pass.kept(store, "reconciliation", question)
+    at_the_pass = snapshots.last_pass_time(store, config) == naive_utc(now)
+    if isinstance(judged_before, tuple) and at_the_pass and snapshots.settled(store):
+        table, found = judged_before
+        seen = []
+        if systems:
+            with resolution(store, config, process_parameters(config) | {"db": store.database, "keys": []},
+                            False) as resolved:  # fmt: skip
+                seen = system_parity(store, config, now, since=since, period=period, process=process,
+                                     channel=channel, system=system, resolved=resolved)  # fmt: skip
+        return {"parity": list(table), "systems": seen, "mismatches": list(found)}
     table: list[ParityRow] = []
     checks = _rules(config, rule, process)
     extra = {"channel_filter": channel or "", "flag": True}
@@ -589,4 +612,6 @@ def report(
             judged.append((check, parameters, _flagged(rows)))
         found = [m for m in _details(store, config, judged) if channel is None or m.channel == channel]
         seen = answers[-1] if systems else []
+    if share:
+        last_pass.keep(store, "reconciliation", question, (tuple(table), tuple(found)))
     return {"parity": table, "systems": seen, "mismatches": found}

@@ -244,3 +244,39 @@ def _one(store, shipment: str, stage: str, system: str, at: datetime) -> None:
         attribute = span.attributes.add()
         attribute.key, attribute.value.double_value = key, number
     ClickHouseWriter(store).write(Batch(f"one-{shipment}-{stage}", [intake.check(request, None)]))
+
+
+def test_at_the_loops_pass_the_report_of_its_mismatch_rate_window_is_the_passs_judging(simulated, monkeypatch):
+    """The loop's ``mismatch_rate`` rule judges its window (a day) on every pass; the Reconciliation page asked
+    for the same window at the pass's time reads that judging (``report(share=True)``) and computes only what
+    each system saw: the same report as judging again, without judging. Another window, or another time, is
+    judged."""
+    from biztrace.alerts.loop import run_pass
+    from biztrace.readmodel import last_pass
+    from biztrace.readmodel.reconcile import report
+    from biztrace.readmodel.snapshots import Snapshots
+
+    store, config = simulated.store, alerts_config.loads("evaluation_interval: 10m\n")
+    day = NOW - timedelta(days=1)
+    expected = report(store, config, NOW, since=day, period="day")
+    assert expected["mismatches"] and expected["systems"]
+    sent: list[str] = []
+    original = store.client.query
+
+    def spy(text, *args, **kwargs):
+        sent.append(text)
+        return original(text, *args, **kwargs)
+
+    kept = Snapshots(publish=True)
+    try:
+        run_pass(store, config, NOW, persist=False, channels={}, snapshots=kept)
+        monkeypatch.setattr(store.client, "query", spy)
+        shared = report(store, config, NOW, since=day, period="day")
+        judging = [text for text in sent if "One rule's pairs" in text]
+        assert shared == expected and not judging
+        sent.clear()
+        assert report(store, config, NOW, since=day - timedelta(hours=1), period="day")["parity"]
+        assert [text for text in sent if "One rule's pairs" in text]
+    finally:
+        kept.close(store)
+        last_pass.forget(store)
