@@ -42,10 +42,15 @@ def states_by_process(states: pd.DataFrame) -> go.Figure:
     if states.empty:
         return _empty("no transactions")
     grouped = states.groupby(["process", "state"], as_index=False)["transactions"].sum()
-    figure = px.bar(
-        grouped, x="process", y="transactions", color="state", color_discrete_map=STATE_COLORS, custom_data=["state"]
-    )
-    figure.update_layout(barmode="stack", height=340, margin={"t": 10, "b": 10}, legend_title_text="")
+    # one trace per state, in the states' order (graph objects: plotly.express took ~3x as long to build it)
+    figure = go.Figure([
+        go.Bar(x=rows["process"], y=rows["transactions"], name=state, marker_color=STATE_COLORS.get(state),
+               customdata=[[state]] * len(rows), hovertemplate=f"%{{x}}<br>{state}: %{{y:,}}<extra></extra>")
+        for state in [*STATE_COLORS, *sorted(set(grouped["state"]) - set(STATE_COLORS))]
+        if not (rows := grouped[grouped["state"] == state]).empty
+    ])  # fmt: skip
+    figure.update_layout(barmode="stack", height=340, margin={"t": 10, "b": 10}, legend_title_text="",
+                         xaxis_title="process", yaxis_title="transactions")  # fmt: skip
     return figure
 
 
@@ -104,13 +109,15 @@ def trend(frame: pd.DataFrame, partial_from=None, bucket_s: int = 3600) -> go.Fi
     shaded as partial."""
     if frame.empty:
         return _empty("no transactions")
-    long = (
-        frame.groupby("bucket", as_index=False)[["complete", "in_flight", "stuck", "failed"]]
-        .sum()
-        .melt(id_vars="bucket", var_name="state", value_name="transactions")
-    )
-    figure = px.area(long, x="bucket", y="transactions", color="state", color_discrete_map=STATE_COLORS)
-    figure.update_layout(height=300, margin={"t": 10, "b": 10}, legend_title_text="", xaxis_title="")
+    summed = frame.groupby("bucket", as_index=False)[["complete", "in_flight", "stuck", "failed"]].sum()
+    figure = go.Figure([
+        go.Scatter(x=summed["bucket"], y=summed[state], name=state, mode="lines", stackgroup="states",
+                   line={"color": STATE_COLORS[state], "width": 0.5},
+                   hovertemplate=f"%{{x}}<br>{state}: %{{y:,}}<extra></extra>")
+        for state in ("complete", "in_flight", "stuck", "failed")
+    ])  # fmt: skip
+    figure.update_layout(height=300, margin={"t": 10, "b": 10}, legend_title_text="", xaxis_title="",
+                         yaxis_title="transactions")  # fmt: skip
     _mark_partial(figure, partial_from, bucket_s)
     return figure
 
@@ -180,15 +187,12 @@ def latency(frame: pd.DataFrame) -> go.Figure:
     if frame.empty:
         return _empty("no hops")
     per_system = frame.groupby("system", as_index=False).agg(hops=("hops", "sum"), p95_ms=("p95_ms", "max"))
-    figure = px.bar(
-        per_system.sort_values("p95_ms"),
-        x="p95_ms",
-        y="system",
-        orientation="h",
-        hover_data=["hops"],
-        labels={"p95_ms": "p95 latency (ms)"},
-    )
-    figure.update_layout(height=300, margin={"t": 10, "b": 10}, yaxis_title="")
+    ordered = per_system.sort_values("p95_ms")
+    figure = go.Figure(go.Bar(
+        x=ordered["p95_ms"], y=ordered["system"], orientation="h", customdata=ordered["hops"],
+        hovertemplate="%{y}<br>p95 %{x:,.0f} ms<br>%{customdata:,} hops<extra></extra>",
+    ))  # fmt: skip
+    figure.update_layout(height=300, margin={"t": 10, "b": 10}, yaxis_title="", xaxis_title="p95 latency (ms)")
     return figure
 
 
