@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from biztrace.dashboard.spans import OUTCOME
 
@@ -159,6 +160,30 @@ def sla_trend(
     _mark_partial(figure, partial_from, bucket_s)
     figure.update_layout(height=300, margin={"t": 10, "b": 10}, yaxis_tickformat=".0%", xaxis_title="",
                          yaxis_title="SLA adherence", yaxis_range=[0, 1.05], legend={"orientation": "h"})  # fmt: skip
+    return figure
+
+
+def money_stuck(frame: pd.DataFrame) -> go.Figure:
+    """The value of the transactions in trouble per process · stage (``where``), stacked by state, one panel
+    per currency, each with its own scale (amounts in two currencies are not added up)."""
+    if frame.empty:
+        return _empty("no amount stuck")
+    currencies = sorted(set(frame["currency"]))
+    figure = make_subplots(rows=1, cols=len(currencies), subplot_titles=[f"currency={c}" for c in currencies])
+    for column, currency in enumerate(currencies, start=1):
+        rows = frame[frame["currency"] == currency]
+        for state in [*STATE_COLORS, *sorted(set(rows["state"]) - set(STATE_COLORS))]:
+            part = rows[rows["state"] == state]
+            if part.empty:
+                continue
+            figure.add_trace(go.Bar(
+                x=part["where"], y=part["amount"], name=state, legendgroup=state, showlegend=column == 1,
+                marker_color=STATE_COLORS.get(state),
+                hovertemplate=f"%{{x}}<br>{state}: %{{y:,.2f}} {currency}<extra></extra>",
+            ), row=1, col=column)  # fmt: skip
+    figure.update_layout(barmode="stack", legend_title_text="", margin={"t": 30, "b": 10})
+    figure.update_xaxes(title_text="process · stage")
+    figure.update_yaxes(title_text="amount", col=1)
     return figure
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pandas as pd
-import plotly.express as px
 import streamlit as st
 
 from biztrace.dashboard import charts, data, queries, ui
@@ -46,10 +45,7 @@ def _money_stuck(rows: list[read_overview.StuckMoney]) -> None:
     if valued:
         frame = pd.DataFrame([{"where": f"{r.process} · {r.stage or '(none)'}", "state": r.state,
                                "currency": r.currency or "(none)", "amount": r.amount} for r in valued])  # fmt: skip
-        figure = px.bar(frame, x="where", y="amount", color="state", facet_col="currency", barmode="stack",
-                        color_discrete_map=charts.STATE_COLORS, labels={"where": "process · stage"})  # fmt: skip
-        figure.update_yaxes(matches=None)  # each currency its own scale
-        st.plotly_chart(figure, width="stretch", key="money_stuck_chart")
+        st.plotly_chart(charts.money_stuck(frame), width="stretch", key="money_stuck_chart")
     st.dataframe(
         [{"process": r.process, "stage": r.stage, "state": r.state, "value": format_money(r.amount, r.currency)
           if r.transactions > r.without_amount else "", "transactions": r.transactions,

@@ -81,7 +81,7 @@ def test_empty_frames_draw_a_message_not_an_error() -> None:
     empty = pd.DataFrame()
     for figure in (charts.states_by_process(empty), charts.sla_heatmap(empty), charts.trend(empty),
                    charts.sla_trend(empty), charts.latency(empty), charts.timeline(empty), charts.process_flow(empty),
-                   charts.parity(empty), charts.exceptions_by_kind(empty)):  # fmt: skip
+                   charts.parity(empty), charts.exceptions_by_kind(empty), charts.money_stuck(empty)):  # fmt: skip
         assert figure.layout.annotations and not figure.data
 
 
@@ -108,3 +108,23 @@ def test_the_parity_chart_shows_each_periods_rate_over_all_its_pairs_not_a_stack
     assert list(bars.x) == ["2026-11-20", "2026-11-21"]
     assert list(bars.y) == [3 / 110, 0.0]
     assert bars.type == "bar"
+
+
+def test_money_stuck_stacks_states_per_stage_with_a_panel_per_currency() -> None:
+    """Amounts in two currencies are never added up: each currency has its own panel and scale; a state's
+    bars carry its colour and one legend entry; the states in trouble stack per process · stage."""
+    frame = pd.DataFrame(
+        [("o2c · shipment.confirmed", "stuck", "EUR", 300.0), ("o2c · shipment.confirmed", "failed", "EUR", 50.0),
+         ("o2c · invoice.posted", "stuck", "EUR", 20.0), ("o2c · shipment.confirmed", "stuck", "USD", 7.5)],
+        columns=["where", "state", "currency", "amount"],
+    )  # fmt: skip
+    figure = charts.money_stuck(frame)
+    drawn = {(t.name, t.xaxis, x, y) for t in figure.data for x, y in zip(t.x, t.y, strict=True)}
+    assert drawn == {("stuck", "x", "o2c · shipment.confirmed", 300.0), ("stuck", "x", "o2c · invoice.posted", 20.0),
+                     ("failed", "x", "o2c · shipment.confirmed", 50.0),
+                     ("stuck", "x2", "o2c · shipment.confirmed", 7.5)}  # fmt: skip
+    assert [a.text for a in figure.layout.annotations] == ["currency=EUR", "currency=USD"]
+    assert figure.layout.barmode == "stack" and figure.layout.yaxis2.matches is None
+    assert [t.name for t in figure.data if t.showlegend] == ["stuck", "failed"]
+    assert {t.name: t.marker.color for t in figure.data} == {"stuck": charts.STATE_COLORS["stuck"],
+                                                             "failed": charts.STATE_COLORS["failed"]}  # fmt: skip
