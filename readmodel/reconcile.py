@@ -579,6 +579,10 @@ def report(
     from biztrace.readmodel import last_pass, snapshots  # snapshots reads rules, rules this module
 
     since = since or now - timedelta(days=30)
+    base = process_parameters(config) | {"db": store.database, "keys": []}
+    # what each system saw (its own statement, whether the pairs are judged here or were by the pass)
+    seen_by_systems = partial(system_parity, config=config, now=now, since=since, period=period, process=process,
+                              channel=channel, system=system)  # fmt: skip
     question = (last_pass.fingerprint(config), naive_utc(now), naive_utc(since), period, rule, process, channel)
     judged_before = last_pass.kept(store, "reconciliation", question)
     at_the_pass = snapshots.last_pass_time(store, config) == naive_utc(now)
@@ -586,16 +590,13 @@ def report(
         table, found = judged_before
         seen = []
         if systems:
-            with resolution(store, config, process_parameters(config) | {"db": store.database, "keys": []},
-                            False) as resolved:  # fmt: skip
-                seen = system_parity(store, config, now, since=since, period=period, process=process,
-                                     channel=channel, system=system, resolved=resolved)  # fmt: skip
+            with resolution(store, config, base, False) as resolved:
+                seen = seen_by_systems(store, resolved=resolved)
         return {"parity": list(table), "systems": seen, "mismatches": list(found)}
     table: list[ParityRow] = []
     checks = _rules(config, rule, process)
     extra = {"channel_filter": channel or "", "flag": True}
     sets = [_parameters(store, config, check, now, since) | extra for check in checks]
-    base = process_parameters(config) | {"db": store.database, "keys": []}
     # the key graph's answers once for every statement below; none computed when nothing will read them
     with resolution(store, config, base, False) if checks or systems else nullcontext({}) as resolved:
         sets = [parameters | resolved for parameters in sets]
@@ -603,8 +604,7 @@ def report(
         # each rule's judging and what each system saw, side by side (each statement plans alone, ~0.1 s)
         calls: list = [partial(_judge, config=config, parameters=parameters, period=period) for _, parameters in rules]
         if systems:
-            calls.append(partial(system_parity, config=config, now=now, since=since, period=period, process=process,
-                                 channel=channel, system=system, resolved=resolved))  # fmt: skip
+            calls.append(partial(seen_by_systems, resolved=resolved))
         answers = store.side_by_side(calls)
         judged: list[Judged] = []
         for (check, _), (rows, parameters) in zip(rules, answers, strict=False):
