@@ -178,6 +178,18 @@ def _pass(
     dispatcher: Dispatcher | None,
     taken: Taken | None = None,
 ) -> PassReport:
+    exception_events: dict[str, int] = {}
+    bookkeeping: Exception | None = None
+    if dispatcher is not None:
+        # the exception bookkeeping first: it publishes every reconciliation pair it judged, which the
+        # mismatch_rate rule then reads instead of judging its window again (reconcile.report); a failure
+        # there is raised once the alerts are evaluated, recorded and sent
+        try:
+            exception_events = exceptions.sync(  # only what changed is found again on a snapshot brought up to date
+                store, config, now, classified=snapshot, changed=taken.changed if taken else None,
+                previous_now=taken.previous_now if taken else None)  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 - raised below, after the alerts
+            bookkeeping = exc
     results, failed = _evaluate(store, config, now, snapshot)
     try:  # the value at risk of every active alert, from the same snapshot (readmodel.at_risk)
         values = at_risk.of_results(store, config, results, snapshot, now)
@@ -224,13 +236,11 @@ def _pass(
     generation = dispatcher.generation if dispatcher is not None else 0
     due, muted = dispatch.plan(list(current.values()), fired_at, config, silences, alert_store.last_sent(store), now)
     queued = 0
-    exception_events: dict[str, int] = {}
     if dispatcher is not None:
         alert_store.record_alerts(store, changes, now)
         queued = dispatcher.submit(due, generation)
-        exception_events = exceptions.sync(  # only what changed is found again on a snapshot brought up to date
-            store, config, now, classified=snapshot, changed=taken.changed if taken else None,
-            previous_now=taken.previous_now if taken else None)  # fmt: skip
+    if bookkeeping is not None:
+        raise bookkeeping
     return PassReport(
         evaluated_at=now, alerts=sorted(current.values(), key=lambda a: (a.rule, sorted(a.labels.items()))),
         muted=muted, notifications=[], queued=queued, rule_errors=list(failed.values()), failed_rules=failed,

@@ -6,11 +6,13 @@ Per order, generated inside ClickHouse into ``biz_hops``: captured, accepted, on
 
 from __future__ import annotations
 
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
 from bench.timing import median_seconds
 from biztrace import config as alerts_config
+from biztrace.readmodel import exceptions, last_pass
 from biztrace.readmodel.reconcile import mismatches, parity, report
 from biztrace.store import Store
 
@@ -60,7 +62,18 @@ def measure(store: Store, day: datetime, repeats: int = 3) -> dict[str, Any]:
     found: list = []
     mismatch_s = timed(lambda: found.__setitem__(slice(None), mismatches(store, config, now, since=since)))
     parity_s = timed(lambda: parity(store, config, now, since=since))
-    total = timed(lambda: report(store, config, now, since=since))  # what `biztrace reconcile` runs
+    total = timed(lambda: report(store, config, now, since=since, from_pass=False))  # judged by the command
+    # beside the alert loop: its pass judged and kept every pair (the first pass's full bookkeeping), and a
+    # report asked at the pass's time (the dashboard's pages, the mismatch_rate rule) reads them
+    started = time.perf_counter()
+    exceptions.sync(store, config, now)
+    pass_s = time.perf_counter() - started
+    try:
+        kept = report(store, config, now, since=since)
+        assert kept == report(store, config, now, since=since, from_pass=False), "the same report either way"
+        kept_s = timed(lambda: report(store, config, now, since=since))
+    finally:
+        last_pass.forget(store)
     return {
         "orders": int(store.client.command(f"SELECT uniqExact(OrderId) FROM {table}")),
         "hops": int(store.client.command(f"SELECT count() FROM {table}")),
@@ -72,6 +85,9 @@ def measure(store: Store, day: datetime, repeats: int = 3) -> dict[str, Any]:
         "reconcile_over_scan": round((mismatch_s + parity_s) / scan_s, 2),
         "report_s": round(total, 3),
         "report_over_scan": round(total / scan_s, 2),
+        "full_pass_bookkeeping_s": round(pass_s, 3),
+        "report_from_kept_pairs_s": round(kept_s, 3),
+        "report_from_kept_pairs_over_scan": round(kept_s / scan_s, 2),
         "goal_s": 3.0,
     }
 

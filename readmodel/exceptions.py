@@ -725,36 +725,49 @@ finds them again only for the transactions that changed."""
 
 
 def with_mismatches(
-    store: Store, config: AlertsConfig, judged: reconcile.Judging, detection: tuple[str, dict, str], values: str
-) -> str:
+    store: Store, config: AlertsConfig, judged: reconcile.Judging, detection: tuple[str, dict, str], values: str,
+    pairs: dict[str, str] | None = None,
+) -> str:  # fmt: skip
     """A Memory table of ``detection`` (``sql/exceptions_detected.sql``'s statement) with the mismatches of
     ``judged`` appended: the detection built beside each rule's judging (statements planned on one core
     each), then the flagged pairs made findings in ClickHouse (:func:`reconcile.insert_flagged`; no finding
     through Python; each takes its transaction's priority and channel from ``values``, the detection's
-    classified transactions). The caller drops the table."""
-    detected, *flagged = store.create_memory_tables([detection, *judged.statements])
+    classified transactions). The caller drops the table. ``pairs``: every pair each rule judged is kept as
+    well (:attr:`reconcile.Judging.kept_statements`), a table per rule judged, by its name, which the
+    caller then owns."""
+    statements = judged.statements if pairs is None else judged.kept_statements
+    detected, *made = store.create_memory_tables([detection, *statements])
+    flagged = made if pairs is None else []
     try:
+        if pairs is not None:
+            flagged = [reconcile.flagged_of(store, table) for table in made]
         reconcile.insert_flagged(store, config, judged, flagged, detected, values)
     except BaseException:
-        store.client.command(f"DROP TABLE IF EXISTS {store.table(detected)}")
+        for table in [detected, *made]:
+            store.client.command(f"DROP TABLE IF EXISTS {store.table(table)}")
         raise
     finally:
         for table in flagged:
             store.client.command(f"DROP TABLE IF EXISTS {store.table(table)}")
+    if pairs is not None:
+        pairs.update({check.name: table for (check, _), table in zip(judged.seen, made, strict=True)})
     return detected
 
 
 def _detected_since(
     store: Store, config: AlertsConfig, now: datetime, classified: str, changed: list[str], previous_now: datetime
-) -> str | None:
+) -> tuple[str, last_pass.KeptPairs] | None:
     """What ``sql/exceptions_detected.sql`` and the mismatches find at ``now``, built on the pass at
     ``previous_now``: the stuck, failed and dead-lettered transactions of ``classified`` (the snapshot,
     up to date); the duplicates and mismatches of ``changed`` and of the transactions whose
     reconciliation the clock changed, found again; every other transaction's, the previous pass's
     (its hops did not change). A Memory table (the caller drops it), or None when the previous
-    pass's detection is not at hand (the caller detects everything)."""
+    pass's detection is not at hand (the caller detects everything). With it, every pair of each
+    reconciliation rule (:attr:`reconcile.Judging.kept_statements`) built the same way on the previous
+    pass's (:class:`last_pass.KeptPairs`: its tables but the carried ones the caller owns as well)."""
     with last_pass.at(store, config, previous_now) as previous:
-        if previous is None:
+        before = last_pass.kept_pairs(previous) if previous is not None else None
+        if before is None or set(before.base) != {check.name for check in config.reconciliation}:
             return None
         changed_keys = sorted(set(changed) | set(reconcile.due_keys(store, config, previous_now, now)))
         # every key of their trees: a new link (a shipment's hop naming its order) changes what the pairs
@@ -767,22 +780,45 @@ def _detected_since(
         with hops_scope(store, config, asked, asked) as scope:
             parameters = query_parameters(store, config, now, keys=asked)
             parameters |= {"process": "", "tree": asked, "scope": scope}
+            fresh_pairs: dict[str, str] = {}
             with reconcile.judging(store, config, now, keys=asked, tree=asked, scope=scope) as judged:
                 fresh = with_mismatches(store, config, judged, (detected_sql(classified, config, keys="scoped"),
-                                                                parameters, "biztrace_fresh"), classified)  # fmt: skip
+                                                                parameters, "biztrace_fresh"), classified,
+                                        pairs=fresh_pairs)  # fmt: skip
         listed = store.create_memory_table("SELECT '' AS key LIMIT 0", prefix="biztrace_changed")
+        made: list[str] = []
         try:
             store.client.insert(listed, [[key] for key in keys], column_names=["key"], database=store.database)
             # a finding no transaction owns yet (a reconciliation pair, key '') goes by its match key
             again = (f"if(key != '', key, JSONExtractString(detail, 'match_key')) "
                      f"IN (SELECT key FROM {store.table(listed)})")  # fmt: skip
-            return store.create_memory_table(
+            made.append(store.create_memory_table(
                 f"SELECT * FROM {store.table(fresh)} WHERE kind NOT IN {_RECOMPUTED} OR {again} "
                 f"UNION ALL SELECT * FROM {store.table(previous.table)} WHERE kind IN {_RECOMPUTED} AND NOT {again}",
                 prefix="biztrace_detected",
-            )
+            ))  # fmt: skip
+            # each rule's pairs: the previous pass's but those of the trees judged again, and theirs (the last full
+            # pass's carried over, with the keys of every tree judged again since; those trees' pairs copied)
+            removed = store.create_memory_table(
+                f"SELECT key FROM {store.table(before.removed)} UNION ALL SELECT key FROM {store.table(listed)}",
+                prefix="biztrace_removed",
+            )  # fmt: skip
+            made.append(removed)
+            delta = {}
+            for rule, table in before.delta.items():
+                query = (f"SELECT * FROM {store.table(table)} WHERE if(key != '', key, match_key) "
+                         f"NOT IN (SELECT key FROM {store.table(listed)})")  # fmt: skip
+                if rule in fresh_pairs:
+                    query += f" UNION ALL SELECT * FROM {store.table(fresh_pairs[rule])}"
+                delta[rule] = store.create_memory_table(query, prefix="biztrace_pairs")
+                made.append(delta[rule])
+            return made[0], last_pass.KeptPairs(before.base, delta, removed)
+        except BaseException:
+            for table in made:
+                store.client.command(f"DROP TABLE IF EXISTS {store.table(table)}")
+            raise
         finally:
-            for table in (fresh, listed):
+            for table in (fresh, listed, *fresh_pairs.values()):
                 store.client.command(f"DROP TABLE IF EXISTS {store.table(table)}")
 
 
@@ -813,13 +849,31 @@ def sync(
         with rules.snapshot(store, config, now) as snapshot:
             return sync(store, config, now, snapshot, changed=changed, previous_now=previous_now)
     parameters = query_parameters(store, config, now) | {"process": ""}
-    detected = None
+    built = None
     if changed is not None and previous_now is not None:
-        detected = _detected_since(store, config, now, classified, changed, previous_now)
-    if detected is None:  # everything: the detection and each reconciliation rule's judging side by side
+        built = _detected_since(store, config, now, classified, changed, previous_now)
+    if built is None:  # everything: the detection and each reconciliation rule's judging side by side
+        base: dict[str, str] = {}
         with reconcile.judging(store, config, now) as judged:
             detection = (detected_sql(classified, config, keys=False), parameters, "biztrace_detected")
-            detected = with_mismatches(store, config, judged, detection, classified)
+            detected = with_mismatches(store, config, judged, detection, classified, pairs=base)
+        delta: dict[str, str] = {}
+        removed = ""
+        try:  # a rule with no hop to judge keeps no pair; nothing is judged again yet
+            for check in config.reconciliation:
+                if check.name not in base:
+                    base[check.name] = reconcile.no_pairs(store)
+                delta[check.name] = reconcile.no_pairs(store)
+            removed = store.create_memory_table("SELECT '' AS key LIMIT 0", prefix="biztrace_removed")
+        except BaseException:
+            for table in (detected, *base.values(), *delta.values()):
+                store.client.command(f"DROP TABLE IF EXISTS {store.table(table)}")
+            raise
+        pairs = last_pass.KeptPairs(base, delta, removed)
+    else:
+        detected, pairs = built
+    # the pairs carried over from the previous pass (KeptPairs.base) are that pass's until published below
+    owned = [table for table in pairs.named().values() if built is None or table not in pairs.base.values()]
     found = None
     try:
         # the exceptions found (kept with the pass below: the queue its readers build reads them) and the stored
@@ -841,10 +895,11 @@ def sync(
             )  # fmt: skip
             counted = store.client.query(f"SELECT Action, count() FROM {rows} GROUP BY Action").result_rows
     except BaseException:
-        for table in (detected, found):
+        for table in (detected, found, *owned):
             if table is not None:
                 store.client.command(f"DROP TABLE IF EXISTS {store.table(table)}")
         raise
-    # the readers of this process share both (last_pass.py)
-    last_pass.publish(store, config, now, detected, derived={"found": found})
+    # the readers of this process share them (last_pass.py): the detection, its exceptions, and every
+    # reconciliation pair (the next pass builds on them, a report at the pass's time reads them)
+    last_pass.publish(store, config, now, detected, derived={"found": found} | pairs.named())
     return {action: int(count) for action, count in counted}

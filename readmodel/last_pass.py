@@ -101,10 +101,14 @@ def publish(
     name (:func:`derived`, version None); the one it replaces is dropped once no reader holds it. The
     caller hands the tables over: it must not drop them. ``window``: not the loop's pass but a reader's
     detection of a window (its name: the dashboard's queue of one window and refresh), kept beside it for
-    the readers of the same window and moment (:func:`at`), one per name."""
+    the readers of the same window and moment (:func:`at`), one per name. A derived table of the pass
+    replaced that ``derived`` names again is carried over: dropped with this pass, not with that one."""
     kept = {name: Derived(table=name_of, version=None) for name, name_of in (derived or {}).items()}
+    carried = set((derived or {}).values())
     with _lock:
         replaced = [_passes.pop(_place(store, window), None)]
+        if replaced[0] is not None:  # a table carried over from the pass replaced goes with this one (KeptPairs.base)
+            replaced[0].derived = {name: d for name, d in replaced[0].derived.items() if d.table not in carried}
         _passes[_place(store, window)] = Pass(table=table, at=naive_utc(at), fingerprint=fingerprint(config),
                                               derived=kept)  # fmt: skip
         windows = [key for key in _passes if key[0] == _place(store)[0] and key[1] is not None]
@@ -243,6 +247,48 @@ def derived(
         yield kept.table
     finally:
         _release(store, kept)
+
+
+PAIRS = "pairs"
+"""The derived tables of a pass that hold the reconciliation pairs it judged (:class:`KeptPairs`)."""
+
+
+@dataclass(frozen=True)
+class KeptPairs:
+    """Every reconciliation pair a pass judged and kept, by rule: the last full pass's (``base``, carried from
+    pass to pass, not copied) but those of the transactions' trees judged again since (``removed``: a table of
+    their keys), and theirs (``delta``). :meth:`source` reads one rule's."""
+
+    base: dict[str, str]
+    delta: dict[str, str]
+    removed: str
+
+    def named(self) -> dict[Hashable, str]:
+        """The tables by name, as :func:`publish`'s ``derived``."""
+        return ({(PAIRS, "base", rule): table for rule, table in self.base.items()}
+                | {(PAIRS, "delta", rule): table for rule, table in self.delta.items()}
+                | {(PAIRS, "removed"): self.removed})  # fmt: skip
+
+    def source(self, store: Store, rule: str, where: str = "true") -> str:
+        """One rule's pairs (those ``where`` holds for, a condition read first), as a subquery (a pair no
+        transaction owns yet goes by its match key)."""
+        return (f"(SELECT * FROM {store.table(self.base[rule])} WHERE ({where}) AND if(key != '', key, match_key) "
+                f"NOT IN (SELECT key FROM {store.table(self.removed)}) "
+                f"UNION ALL SELECT * FROM {store.table(self.delta[rule])} WHERE {where})")  # fmt: skip
+
+
+def kept_pairs(found: Pass) -> KeptPairs | None:
+    """The reconciliation pairs ``found`` (a pass the caller holds) was published with; None when it was
+    published without them (or its carried tables went to the pass that replaced it)."""
+    with _lock:
+        names = {name: kept.table for name, kept in found.derived.items()
+                 if isinstance(name, tuple) and name[0] == PAIRS}  # fmt: skip
+    base = {name[2]: table for name, table in names.items() if name[1] == "base"}
+    delta = {name[2]: table for name, table in names.items() if name[1] == "delta"}
+    removed = names.get((PAIRS, "removed"))
+    if removed is None or set(base) != set(delta):
+        return None
+    return KeptPairs(base, delta, removed)
 
 
 def _release(store: Store, kept: Derived) -> None:

@@ -12,8 +12,9 @@ variance, share posted within SLA).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -24,9 +25,13 @@ from pydantic import BaseModel, Field
 
 from biztrace.config import KEY_COLUMNS, AlertsConfig, Reconciliation
 from biztrace.readmodel.keygraph import key_tree
+from biztrace.readmodel.last_pass import KeptPairs
 from biztrace.readmodel.models import naive_utc
-from biztrace.readmodel.transactions import KeysMode, process_parameters, resolution, sql, uncommented
+from biztrace.readmodel.transactions import KeysMode, hops_scope, process_parameters, resolution, sql, uncommented
 from biztrace.store import Store
+
+JUDGED = timedelta(days=90)
+"""How far back :func:`judging` judges by default (the alert loop's pass: the pairs it keeps)."""
 
 Period = Literal["hour", "day", "week", "month"]
 BUCKETS: dict[str, str] = {
@@ -163,7 +168,7 @@ def _judge(store: Store, config: AlertsConfig, parameters: dict, period: Period)
     when ``parameters["flag"]`` is set; and the parameters that judged them, ``whole`` set already
     (:func:`_shaped`)."""
     query = Template(sql("reconcile_parity")).substitute(
-        bucket=BUCKETS[period], pairs=_pairs(config, parameters),
+        by="", bucket=BUCKETS[period], pairs=_pairs(config, parameters),
         flagged=_FLAGGED[parameters["flag"]],
     )  # fmt: skip
     rows = list(store.client.query(query, parameters=parameters).named_results())
@@ -251,6 +256,10 @@ _FLAGGED = {
     "pair.mismatched AND ({keys:Array(String)} = [] OR has({keys:Array(String)}, "
     "if(pair.key != '', pair.key, pair.match_key)))))",
 }
+
+PAIRS = FLAGGED + ("mismatched", "right_within_sla", "observed_at", "left_at", "right_first_at", "whole", "keyless_at")
+"""What the alert loop keeps of every pair it judged (``sql/reconcile_pairs.sql``): what the parity report and
+a finding read of it, and what says for which windows its judgment holds (:func:`_kept_report`)."""
 
 
 _KEY_INDEX = {"BizKey": 1, "OrderId": 2, "CustomerId": 3, "InvoiceId": 4, "ShipmentId": 5, "ReturnId": 6}
@@ -371,6 +380,38 @@ class Judging:
         return [(Template(sql("reconcile_flagged")).substitute(pairs=_pairs(self.config, p)), p, "biztrace_flagged")
                 for _, p in self.seen]  # fmt: skip
 
+    @property
+    def kept_statements(self) -> list[tuple[str, dict, str]]:
+        """Each rule's statement keeping every pair it judges (``sql/reconcile_pairs.sql``, :data:`PAIRS`), as
+        :attr:`statements` for :meth:`Store.create_memory_tables`; :func:`flagged_of` makes each one's table
+        what the statement of :attr:`statements` would have made."""
+        return [(Template(sql("reconcile_pairs")).substitute(pairs=_pairs(self.config, p), columns=", ".join(PAIRS)),
+                 p | {"rule": check.name}, "biztrace_pairs") for check, p in self.seen]  # fmt: skip
+
+
+_PAIR_TYPES = {"left_amount": "Nullable(Float64)", "right_amount": "Nullable(Float64)",
+               "left_quantity": "Nullable(Float64)", "right_quantity": "Nullable(Float64)", "last_at": "DateTime64(9)",
+               "observed_at": "DateTime64(9)", "left_at": "DateTime64(9)", "right_first_at": "DateTime64(9)",
+               "keyless_at": "DateTime64(9)", "has_left": "Bool", "has_right": "Bool", "mismatched": "Bool",
+               "right_within_sla": "Bool", "whole": "UInt8"}  # fmt: skip
+"""The columns of :data:`PAIRS` that are not strings."""
+
+
+def no_pairs(store: Store) -> str:
+    """An empty Memory table of the kept pairs' columns (``rule``, then :data:`PAIRS`): a rule with no hop to
+    judge; the caller drops it."""
+    columns = ", ".join(f"{name} {_PAIR_TYPES.get(name, 'String')}" for name in ("rule", *PAIRS))
+    name = f"biztrace_pairs_{uuid.uuid4().hex[:12]}"
+    store.client.command(f"CREATE TABLE {store.table(name)} ({columns}) ENGINE = Memory")
+    return name
+
+
+def flagged_of(store: Store, pairs: str) -> str:
+    """The mismatched pairs of one rule's kept pairs (a table of :attr:`Judging.kept_statements`), as
+    ``sql/reconcile_flagged.sql`` flags them, in a Memory table the caller drops."""
+    return store.create_memory_table(f"SELECT {', '.join(FLAGGED)} FROM {store.table(pairs)} WHERE mismatched",
+                                     prefix="biztrace_flagged")  # fmt: skip
+
 
 @contextmanager
 def judging(
@@ -389,7 +430,7 @@ def judging(
     caller walked them already; ``scope``: their hops placed already, :func:`transactions.hops_scope`;
     ``resolved``: the caller's table of the key graph's answers for the same keys,
     :func:`transactions.resolution`; else one is kept while the block runs)."""
-    since = since or now - timedelta(days=90)
+    since = since or now - JUDGED
     asked = {"keys": keys or []}
     if keys:  # the trees walked once for every rule (in each query, every step would be read again)
         asked["tree"] = tree if tree is not None else key_tree(store, keys, config)
@@ -549,6 +590,103 @@ def system_parity(
     return rows
 
 
+_PARITY_COLUMNS = ", ".join((*FLAGGED, "mismatched", "right_within_sla", "observed_at"))
+"""What ``sql/reconcile_parity.sql`` reads of each pair."""
+
+_WINDOWS = """
+SELECT rule_n,
+       countIf(whole AND keyless_at >= {since:DateTime64(9)}) > 0 AS window_whole,
+       groupUniqArrayIf(k, relevant AND NOT timely) AS untimely,
+       groupUniqArrayIf(k, relevant AND timely AND whole AND NOT whole_always) AS whole_pairs,
+       groupUniqArrayIf(k, relevant AND timely AND whole AND NOT whole_always
+                        AND keyless_at < {since:DateTime64(9)} - toIntervalSecond(lookback_s)) AS whole_before
+FROM (SELECT rule_n, whole_always, whole, keyless_at, lookback_s, if(key != '', key, match_key) AS k,
+             last_at >= {since:DateTime64(9)} - toIntervalSecond(lookback_s) AS relevant,
+             (NOT has_left OR left_at >= {since:DateTime64(9)} - toIntervalSecond(lookback_s))
+             AND (NOT has_right OR right_first_at >= {since:DateTime64(9)}) AS timely
+      FROM ($kept))
+GROUP BY rule_n"""
+"""Of the rules' kept pairs (``$kept``: each rule's, numbered ``rule_n``, with its ``lookback_s`` and
+``whole_always``), for a window from ``{since}``: whether the window compares a rule's transactions as a
+whole (a hop in it lacks the match key: ``sql/reconcile_keyless.sql``'s count), and the transactions (else
+match keys) of the pairs with a hop the window reads (``relevant``) whose judgment may not hold for it. A
+kept pair's holds when it was judged on exactly the hops the window's reading (``sql/reconcile.sql`` from
+``{since}``) gives it: none of its left side before the look-back, none of its right side before
+``{since}`` (``timely``), and compared as a whole as in the window, which compares transactions as a whole
+only where a hop in it lacks the match key, and then only those with such a hop since the look-back
+(``whole_before``: those without)."""
+
+
+def _kept_report(
+    store: Store, config: AlertsConfig, checks: list[Reconciliation], sets: list[dict], kept: KeptPairs,
+    period: Period,
+) -> tuple[list[ParityRow], list[Judged]]:  # fmt: skip
+    """The parity rows and the mismatched pairs of the window of ``sets`` (each rule's parameters, as the
+    judging's) from the pairs the alert loop kept at the same time (``kept``: every pair judged on every hop
+    of its retention, ``sql/reconcile_pairs.sql``): the same answer as judging the window's hops, every rule
+    in two statements. A kept pair counts where its judgment holds for the window (:data:`_WINDOWS`); the
+    transactions of those that may not, with a hop in the window (a right side reported before the window, a
+    left one before the look-back: rare), are judged again on the window's hops (their hops placed once for
+    every rule) and counted instead of theirs."""
+
+    def relevant(n: int) -> str:  # rule n's pairs with a hop its window reads
+        return f"last_at >= {{since:DateTime64(9)}} - toIntervalSecond({int(sets[n]['lookback_s'])})"
+
+    def numbered(n: int, columns: str) -> str:  # rule n's kept pairs, with its number and look-back
+        return (f"SELECT {n} AS rule_n, {int(sets[n]['lookback_s'])} AS lookback_s, "
+                f"{'true' if sets[n]['whole_always'] else 'false'} AS whole_always, {columns} "
+                f"FROM {kept.source(store, checks[n].name, relevant(n))}")  # fmt: skip
+
+    window_columns = "whole, keyless_at, key, match_key, last_at, has_left, left_at, has_right, right_first_at"
+    query = Template(_WINDOWS).substitute(kept=" UNION ALL ".join(numbered(n, window_columns)
+                                                                 for n in range(len(checks))))  # fmt: skip
+    found = {row[0]: row[1:] for row in store.client.query(query, parameters=sets[0]).result_rows}
+    wholes, again = [], set()
+    for n, parameters in enumerate(sets):
+        window_whole, untimely, whole_pairs, whole_before = found.get(n, (False, [], [], []))
+        wholes.append(bool(parameters["whole_always"] or window_whole))
+        again |= {*untimely, *(whole_before if window_whole else whole_pairs)}
+    with ExitStack() as stack:
+        tree: list[str] = []
+        scope = None
+        if again:
+            tree = key_tree(store, sorted(again), config)
+            scope = stack.enter_context(hops_scope(store, config, tree, tree))
+        in_window = "observed_at >= {since:DateTime64(9)}"
+        sources = [f"SELECT {n} AS rule_n, {_PARITY_COLUMNS} FROM {kept.source(store, check.name, in_window)} "
+                   "WHERE NOT has({tree:Array(String)}, if(key != '', key, match_key))"
+                   for n, check in enumerate(checks)]  # fmt: skip
+        if tree:  # their pairs judged again on the window's hops, in the window's shape, each rule in a table
+            statements = []
+            for n, (parameters, whole) in enumerate(zip(sets, wholes, strict=True)):
+                keyed = {name: value for name, value in parameters.items() if name != "resolved"}
+                keyed |= {"keys": tree, "tree": tree, "scope": scope, "whole": whole}
+                statements.append((f"SELECT {n} AS rule_n, {_PARITY_COLUMNS} FROM ({_pairs(config, keyed)}) WHERE "
+                                   "match_key != '' AND has({tree:Array(String)}, if(key != '', key, match_key))",
+                                   keyed, "biztrace_again"))  # fmt: skip
+            for table in stack.enter_context(store.memory_tables(statements)):
+                sources.append(f"SELECT * FROM {store.table(table)}")
+        query = Template(sql("reconcile_parity")).substitute(
+            by="rule_n,", bucket=BUCKETS[period], pairs=" UNION ALL ".join(sources),
+            flagged=_FLAGGED[True].replace("{keys:Array(String)}", "{flag_keys:Array(String)}"))  # fmt: skip
+        parameters = sets[0] | {"tree": tree, "flag_keys": []}
+        rows = list(store.client.query(query, parameters=parameters).named_results())
+    answers: list[list[dict]] = [[] for _ in checks]
+    for row in rows:
+        answers[row.pop("rule_n")].append(row)
+    table: list[ParityRow] = []
+    judged: list[Judged] = []
+    for check, parameters, rows in zip(checks, sets, answers, strict=True):
+        rows = [row for row in rows if row["pairs"]]
+        table.extend(_parity_row(check, row) for row in rows)
+        judged.append((check, parameters, _flagged(rows)))
+    return table, judged
+
+
+def _parity_rows(store: Store, query: str, parameters: dict) -> list[dict]:
+    return list(store.client.query(query, parameters=parameters).named_results())
+
+
 def report(
     store: Store,
     config: AlertsConfig,
@@ -562,6 +700,7 @@ def report(
     system: str | None = None,
     systems: bool = True,
     share: bool = False,
+    from_pass: bool = True,
 ) -> dict[str, list]:
     """The parity table, what each system saw (unless ``systems`` is false), and the mismatched
     transactions.
@@ -575,6 +714,11 @@ def report(
     then computes only what each system saw. Read only at the time of the loop's last pass (its
     published snapshot's), and not after a backfill since (:func:`biztrace.readmodel.snapshots.settled`):
     otherwise the reader judges for itself.
+
+    Asked at the time of the alert loop's last pass (and not after a backfill since), the parity and the
+    mismatches are read from every pair that pass judged and kept (:func:`_kept_report`), over any window of
+    its retention, period and filters: the same answer as judging the window's hops. ``from_pass=False``:
+    judged here whatever the loop kept (a benchmark's, a test's comparison).
     """
     from biztrace.readmodel import last_pass, snapshots  # snapshots reads rules, rules this module
 
@@ -586,7 +730,7 @@ def report(
     question = (last_pass.fingerprint(config), naive_utc(now), naive_utc(since), period, rule, process, channel)
     judged_before = last_pass.kept(store, "reconciliation", question)
     at_the_pass = snapshots.last_pass_time(store, config) == naive_utc(now)
-    if isinstance(judged_before, tuple) and at_the_pass and snapshots.settled(store):
+    if from_pass and isinstance(judged_before, tuple) and at_the_pass and snapshots.settled(store):
         table, found = judged_before
         seen = []
         if systems:
@@ -597,6 +741,20 @@ def report(
     checks = _rules(config, rule, process)
     extra = {"channel_filter": channel or "", "flag": True}
     sets = [_parameters(store, config, check, now, since) | extra for check in checks]
+    with last_pass.at(store, config, now) as held:
+        kept = last_pass.kept_pairs(held) if from_pass and held is not None and checks else None
+        if (kept is not None and all(check.name in kept.base for check in checks)
+                and naive_utc(since) >= naive_utc(now) - JUDGED and snapshots.settled(store)):  # fmt: skip
+            # the pairs the alert loop judged at this time: only what each system saw is read from the hops
+            with resolution(store, config, base, False) as resolved:
+                sets = [parameters | resolved for parameters in sets]
+                calls: list = [partial(_kept_report, config=config, checks=checks, sets=sets, kept=kept, period=period)]
+                if systems:
+                    calls.append(partial(seen_by_systems, resolved=resolved))
+                answers = store.side_by_side(calls)
+                table, judged = answers[0]
+                found = [m for m in _details(store, config, judged) if channel is None or m.channel == channel]
+            return {"parity": table, "systems": answers[-1] if systems else [], "mismatches": found}
     # the key graph's answers once for every statement below; none computed when nothing will read them
     with resolution(store, config, base, False) if checks or systems else nullcontext({}) as resolved:
         sets = [parameters | resolved for parameters in sets]

@@ -76,7 +76,9 @@ grouped AS (
         minIf(Timestamp, NOT is_right) AS left_at,
         maxIf(Timestamp, is_right) AS right_at,
         minIf(Timestamp, is_right) AS right_first_at,
-        max(Timestamp) AS last_at
+        max(Timestamp) AS last_at,
+        -- compared as a whole: its latest hop lacking the match key (what made it whole: reconcile.py's kept pairs)
+        maxIf(Timestamp, in_whole AND own_match = '') AS keyless_at
     FROM observed
     GROUP BY match_key
 ),
@@ -135,7 +137,10 @@ SELECT
     multiIf(match_key = '', last_at, has_left, left_at, right_at) AS observed_at,
     left_amount, right_amount, left_quantity, right_quantity, left_status, right_status,
     if(has_left, left_system, '') AS left_system, if(has_right, right_system, '') AS right_system,
-    has_left, has_right, last_at
+    has_left, has_right, last_at,
+    -- each side's earliest hop (reconcile.py's kept pairs: a pair judged on hops a window's reading would
+    -- leave out is not read from them for that window)
+    left_at, right_first_at, whole, keyless_at
 FROM judged
 -- a pair belongs to the window its first observation falls in (its left side was looked up before it)
 WHERE observed_at >= {since:DateTime64(9)}

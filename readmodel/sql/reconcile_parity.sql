@@ -2,7 +2,9 @@
 -- totals, quantities, mismatches and the share of right sides within SLA. $flagged: when judging for
 -- the mismatch list, the mismatched pairs (of {keys} when given) with what a finding says of them
 -- (reconcile.py's FLAGGED), so the list needs no second pass over the pairs; otherwise nothing.
-SELECT
+-- $by: '' (one rule's pairs), or the rules' numbers ('rule_n,': several rules' pairs at once, reconcile.py's
+-- _kept_report).
+SELECT $by
     toDateTime($bucket(observed_at)) AS period,
     channel,
     countIf(match_key != '') AS pairs,
@@ -17,5 +19,5 @@ SELECT
     $flagged AS flagged
 FROM ($pairs) AS pair
 WHERE {channel_filter:String} = '' OR channel = {channel_filter:String} OR match_key = ''
-GROUP BY period, channel
-ORDER BY period, channel
+GROUP BY $by period, channel
+ORDER BY $by period, channel

@@ -121,13 +121,30 @@ def test_the_bookkeeping_built_on_the_previous_pass_detects_what_a_full_detectio
     snapshots = Snapshots(settle=timedelta(0), full_share=float("inf"))
     base = NOW.replace(tzinfo=None)
     moments = [base - timedelta(days=2), base - timedelta(days=1), base, base + timedelta(days=3)]
-    built_on_previous, kinds = [], set()
+    built_on_previous, kinds, straddling = [], set(), 0
     # an order captured an hour before the third pass and never accepted: in flight then, stuck at the fourth
     # by the clock alone (no hop of it changed since): its stuck row is found again, not carried over
     replica.client.command(
         f"INSERT INTO {replica.table('biz_hops')} (Timestamp, SpanId, OrderId, Process, Stage, System) VALUES "
         "({at:DateTime64(9)}, 'clock-1', 'O-CLOCK', 'order_to_cash', 'order.captured', 'crm')",
         parameters={"at": base - timedelta(hours=1)},
+    )  # fmt: skip
+    # a pair whose judgment depends on the window read (reconcile.sql reads a left side from a look-back before
+    # the window, twice the right side's SLA, a right side from the window's start): an invoice posted four days
+    # after its shipment (a day's window sees an invoice without its shipment), and an invoice reported 28 hours
+    # before the shipment it bills (a day's window sees the shipment alone)
+    replica.client.command(
+        f"INSERT INTO {replica.table('biz_hops')} (Timestamp, SpanId, OrderId, ShipmentId, InvoiceId, Process, Stage, "
+        "System, Amount, Quantity, Currency) VALUES "
+        "({base:DateTime64(9)} - INTERVAL 4 DAY, 'late-1', 'O-LATE', 'SH-LATE', '', 'order_to_cash', "
+        "'shipment.confirmed', 'wms', 40, 2, 'EUR'), "
+        "({base:DateTime64(9)} - INTERVAL 1 HOUR, 'late-2', 'O-LATE', 'SH-LATE', 'INV-LATE', 'order_to_cash', "
+        "'invoice.posted', 'erp', 40, 2, 'EUR'), "
+        "({base:DateTime64(9)} - INTERVAL 30 HOUR, 'ooo-1', 'O-OOO', 'SH-OOO', 'INV-OOO', 'order_to_cash', "
+        "'invoice.posted', 'erp', 55, 1, 'EUR'), "
+        "({base:DateTime64(9)} - INTERVAL 2 HOUR, 'ooo-2', 'O-OOO', 'SH-OOO', '', 'order_to_cash', "
+        "'shipment.confirmed', 'wms', 55, 1, 'EUR')",
+        parameters={"base": base},
     )  # fmt: skip
     try:
         for batch, now in enumerate(moments):
@@ -175,11 +192,48 @@ def test_the_bookkeeping_built_on_the_previous_pass_detects_what_a_full_detectio
                 kinds |= {kind for (kind,) in replica.client.query(f"SELECT DISTINCT kind FROM {table}").result_rows}
             finally:
                 replica.client.command(f"DROP TABLE IF EXISTS {replica.table(full)}")
+            straddling += _reports_from_kept_pairs_are_the_judged_ones(replica, config, now)
     finally:
         snapshots.close(replica)
         last_pass.forget(replica)
     assert built_on_previous == [False, True, True, True]
     assert {"duplicate", "mismatch", "stuck"} <= kinds, kinds  # the carried-over kinds were there to carry
+    assert straddling, "some window read pairs whose judgment did not hold for it (judged again)"
+
+
+WINDOWS = (timedelta(hours=6), timedelta(days=1), timedelta(days=2), timedelta(days=30))
+
+
+def _reports_from_kept_pairs_are_the_judged_ones(store: Store, config, now) -> int:
+    """At the pass's time, every window's reconciliation report (parity, mismatches) read from the pairs the
+    pass kept is the one judged from the window's hops; how many of those reads judged some pairs again
+    (their judgment did not hold for the window: reconcile._kept_report)."""
+    sent: list[str] = []
+    client = store.client
+
+    def spy(method):
+        original = getattr(client, method)
+
+        def sending(text, *args, **kwargs):
+            sent.append(text)
+            return original(text, *args, **kwargs)
+
+        return sending
+
+    again = 0
+    for window in WINDOWS:
+        for period in ("hour", "day"):
+            judged = reconcile.report(store, config, now, since=now - window, period=period, from_pass=False)
+            sent.clear()
+            client.query, client.command = spy("query"), spy("command")
+            try:
+                read = reconcile.report(store, config, now, since=now - window, period=period)
+            finally:
+                del client.query, client.command
+            assert any("biztrace_pairs_" in text for text in sent), "read from the kept pairs"
+            again += any("One reconciliation rule: pair" in text for text in sent)
+            assert read == judged, (window, period)
+    return again
 
 
 def test_the_queue_kept_with_a_pass_is_the_queue_detected_for_itself_and_patched_after_an_action(
