@@ -143,24 +143,6 @@ def forget_all(store: Store, *, keep_loop: bool = False) -> None:
         forget(store, window=window)
 
 
-_values: dict[tuple[str, str], tuple[Hashable, object]] = {}
-
-
-def keep(store: Store, name: str, key: Hashable, value: object) -> None:
-    """Keep ``value``, what the pass computed for the question ``key`` (its configuration's fingerprint, its
-    time and every argument), for the readers of this process that ask the same (:func:`kept`); one per
-    ``name``, the newest. A value held in Python (no table): readers must not change it."""
-    with _lock:
-        _values[(_place(store)[0], name)] = (key, value)
-
-
-def kept(store: Store, name: str, key: Hashable) -> object | None:
-    """What the pass kept as ``name`` (:func:`keep`) if it answered exactly ``key``, else None."""
-    with _lock:
-        found = _values.get((_place(store)[0], name))
-    return found[1] if found is not None and found[0] == key else None
-
-
 @contextmanager
 def shared(store: Store, config: AlertsConfig, now: datetime) -> Iterator[Pass | None]:
     """The last pass's detection if it can answer a question asked at ``now`` under ``config``:

@@ -699,7 +699,6 @@ def report(
     channel: str | None = None,
     system: str | None = None,
     systems: bool = True,
-    share: bool = False,
     from_pass: bool = True,
 ) -> dict[str, list]:
     """The parity table, what each system saw (unless ``systems`` is false), and the mismatched
@@ -708,17 +707,12 @@ def report(
     Each rule's hops are judged once for both the parity table and the mismatch list (the parity
     pass flags the mismatched pairs; only their hops are read again, for the details, once per process).
 
-    ``share``: the judging (parity and mismatches) is kept for the readers of this process that ask the
-    same question (:func:`biztrace.readmodel.last_pass.keep`): the alert loop's ``mismatch_rate`` rule
-    shares its window's with the Reconciliation page asked for that window at the pass's time, which
-    then computes only what each system saw. Read only at the time of the loop's last pass (its
-    published snapshot's), and not after a backfill since (:func:`biztrace.readmodel.snapshots.settled`):
-    otherwise the reader judges for itself.
-
-    Asked at the time of the alert loop's last pass (and not after a backfill since), the parity and the
-    mismatches are read from every pair that pass judged and kept (:func:`_kept_report`), over any window of
-    its retention, period and filters: the same answer as judging the window's hops. ``from_pass=False``:
-    judged here whatever the loop kept (a benchmark's, a test's comparison).
+    Asked at the time of the alert loop's last pass (the dashboard's pages beside the loop, the loop's own
+    ``mismatch_rate`` rule), and not after a backfill since (:func:`biztrace.readmodel.snapshots.settled`),
+    the parity and the mismatches are read from every pair that pass judged and kept (:func:`_kept_report`)
+    for any window of its retention, period and filters: the same answer as judging the window's hops; only
+    what each system saw is read from the hops. ``from_pass=False``: judged here whatever the loop kept (a
+    benchmark's, a test's comparison).
     """
     from biztrace.readmodel import last_pass, snapshots  # snapshots reads rules, rules this module
 
@@ -727,16 +721,6 @@ def report(
     # what each system saw (its own statement, whether the pairs are judged here or were by the pass)
     seen_by_systems = partial(system_parity, config=config, now=now, since=since, period=period, process=process,
                               channel=channel, system=system)  # fmt: skip
-    question = (last_pass.fingerprint(config), naive_utc(now), naive_utc(since), period, rule, process, channel)
-    judged_before = last_pass.kept(store, "reconciliation", question)
-    at_the_pass = snapshots.last_pass_time(store, config) == naive_utc(now)
-    if from_pass and isinstance(judged_before, tuple) and at_the_pass and snapshots.settled(store):
-        table, found = judged_before
-        seen = []
-        if systems:
-            with resolution(store, config, base, False) as resolved:
-                seen = seen_by_systems(store, resolved=resolved)
-        return {"parity": list(table), "systems": seen, "mismatches": list(found)}
     table: list[ParityRow] = []
     checks = _rules(config, rule, process)
     extra = {"channel_filter": channel or "", "flag": True}
@@ -770,6 +754,4 @@ def report(
             judged.append((check, parameters, _flagged(rows)))
         found = [m for m in _details(store, config, judged) if channel is None or m.channel == channel]
         seen = answers[-1] if systems else []
-    if share:
-        last_pass.keep(store, "reconciliation", question, (tuple(table), tuple(found)))
     return {"parity": table, "systems": seen, "mismatches": found}

@@ -75,11 +75,10 @@ def _mismatch_rate(store: Store, config: AlertsConfig, rule: Rule, now: datetime
     """Share of reconciled pairs that disagree, per process (:func:`figures.mismatch_rates`)."""
     from biztrace.readmodel import reconcile
 
-    # one judging pass per reconciliation rule gives both the parity and the mismatched pairs
-    # in days, the Reconciliation page's periods for a window of a day or more: the page asked for the same window
-    # at the pass's time reads this judging (share) instead of judging again
+    # the parity and the mismatched pairs of the window: in the loop's pass, read from the pairs its bookkeeping
+    # judged and kept just before (reconcile.report), else one judging pass per reconciliation rule
     found = reconcile.report(store, config, now, since=now - rule.window, process=rule.process, period="day",
-                             systems=False, share=True)  # fmt: skip
+                             systems=False)  # fmt: skip
     parity = found["parity"]
     # each process's transactions with a finding, each once, in key order (as every rule's keys: distinct,
     # and never '' for a pair no transaction owns yet)

@@ -91,6 +91,28 @@ def test_a_receiver_that_is_down_never_stops_evaluation(simulated):
     assert retry.notifications and all(n.delivered for n in retry.notifications), "failed groups are sent again"
 
 
+def test_a_failing_exception_bookkeeping_fails_the_pass_after_its_alerts_are_recorded(simulated, monkeypatch):
+    """The pass runs the exception bookkeeping before the rules (the mismatch_rate rule reads the pairs it
+    kept); when the bookkeeping fails, the alerts are still evaluated, recorded and sent, then the pass fails."""
+    from biztrace.readmodel import exceptions
+
+    store = simulated.store
+    store.client.command(f"TRUNCATE TABLE {store.table('biztrace_alert_events')}")
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the bookkeeping broke")
+
+    monkeypatch.setattr(exceptions, "sync", broken)
+    try:
+        run_pass(store, CONFIG, NOW, channels={"ops": [("recording", RecordingChannel("ops"))]}, deliver=_quick)
+    except RuntimeError as exc:
+        assert str(exc) == "the bookkeeping broke"
+    else:
+        raise AssertionError("the pass did not fail")
+    recorded = {row["Rule"] for row in alert_store.history(store)}
+    assert {"DeadLetters", "DuplicateDeliveries", "FailedTransactions"} <= recorded
+
+
 def test_every_rule_records_the_first_fifty_keys_in_key_order(simulated):
     """The transactions a rule records with its alert are its first 50 keys in key order, distinct: the same
     on every pass over the same data (they came in the order ClickHouse's threads grouped them)."""

@@ -246,37 +246,85 @@ def _one(store, shipment: str, stage: str, system: str, at: datetime) -> None:
     ClickHouseWriter(store).write(Batch(f"one-{shipment}-{stage}", [intake.check(request, None)]))
 
 
-def test_at_the_loops_pass_the_report_of_its_mismatch_rate_window_is_the_passs_judging(simulated, monkeypatch):
-    """The loop's ``mismatch_rate`` rule judges its window (a day) on every pass; the Reconciliation page asked
-    for the same window at the pass's time reads that judging (``report(share=True)``) and computes only what
-    each system saw: the same report as judging again, without judging. Another window, or another time, is
-    judged."""
+def test_at_the_loops_pass_a_report_reads_the_pairs_it_kept_and_the_mismatch_rate_rule_judges_nothing(
+    simulated, monkeypatch
+):
+    """The loop's bookkeeping judges and keeps every reconciliation pair, before the rules: its
+    ``mismatch_rate`` rule then reads its window from the kept pairs, as does the Reconciliation page asked at
+    the pass's time for any window: the same report as judging again. A dry pass (no bookkeeping) leaves
+    nothing to read: its rule judges."""
     from biztrace.alerts.loop import run_pass
-    from biztrace.readmodel import last_pass
-    from biztrace.readmodel.reconcile import report
+    from biztrace.readmodel import last_pass, reconcile
     from biztrace.readmodel.snapshots import Snapshots
 
     store, config = simulated.store, alerts_config.loads("evaluation_interval: 10m\n")
-    day = NOW - timedelta(days=1)
-    expected = report(store, config, NOW, since=day, period="day")
-    assert expected["mismatches"] and expected["systems"]
-    sent: list[str] = []
-    original = store.client.query
+    assert any(rule.kind == "mismatch_rate" for rule in config.rules)
+    judged: list[str] = []
+    judge = reconcile._judge
 
-    def spy(text, *args, **kwargs):
-        sent.append(text)
-        return original(text, *args, **kwargs)
+    def counted(store, config, parameters, period):
+        judged.append(parameters["right_stage"])
+        return judge(store, config, parameters, period)
 
+    monkeypatch.setattr(reconcile, "_judge", counted)
     kept = Snapshots(publish=True)
     try:
-        run_pass(store, config, NOW, persist=False, channels={}, snapshots=kept)
-        monkeypatch.setattr(store.client, "query", spy)
-        shared = report(store, config, NOW, since=day, period="day")
-        judging = [text for text in sent if "One rule's pairs" in text]
-        assert shared == expected and not judging
-        sent.clear()
-        assert report(store, config, NOW, since=day - timedelta(hours=1), period="day")["parity"]
-        assert [text for text in sent if "One rule's pairs" in text]
+        run_pass(store, config, NOW, persist=False, snapshots=kept)
+        assert judged, "a dry pass: its rule judges its window"
+        judged.clear()
+        run_pass(store, config, NOW + timedelta(minutes=1), channels={}, snapshots=kept)
+        assert not judged, "the loop's pass: its rule reads the pairs its bookkeeping kept"
+        at = NOW + timedelta(minutes=1)
+        for since, period in ((at - timedelta(days=1), "day"), (at - timedelta(days=3), "hour")):
+            read = reconcile.report(store, config, at, since=since, period=period)
+            assert not judged
+            expected = reconcile.report(store, config, at, since=since, period=period, from_pass=False)
+            assert judged and read == expected
+            assert expected["parity"] and expected["mismatches"] and expected["systems"]
+            judged.clear()
     finally:
         kept.close(store)
+        last_pass.forget(store)
+
+
+def test_a_pair_the_loop_judged_whole_is_judged_again_for_a_window_that_pairs_by_the_match_key(store):
+    """An order confirmed one shipment without its id yesterday evening and another with one today, invoiced
+    today: the pass judges the order whole (the hop without the shipment id is in its retention; the sides
+    summed, 80 shipped against 50 invoiced: a mismatch first observed yesterday), while today's window, where
+    no hop lacks the shipment id, pairs today's shipment with its invoice (50 against 50, observed today). A
+    report of today at the pass's time says what judging today's hops says."""
+    from biztrace.readmodel import exceptions, last_pass
+    from biztrace.readmodel.reconcile import report
+
+    config = alerts_config.loads("""
+reconciliation:
+  - name: invoice_vs_shipment
+    process: order_to_cash
+    match_on: shipment.id
+    left: {stage: shipment.confirmed}
+    right: {stage: invoice.posted}
+    compare: [amount]
+""")
+    at = NOW.replace(tzinfo=None)
+    today = at - timedelta(hours=10)
+    store.client.command(
+        f"INSERT INTO {store.table('biz_hops')} (Timestamp, SpanId, OrderId, ShipmentId, Process, Stage, System, "
+        "Amount, Currency) VALUES "
+        "({today:DateTime64(9)} - INTERVAL 10 HOUR, 'w-1', 'O-W', '', 'order_to_cash', 'shipment.confirmed', 'wms', "
+        "30, 'EUR'), "
+        "({today:DateTime64(9)} + INTERVAL 1 HOUR, 'w-2', 'O-W', 'SH-W1', 'order_to_cash', 'shipment.confirmed', "
+        "'wms', 50, 'EUR'), "
+        "({today:DateTime64(9)} + INTERVAL 2 HOUR, 'w-3', 'O-W', 'SH-W1', 'order_to_cash', 'invoice.posted', 'erp', "
+        "50, 'EUR')",
+        parameters={"today": today},
+    )  # fmt: skip
+    judged = report(store, config, at, since=today, rule="invoice_vs_shipment", from_pass=False)
+    assert [(row.pairs, row.mismatched) for row in judged["parity"]] == [(1, 0)]
+    whole = report(store, config, at, since=today - timedelta(days=1), rule="invoice_vs_shipment", from_pass=False)
+    assert [(row.pairs, row.mismatched) for row in whole["parity"]] == [(1, 1)], "the longer window: whole"
+    exceptions.sync(store, config, at)  # the loop's bookkeeping: every pair kept, judged on all its hops
+    try:
+        assert report(store, config, at, since=today, rule="invoice_vs_shipment") == judged
+        assert report(store, config, at, since=today - timedelta(days=1), rule="invoice_vs_shipment") == whole
+    finally:
         last_pass.forget(store)
