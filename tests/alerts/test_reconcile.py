@@ -198,20 +198,21 @@ def test_a_mismatch_rate_alert_records_each_transaction_once(simulated):
     assert len(set(keyed)) < len(keyed) <= 50, "the day should have a transaction with two findings, < 50 in all"
 
 
-def test_a_side_reported_late_is_not_missing_until_the_rules_grace_has_passed(store):
-    """An ERP that posts the invoice before the warehouse's batch confirms the shipment: with a grace of an hour,
-    the invoice without its shipment is not a mismatch while the hour runs, is one after it, and is none once the
-    confirmation arrives. Without a grace, it is one at once (the default)."""
-    text = """
+INVOICE_VS_SHIPMENT = """
 reconciliation:
   - name: invoice_vs_shipment
     process: order_to_cash
     match_on: shipment.id
     left: {stage: shipment.confirmed}
     right: {stage: invoice.posted}
-    presence: right_requires_left
-    grace: 1h
 """
+
+
+def test_a_side_reported_late_is_not_missing_until_the_rules_grace_has_passed(store):
+    """An ERP that posts the invoice before the warehouse's batch confirms the shipment: with a grace of an hour,
+    the invoice without its shipment is not a mismatch while the hour runs, is one after it, and is none once the
+    confirmation arrives. Without a grace, it is one at once (the default)."""
+    text = INVOICE_VS_SHIPMENT + "    presence: right_requires_left\n    grace: 1h\n"
     config = alerts_config.loads(text)
     at = NOW.replace(tzinfo=None)
     _one(store, "LATE", "invoice.posted", "erp", at - timedelta(minutes=30))
@@ -296,15 +297,7 @@ def test_a_pair_the_loop_judged_whole_is_judged_again_for_a_window_that_pairs_by
     from biztrace.readmodel import exceptions, last_pass
     from biztrace.readmodel.reconcile import report
 
-    config = alerts_config.loads("""
-reconciliation:
-  - name: invoice_vs_shipment
-    process: order_to_cash
-    match_on: shipment.id
-    left: {stage: shipment.confirmed}
-    right: {stage: invoice.posted}
-    compare: [amount]
-""")
+    config = alerts_config.loads(INVOICE_VS_SHIPMENT + "    compare: [amount]\n")
     at = NOW.replace(tzinfo=None)
     today = at - timedelta(hours=10)
     store.client.command(
