@@ -596,20 +596,19 @@ _PARITY_COLUMNS = ", ".join((*FLAGGED, "mismatched", "right_within_sla", "observ
 _WINDOWS = """
 SELECT rule_n,
        countIf(whole AND keyless_at >= {since:DateTime64(9)}) > 0 AS window_whole,
-       groupUniqArrayIf(k, relevant AND NOT timely) AS untimely,
-       groupUniqArrayIf(k, relevant AND timely AND whole AND NOT whole_always) AS whole_pairs,
-       groupUniqArrayIf(k, relevant AND timely AND whole AND NOT whole_always
+       groupUniqArrayIf(k, NOT timely) AS untimely,
+       groupUniqArrayIf(k, timely AND whole AND NOT whole_always) AS whole_pairs,
+       groupUniqArrayIf(k, timely AND whole AND NOT whole_always
                         AND keyless_at < {since:DateTime64(9)} - toIntervalSecond(lookback_s)) AS whole_before
 FROM (SELECT rule_n, whole_always, whole, keyless_at, lookback_s, if(key != '', key, match_key) AS k,
-             last_at >= {since:DateTime64(9)} - toIntervalSecond(lookback_s) AS relevant,
              (NOT has_left OR left_at >= {since:DateTime64(9)} - toIntervalSecond(lookback_s))
              AND (NOT has_right OR right_first_at >= {since:DateTime64(9)}) AS timely
       FROM ($kept))
 GROUP BY rule_n"""
-"""Of the rules' kept pairs (``$kept``: each rule's, numbered ``rule_n``, with its ``lookback_s`` and
-``whole_always``), for a window from ``{since}``: whether the window compares a rule's transactions as a
-whole (a hop in it lacks the match key: ``sql/reconcile_keyless.sql``'s count), and the transactions (else
-match keys) of the pairs with a hop the window reads (``relevant``) whose judgment may not hold for it. A
+"""Of the rules' kept pairs with a hop in a window from ``{since}`` (``$kept``: each rule's, numbered
+``rule_n``, with its ``lookback_s`` and ``whole_always``): whether the window compares a rule's transactions
+as a whole (a hop in it lacks the match key: ``sql/reconcile_keyless.sql``'s count), and the transactions
+(else match keys) of the pairs whose judgment may not hold for it. A
 kept pair's holds when it was judged on exactly the hops the window's reading (``sql/reconcile.sql`` from
 ``{since}``) gives it: none of its left side before the look-back, none of its right side before
 ``{since}`` (``timely``), and compared as a whole as in the window, which compares transactions as a whole
@@ -629,13 +628,14 @@ def _kept_report(
     left one before the look-back: rare), are judged again on the window's hops (their hops placed once for
     every rule) and counted instead of theirs."""
 
-    def relevant(n: int) -> str:  # rule n's pairs with a hop its window reads
-        return f"last_at >= {{since:DateTime64(9)}} - toIntervalSecond({int(sets[n]['lookback_s'])})"
+    # the pairs with a hop in the window: a pair the window's reading finds there has one (its first left
+    # side, else its latest right one, falls in it)
+    relevant = "last_at >= {since:DateTime64(9)}"
 
     def numbered(n: int, columns: str) -> str:  # rule n's kept pairs, with its number and look-back
         return (f"SELECT {n} AS rule_n, {int(sets[n]['lookback_s'])} AS lookback_s, "
                 f"{'true' if sets[n]['whole_always'] else 'false'} AS whole_always, {columns} "
-                f"FROM {kept.source(store, checks[n].name, relevant(n))}")  # fmt: skip
+                f"FROM {kept.source(store, checks[n].name, relevant)}")  # fmt: skip
 
     window_columns = "whole, keyless_at, key, match_key, last_at, has_left, left_at, has_right, right_first_at"
     query = Template(_WINDOWS).substitute(kept=" UNION ALL ".join(numbered(n, window_columns)
@@ -681,10 +681,6 @@ def _kept_report(
         table.extend(_parity_row(check, row) for row in rows)
         judged.append((check, parameters, _flagged(rows)))
     return table, judged
-
-
-def _parity_rows(store: Store, query: str, parameters: dict) -> list[dict]:
-    return list(store.client.query(query, parameters=parameters).named_results())
 
 
 def report(
