@@ -127,8 +127,14 @@ def run_pass(
             with rules.snapshot(store, config, now) as snapshot:
                 report = _pass(store, config, now, snapshot, dispatcher if persist else None)
         else:
-            taken = snapshots.take(store, config, now)
-            report = _pass(store, config, now, taken.table, dispatcher if persist else None, taken)
+            # the loop's readers move to this pass once its exception bookkeeping (the detection and the
+            # reconciliation pairs) is published too: a reader at its time finds them all
+            taken = snapshots.take(store, config, now, hold=persist)
+            try:
+                report = _pass(store, config, now, taken.table, dispatcher if persist else None, taken,
+                               published=lambda: snapshots.publish(store))  # fmt: skip
+            finally:
+                snapshots.publish(store)
             report.snapshot, report.snapshot_recomputed = taken.mode, taken.touched
         if own is not None:
             own.wait_idle(ONE_SHOT_WAIT_S)
@@ -177,7 +183,10 @@ def _pass(
     snapshot: str,
     dispatcher: Dispatcher | None,
     taken: Taken | None = None,
+    published: Callable[[], None] = lambda: None,
 ) -> PassReport:
+    """One pass over ``snapshot``; ``published``: called once the bookkeeping published what readers of the
+    pass's time read (the loop then publishes its snapshot, :meth:`Snapshots.publish`)."""
     exception_events: dict[str, int] = {}
     bookkeeping: Exception | None = None
     if dispatcher is not None:
@@ -190,6 +199,7 @@ def _pass(
                 previous_now=taken.previous_now if taken else None)  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - raised below, after the alerts
             bookkeeping = exc
+    published()
     results, failed = _evaluate(store, config, now, snapshot)
     try:  # the value at risk of every active alert, from the same snapshot (readmodel.at_risk)
         values = at_risk.of_results(store, config, results, snapshot, now)

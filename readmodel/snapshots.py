@@ -32,7 +32,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from string import Template
@@ -108,15 +108,20 @@ class Snapshots:
         """``publish``: each snapshot taken is the one the store's readers of this process point-read
         (:func:`kept_transactions`); the alert loop's does."""
         self._kept: _Kept | None = None
+        self._held: tuple[_Kept | None] | None = None  # taken with hold=True: (the snapshot readers still read,)
         self._lock = threading.Lock()
         self._settle = settle
         self._full_share = full_share
         self._publish = publish
 
-    def take(self, store: Store, config: AlertsConfig, now: datetime, *, full: bool = False) -> Taken:
+    def take(
+        self, store: Store, config: AlertsConfig, now: datetime, *, full: bool = False, hold: bool = False
+    ) -> Taken:
         """Every transaction's state at ``now``: the kept snapshot brought up to date, or a full one
         (``full=True`` forces it). The previous snapshot's table is dropped; this one is kept until
-        the next :meth:`take` or :meth:`close`."""
+        the next :meth:`take` or :meth:`close`. ``hold``: readers keep reading the previous snapshot
+        until :meth:`publish` (the loop publishes its pass's snapshot once the pass's detection and
+        reconciliation pairs are published too, so a reader at the pass's time finds all of them)."""
         now = naive_utc(now)
         with self._lock:
             # the clock biz_hops.Ingested is stamped with: the server's
@@ -142,25 +147,43 @@ class Snapshots:
             rows = int(store.client.command(f"SELECT count() FROM {store.table(name)}"))
             previous_now = self._kept.now if self._kept is not None else None
             kept = _Kept(name, wanted, now, started - self._settle, started, full_at, rows)
-            if self._publish:
-                with _published_lock:
-                    _published[_place(store)] = kept
-            self._drop(store)
-            self._kept = kept
+            if self._held is not None:  # the last one taken was never published: readers still read the one before
+                self._retire(store, self._kept)
+                self._kept = kept
+            else:
+                self._held = (self._kept,)
+                self._kept = kept
+            if not (hold and self._publish):
+                self.publish(store, locked=True)
             if reason:
                 logger.debug("full snapshot at %s: %s", now, reason)
             if reason:
                 return Taken(store.table(name), "full", rows, reason)
             return Taken(store.table(name), "incremental", len(touched), "", related, previous_now)
 
+    def publish(self, store: Store, *, locked: bool = False) -> None:
+        """Publish the snapshot taken with ``hold=True`` (nothing to do otherwise): the one readers read until
+        now is retired. ``locked``: the caller holds this loop's lock."""
+        with nullcontext() if locked else self._lock:
+            if self._held is None:
+                return
+            (old,), self._held = self._held, None
+            if self._publish and self._kept is not None:
+                with _published_lock:
+                    _published[_place(store)] = self._kept
+            self._retire(store, old)
+
     def close(self, store: Store) -> None:
         """Drop the kept snapshot (the loop's end)."""
         with self._lock:
-            self._drop(store)
+            if self._held is not None:
+                (old,), self._held = self._held, None
+                self._retire(store, old)
+            kept, self._kept = self._kept, None
+            self._retire(store, kept)
 
-    def _drop(self, store: Store) -> None:
-        """Retire the kept snapshot: dropped now, or by the last reader that holds it."""
-        kept, self._kept = self._kept, None
+    def _retire(self, store: Store, kept: _Kept | None) -> None:
+        """Retire a snapshot: no longer published; dropped now, or by the last reader that holds it."""
         if kept is None:
             return
         with _published_lock:

@@ -273,8 +273,27 @@ def test_at_the_loops_pass_a_report_reads_the_pairs_it_kept_and_the_mismatch_rat
         run_pass(store, config, NOW, persist=False, snapshots=kept)
         assert judged, "a dry pass: its rule judges its window"
         judged.clear()
+        # readers move to the pass's time once its bookkeeping is published (its snapshot with it), before its rules
+        from biztrace.alerts import loop
+        from biztrace.readmodel import exceptions, snapshots
+
+        seen: dict[str, object] = {}
+        sync, evaluate = exceptions.sync, loop._evaluate
+
+        def syncing(*args, **kwargs):
+            seen["bookkeeping"] = snapshots.last_pass_time(store, config)
+            return sync(*args, **kwargs)
+
+        def evaluating(*args, **kwargs):
+            seen["rules"] = snapshots.last_pass_time(store, config)
+            return evaluate(*args, **kwargs)
+
+        monkeypatch.setattr(exceptions, "sync", syncing)
+        monkeypatch.setattr(loop, "_evaluate", evaluating)
         run_pass(store, config, NOW + timedelta(minutes=1), channels={}, snapshots=kept)
         assert not judged, "the loop's pass: its rule reads the pairs its bookkeeping kept"
+        before, after = NOW.replace(tzinfo=None), (NOW + timedelta(minutes=1)).replace(tzinfo=None)
+        assert seen == {"bookkeeping": before, "rules": after}
         at = NOW + timedelta(minutes=1)
         for since, period in ((at - timedelta(days=1), "day"), (at - timedelta(days=3), "hour")):
             read = reconcile.report(store, config, at, since=since, period=period)
