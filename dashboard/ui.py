@@ -34,9 +34,12 @@ def refresh_s() -> int:
 def tick(at: datetime | None = None) -> datetime:
     """Now, rounded down to the refresh interval: the time of the live figures (their cache key). Beside the
     alert loop (``biztrace up``), when the figures refresh at least as often as the loop passes, the time of
-    its last pass when that is later (the loop passes on its own schedule, the tick on the refresh's): every
-    page then reads that pass instead of computing again, and shows what its alerts and exceptions were
-    judged on. A longer refresh keeps its tick (the figures stay put for it: a chart's selection too)."""
+    its last pass, while it can answer (at most two evaluation intervals before now, as the pass's readers
+    take it): every page then reads that pass instead of computing again, and shows what its alerts and
+    exceptions were judged on. The loop passes on its own schedule, the tick on the refresh's: taking the
+    pass only when it is later than the tick left the pages computing from each tick to the next pass (half
+    of every minute with a pass at its thirtieth second). A longer refresh keeps its tick (the figures stay
+    put for it: a chart's selection too)."""
     at = at or queries.now()
     step = refresh_s()
     ticked = datetime.fromtimestamp(int(at.timestamp()) // step * step, at.tzinfo)
@@ -47,7 +50,7 @@ def tick(at: datetime | None = None) -> datetime:
         passed = queries.last_pass_time(config)
     except StoreError:  # the page says so where it reads
         passed = None
-    if passed is not None and ticked < passed <= at:
+    if passed is not None and passed <= at and at - passed <= 2 * config.evaluation_interval:
         return passed
     return ticked
 

@@ -140,7 +140,8 @@ def test_beside_the_loop_a_page_whose_refresh_tick_falls_before_the_last_pass_re
 ) -> None:
     """The loop passes on its own schedule, the dashboard's tick on the refresh's: a pass published after the
     tick (here the minute's: the refresh as often as the loop passes) would leave every page computing until
-    the next tick. The page's time is then the pass's, which its snapshot and its detection answer. A refresh
+    the next tick, and a tick after the pass until the next pass. The page's time is the pass's while it can
+    answer, which its snapshot and its detection do. A refresh
     longer than the loop's interval keeps its tick (the figures stay put for as long as it says)."""
     from biztrace.dashboard import data, ui
     from biztrace.readmodel import snapshots
@@ -164,6 +165,9 @@ def test_beside_the_loop_a_page_whose_refresh_tick_falls_before_the_last_pass_re
         with snapshots.published(replica, config, minute) as before:
             assert before is None, "at the minute's tick the page would have computed"
         assert ui.tick(minute + timedelta(seconds=10)) == minute, "a pass after the page's clock is not taken"
+        # the next minute's tick, before the next pass: still the pass's time (the pages read it, not compute)
+        assert ui.tick(minute + timedelta(seconds=70)) == passed
+        assert ui.tick(passed + 2 * config.evaluation_interval + timedelta(seconds=1)) != passed, "too old"
         monkeypatch.setenv("BIZTRACE_REFRESH_S", "3600")
         assert ui.tick(asked) == minute.replace(minute=0), "a refresh longer than the loop's keeps its tick"
     finally:
