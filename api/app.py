@@ -25,7 +25,7 @@ from biztrace.api.tokens import Principal
 from biztrace.config import AlertsConfig, parse_duration
 from biztrace.config.replay import ExceptionKind
 from biztrace.config.roles import may
-from biztrace.readmodel import actions, alert_store, reconcile, replays
+from biztrace.readmodel import actions, alert_store, reconcile, replays, snapshots
 from biztrace.readmodel.errors import NotFound, ReadModelError
 from biztrace.readmodel.exceptions import MAX_COMMENT, ExceptionItem, Filters, in_order, list_exceptions, queue_page
 from biztrace.readmodel.figures import Figures, headline
@@ -222,6 +222,13 @@ def build_app(
         return check
 
     Reader = Annotated[Principal, Depends(allowed("read"))]
+
+    def as_of_pass(config: AlertsConfig, now: datetime) -> datetime:
+        """The time of the alert loop's last pass (its loop in this process) when it can answer at ``now``: at most
+        two evaluation intervals before, under the same configuration, little stored since; its readers then
+        read what it judged and kept. Else ``now``."""
+        with snapshots.last_pass_of(store, config, now) as held:
+            return held.now if held is not None else now
 
     @app.exception_handler(NotFound)
     async def _not_found(request: Request, exc: NotFound) -> JSONResponse:
@@ -431,9 +438,10 @@ def build_app(
                 disposition = {"Content-Disposition": "attachment; filename=exceptions.csv"}
                 return StreamingResponse(body(), media_type="text/csv", headers=disposition)
             return StreamingResponse(body(), media_type="application/x-ndjson")
-        now = clock()
+        config = current_config()
+        now = as_of_pass(config, clock())
         start = since.replace(tzinfo=None) if since else now - timedelta(days=7)
-        found = reconcile.report(store, current_config(), now, since=start, process=process)
+        found = reconcile.report(store, config, now, since=start, process=process)
         rows: list[BaseModel] = found["mismatches" if what == "findings" else "parity"]
         model = reconcile.Mismatch if what == "findings" else reconcile.ParityRow
         return _stream(rows, list(model.model_fields), format, what)
@@ -524,15 +532,18 @@ def build_app(
         system: str | None = None,
         since: datetime | None = None,
     ) -> dict:
-        """Parity per rule and period, what each system saw, and the mismatched transactions (default: 7 days)."""
-        now = clock()
-        start = since.replace(tzinfo=None) if since else now - timedelta(days=7)
+        """Parity per rule and period, what each system saw, and the mismatched transactions (default: 7 days).
+        With the alert loop in this process, as of its last pass (``now`` says when: at most two evaluation
+        intervals ago), read from the reconciliation pairs it judged and kept."""
         config = current_config()
+        now = as_of_pass(config, clock())
+        start = since.replace(tzinfo=None) if since else now - timedelta(days=7)
         if system:
             keep = [r for r in config.reconciliation if system in (r.left.system, r.right.system)]
             config = config.model_copy(update={"reconciliation": keep})
-        return _jsonable(reconcile.report(store, config, now, since=start, period=period, rule=rule,
-                                          process=process, channel=channel, system=system))  # fmt: skip
+        found = reconcile.report(store, config, now, since=start, period=period, rule=rule, process=process,
+                                 channel=channel, system=system)  # fmt: skip
+        return _jsonable(found) | {"now": now.isoformat()}
 
     @app.get(f"{PREFIX}/tokens", response_model=list[tokens.ApiToken], tags=["tokens"])
     def token_list(who: Annotated[Principal, Depends(allowed("token"))]) -> list[tokens.ApiToken]:

@@ -380,3 +380,39 @@ def test_a_request_is_not_held_up_by_a_long_statement_on_the_stores_client(api):
         assert statements_running(store, "biztrace_api_test_long") == 1
     finally:
         busy.join(30)
+
+
+def test_reconciliation_beside_the_loop_is_its_last_passs_read_from_the_pairs_it_kept(api, monkeypatch):
+    """With the alert loop in the API's process, ``/reconciliation`` answers as of its last pass (``now`` says
+    when: the pass a minute before the request), from the reconciliation pairs it judged and kept: nothing is
+    judged for the request, and the answer is the report judged at that time. Without a pass: judged at the
+    request's time."""
+    from biztrace.alerts.loop import run_pass
+    from biztrace.readmodel import last_pass, reconcile
+    from biztrace.readmodel.snapshots import Snapshots
+
+    _, store, _, _ = api
+    asked = NOW.replace(tzinfo=None)
+    alone = _get(api, "/api/v1/reconciliation", role="operations").json()
+    assert alone["now"] == asked.isoformat()
+    judged: list[str] = []
+    judge = reconcile._judge
+
+    def counted(*args, **kwargs):
+        judged.append("judged")
+        return judge(*args, **kwargs)
+
+    monkeypatch.setattr(reconcile, "_judge", counted)
+    at = asked - timedelta(minutes=1)
+    kept = Snapshots(publish=True)
+    try:
+        run_pass(store, CONFIG, at, channels={}, deliver=lambda *a, **k: None, snapshots=kept)
+        judged.clear()
+        answer = _get(api, "/api/v1/reconciliation", role="operations").json()
+        assert answer["now"] == at.isoformat() and not judged
+        expected = reconcile.report(store, CONFIG, at, since=at - timedelta(days=7), from_pass=False)
+        assert answer["parity"] == json.loads(json.dumps([row.model_dump(mode="json") for row in expected["parity"]]))
+        assert len(answer["mismatches"]) == len(expected["mismatches"]) > 0
+    finally:
+        kept.close(store)
+        last_pass.forget(store)
