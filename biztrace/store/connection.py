@@ -378,10 +378,10 @@ def connect(dsn: str, *, create_database: bool = True) -> Store:
     address = parse_store(dsn)
     import clickhouse_connect
 
-    died = False
+    died = first = False
     if address.embedded:
         assert address.path is not None
-        died = _acquire(address.path)
+        died, first = _acquire(address.path)
     try:
         if address.embedded:
             assert address.path is not None
@@ -396,6 +396,8 @@ def connect(dsn: str, *, create_database: bool = True) -> Store:
         (address.path / PID_FILE).write_text(f"{os.getpid()}\n")  # until close(): proof of a death if left
     store = Store(address, client, died, holds=True)
     try:
+        if first:
+            _drop_scratch(client)
         if create_database:
             client.command(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(address.database)}")
     except ClickHouseError as exc:
@@ -409,8 +411,22 @@ _held: dict[Path, list[int]] = {}
 _held_lock = threading.Lock()
 
 
-def _acquire(path: Path) -> bool:
-    """Hold ``path`` for this process (re-entrant); returns whether its last holder died holding it.
+def _drop_scratch(client) -> None:
+    """Drop the Memory tables (``biztrace_*``: a pass's snapshot and pairs, a reader's scratch) that the
+    directory's previous holder left: a process that ended without dropping them (killed, or a script that
+    never closed its loop) leaves their definitions behind, empty. Called by the first store a process opens
+    on the directory: no other process can hold it, so none of them is in use."""
+    rows = client.query(
+        "SELECT database, name FROM system.tables WHERE engine = 'Memory' AND startsWith(name, 'biztrace_') "
+        "AND database NOT IN ('system', 'information_schema', 'INFORMATION_SCHEMA')"
+    ).result_rows
+    for database, name in rows:
+        client.command(f"DROP TABLE IF EXISTS {quote_identifier(database)}.{quote_identifier(name)}")
+
+
+def _acquire(path: Path) -> tuple[bool, bool]:
+    """Hold ``path`` for this process (re-entrant); returns whether its last holder died holding it, and
+    whether this process did not hold it already.
 
     Raises:
         StoreBusy: another process holds it.
@@ -419,7 +435,7 @@ def _acquire(path: Path) -> bool:
     with _held_lock:
         if path in _held:
             _held[path][1] += 1
-            return False
+            return False, False
         try:
             path.mkdir(parents=True, exist_ok=True)
             fd = os.open(path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
@@ -439,7 +455,7 @@ def _acquire(path: Path) -> bool:
         if died:
             (path / UNREPAIRED_FILE).touch()
         _held[path] = [fd, 1]
-        return died or (path / UNREPAIRED_FILE).exists()
+        return died or (path / UNREPAIRED_FILE).exists(), True
 
 
 def _release(path: Path) -> None:

@@ -134,3 +134,29 @@ def test_closing_a_view_closes_its_client_and_leaves_the_directory_held(store_ro
     finally:
         store.close()
     assert connection._held.get(path, [None, 0])[1] == holding - 1, "the store that took the directory released it"
+
+
+_SCRATCH = """
+import sys
+from biztrace.store import connect
+store = connect(sys.argv[1])
+store.create_memory_table("SELECT 1 AS one", prefix="biztrace_snapshot")  # a pass's table, never dropped
+store.client.command("CREATE TABLE IF NOT EXISTS kept_by_someone (one UInt8) ENGINE = Memory")  # not ours
+print(store.client.command("SELECT count() FROM system.tables WHERE engine = 'Memory'"), flush=True)
+sys.stdin.read()  # until killed
+"""
+
+
+def test_the_scratch_tables_a_killed_holder_left_are_dropped_by_the_next_one(tmp_path):
+    """A killed holder's Memory tables (a pass's snapshot, its pairs) lose their rows but leave their definitions
+    in the directory; the next process to open it drops biztrace's own, and only those."""
+    dsn = f"chdb://{tmp_path / 'store'}"
+    holder = subprocess.Popen([sys.executable, "-c", _SCRATCH, dsn], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True)  # fmt: skip
+    assert holder.stdout.readline().strip() == "2"
+    holder.kill()
+    holder.wait(10)
+    holder.stdout.close()
+    holder.stdin.close()
+    left = query_store(tmp_path / "store", "SELECT name FROM system.tables WHERE engine = 'Memory' ORDER BY name")
+    assert left == [["kept_by_someone"]]
