@@ -271,7 +271,9 @@ def test_support_finds_an_order_by_any_key(page: Page, demo, api, no_glyph) -> N
             expect(page.get_by_role("heading", name=order, exact=True)).to_be_visible(timeout=WAIT)
             assert len(page.context.pages) == 1
         word = STATE_WORDS[transaction["state"]]
-        line = page.get_by_text(re.compile(f"{re.escape(order)} · {re.escape(word)} · value "))
+        # in the page's current run: the linked key's run, fading out, listed the same transaction
+        current = page.locator('[data-testid="stElementContainer"][data-stale="false"]')
+        line = current.get_by_text(re.compile(f"{re.escape(order)} · {re.escape(word)} · value "))
         expect(line).to_be_visible(timeout=WAIT)
         value = _money(transaction["amount"], transaction["currency"])
         assert f"value {value} ·" in line.inner_text(), (line.inner_text(), value)
