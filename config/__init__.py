@@ -131,6 +131,12 @@ class Process(_Strict):
         description="the stage whose amount is the transaction's value (its system of record's acceptance, e.g. "
         "order.accepted); without it, or before it is reached, the first amount seen",
     )
+    repeats: bool = Field(
+        False,
+        description="its key is reused, one cycle after another (master data: one customer, many updates): each "
+        "hop of its first stage that carries its key starts a cycle, and the transaction is its key's latest "
+        "cycle, the hops since then",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Process:

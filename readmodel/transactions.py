@@ -43,8 +43,19 @@ FRAGMENTS = {
     "exception_stage": True,  # the stage an exception names, over a row of transactions.sql
     "exception_columns": False,  # the columns naming an exception (stage, since, evidence), a column list
     "mapped_spans": True,  # the spans mapping rules make hops (mapped_hops.sql, mapped_links.sql)
+    "cycles": False,  # where each transaction of a process whose key is reused starts its latest cycle
 }
 """Fragments a query includes as ``${name}`` (``sql/<name>.sql``), True for those put in parentheses."""
+
+
+LATEST_CYCLE = {
+    "latest_cycle": "AS hop LEFT ANY JOIN (${cycles}) AS cycle ON cycle.cycle_hash = "
+    "if(has({repeating:Array(String)}, BizProcess), cityHash64(BizProcess, BizKey), 0)",
+    "in_latest_cycle": "Timestamp >= cycle.cycle_start",
+}
+"""``${latest_cycle}`` (after ``FROM ${business_hops}``) and ``${in_latest_cycle}`` (a condition on its rows):
+only the hops of each transaction's latest cycle, for the processes whose key is reused (``repeats:``,
+``sql/cycles.sql``). With no such process configured, nothing is joined and the condition is true."""
 
 
 def _hop_rows(mapped: bool) -> dict[str, str]:
@@ -127,13 +138,16 @@ def sql(
     that writes every row wants; no mapped spans then).
     """
     text = (_SQL / f"{name}.sql").read_text()
+    repeats = config is not None and any(process.repeats for process in config.processes.values())
+    for fragment, body in LATEST_CYCLE.items():
+        text = text.replace(f"${{{fragment}}}", body if repeats else ("" if fragment == "latest_cycle" else "true"))
     rows = _hop_rows(config is not None and bool(config.mappings) and not final)
     if final:
         rows["hop_rows"] += " FINAL"
     while any(f"${{{fragment}}}" in text for fragment in FRAGMENTS):
         for fragment, wrap in FRAGMENTS.items():
             if f"${{{fragment}}}" in text:
-                if keys == "scoped" and fragment == "business_hops":
+                if keys == "scoped" and fragment in ("business_hops", "placement"):  # placement: sql/cycles.sql's
                     body = "SELECT * FROM {db:Identifier}.{scope:Identifier}"
                 elif unresolved and fragment == "resolution":
                     body = "SELECT toUInt64(0) AS hash, '' AS target WHERE false"
@@ -238,7 +252,8 @@ def process_parameters(config: AlertsConfig) -> dict[str, Any]:
     ``(code, priority)``, ``(code, channel)``, and the contractual ones ``(code, customer)`` and
     ``(code, partner)``; the most specific applies (customer, partner, priority, channel, the
     stage's own). The transaction query looks stages up by
-    number, which is several times cheaper per row than by a string built per row.
+    number, which is several times cheaper per row than by a string built per row. The processes whose
+    key is reused (``repeats:``) and the first stage of each, which starts a cycle (``sql/cycles.sql``).
     """
     key_numbers = {key: number for number, key in enumerate(KEY_COLUMNS, start=1)}  # the order transactions.sql reads
     p: dict[str, list[Any]] = {key: [] for key in (
@@ -272,7 +287,13 @@ def process_parameters(config: AlertsConfig) -> dict[str, Any]:
                     p[f"{kind}_codes"].append((code, name_))
                     p[f"{kind}_sla_s"].append(within.total_seconds())
     clocks = calendars.calendar_parameters(config)  # the business calendars of the SLAs (sql/clock.sql)
-    return {**p, **placement_parameters(config), **clocks, "stage_code_base": STAGE_CODE_BASE}
+    repeating = {name: process for name, process in config.processes.items() if process.repeats}
+    cycles = {  # the processes whose key is reused, and the first stage, which starts each cycle (sql/cycles.sql)
+        "repeating": list(repeating),
+        "cycle_starts": [(name, process.stages[0].name) for name, process in repeating.items()],
+        "cycle_stages": sorted({process.stages[0].name for process in repeating.values()}),
+    }
+    return {**p, **placement_parameters(config), **clocks, **cycles, "stage_code_base": STAGE_CODE_BASE}
 
 
 def query_parameters(

@@ -7,6 +7,9 @@
 --   failed      a hop ended in ERROR, and no stage was reached after (child spans do not count)
 --   stuck       the next stage is overdue against its SLA at {now}
 --   in_flight   otherwise
+-- A process whose key is reused (`repeats:`, master data) has one transaction per key too: the key's latest
+-- cycle (cycles.sql), its hops since the latest hop of its first stage; without such a process the query
+-- joins nothing (transactions.py, LATEST_CYCLE).
 -- {since}: only transactions whose first stage was reported at or after it (epoch 0: all); their
 -- later hops are all after it too, so only hops since then are read. {keys}: only those keys; the
 -- hops are then found through biz_keys' primary key instead of a scan.
@@ -36,9 +39,11 @@ hops AS (
         -- delivery and its duplicate) give every reader and every pass the same answer
         bitShiftLeft(toUInt128(toUnixTimestamp64Nano(Timestamp)), 64) + toUInt128(cityHash64(SpanId)) AS at_order
     FROM ${business_hops}
+    ${latest_cycle}
     WHERE BizProcess IN {processes:Array(String)} AND Timestamp <= {now:DateTime64(9)}
       AND Timestamp >= {since:DateTime64(9)}
       AND ${hops_of_keys}
+      AND ${in_latest_cycle}
 ),
 per_transaction AS (
     SELECT

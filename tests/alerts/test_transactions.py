@@ -69,11 +69,10 @@ def test_a_stuck_order_is_reported_within_one_evaluation_interval_of_its_breach(
 def test_since_keeps_exactly_the_transactions_whose_first_stage_came_since_with_their_full_state(simulated):
     config = alerts_config.load()
     since = NOW - timedelta(hours=30)
-    # customer_master reuses its key (one customer, many updates): its windowed view starts afresh
-    once = ("order_to_cash", "returns")
-    everything = {(t.process, t.key): t for t in transactions(simulated.store, config, NOW) if t.process in once}
-    recent = {(t.process, t.key): t for t in transactions(simulated.store, config, NOW, since=since)
-              if t.process in once}  # fmt: skip
+    # customer_master reuses its key (one customer, many updates): a transaction is its latest cycle, in a window too
+    everything = {(t.process, t.key): t for t in transactions(simulated.store, config, NOW)}
+    recent = {(t.process, t.key): t for t in transactions(simulated.store, config, NOW, since=since)}
+    assert any(process == "customer_master" for process, _ in recent)
     first = {name: process.stage_names()[0] for name, process in config.processes.items()}
     started = {k: dict(zip(t.stages_reached, t.stages_reached_at, strict=True)).get(first[t.process])
                for k, t in everything.items()}  # fmt: skip
@@ -272,3 +271,48 @@ def test_an_exception_resolved_and_no_longer_detected_keeps_its_system_priority_
             assert page.resolved == 1 and page.median_resolution_s is not None, (name, page.resolved)
     finally:
         last_pass.forget(store)
+
+
+def _customer_hop(store, customer: str, stage: str, at: datetime, span: str, *, system: str = "crm",
+                  status: str = "Unset", event: str = "") -> None:  # fmt: skip
+    store.client.command(  # no biz.process: the stage places it (customer_master, which `repeats:`)
+        f"INSERT INTO {store.table('biz_hops')} (Timestamp, SpanId, CustomerId, Stage, System, StatusCode, EventId) "
+        "VALUES ({at:DateTime64(9)}, {span:String}, {customer:String}, {stage:String}, {system:String}, "
+        "{status:String}, {event:String})",
+        parameters={"at": at, "span": span, "customer": customer, "stage": stage, "system": system, "status": status,
+                    "event": event},
+    )  # fmt: skip
+
+
+def test_a_key_reused_cycle_after_cycle_is_its_latest_cycle(store):
+    config = alerts_config.load()
+    first, second = NOW - timedelta(days=2), NOW - timedelta(hours=3)
+    for customer in ("C-1", "C-2", "C-3"):  # a first update cycle, complete
+        _customer_hop(store, customer, "customer.updated", first, f"{customer}-1a", event=f"{customer}:1")
+        _customer_hop(store, customer, "customer.validated", first + timedelta(minutes=5), f"{customer}-1b")
+        _customer_hop(store, customer, "customer.synced", first + timedelta(minutes=30), f"{customer}-1c")
+    # C-1: a second cycle validated, its sync failed
+    _customer_hop(store, "C-1", "customer.updated", second, "C-1-2a", system="portal")
+    _customer_hop(store, "C-1", "customer.validated", second + timedelta(minutes=5), "C-1-2b")
+    _customer_hop(store, "C-1", "customer.synced", second + timedelta(minutes=9), "C-1-2c", status="Error")
+    # C-2: a second update never validated (SLA 30 min); and one more after {now}, not there yet
+    _customer_hop(store, "C-2", "customer.updated", second, "C-2-2a")
+    _customer_hop(store, "C-2", "customer.updated", NOW + timedelta(minutes=1), "C-2-3a")
+    # C-3: the first update's event delivered again after its sync: a duplicate, not a new cycle
+    _customer_hop(store, "C-3", "customer.updated", second, "C-3-1a-again", event="C-3:1")
+
+    now = {t.key: t for t in transactions(store, config, NOW)}
+    assert {key: (t.state, t.current_stage) for key, t in now.items()} == {
+        "C-1": ("failed", "customer.synced"), "C-2": ("stuck", "customer.updated"),
+        "C-3": ("complete", "customer.synced"),
+    }  # fmt: skip
+    c1 = now["C-1"]
+    assert (c1.started_at, c1.hops, c1.first_system) == (second, 3, "portal")  # the cycle's, not the key's
+    assert c1.stages_reached == ["customer.updated", "customer.validated"]
+    assert c1.stages_reached_at == [second, second + timedelta(minutes=5)]
+    assert now["C-3"].started_at == first
+    # before the second cycles, every customer was complete; a window holds the cycles that started in it
+    assert {t.state for t in transactions(store, config, second - timedelta(minutes=1))} == {"complete"}
+    window = {t.key: t for t in transactions(store, config, NOW, since=NOW - timedelta(hours=6))}
+    assert (window["C-1"], window["C-2"]) == (c1, now["C-2"])
+    assert transactions(store, config, NOW, keys=["C-1"]) == [c1]

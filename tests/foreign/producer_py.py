@@ -139,12 +139,15 @@ class Producer:
             if stage == until:
                 return
 
-    def customer(self, customer: str, at: int, *, until: str = ""):
+    def customer(self, customer: str, at: int, *, until: str = "", fails: str = ""):
+        """One update cycle of a customer's master data (a customer is updated again and again: one key, many
+        cycles); ``fails``: the stage whose hop ends in ERROR."""
         for service, name, stage, offset in (("crm", "account.update", "customer.updated", 0),
                                              ("mdm", "golden_record.validate", "customer.validated", 10 * MIN),
                                              ("erp", "debtor.sync", "customer.synced", 40 * MIN)):  # fmt: skip
-            self.hop(customer, service, name, at + offset, {"customer.id": customer, "biz.stage": stage})
-            if stage == until:
+            self.hop(customer, service, name, at + offset, {"customer.id": customer, "biz.stage": stage},
+                     error="DebtorLocked" if stage == fails else "")  # fmt: skip
+            if stage in (until, fails):
                 return
 
     def full(self, order: str, at: int, amount: float, quantity: float) -> None:
@@ -247,6 +250,16 @@ class Producer:
         # clean customer master update
         self.customer("CUST-9001", -5 * HOUR)
         self.ok(CUST, "CUST-9001", "updated, validated, synced")
+
+        # a customer updated again: the first cycle synced three days ago, the second's sync failed
+        self.customer("CUST-9002", -3 * DAY)
+        self.customer("CUST-9002", -4 * HOUR, fails="customer.synced")
+        self.fault(CUST, "CUST-9002", "failed", "customer.synced",
+                   "second update cycle: sync failed (the first cycle synced)", None)  # fmt: skip
+        # and the other way round: an earlier cycle's sync failed, the latest update went through
+        self.customer("CUST-9003", -2 * DAY, fails="customer.synced")
+        self.customer("CUST-9003", -6 * HOUR)
+        self.ok(CUST, "CUST-9003", "an earlier update's sync failed; the latest update synced")
 
         for provider in self.providers.values():
             provider.force_flush()

@@ -218,6 +218,15 @@ class Producer {
       this.hop('ACCT-9101', service, name, at, { 'customer.id': 'ACCT-9101', 'biz.stage': stage });
     }
     this.fault(CUST, 'ACCT-9101', 'stuck', 'customer.validated', 'validated 2 h 50 min ago, not synced (SLA 2 h)', null);
+
+    // a customer updated again: the first cycle synced two days ago, the second was never validated (SLA 30 min)
+    for (const [service, name, stage, at] of [['salesforce', 'Account update', 'customer.updated', -2n * DAY],
+      ['mdm', 'Account validate', 'customer.validated', -2n * DAY + 10n * MIN],
+      ['sap', 'Debtor sync', 'customer.synced', -2n * DAY + 50n * MIN],
+      ['salesforce', 'Account update', 'customer.updated', -2n * HOUR]]) {
+      this.hop('ACCT-9102', service, name, at, { 'customer.id': 'ACCT-9102', 'biz.stage': stage });
+    }
+    this.fault(CUST, 'ACCT-9102', 'stuck', 'customer.updated', 'second update cycle: not validated in 2 h (SLA 30 min)', null);
   }
 
   async close() {
