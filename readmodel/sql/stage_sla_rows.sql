@@ -18,7 +18,7 @@ WITH
     arrayMap(x -> cityHash64(x.1, x.2), {partner_codes:Array(Tuple(UInt32, String))}) AS partner_hashes
 SELECT * EXCEPT (code, sla_s, sla_from, sla_calendar)
 FROM (
-    SELECT *, stages_reached[i] AS measured_stage,
+    SELECT *, stage_reached AS measured_stage,
         toUInt32(indexOf({processes:Array(String)}, process) * {stage_code_base:UInt32}
                  + transform(cityHash64(process, measured_stage), pair_hashes, {stage_pair_index:Array(UInt16)},
                              toUInt16(0)))
@@ -30,15 +30,19 @@ FROM (
                 transform(code, {stage_codes:Array(UInt32)}, {index_sla_s:Array(Float64)}, toFloat64(0)))))) AS sla_s,
         -- (an override nobody configured hashes nothing: its lookup is of the constant 0 in an empty list)
         if(transform(code, {stage_codes:Array(UInt32)}, {index_since_start:Array(UInt8)}, toUInt8(0)) = 1,
-           started_at, stages_reached_at[i - 1]) AS sla_from,
+           started_at, reached_before) AS sla_from,
         -- the clock: the stage's business calendar (calendars.py; 0: 24x7) counts working time only (clock.sql)
         transform(code, {stage_codes:Array(UInt32)}, {index_calendar:Array(UInt16)}, toUInt16(0)) AS sla_calendar,
-        toUInt8(if(sla_calendar = 0, dateDiff('millisecond', sla_from, stages_reached_at[i]),
-                   ${business_ms:sla_calendar,stages_reached_at[i]} - ${business_start_ms:sla_calendar,sla_from})
+        toUInt8(if(sla_calendar = 0, dateDiff('millisecond', sla_from, reached_at),
+                   ${business_ms:sla_calendar,reached_at} - ${business_start_ms:sla_calendar,sla_from})
                 <= sla_s * 1000) AS met,
-        toNullable(dateDiff('millisecond', sla_from, stages_reached_at[i])) AS stage_ms
+        toNullable(dateDiff('millisecond', sla_from, reached_at)) AS stage_ms
     FROM $snapshot
-    ARRAY JOIN arrayEnumerate(stages_reached) AS i
+    -- each stage reached, beside when it was and when the stage before it was: the arrays unrolled side by side
+    -- (indexing them by position after an ARRAY JOIN copied both arrays onto every row: 7 stages, 7 copies)
+    ARRAY JOIN stages_reached AS stage_reached, stages_reached_at AS reached_at,
+               arrayPopBack(arrayPushFront(stages_reached_at, started_at)) AS reached_before,
+               arrayEnumerate(stages_reached) AS i
     WHERE i > 1 AND sla_s > 0 AND $filters
 )
 UNION ALL
