@@ -786,36 +786,22 @@ def _detected_since(
                                                                 parameters, "biztrace_fresh"), classified,
                                         pairs=fresh_pairs)  # fmt: skip
         listed = store.create_memory_table("SELECT '' AS key LIMIT 0", prefix="biztrace_changed")
-        made: list[str] = []
+        detected = None
         try:
             store.client.insert(listed, [[key] for key in keys], column_names=["key"], database=store.database)
             # a finding no transaction owns yet (a reconciliation pair, key '') goes by its match key
             again = (f"if(key != '', key, JSONExtractString(detail, 'match_key')) "
                      f"IN (SELECT key FROM {store.table(listed)})")  # fmt: skip
-            made.append(store.create_memory_table(
+            detected = store.create_memory_table(
                 f"SELECT * FROM {store.table(fresh)} WHERE kind NOT IN {_RECOMPUTED} OR {again} "
                 f"UNION ALL SELECT * FROM {store.table(previous.table)} WHERE kind IN {_RECOMPUTED} AND NOT {again}",
                 prefix="biztrace_detected",
-            ))  # fmt: skip
-            # each rule's pairs: the previous pass's but those of the trees judged again, and theirs (the last full
-            # pass's carried over, with the keys of every tree judged again since; those trees' pairs copied)
-            removed = store.create_memory_table(
-                f"SELECT key FROM {store.table(before.removed)} UNION ALL SELECT key FROM {store.table(listed)}",
-                prefix="biztrace_removed",
             )  # fmt: skip
-            made.append(removed)
-            delta = {}
-            for rule, table in before.delta.items():
-                query = (f"SELECT * FROM {store.table(table)} WHERE if(key != '', key, match_key) "
-                         f"NOT IN (SELECT key FROM {store.table(listed)})")  # fmt: skip
-                if rule in fresh_pairs:
-                    query += f" UNION ALL SELECT * FROM {store.table(fresh_pairs[rule])}"
-                delta[rule] = store.create_memory_table(query, prefix="biztrace_pairs")
-                made.append(delta[rule])
-            return made[0], last_pass.KeptPairs(before.base, delta, removed)
+            # each rule's pairs: the previous pass's but those of the trees judged again, and theirs
+            return detected, reconcile.kept_after(store, before, listed, fresh_pairs)
         except BaseException:
-            for table in made:
-                store.client.command(f"DROP TABLE IF EXISTS {store.table(table)}")
+            if detected is not None:
+                store.client.command(f"DROP TABLE IF EXISTS {store.table(detected)}")
             raise
         finally:
             for table in (fresh, listed, *fresh_pairs.values()):
@@ -857,19 +843,12 @@ def sync(
         with reconcile.judging(store, config, now) as judged:
             detection = (detected_sql(classified, config, keys=False), parameters, "biztrace_detected")
             detected = with_mismatches(store, config, judged, detection, classified, pairs=base)
-        delta: dict[str, str] = {}
-        removed = ""
-        try:  # a rule with no hop to judge keeps no pair; nothing is judged again yet
-            for check in config.reconciliation:
-                if check.name not in base:
-                    base[check.name] = reconcile.no_pairs(store)
-                delta[check.name] = reconcile.no_pairs(store)
-            removed = store.create_memory_table("SELECT '' AS key LIMIT 0", prefix="biztrace_removed")
+        try:
+            pairs = reconcile.kept_full(store, config, base)
         except BaseException:
-            for table in (detected, *base.values(), *delta.values()):
+            for table in (detected, *base.values()):
                 store.client.command(f"DROP TABLE IF EXISTS {store.table(table)}")
             raise
-        pairs = last_pass.KeptPairs(base, delta, removed)
     else:
         detected, pairs = built
     # the pairs carried over from the previous pass (KeptPairs.base) are that pass's until published below

@@ -12,7 +12,6 @@ variance, share posted within SLA).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
@@ -169,7 +168,7 @@ def _judge(store: Store, config: AlertsConfig, parameters: dict, period: Period)
     (:func:`_shaped`)."""
     query = Template(sql("reconcile_parity")).substitute(
         by="", bucket=BUCKETS[period], pairs=_pairs(config, parameters),
-        flagged=_FLAGGED[parameters["flag"]],
+        flagged=_flagged_column(parameters["flag"]),
     )  # fmt: skip
     rows = list(store.client.query(query, parameters=parameters).named_results())
     return [row for row in rows if row["pairs"]], parameters
@@ -248,14 +247,18 @@ FLAGGED = (
     "right_status", "left_system", "right_system", "currency", "channel", "last_at", "has_left", "has_right",
 )  # fmt: skip
 """What the judging pass keeps of each mismatched pair (``flagged`` in ``sql/reconcile_parity.sql``)."""
-_FLAGGED = {
-    False: "emptyArrayString()",
-    # in one order whichever thread grouped them (by match key, then key): the findings are listed the
-    # same on every read
-    True: f"arraySort(x -> (x.2, x.1), groupArrayIf(tuple({', '.join('pair.' + column for column in FLAGGED)}), "
-    "pair.mismatched AND ({keys:Array(String)} = [] OR has({keys:Array(String)}, "
-    "if(pair.key != '', pair.key, pair.match_key)))))",
-}
+
+
+def _flagged_column(flag: bool, keys: str = "keys") -> str:
+    """``flagged`` in ``sql/reconcile_parity.sql``: each group's mismatched pairs (:data:`FLAGGED`) of the keys
+    of the parameter ``keys`` (all when it is empty), or none when not ``flag``. In one order whichever thread
+    grouped them (by match key, then key): the findings are listed the same on every read."""
+    if not flag:
+        return "emptyArrayString()"
+    return (f"arraySort(x -> (x.2, x.1), groupArrayIf(tuple({', '.join('pair.' + column for column in FLAGGED)}), "
+            f"pair.mismatched AND ({{{keys}:Array(String)}} = [] OR has({{{keys}:Array(String)}}, "
+            "if(pair.key != '', pair.key, pair.match_key)))))")  # fmt: skip
+
 
 PAIRS = FLAGGED + ("mismatched", "right_within_sla", "observed_at", "left_at", "right_first_at", "whole", "keyless_at")
 """What the alert loop keeps of every pair it judged (``sql/reconcile_pairs.sql``): what the parity report and
@@ -347,12 +350,12 @@ def mismatches(
     process: str | None = None,
     keys: list[str] | None = None,
 ) -> list[Mismatch]:
-    """Every disagreement at ``now`` among observations since ``since`` (default: 90 days).
+    """Every disagreement at ``now`` among observations since ``since`` (default: :data:`JUDGED` before).
 
     Per rule, one pass over its hops finds the mismatched pairs; a second read of those pairs'
     transactions alone (one per process) adds their evidence and their values.
     """
-    since = since or now - timedelta(days=90)
+    since = since or now - JUDGED
     checks = _rules(config, rule, process)
     sets = [_parameters(store, config, check, now, since) | {"keys": keys or [], "flag": True} for check in checks]
     with _resolved(store, config, sets) as sets:
@@ -397,13 +400,65 @@ _PAIR_TYPES = {"left_amount": "Nullable(Float64)", "right_amount": "Nullable(Flo
 """The columns of :data:`PAIRS` that are not strings."""
 
 
-def no_pairs(store: Store) -> str:
-    """An empty Memory table of the kept pairs' columns (``rule``, then :data:`PAIRS`): a rule with no hop to
-    judge; the caller drops it."""
-    columns = ", ".join(f"{name} {_PAIR_TYPES.get(name, 'String')}" for name in ("rule", *PAIRS))
-    name = f"biztrace_pairs_{uuid.uuid4().hex[:12]}"
-    store.client.command(f"CREATE TABLE {store.table(name)} ({columns}) ENGINE = Memory")
-    return name
+def _no_pairs(store: Store) -> str:
+    """An empty Memory table of the kept pairs' columns (``rule``, then :data:`PAIRS`); the caller drops it."""
+    columns = {name: _PAIR_TYPES.get(name, "String") for name in ("rule", *PAIRS)}
+    return store.create_columns_table(columns, prefix="biztrace_pairs")
+
+
+def _no_keys(store: Store) -> str:
+    """An empty Memory table of keys (``key``); the caller drops it."""
+    return store.create_columns_table({"key": "String"}, prefix="biztrace_removed")
+
+
+def kept_full(store: Store, config: AlertsConfig, judged: dict[str, str]) -> KeptPairs:
+    """What a full pass keeps: each rule's pairs it judged (``judged``, by rule, a table of
+    :attr:`Judging.kept_statements`; an empty one for a rule with no hop to judge) and nothing judged again
+    yet. When a table cannot be made, those made here are dropped (``judged``'s stay the caller's)."""
+    made: list[str] = []
+    try:
+        base = dict(judged)
+        for check in config.reconciliation:
+            if check.name not in base:
+                base[check.name] = _no_pairs(store)
+                made.append(base[check.name])
+        delta = {}
+        for check in config.reconciliation:
+            delta[check.name] = _no_pairs(store)
+            made.append(delta[check.name])
+        made.append(_no_keys(store))
+        return KeptPairs(base, delta, made[-1])
+    except BaseException:
+        for table in made:
+            store.client.command(f"DROP TABLE IF EXISTS {store.table(table)}")
+        raise
+
+
+def kept_after(store: Store, before: KeptPairs, again: str, fresh: dict[str, str]) -> KeptPairs:
+    """What a pass keeps on the previous pass's pairs (``before``): its base carried over, not copied; the keys
+    of the trees judged again (``again``, a table of ``key``) removed from it, with those removed before; each
+    rule's pairs judged again since, but those trees', and theirs judged now (``fresh``, by rule). A pair no
+    transaction owns yet goes by its match key. The tables made here (all but the base) are the caller's to
+    drop; when one cannot be made, those made are dropped."""
+    made: list[str] = []
+    try:
+        made.append(store.create_memory_table(
+            f"SELECT key FROM {store.table(before.removed)} UNION ALL SELECT key FROM {store.table(again)}",
+            prefix="biztrace_removed",
+        ))  # fmt: skip
+        delta = {}
+        for rule, table in before.delta.items():
+            query = (f"SELECT * FROM {store.table(table)} WHERE if(key != '', key, match_key) "
+                     f"NOT IN (SELECT key FROM {store.table(again)})")  # fmt: skip
+            if rule in fresh:
+                query += f" UNION ALL SELECT * FROM {store.table(fresh[rule])}"
+            delta[rule] = store.create_memory_table(query, prefix="biztrace_pairs")
+            made.append(delta[rule])
+        return KeptPairs(before.base, delta, made[0])
+    except BaseException:
+        for table in made:
+            store.client.command(f"DROP TABLE IF EXISTS {store.table(table)}")
+        raise
 
 
 def flagged_of(store: Store, pairs: str) -> str:
@@ -668,7 +723,7 @@ def _kept_report(
                 sources.append(f"SELECT * FROM {store.table(table)}")
         query = Template(sql("reconcile_parity")).substitute(
             by="rule_n,", bucket=BUCKETS[period], pairs=" UNION ALL ".join(sources),
-            flagged=_FLAGGED[True].replace("{keys:Array(String)}", "{flag_keys:Array(String)}"))  # fmt: skip
+            flagged=_flagged_column(True, keys="flag_keys"))  # fmt: skip
         parameters = sets[0] | {"tree": tree, "flag_keys": []}
         rows = list(store.client.query(query, parameters=parameters).named_results())
     answers: list[list[dict]] = [[] for _ in checks]

@@ -204,9 +204,7 @@ class Store:
         while the block runs (dropped after); yields its name. For many values a query reads as a set or a
         join: inserted in ClickHouse's native format, where array parameters would be bound into the
         query's text (25,000 keys: ~0.4 s of quoting and parsing)."""
-        name = f"{prefix}_{uuid.uuid4().hex[:12]}"
-        definition = ", ".join(f"`{column}` {kind}" for column, kind in columns.items())
-        self.client.command(f"CREATE TABLE {self.table(name)} ({definition}) ENGINE = Memory")
+        name = self.create_columns_table(columns, prefix)
         try:
             if data and data[0]:
                 self.client.insert(name, data, column_names=list(columns), database=self.database,
@@ -214,6 +212,14 @@ class Store:
             yield name
         finally:
             self.client.command(f"DROP TABLE IF EXISTS {self.table(name)}")
+
+    def create_columns_table(self, columns: dict[str, str], prefix: str = "biztrace_tmp") -> str:
+        """An empty Memory table of ``columns`` (name -> ClickHouse type), kept until the caller drops it;
+        returns its name."""
+        name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+        definition = ", ".join(f"`{column}` {kind}" for column, kind in columns.items())
+        self.client.command(f"CREATE TABLE {self.table(name)} ({definition}) ENGINE = Memory")
+        return name
 
     def create_memory_table(self, query: str, parameters: dict | None = None, prefix: str = "biztrace_tmp") -> str:
         """A Memory table holding ``query``'s rows, kept until the caller drops it; returns its name."""
