@@ -4,7 +4,8 @@ A full snapshot classifies every stored transaction (``sql/snapshot.sql`` over
 ``sql/transactions.sql``): its cost grows with retention. Between two passes a transaction's row
 changes for two reasons only:
 
-- a hop of it was stored (``biz_hops.Ingested``, the server's clock at insert), or ``now`` reached
+- a hop of it was stored (``biz_hops.Ingested``, the server's clock at insert; for a span a mapping rule
+  makes a hop, the time its ``otel_traces`` part was written: :data:`_MAPPED_STORED`), or ``now`` reached
   a hop stamped ahead of the previous pass's time: the row is computed again, from all its hops,
   by the same keyed query the order page uses (``sql/snapshot_touched.sql`` finds the keys);
 - time passed: an in-flight transaction whose next stage fell overdue is stuck now
@@ -13,7 +14,7 @@ changes for two reasons only:
 So a kept snapshot costs what changed, and holds the same rows as a full one at the same time (the
 test compares them on late and out-of-order hops). A pass takes a full snapshot instead when an
 incremental one cannot be trusted to match: the first pass, another configuration, a ``now``
-before the previous pass's, mapping rules (mapped spans have no stored time), more touched
+before the previous pass's, more touched
 transactions than :data:`FULL_SHARE` of the kept ones (one query is then cheaper), and at least
 every :data:`FULL_EVERY` whatever happened, which bounds what no watermark sees (rows dropped by
 retention; a link arriving late that moves an old hop from one transaction to another).
@@ -200,8 +201,6 @@ class Snapshots:
             return "first pass"
         if kept.fingerprint != wanted:
             return "configuration changed"
-        if config.mappings:
-            return "mapping rules (mapped spans have no stored time)"
         if now < kept.now:
             return "time went back"
         if started - kept.full_at >= FULL_EVERY:
@@ -215,7 +214,9 @@ class Snapshots:
             "stored_since": self._kept.stored_since,
             "previous_now": self._kept.now,
         }
-        rows = store.client.query(sql("snapshot_touched", config, keys=False), parameters=parameters).result_rows
+        query = sql("snapshot_touched", config, keys=False)
+        query = query.replace("${mapped_stored}", _MAPPED_STORED if config.mappings else "")
+        rows = store.client.query(query, parameters=parameters).result_rows
         return sorted(key for key, owned in rows if owned), sorted(key for key, _ in rows)
 
     def _bring_up_to_date(self, store: Store, config: AlertsConfig, now: datetime, touched: list[str]) -> str:
@@ -241,6 +242,17 @@ class Snapshots:
         return name
 
 
+_MAPPED_STORED = (
+    "OR (Mapped AND SpanId IN (SELECT SpanId FROM {db:Identifier}.otel_traces WHERE ServiceName IN "
+    "{map_services:Array(String)} AND _part IN (SELECT name FROM system.parts WHERE database = {db:String} "
+    "AND table = 'otel_traces' AND active AND modification_time >= {stored_since:DateTime})))"
+)
+"""``sql/snapshot_touched.sql``'s condition for the spans mapping rules make hops: those of the mapped services in
+the otel_traces parts written since the watermark (a span has no stored time of its own; a part is written once
+and never changed, so a span stored since is in one of them; a merge writes old spans again: more computed, none
+missed)."""
+
+
 def _over(config: AlertsConfig, transactions: str) -> str:
     """``sql/snapshot.sql`` over these transaction rows."""
     return Template(sql("snapshot")).substitute(transactions=transactions,
@@ -258,17 +270,17 @@ class Published:
 @contextmanager
 def published(store: Store, config: AlertsConfig, now: datetime) -> Iterator[Published | None]:
     """The snapshot the store's loop published, held while the block runs (a snapshot replaced meanwhile
-    is dropped by its last reader), if it can answer at ``now`` under ``config``: same configuration, no
-    mapping rules (mapped spans have no stored time), ``now`` not before its time nor more than two
-    evaluation intervals after, and little stored since (:func:`_settled`); else None."""
+    is dropped by its last reader), if it can answer at ``now`` under ``config``: same configuration, ``now``
+    not before its time nor more than two evaluation intervals after, and little stored since
+    (:func:`_settled`); else None."""
     with _holding(store, config, now) as kept:
         usable = kept is not None and _settled(store, kept)
         yield Published(store.table(kept.name), kept.now) if usable and kept is not None else None
 
 
 def last_pass_time(store: Store, config: AlertsConfig) -> datetime | None:
-    """The time of the snapshot the store's loop published, if one under ``config`` (same configuration, no
-    mapping rules) is published: a reader that takes its time from the clock rounded down (the dashboard's
+    """The time of the snapshot the store's loop published, if one under ``config`` (same configuration) is
+    published: a reader that takes its time from the clock rounded down (the dashboard's
     refresh tick) takes this one instead when the tick falls before it, so that it reads the pass (naive
     UTC). No statement: what :func:`published` then checks is not checked here."""
     with _published_lock:
@@ -277,10 +289,10 @@ def last_pass_time(store: Store, config: AlertsConfig) -> datetime | None:
 
 
 def _of(store: Store, config: AlertsConfig) -> _Kept | None:
-    """The snapshot the store's loop published, if it is of ``config`` (same configuration, no mapping rules:
-    mapped spans have no stored time). Called under ``_published_lock``."""
+    """The snapshot the store's loop published, if it is of ``config`` (same configuration). Called under
+    ``_published_lock``."""
     kept = _published.get(_place(store))
-    if kept is None or config.mappings or kept.fingerprint != fingerprint(config):
+    if kept is None or kept.fingerprint != fingerprint(config):
         return None
     return kept
 
@@ -298,7 +310,8 @@ def _settled(store: Store, kept: _Kept) -> bool:
     than :data:`FULL_SHARE` of its transactions (the share past which the loop itself would take a full
     snapshot). A pass that ran while a backfill was arriving (``biztrace up`` starts its loop before the
     demo's history, a producer replays a day) holds a fraction of what the store holds a minute later:
-    its readers compute until the next pass (what a steady minute of traffic brings waits for it)."""
+    its readers compute until the next pass (what a steady minute of traffic brings waits for it). Stored hops
+    only: a backfill of a service mapping rules read waits for the next pass."""
     limit = int(FULL_SHARE * max(kept.rows, 1))
     since = store.client.command(
         f"SELECT count() FROM (SELECT 1 FROM {store.table(HOPS)} WHERE Ingested > {{since:DateTime}} "

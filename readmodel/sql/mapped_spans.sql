@@ -38,7 +38,8 @@ SELECT
     attrs['biz.event_id'] AS EventId,
     attrs['biz.dead_letter'] IN ('true', '1') AS DeadLetter,
     CAST(attrs['error.type'], 'LowCardinality(String)') AS ErrorType,
-    true AS Mapped
+    true AS Mapped,
+    toDateTime(0) AS Ingested  -- (mapped_hops.sql: its part's time, read where it is needed)
 FROM (
     SELECT
         Timestamp, TraceId, SpanId, ParentSpanId, ServiceName, SpanName, Duration, StatusCode, StatusMessage,
