@@ -16,7 +16,7 @@ from __future__ import annotations
 from importlib import resources
 
 from biztrace.config import AlertsConfig
-from biztrace.readmodel.mapping import mapping_parameters
+from biztrace.readmodel.mapping import mapped_spans_sql, mapping_parameters
 from biztrace.store import Store
 
 LINK_UP: tuple[tuple[str, str], ...] = (
@@ -40,13 +40,13 @@ DOWN_STEPS = 3
 _SQL = resources.files("biztrace.readmodel") / "sql"
 
 
-def links_source(mapped: bool) -> str:
-    """What a query reads as the key graph (``${links}``): ``biz_links``, or with mapping rules
+def links_source(config: AlertsConfig | None) -> str:
+    """What a query reads as the key graph (``${links}``): ``biz_links``, or with ``config``'s mapping rules
     ``biz_links`` and the links the mapped spans make (``sql/mapped_links.sql``), read when the query
     runs like every mapped hop (the query then takes :func:`mapping.mapping_parameters` too)."""
-    if not mapped:
+    if config is None or not config.mappings:
         return "{db:Identifier}.biz_links"
-    spans = "(" + (_SQL / "mapped_spans.sql").read_text().strip() + ")"
+    spans = "(" + mapped_spans_sql(config) + ")"
     made = (_SQL / "mapped_links.sql").read_text().strip().replace("${mapped_spans}", spans)
     return f"(SELECT Key, KeyKind, Linked, LinkedKind FROM {{db:Identifier}}.biz_links UNION ALL\n{made}\n)"
 
@@ -66,7 +66,7 @@ def key_kinds(store: Store, keys: list[str], config: AlertsConfig | None = None)
     """:func:`key_tree` with each key's kind (``order``, ``shipment``, ...; '' for a key of ``keys``
     that has no links, whose kind the graph does not know)."""
     mapped = config is not None and bool(config.mappings)
-    text = (_SQL / "key_links.sql").read_text().replace("${links}", links_source(mapped))
+    text = (_SQL / "key_links.sql").read_text().replace("${links}", links_source(config))
     base = {"db": store.database, **(mapping_parameters(config) if mapped else {})}
     kinds = dict.fromkeys(keys, "")
     up = set(LINK_UP)

@@ -8,6 +8,7 @@ of unmapped services costs what it cost before (the mapped branch reads no granu
 
 from __future__ import annotations
 
+from importlib import resources
 from typing import Any
 
 from biztrace.config import KEY_COLUMNS, AlertsConfig
@@ -31,3 +32,16 @@ def mapping_parameters(config: AlertsConfig) -> dict[str, Any]:
         "map_key_attr": [[attribute for attribute, _ in row] for row in sources],
         "map_key_group": [[group for _, group in row] for row in sources],
     }
+
+
+def mapped_spans_sql(config: AlertsConfig) -> str:
+    """``sql/mapped_spans.sql`` for ``config``'s rules: one branch per rule, joined by UNION ALL, its number a
+    constant in its branch; a span is taken by the first rule of its service that matches it."""
+    text = (resources.files("biztrace.readmodel") / "sql" / "mapped_spans.sql").read_text().strip()
+    branches = []
+    for number, rule in enumerate(config.mappings, start=1):
+        earlier = [f"NOT match(SpanName, {{map_regex:Array(String)}}[{before}])"
+                   for before, other in enumerate(config.mappings[: number - 1], start=1)
+                   if other.when.service == rule.when.service]  # fmt: skip
+        branches.append(text.replace("${rule}", str(number)).replace("${earlier}", " AND ".join(earlier) or "true"))
+    return "\nUNION ALL\n".join(branches)

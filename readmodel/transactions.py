@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from biztrace.config import KEY_COLUMNS, MAX_STAGES, AlertsConfig
 from biztrace.readmodel import calendars
 from biztrace.readmodel.keygraph import LINK_UP, key_tree, links_source
-from biztrace.readmodel.mapping import mapping_parameters
+from biztrace.readmodel.mapping import mapped_spans_sql, mapping_parameters
 from biztrace.store import Store
 
 TxState = Literal["complete", "in_flight", "stuck", "failed", "dead_letter"]
@@ -42,7 +42,6 @@ FRAGMENTS = {
     "overdue": True,  # the condition of a next stage overdue at {now} (what makes a transaction stuck)
     "exception_stage": True,  # the stage an exception names, over a row of transactions.sql
     "exception_columns": False,  # the columns naming an exception (stage, since, evidence), a column list
-    "mapped_spans": True,  # the spans mapping rules make hops (mapped_hops.sql, mapped_links.sql)
     "cycles": False,  # where each transaction of a process whose key is reused starts its latest cycle
 }
 """Fragments a query includes as ``${name}`` (``sql/<name>.sql``), True for those put in parentheses."""
@@ -58,15 +57,15 @@ only the hops of each transaction's latest cycle, for the processes whose key is
 ``sql/cycles.sql``). With no such process configured, nothing is joined and the condition is true."""
 
 
-def _hop_rows(mapped: bool) -> dict[str, str]:
+def _hop_rows(config: AlertsConfig | None) -> dict[str, str]:
     """What ``${hop_rows}``, ``${mapped_column}`` and ``${links}`` are: biz_hops itself (one level, so
     filters reach its primary key and, on a cluster, the shards), or with mappings the union with the
     mapped spans (``sql/mapped_hops.sql``); the key graph's links (:func:`keygraph.links_source`)."""
-    if mapped:
-        spans = "(" + (_SQL / "mapped_spans.sql").read_text().strip() + ")"
+    if config is not None and config.mappings:
+        spans = "(" + mapped_spans_sql(config) + ")"
         hops = (_SQL / "mapped_hops.sql").read_text().strip().replace("${mapped_spans}", spans)
-        return {"hop_rows": f"({hops})", "mapped_column": "", "links": links_source(True)}
-    return {"hop_rows": "{db:Identifier}.biz_hops", "mapped_column": "false AS Mapped,", "links": links_source(False)}
+        return {"hop_rows": f"({hops})", "mapped_column": "", "links": links_source(config)}
+    return {"hop_rows": "{db:Identifier}.biz_hops", "mapped_column": "false AS Mapped,", "links": links_source(None)}
 
 
 def uncommented(text: str) -> str:
@@ -141,7 +140,7 @@ def sql(
     repeats = config is not None and any(process.repeats for process in config.processes.values())
     for fragment, body in LATEST_CYCLE.items():
         text = text.replace(f"${{{fragment}}}", body if repeats else ("" if fragment == "latest_cycle" else "true"))
-    rows = _hop_rows(config is not None and bool(config.mappings) and not final)
+    rows = _hop_rows(None if final else config)
     if final:
         rows["hop_rows"] += " FINAL"
     while any(f"${{{fragment}}}" in text for fragment in FRAGMENTS):

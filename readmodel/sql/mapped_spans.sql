@@ -1,6 +1,10 @@
--- The spans mapping rules make hops (mapped_hops.sql documents the rules' parameters), read from
--- otel_traces when the data is read: only the mapped services' spans (otel_traces is sorted by
--- ServiceName). A span a rule matches is taken from the rule's branch only (never twice).
+-- The spans mapping rule ${rule} makes hops (mapped_hops.sql documents the rules' parameters), read from
+-- otel_traces when the data is read: only the rule's service's spans (otel_traces is sorted by
+-- ServiceName). One such branch per rule (mapping.mapped_spans_sql joins them with UNION ALL): a span is
+-- its first matching rule's (${earlier}: no earlier rule of the same service matches it), never taken twice.
+-- The rule's number is a constant in its branch, so that every per-rule lookup below is folded when the
+-- query is planned (one expression over every rule, the rule found per row, cost ~0.1 s of planning
+-- wherever a statement reads the mapped spans, several times in some).
 SELECT
     Timestamp, TraceId, SpanId, ParentSpanId, ServiceName, SpanName, Duration,
     CAST(multiIf(StatusCode IN ('Error', 'STATUS_CODE_ERROR'), 'Error',
@@ -44,12 +48,11 @@ FROM (
     SELECT
         Timestamp, TraceId, SpanId, ParentSpanId, ServiceName, SpanName, Duration, StatusCode, StatusMessage,
         CAST(SpanAttributes, 'Map(String, String)') AS attrs,
-        arrayFirstIndex(i -> {map_service:Array(String)}[i] = ServiceName AND match(SpanName, {map_regex:Array(String)}[i]),
-                        arrayEnumerate({map_service:Array(String)})) AS rule
+        toUInt32(${rule}) AS rule
     FROM {db:Identifier}.otel_traces
-    WHERE ServiceName IN {map_services:Array(String)}
+    WHERE ServiceName = {map_service:Array(String)}[${rule}] AND match(SpanName, {map_regex:Array(String)}[${rule}])
+      AND ${earlier}
 )
-WHERE rule > 0
-  -- as biz_hops_mv: a span with no key, process or stage is no hop
-  AND (OrderId != '' OR CustomerId != '' OR notEmpty(SkuIds) OR InvoiceId != '' OR ShipmentId != ''
+-- as biz_hops_mv: a span with no key, process or stage is no hop
+WHERE (OrderId != '' OR CustomerId != '' OR notEmpty(SkuIds) OR InvoiceId != '' OR ShipmentId != ''
        OR ReturnId != '' OR Process != '' OR Stage != '')
