@@ -148,11 +148,11 @@ def run_pass(
 
 
 def _outcome(
-    lane: Store, config: AlertsConfig, rule, now: datetime, snapshot: str
+    lane: Store, config: AlertsConfig, rule, now: datetime, snapshot: str, resolved: dict
 ) -> list[rules.RuleResult] | Exception:
     """One rule's results, or what it raised (reported by :func:`_evaluate`, in the rules' order)."""
     try:
-        return rules.evaluate_rule(lane, config, rule, now, snapshot)
+        return rules.evaluate_rule(lane, config, rule, now, snapshot, resolved)
     except Exception as exc:
         return exc
 
@@ -163,8 +163,11 @@ def _evaluate(store: Store, config: AlertsConfig, now: datetime, snapshot: str):
     others go on."""
     results: list[rules.RuleResult] = []
     failed: dict[str, str] = {}
-    calls = [partial(_outcome, config=config, rule=rule, now=now, snapshot=snapshot) for rule in config.rules]
-    for rule, outcome in zip(config.rules, store.side_by_side(calls), strict=True):
+    with rules.shared_resolution(store, config) as resolved:  # the key graph's answers, once for every rule
+        calls = [partial(_outcome, config=config, rule=rule, now=now, snapshot=snapshot, resolved=resolved)
+                 for rule in config.rules]  # fmt: skip
+        outcomes = store.side_by_side(calls)
+    for rule, outcome in zip(config.rules, outcomes, strict=True):
         if not isinstance(outcome, Exception):
             results.extend(outcome)
             continue

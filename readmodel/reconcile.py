@@ -751,9 +751,11 @@ def report(
     system: str | None = None,
     systems: bool = True,
     from_pass: bool = True,
+    resolved: dict | None = None,
 ) -> dict[str, list]:
     """The parity table, what each system saw (unless ``systems`` is false), and the mismatched
-    transactions.
+    transactions. ``resolved``: the caller's table of the key graph's answers for every hop
+    (:func:`transactions.resolution` without keys, as the alert pass's rules share it), else computed here.
 
     Each rule's hops are judged once for both the parity table and the mismatch list (the parity
     pass flags the mismatched pairs; only their hops are read again, for the details, once per process).
@@ -781,7 +783,7 @@ def report(
         if (kept is not None and all(check.name in kept.base for check in checks)
                 and naive_utc(since) >= naive_utc(now) - JUDGED and snapshots.settled(store)):  # fmt: skip
             # the pairs the alert loop judged at this time: only what each system saw is read from the hops
-            with resolution(store, config, base, False) as resolved:
+            with nullcontext(resolved) if resolved else resolution(store, config, base, False) as resolved:
                 sets = [parameters | resolved for parameters in sets]
                 calls: list = [partial(_kept_report, config=config, checks=checks, sets=sets, kept=kept, period=period)]
                 if systems:
@@ -791,7 +793,8 @@ def report(
                 found = [m for m in _details(store, config, judged) if channel is None or m.channel == channel]
             return {"parity": table, "systems": answers[-1] if systems else [], "mismatches": found}
     # the key graph's answers once for every statement below; none computed when nothing will read them
-    with resolution(store, config, base, False) if checks or systems else nullcontext({}) as resolved:
+    given = nullcontext(resolved) if resolved else None
+    with given or (resolution(store, config, base, False) if checks or systems else nullcontext({})) as resolved:
         sets = [parameters | resolved for parameters in sets]
         rules = list(_seen(checks, _shaped(store, config, sets)))
         # each rule's judging and what each system saw, side by side (each statement plans alone, ~0.1 s)

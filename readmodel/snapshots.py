@@ -244,13 +244,14 @@ class Snapshots:
 
 _MAPPED_STORED = (
     "OR (Mapped AND SpanId IN (SELECT SpanId FROM {db:Identifier}.otel_traces WHERE ServiceName IN "
-    "{map_services:Array(String)} AND _part IN (SELECT name FROM system.parts WHERE database = {db:String} "
-    "AND table = 'otel_traces' AND active AND modification_time >= {stored_since:DateTime})))"
+    "{map_services:Array(String)} AND _part NOT IN (SELECT name FROM system.parts WHERE database = {db:String} "
+    "AND table = 'otel_traces' AND active AND modification_time < {stored_since:DateTime})))"
 )
 """``sql/snapshot_touched.sql``'s condition for the spans mapping rules make hops: those of the mapped services in
-the otel_traces parts written since the watermark (a span has no stored time of its own; a part is written once
-and never changed, so a span stored since is in one of them; a merge writes old spans again: more computed, none
-missed)."""
+no otel_traces part written before the watermark (a span has no stored time of its own; a part is written once and
+never changed, so a span stored since is in a part written since; a merge writes old spans again: more computed,
+none missed). The old parts are the ones excluded, so that a part a merge writes while the statement runs counts
+as new (listing the new ones instead, such a part was in neither list)."""
 
 
 def _over(config: AlertsConfig, transactions: str) -> str:

@@ -334,10 +334,17 @@ def transactions_query(
 
 def resolution_needed(store: Store, config: AlertsConfig, tree: list[str]) -> bool:
     """Whether a hop of ``tree``'s keys lacks an order id (``sql/tree_lacks_order.sql``), the only hops
-    the key graph may resolve; always with mapping rules (their spans are in no stored key table)."""
-    if config.mappings:
+    the key graph may resolve; with mapping rules, a span they make a hop too (their spans are in no stored
+    key table: read through the rules, ~30 ms, where a keyed query planning the resolution over them costs
+    ~0.3 s more)."""
+    parameters = {"db": store.database, "tree": tree}
+    if int(store.client.command(sql("tree_lacks_order"), parameters=parameters)):
         return True
-    return bool(int(store.client.command(sql("tree_lacks_order"), parameters={"db": store.database, "tree": tree})))
+    if not config.mappings:
+        return False
+    mapped = (f"SELECT count() > 0 FROM (SELECT 1 FROM ({mapped_spans_sql(config)}) WHERE OrderId = '' "
+              "AND hasAny([ShipmentId, InvoiceId, ReturnId, CustomerId], {tree:Array(String)}) LIMIT 1)")  # fmt: skip
+    return bool(int(store.client.command(mapped, parameters=parameters | mapping_parameters(config))))
 
 
 @contextmanager

@@ -35,3 +35,18 @@ def test_the_span_and_order_generators_fill_their_tables(store: Store) -> None:
     assert _count(store, "uniqExact(OrderId)") == 30
     store.client.command(f"TRUNCATE TABLE {store.table('biz_hops')}")
     assert ocel_export.fill(store, 30) > 0 and _count(store, "uniqExact(OrderId)") == 30
+
+
+def test_the_legacy_generator_sends_spans_only_the_benchmarks_mapping_makes_hops(store: Store) -> None:
+    from biztrace.readmodel.transactions import query_parameters, sql
+
+    alerts_eval.fill(store, 400, NOW)
+    spans = alerts_eval.fill_legacy(store, 400, NOW)
+    config = alerts_eval.mapped_config()
+    mapped = store.client.command(
+        f"SELECT countIf(Mapped), uniqExactIf(OrderId, Mapped) FROM ({sql('business_hops', config, keys=False)}) "
+        "WHERE Stage = 'shipment.confirmed'",
+        parameters=query_parameters(store, config, NOW),
+    )  # fmt: skip
+    assert spans == 4 and [int(n) for n in mapped] == [4, 4]
+    assert _count(store, "count()", "otel_traces") == 4 and _count(store, "countIf(ServiceName = 'legacy-oms')") == 0

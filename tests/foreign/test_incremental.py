@@ -64,12 +64,13 @@ def test_a_kept_snapshot_brought_up_to_date_equals_a_full_one(request, replica: 
     modes, states = [], []
     try:
         for batch, now in enumerate(moments):
-            assert copy_batch(corpus, replica, batch) > 0
+            copy_batch(corpus, replica, batch)
             taken = snapshots.take(replica, config, now)
             modes.append(taken.reason or taken.mode)
             only_kept, only_full, rows = _differences(replica, taken.table, config, now)
             assert (only_kept, only_full) == (0, 0), f"pass {batch}: {only_kept} rows only kept, {only_full} only full"
-            assert rows > 0
+            # (a third of the legacy system's thirteen spans may hold no hop yet)
+            assert rows > 0 or (mapped and batch < len(moments) - 1)
             states.append(dict(replica.client.query(
                 f"SELECT state, count() FROM {taken.table} GROUP BY state").result_rows))  # fmt: skip
         # the clock alone, no new hop: in-flight transactions fall overdue
