@@ -44,7 +44,7 @@ from biztrace.readmodel import last_pass
 from biztrace.readmodel.last_pass import fingerprint
 from biztrace.readmodel.models import naive_utc
 from biztrace.readmodel.rules import snapshot_sql
-from biztrace.readmodel.transactions import Transaction, query_parameters, sql, transactions_query
+from biztrace.readmodel.transactions import Transaction, query_parameters, resolution_needed, sql, transactions_query
 from biztrace.store import Store
 from biztrace.store.schema import HOPS
 
@@ -214,7 +214,8 @@ class Snapshots:
             "stored_since": self._kept.stored_since,
             "previous_now": self._kept.now,
         }
-        query = sql("snapshot_touched", config, keys=False)
+        # (no resolution planned when no hop lacks an order id: ~0.4 s of this statement with mapping rules)
+        query = sql("snapshot_touched", config, keys=False, unresolved=not resolution_needed(store, config, None))
         query = query.replace("${mapped_stored}", _MAPPED_STORED if config.mappings else "")
         rows = store.client.query(query, parameters=parameters).result_rows
         return sorted(key for key, owned in rows if owned), sorted(key for key, _ in rows)

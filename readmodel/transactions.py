@@ -332,18 +332,22 @@ def transactions_query(
     return sql("transactions", config, keys="exact", unresolved=unresolved), parameters
 
 
-def resolution_needed(store: Store, config: AlertsConfig, tree: list[str]) -> bool:
-    """Whether a hop of ``tree``'s keys lacks an order id (``sql/tree_lacks_order.sql``), the only hops
-    the key graph may resolve; with mapping rules, a span they make a hop too (their spans are in no stored
-    key table: read through the rules, ~30 ms, where a keyed query planning the resolution over them costs
+def resolution_needed(store: Store, config: AlertsConfig, tree: list[str] | None) -> bool:
+    """Whether a hop of ``tree``'s keys (None: any hop) lacks an order id (``sql/tree_lacks_order.sql``; any
+    hop: one without an order id that carries a key linking up to one, ``biz_hops``' leading primary-key range),
+    the only hops the key graph may resolve; with mapping rules, a span they make a hop too (their spans are in
+    no stored key table: read through the rules, ~30 ms, where a query planning the resolution over them costs
     ~0.3 s more)."""
-    parameters = {"db": store.database, "tree": tree}
-    if int(store.client.command(sql("tree_lacks_order"), parameters=parameters)):
+    parameters = {"db": store.database, "tree": tree or []}
+    linking = "OrderId = '' AND (ShipmentId != '' OR ReturnId != '' OR InvoiceId != '')"
+    stored = sql("tree_lacks_order") if tree is not None else (
+        f"SELECT count() > 0 FROM (SELECT 1 FROM {{db:Identifier}}.biz_hops WHERE {linking} LIMIT 1)")  # fmt: skip
+    if int(store.client.command(stored, parameters=parameters)):
         return True
     if not config.mappings:
         return False
-    mapped = (f"SELECT count() > 0 FROM (SELECT 1 FROM ({mapped_spans_sql(config)}) WHERE OrderId = '' "
-              "AND hasAny([ShipmentId, InvoiceId, ReturnId, CustomerId], {tree:Array(String)}) LIMIT 1)")  # fmt: skip
+    of_tree = "AND hasAny([ShipmentId, InvoiceId, ReturnId, CustomerId], {tree:Array(String)})" if tree else ""
+    mapped = f"SELECT count() > 0 FROM (SELECT 1 FROM ({mapped_spans_sql(config)}) WHERE {linking} {of_tree} LIMIT 1)"
     return bool(int(store.client.command(mapped, parameters=parameters | mapping_parameters(config))))
 
 
@@ -354,9 +358,14 @@ def resolution(store: Store, config: AlertsConfig, parameters: dict[str, Any], k
     runs: yields the parameters (``{"resolved": name}``) that, with :func:`sql`'s ``resolved=True``,
     make every query of the reader join it instead of computing it. At 10M hops each reconciliation
     rule's statement was analysed in 74-152 ms instead of 117-309 ms for one ~60 ms computation.
-    A reader whose hops are placed already (``keys="scoped"``) needs none: yields nothing."""
+    A reader whose hops are placed already (``keys="scoped"``) needs none: yields nothing. Asked for every hop
+    (``keys`` false) when no hop lacks an order id (:func:`resolution_needed`), the table is empty."""
     if keys == "scoped":
         yield {}
+        return
+    if not keys and not resolution_needed(store, config, None):  # no hop to resolve: an empty table of them
+        with store.columns_table({"hash": "UInt64", "target": "String"}, [], "biztrace_resolved") as table:
+            yield {"resolved": table}
         return
     with store.memory_table(sql("resolution", config, keys=keys), parameters, "biztrace_resolved") as table:
         yield {"resolved": table}

@@ -91,3 +91,25 @@ def test_one_orders_state_counts_its_linked_hops_too(producers: Any) -> None:
     store = producers.flush()
     [order] = transactions(store, CONFIG, producers.now, keys=["O-1"])
     assert order.stages_reached[-2:] == ["shipment.confirmed", "invoice.posted"]
+
+
+def test_the_key_graphs_answers_are_computed_only_when_a_hop_lacks_its_order_id(producers: Any) -> None:
+    """transactions.resolution: an empty table stands in when no hop lacks an order id (a pass's rules and
+    its touched keys then plan no resolution); with one, the same answers as the query computes inline."""
+    from biztrace.readmodel.transactions import process_parameters, resolution, resolution_needed
+
+    producers.span("crm", "capture", 0, **{"order.id": "O-9", "biz.stage": "order.captured"})
+    producers.span("crm", "update", 1, **{"customer.id": "C-9", "biz.stage": "customer.updated"})  # no order: no link
+    store = producers.flush()
+    base = process_parameters(CONFIG) | {"db": store.database, "keys": []}
+    assert not resolution_needed(store, CONFIG, None)
+    with resolution(store, CONFIG, base, False) as resolved:
+        assert int(store.client.command(f"SELECT count() FROM {store.table(resolved['resolved'])}")) == 0
+    _order_with_linked_hops(producers)  # a shipment's milestone carries only its shipment id
+    store = producers.flush()
+    assert resolution_needed(store, CONFIG, None)
+    inline = store.client.query(f"SELECT hash, target FROM ({sql('resolution', CONFIG, keys=False)}) ORDER BY hash",
+                                parameters=base).result_rows  # fmt: skip
+    with resolution(store, CONFIG, base, False) as resolved:
+        table = store.client.query(f"SELECT hash, target FROM {store.table(resolved['resolved'])} ORDER BY hash")
+        assert table.result_rows == inline and len(inline) >= 3  # the shipment, the invoice, the return
