@@ -1,7 +1,8 @@
--- The spans mapping rule ${rule} makes hops (mapped_hops.sql documents the rules' parameters), read from
+-- The spans one mapping rule makes hops (mapped_hops.sql documents the rules' parameters), read from
 -- otel_traces when the data is read: only the rule's service's spans (otel_traces is sorted by
--- ServiceName). One such branch per rule (mapping.mapped_spans_sql joins them with UNION ALL): a span is
--- its first matching rule's (${earlier}: no earlier rule of the same service matches it), never taken twice.
+-- ServiceName). One such branch per rule (mapping.mapped_spans_sql joins them with UNION ALL, the rule's
+-- number in place of the rule placeholder below): a span is its first matching rule's (the earlier
+-- placeholder: no earlier rule of the same service matches it), never taken twice.
 -- The rule's number is a constant in its branch, so that every per-rule lookup below is folded when the
 -- query is planned (one expression over every rule, the rule found per row, cost ~0.1 s of planning
 -- wherever a statement reads the mapped spans, several times in some).
