@@ -785,10 +785,11 @@ def _detected_since(
                 fresh = with_mismatches(store, config, judged, (detected_sql(classified, config, keys="scoped"),
                                                                 parameters, "biztrace_fresh"), classified,
                                         pairs=fresh_pairs)  # fmt: skip
-        listed = store.create_memory_table("SELECT '' AS key LIMIT 0", prefix="biztrace_changed")
+        listed = store.create_columns_table({"key": "String"}, prefix="biztrace_changed")
         detected = None
         try:
-            store.client.insert(listed, [[key] for key in keys], column_names=["key"], database=store.database)
+            if keys:
+                store.client.insert(listed, [keys], column_names=["key"], database=store.database, column_oriented=True)
             # a finding no transaction owns yet (a reconciliation pair, key '') goes by its match key
             again = (f"if(key != '', key, JSONExtractString(detail, 'match_key')) "
                      f"IN (SELECT key FROM {store.table(listed)})")  # fmt: skip

@@ -223,16 +223,12 @@ class Snapshots:
     def _bring_up_to_date(self, store: Store, config: AlertsConfig, now: datetime, touched: list[str]) -> str:
         """The kept rows no hop changed, aged to ``now``, then the touched transactions computed again."""
         assert self._kept is not None
-        keys = store.create_memory_table("SELECT '' AS key LIMIT 0", prefix="biztrace_touched")
-        try:
-            store.client.insert(keys, [[key] for key in touched], column_names=["key"], database=store.database)
+        with store.columns_table({"key": "String"}, [touched], "biztrace_touched") as keys:
             aged = Template(sql("snapshot_aged", config, keys=False)).substitute(
                 previous=store.table(self._kept.name), touched=store.table(keys)
             )
             name = store.create_memory_table(_over(config, aged), query_parameters(store, config, now),
                                              "biztrace_snapshot")  # fmt: skip
-        finally:
-            store.client.command(f"DROP TABLE IF EXISTS {store.table(keys)}")
         try:
             for start in range(0, len(touched), CHUNK):
                 query, parameters = transactions_query(store, config, now, keys=touched[start : start + CHUNK])
