@@ -5,7 +5,7 @@ A full snapshot classifies every stored transaction (``sql/snapshot.sql`` over
 changes for two reasons only:
 
 - a hop of it was stored (``biz_hops.Ingested``, the server's clock at insert; for a span a mapping rule
-  makes a hop, the time its ``otel_traces`` part was written: :data:`_MAPPED_STORED`), or ``now`` reached
+  makes a hop, the time its ``otel_traces`` part was written: ``sql/mapped_stored.sql``), or ``now`` reached
   a hop stamped ahead of the previous pass's time: the row is computed again, from all its hops,
   by the same keyed query the order page uses (``sql/snapshot_touched.sql`` finds the keys);
 - time passed: an in-flight transaction whose next stage fell overdue is stuck now
@@ -44,7 +44,14 @@ from biztrace.readmodel import last_pass
 from biztrace.readmodel.last_pass import fingerprint
 from biztrace.readmodel.models import naive_utc
 from biztrace.readmodel.rules import snapshot_sql
-from biztrace.readmodel.transactions import Transaction, query_parameters, resolution_needed, sql, transactions_query
+from biztrace.readmodel.transactions import (
+    Transaction,
+    query_parameters,
+    resolution_needed,
+    sql,
+    transactions_query,
+    uncommented,
+)
 from biztrace.store import Store
 from biztrace.store.schema import HOPS
 
@@ -216,7 +223,7 @@ class Snapshots:
         }
         # (no resolution planned when no hop lacks an order id: ~0.4 s of this statement with mapping rules)
         query = sql("snapshot_touched", config, keys=False, unresolved=not resolution_needed(store, config, None))
-        query = query.replace("${mapped_stored}", _MAPPED_STORED if config.mappings else "")
+        query = query.replace("${mapped_stored}", uncommented(sql("mapped_stored")) if config.mappings else "")
         rows = store.client.query(query, parameters=parameters).result_rows
         return sorted(key for key, owned in rows if owned), sorted(key for key, _ in rows)
 
@@ -237,18 +244,6 @@ class Snapshots:
             store.client.command(f"DROP TABLE IF EXISTS {store.table(name)}")
             raise
         return name
-
-
-_MAPPED_STORED = (
-    "OR (Mapped AND SpanId IN (SELECT SpanId FROM {db:Identifier}.otel_traces WHERE ServiceName IN "
-    "{map_services:Array(String)} AND _part NOT IN (SELECT name FROM system.parts WHERE database = {db:String} "
-    "AND table = 'otel_traces' AND active AND modification_time < {stored_since:DateTime})))"
-)
-"""``sql/snapshot_touched.sql``'s condition for the spans mapping rules make hops: those of the mapped services in
-no otel_traces part written before the watermark (a span has no stored time of its own; a part is written once and
-never changed, so a span stored since is in a part written since; a merge writes old spans again: more computed,
-none missed). The old parts are the ones excluded, so that a part a merge writes while the statement runs counts
-as new (listing the new ones instead, such a part was in neither list)."""
 
 
 def _over(config: AlertsConfig, transactions: str) -> str:

@@ -334,20 +334,19 @@ def transactions_query(
 
 def resolution_needed(store: Store, config: AlertsConfig, tree: list[str] | None) -> bool:
     """Whether a hop of ``tree``'s keys (None: any hop) lacks an order id (``sql/tree_lacks_order.sql``; any
-    hop: one without an order id that carries a key linking up to one, ``biz_hops``' leading primary-key range),
-    the only hops the key graph may resolve; with mapping rules, a span they make a hop too (their spans are in
-    no stored key table: read through the rules, ~30 ms, where a query planning the resolution over them costs
-    ~0.3 s more)."""
+    hop: ``sql/resolvable_hops.sql``), the only hops the key graph may resolve; with mapping rules, a span they
+    make a hop too (their spans are in no stored key table: read through the rules, ~30 ms, where a query
+    planning the resolution over them costs ~0.3 s more)."""
     parameters = {"db": store.database, "tree": tree or []}
-    linking = "OrderId = '' AND (ShipmentId != '' OR ReturnId != '' OR InvoiceId != '')"
-    stored = sql("tree_lacks_order") if tree is not None else (
-        f"SELECT count() > 0 FROM (SELECT 1 FROM {{db:Identifier}}.biz_hops WHERE {linking} LIMIT 1)")  # fmt: skip
+    resolvable = Template((_SQL / "resolvable_hops.sql").read_text())
+    stored = (sql("tree_lacks_order") if tree is not None
+              else resolvable.substitute(rows="{db:Identifier}.biz_hops", of_tree=""))  # fmt: skip
     if int(store.client.command(stored, parameters=parameters)):
         return True
     if not config.mappings:
         return False
     of_tree = "AND hasAny([ShipmentId, InvoiceId, ReturnId, CustomerId], {tree:Array(String)})" if tree else ""
-    mapped = f"SELECT count() > 0 FROM (SELECT 1 FROM ({mapped_spans_sql(config)}) WHERE {linking} {of_tree} LIMIT 1)"
+    mapped = resolvable.substitute(rows=f"({mapped_spans_sql(config)})", of_tree=of_tree)
     return bool(int(store.client.command(mapped, parameters=parameters | mapping_parameters(config))))
 
 
