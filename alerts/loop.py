@@ -28,7 +28,7 @@ from biztrace.alerts import dispatch, state
 from biztrace.alerts.delivery import Channels, Deliver, Delivery, Dispatcher
 from biztrace.config import AlertsConfig
 from biztrace.config.silences import stored_silences
-from biztrace.readmodel import alert_store, at_risk, exceptions, last_pass, rules
+from biztrace.readmodel import alert_store, at_risk, exceptions, last_pass, mapping, rules
 from biztrace.readmodel.models import AlertInstance, naive_utc
 from biztrace.readmodel.snapshots import Snapshots, Taken
 from biztrace.store import Store
@@ -123,19 +123,9 @@ def run_pass(
             channels, receiver_problems = build_channels(config)
         own = dispatcher = Dispatcher(store, channels, deliver=deliver, broken=receiver_problems)
     try:
-        if snapshots is None:
-            with rules.snapshot(store, config, now) as snapshot:
-                report = _pass(store, config, now, snapshot, dispatcher if persist else None)
-        else:
-            # the loop's readers move to this pass once its exception bookkeeping (the detection and the
-            # reconciliation pairs) is published too: a reader at its time finds them all
-            taken = snapshots.take(store, config, now, hold=persist)
-            try:
-                report = _pass(store, config, now, taken.table, dispatcher if persist else None, taken,
-                               published=lambda: snapshots.publish(store))  # fmt: skip
-            finally:
-                snapshots.publish(store)
-            report.snapshot, report.snapshot_recomputed = taken.mode, taken.touched
+        # the mapping rules' spans read once for the pass's statements (a dozen would apply them each)
+        with mapping.materialized(store, config):
+            report = _run(store, config, now, dispatcher if persist else None, snapshots, persist)
         if own is not None:
             own.wait_idle(ONE_SHOT_WAIT_S)
     finally:
@@ -144,6 +134,29 @@ def run_pass(
     if dispatcher is not None:
         report.notifications = dispatcher.outcomes()
     report.receiver_problems = {**receiver_problems, **report.receiver_problems}
+    return report
+
+
+def _run(
+    store: Store,
+    config: AlertsConfig,
+    now: datetime,
+    dispatcher: Dispatcher | None,
+    snapshots: Snapshots | None,
+    persist: bool,
+) -> PassReport:
+    """:func:`run_pass`'s classification and pass, on a full snapshot or the loop's kept one."""
+    if snapshots is None:
+        with rules.snapshot(store, config, now) as snapshot:
+            return _pass(store, config, now, snapshot, dispatcher)
+    # the loop's readers move to this pass once its exception bookkeeping (the detection and the
+    # reconciliation pairs) is published too: a reader at its time finds them all
+    taken = snapshots.take(store, config, now, hold=persist)
+    try:
+        report = _pass(store, config, now, taken.table, dispatcher, taken, published=lambda: snapshots.publish(store))
+    finally:
+        snapshots.publish(store)
+    report.snapshot, report.snapshot_recomputed = taken.mode, taken.touched
     return report
 
 

@@ -253,8 +253,9 @@ class Store:
         """Each call's result, the calls run side by side: one client serializes its calls, and a statement
         is planned on one core (~0.1 s for one that reads every hop placed in its process). At most
         :data:`SIDE_BY_SIDE` lanes, each taking the next call when it is free: the first lane on this store,
-        each other on a view of it with a client of its own (opened once per lane, ~10 ms). Every call ends
-        before this returns; then the first failure, in the calls' order, is raised."""
+        each other on a view of it with a client of its own (opened once per lane, ~10 ms). Each lane runs in a
+        copy of the caller's context (its context variables). Every call ends before this returns; then the
+        first failure, in the calls' order, is raised."""
         if len(calls) < 2:
             return [call(self) for call in calls]
         results: list = [None] * len(calls)
@@ -278,7 +279,7 @@ class Store:
             for _ in range(min(len(calls), SIDE_BY_SIDE) - 1):  # opened here: closed below if a later one fails
                 views.append(self.view())
             with ThreadPoolExecutor(len(views) + 1, thread_name_prefix="biztrace-side") as pool:
-                lanes = [pool.submit(lane, store) for store in (self, *views)]
+                lanes = [pool.submit(contextvars.copy_context().run, lane, store) for store in (self, *views)]
             for done in lanes:
                 done.result()
         finally:

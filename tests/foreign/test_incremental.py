@@ -12,12 +12,13 @@ it reaches them, and in-flight transactions turn stuck as their next stage falls
 from __future__ import annotations
 
 import time
+from contextlib import nullcontext
 from datetime import timedelta
 
 import pytest
 
 from biztrace import config as alerts_config
-from biztrace.readmodel import exceptions, last_pass, reconcile
+from biztrace.readmodel import exceptions, last_pass, mapping, reconcile
 from biztrace.readmodel.rules import snapshot_sql
 from biztrace.readmodel.snapshots import Snapshots
 from biztrace.readmodel.transactions import query_parameters
@@ -50,10 +51,16 @@ def _differences(store: Store, kept: str, config, now) -> tuple[int, int, int]:
         store.client.command(f"DROP TABLE IF EXISTS {store.table(full)}")
 
 
-@pytest.mark.parametrize("mapped", [False, True], ids=["conventional", "mapped"])
-def test_a_kept_snapshot_brought_up_to_date_equals_a_full_one(request, replica: Store, mapped: bool) -> None:
+@pytest.mark.parametrize(
+    ("mapped", "once"), [(False, False), (True, False), (True, True)], ids=["conventional", "mapped", "mapped-once"]
+)
+def test_a_kept_snapshot_brought_up_to_date_equals_a_full_one(
+    request, replica: Store, mapped: bool, once: bool
+) -> None:
     """``mapped``: the legacy order system's route-named spans, hops only through a mapping rule (read from
-    otel_traces, with no stored time of their own: their part's is read), beside conventional ERP hops."""
+    otel_traces, with no stored time of their own: their part's is read), beside conventional ERP hops.
+    ``once``: each pass reads them as the alert loop's does, applied once into a table for the pass
+    (``mapping.materialized``); the full snapshot it is compared with applies the rules itself."""
     corpus: Corpus = request.getfixturevalue("legacy" if mapped else "corpus")
     config = alerts_config.load(MAPPINGS) if mapped else alerts_config.load()
     snapshots = Snapshots(settle=timedelta(0), full_share=float("inf"))  # every pass brought up to date
@@ -65,7 +72,8 @@ def test_a_kept_snapshot_brought_up_to_date_equals_a_full_one(request, replica: 
     try:
         for batch, now in enumerate(moments):
             copy_batch(corpus, replica, batch)
-            taken = snapshots.take(replica, config, now)
+            with mapping.materialized(replica, config) if once else nullcontext():
+                taken = snapshots.take(replica, config, now)
             modes.append(taken.reason or taken.mode)
             only_kept, only_full, rows = _differences(replica, taken.table, config, now)
             assert (only_kept, only_full) == (0, 0), f"pass {batch}: {only_kept} rows only kept, {only_full} only full"
@@ -75,7 +83,8 @@ def test_a_kept_snapshot_brought_up_to_date_equals_a_full_one(request, replica: 
                 f"SELECT state, count() FROM {taken.table} GROUP BY state").result_rows))  # fmt: skip
         # the clock alone, no new hop: in-flight transactions fall overdue
         later = base + timedelta(days=3)
-        taken = snapshots.take(replica, config, later)
+        with mapping.materialized(replica, config) if once else nullcontext():
+            taken = snapshots.take(replica, config, later)
         assert taken.mode == "incremental"
         assert _differences(replica, taken.table, config, later)[:2] == (0, 0)
         aged = dict(replica.client.query(f"SELECT state, count() FROM {taken.table} GROUP BY state").result_rows)
@@ -87,31 +96,40 @@ def test_a_kept_snapshot_brought_up_to_date_equals_a_full_one(request, replica: 
         assert aged.get("stuck", 0) > states[-1].get("stuck", 0)
 
 
-def test_a_mapped_span_stored_after_a_pass_counts_in_the_next_one(legacy: Corpus, replica: Store) -> None:
+@pytest.mark.parametrize("once", [False, True], ids=["each-statement", "once"])
+def test_a_mapped_span_stored_after_a_pass_counts_in_the_next_one(legacy: Corpus, replica: Store, once: bool) -> None:
     """A span that only a mapping rule makes a hop has no stored time of its own: the next pass finds it by its
-    otel_traces part's, even stamped long before the pass (the legacy system retried a failed ship call)."""
+    otel_traces part's, even stamped long before the pass (the legacy system retried a failed ship call).
+    ``once``: the passes read the mapped spans as the alert loop's do (``mapping.materialized``), and the span is
+    stored while the first pass runs, after its mapped spans were read and before its watermark: the second pass
+    finds it within the watermark's overlap (the loop's is two minutes; here a few seconds)."""
     config = alerts_config.load(MAPPINGS)
     for batch in range(BATCHES):
         copy_batch(legacy, replica, batch)
     time.sleep(1.1)  # stored times count seconds: the first pass starts a second after the spans were stored
-    snapshots = Snapshots(settle=timedelta(0), full_share=float("inf"))
+    snapshots = Snapshots(settle=timedelta(seconds=5 if once else 0), full_share=float("inf"))
     now = NOW.replace(tzinfo=None)
 
     def state(table: str) -> str:
         return str(replica.client.command(f"SELECT state FROM {table} WHERE key = 'LEG-3003'"))
 
+    retry = (
+        f"INSERT INTO {replica.table('otel_traces')} (Timestamp, TraceId, SpanId, SpanName, SpanKind, ServiceName, "
+        "SpanAttributes, Duration, StatusCode) VALUES ({at:DateTime64(9)}, 'retry-trace', 'retry-span', "
+        "'POST /api/orders/{id}/ship', 'SERVER', 'legacy-oms', map('sales_order_number', 'LEG-3003'), 95000000, "
+        "'Unset')"
+    )
     try:
-        first = snapshots.take(replica, config, now)
+        with mapping.materialized(replica, config) if once else nullcontext():
+            if once:
+                replica.client.command(retry, parameters={"at": now - timedelta(hours=19)})
+            first = snapshots.take(replica, config, now)
         assert (first.reason, state(first.table)) == ("first pass", "failed")
-        replica.client.command(
-            f"INSERT INTO {replica.table('otel_traces')} (Timestamp, TraceId, SpanId, SpanName, SpanKind, ServiceName, "
-            "SpanAttributes, Duration, StatusCode) VALUES ({at:DateTime64(9)}, 'retry-trace', 'retry-span', "
-            "'POST /api/orders/{id}/ship', 'SERVER', 'legacy-oms', map('sales_order_number', 'LEG-3003'), 95000000, "
-            "'Unset')",
-            parameters={"at": now - timedelta(hours=19)},
-        )  # fmt: skip
+        if not once:
+            replica.client.command(retry, parameters={"at": now - timedelta(hours=19)})
         later = now + timedelta(minutes=1)
-        taken = snapshots.take(replica, config, later)
+        with mapping.materialized(replica, config) if once else nullcontext():
+            taken = snapshots.take(replica, config, later)
         assert taken.mode == "incremental"
         assert _differences(replica, taken.table, config, later)[:2] == (0, 0)
         assert state(taken.table) != "failed"  # the retry went through: shipped

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from biztrace.config import ConfigError, loads
+from biztrace.readmodel import mapping
 from biztrace.readmodel.lookup import key_history
 from biztrace.readmodel.transactions import transactions
 
@@ -135,3 +136,37 @@ def test_a_mapped_span_with_two_keys_links_them_in_the_key_graph(producers: Any)
     [every] = [t for t in transactions(store, config, producers.now) if t.key == "SO-7"]
     for order in (by_key, every):
         assert (order.key, order.stages_reached[-1]) == ("SO-7", "invoice.posted"), order
+
+
+def test_the_mapped_spans_read_once_give_the_answers_the_rules_give_each_statement(producers: Any) -> None:
+    """``mapping.materialized`` (the alert pass's): the rules applied once into a table that every statement
+    of the block reads, in this thread and in the lanes of ``Store.side_by_side``; the same transactions,
+    keyed and not, and the same key graph, as applying them in each statement."""
+    p = producers
+    _legacy(p)
+    p.span("legacy-wms", "ConfirmShipment", 5, shipment_no="SH-1", sales_order_number="SO-1")
+    p.span("billing", "post", 6, **{"invoice.id": "INV-1", "shipment.id": "SH-1", "biz.stage": "invoice.posted"})
+    store = p.flush()
+    config = loads(MAPPED + LINKING.split("mappings:\n", 1)[1])
+    each = transactions(store, config, p.now)
+    keyed = transactions(store, config, p.now, keys=["INV-1"])
+    assert "FROM {db:Identifier}.otel_traces" in mapping.mapped_spans_sql(config)
+    with mapping.materialized(store, config):
+        read = mapping.mapped_spans_sql(config)
+        assert "otel_traces" not in read and "biztrace_mapped_" in read  # the block's table
+        assert store.client.command(f"EXISTS TABLE {store.table(read.rsplit('`', 2)[1])}")
+        assert "otel_traces" in mapping.mapped_spans_sql(loads(MAPPED))  # other rules: applied as before
+        assert transactions(store, config, p.now) == each
+        assert transactions(store, config, p.now, keys=["INV-1"]) == keyed
+        lanes = store.side_by_side([lambda s: mapping.mapped_spans_sql(config)] * 2)
+        assert lanes == [read, read]
+        # a span stored after the block began is read by the next block (the alert loop's next pass)
+        p.span("legacy-oms", "POST /api/orders/SO-2/ship", 7)
+        p.flush()
+        assert "SO-2" not in {t.key for t in transactions(store, config, p.now)}
+    assert "otel_traces" in mapping.mapped_spans_sql(config)
+    table = read.rsplit("`", 2)[1]
+    assert not store.client.command(f"EXISTS TABLE {store.table(table)}")  # dropped with the block
+    with mapping.materialized(store, config):
+        assert "SO-2" in {t.key for t in transactions(store, config, p.now)}
+    assert [t for t in transactions(store, config, p.now) if t.key != "SO-2"] == each
