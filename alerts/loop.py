@@ -212,7 +212,8 @@ def _pass(
         try:
             exception_events = exceptions.sync(  # only what changed is found again on a snapshot brought up to date
                 store, config, now, classified=snapshot, changed=taken.changed if taken else None,
-                previous_now=taken.previous_now if taken else None)  # fmt: skip
+                previous_now=taken.previous_now if taken else None,
+                stored_since=taken.stored_since if taken else None)  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - raised below, after the alerts
             bookkeeping = exc
     published()

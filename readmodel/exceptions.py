@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, nullcontext
 from datetime import datetime, timedelta
 from string import Template
 from typing import Literal
@@ -438,12 +438,19 @@ def _lifecycle(store: Store, parameters: dict, columns: tuple[str, ...] = ()) ->
         yield {"life": table}
 
 
-def _lifecycle_statement(parameters: dict, columns: tuple[str, ...] = ()) -> tuple[str, dict, str]:
-    """:func:`_lifecycle`'s statement, for :meth:`Store.create_memory_tables`."""
+def _lifecycle_statement(
+    parameters: dict, columns: tuple[str, ...] = (), *, scoped: bool = False
+) -> tuple[str, dict, str]:
+    """:func:`_lifecycle`'s statement, for :meth:`Store.create_memory_tables`. ``scoped``: only the exceptions of
+    the table ``{scope}`` (the condition reaches the events' primary key)."""
     query = sql("lifecycle")
-    if columns:
-        query = f"SELECT {', '.join(columns)} FROM ({query})"
+    if columns or scoped:
+        query = f"SELECT {', '.join(columns) or '*'} FROM ({query})" + (f" WHERE {_IN_SCOPE}" if scoped else "")
     return query, parameters, "biztrace_life"
+
+
+_IN_SCOPE = "(process, key, kind) IN (SELECT process, key, kind FROM {db:Identifier}.{scope:Identifier})"
+"""The condition that an exception is one of the table ``{scope}`` (``sql/exceptions_sync_scope.sql``)."""
 
 
 _SYNC_READS = ("process", "key", "kind", "last_action", "resolve_at", "last_stage")
@@ -455,10 +462,10 @@ _LIFE_TABLE = "SELECT * FROM {db:Identifier}.{life:Identifier}"
 """The lifecycle as read from the table :func:`_lifecycle` made."""
 
 
-def _over(lifecycle: str, name: str = "exceptions_queue") -> str:
+def _over(lifecycle: str, name: str = "exceptions_queue", **more: str) -> str:
     """The statement ``sql/<name>.sql`` reading the lifecycle from ``lifecycle`` (``sql/lifecycle.sql`` or
-    :data:`_LIFE_TABLE`)."""
-    return Template(sql(name)).substitute(lifecycle=lifecycle)
+    :data:`_LIFE_TABLE`); ``more``: its other placeholders."""
+    return Template(sql(name)).substitute(lifecycle=lifecycle, **more)
 
 
 def _item(config: AlertsConfig, row: dict) -> ExceptionItem:
@@ -809,6 +816,20 @@ def _detected_since(
                 store.client.command(f"DROP TABLE IF EXISTS {store.table(table)}")
 
 
+def _sync_scope(
+    store: Store, config: AlertsConfig, found: str, previous_now: datetime | None, stored_since: datetime
+) -> str | None:
+    """A Memory table of the exceptions whose bookkeeping may change (``sql/exceptions_sync_scope.sql``), ``found``
+    the exceptions found now; None when the previous pass's exceptions are not at hand (every one is compared)."""
+    with last_pass.at(store, config, previous_now) if previous_now is not None else nullcontext() as previous:
+        if previous is None:
+            return None
+        with last_pass.derived(store, previous, "found", None, lambda: _found_table(store, previous.table)) as before:
+            parameters = {"db": store.database, "found": found, "previous": before, "stored_since": stored_since,
+                          "system_actor": SYSTEM_ACTOR}  # fmt: skip
+            return store.create_memory_table(sql("exceptions_sync_scope"), parameters, "biztrace_sync_scope")
+
+
 def sync(
     store: Store,
     config: AlertsConfig,
@@ -817,6 +838,7 @@ def sync(
     *,
     changed: list[str] | None = None,
     previous_now: datetime | None = None,
+    stored_since: datetime | None = None,
 ) -> dict[str, int]:
     """The loop's bookkeeping: record opens, reopens, and automatic resolves; counts per action.
 
@@ -831,10 +853,14 @@ def sync(
     and mismatches are found again, with those whose reconciliation the clock changed
     (:func:`reconcile.due_keys`); every other transaction's are the previous pass's
     (:func:`_detected_since`). Without the previous pass's detection, everything is detected again.
+    ``stored_since`` (that pass's watermark, the server's clock): built on it, only the exceptions the two
+    passes' detections disagree on, or a person acted on since, are compared with their stored lifecycle
+    (``sql/exceptions_sync_scope.sql``; every other one would have no event).
     """
     if classified is None:  # every transaction classified once, in a table (the detection reads it twice)
         with rules.snapshot(store, config, now) as snapshot:
-            return sync(store, config, now, snapshot, changed=changed, previous_now=previous_now)
+            return sync(store, config, now, snapshot, changed=changed, previous_now=previous_now,
+                        stored_since=stored_since)  # fmt: skip
     parameters = query_parameters(store, config, now) | {"process": ""}
     built = None
     if changed is not None and previous_now is not None:
@@ -854,17 +880,27 @@ def sync(
         detected, pairs = built
     # the pairs carried over from the previous pass (KeptPairs.base) are that pass's until published below
     owned = [table for table in pairs.named().values() if built is None or table not in pairs.base.values()]
-    found = None
+    found = scope = None
     try:
-        # the exceptions found (kept with the pass below: the queue its readers build reads them) and the stored
-        # lifecycle, side by side (neither reads the other)
-        found, life = store.create_memory_tables([_found_statement(store, detected),
-                                                  _lifecycle_statement(parameters, _SYNC_READS)])  # fmt: skip
+        if built is not None and stored_since is not None:
+            # the exceptions found (kept with the pass below: the queue its readers build reads them), then only
+            # those this pass and the previous one disagree on, or a person acted on since, compared with their
+            # stored lifecycle: the bookkeeping's cost follows what changed, not every exception ever recorded
+            found = store.create_memory_table(*_found_statement(store, detected))
+            scope = _sync_scope(store, config, found, previous_now, stored_since)
+        if scope is not None:
+            parameters |= {"scope": scope}
+            life = store.create_memory_table(*_lifecycle_statement(parameters, _SYNC_READS, scoped=True))
+        else:  # every exception: found and the stored lifecycle side by side (neither reads the other)
+            if found is None:
+                found, life = store.create_memory_tables([_found_statement(store, detected),
+                                                          _lifecycle_statement(parameters, _SYNC_READS)])  # fmt: skip
+            else:
+                life = store.create_memory_table(*_lifecycle_statement(parameters, _SYNC_READS))
+        statement = _over(_LIFE_TABLE, "exceptions_sync", in_scope=_IN_SCOPE if scope is not None else "true")
         with (
             _dropped(store, life),
-            store.memory_table(
-                _over(_LIFE_TABLE, "exceptions_sync"), parameters | {"life": life, "found": found}, "biztrace_sync"
-            ) as events,
+            store.memory_table(statement, parameters | {"life": life, "found": found}, "biztrace_sync") as events,
         ):
             rows = store.table(events)
             store.client.command(
@@ -879,6 +915,9 @@ def sync(
             if table is not None:
                 store.client.command(f"DROP TABLE IF EXISTS {store.table(table)}")
         raise
+    finally:
+        if scope is not None:
+            store.client.command(f"DROP TABLE IF EXISTS {store.table(scope)}")
     # the readers of this process share them (last_pass.py): the detection, its exceptions, and every
     # reconciliation pair (the next pass builds on them, a report at the pass's time reads them)
     last_pass.publish(store, config, now, detected, derived={"found": found} | pairs.named())

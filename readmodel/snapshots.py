@@ -85,6 +85,7 @@ class Taken:
     # incremental: the keys of the transactions computed again, and every other key their new hops carry
     changed: list[str] | None = None
     previous_now: datetime | None = None  # incremental: the time of the snapshot brought up to date
+    stored_since: datetime | None = None  # incremental: that snapshot's watermark (the server's clock)
 
 
 @dataclass
@@ -154,6 +155,7 @@ class Snapshots:
                 full_at = self._kept.full_at
             rows = int(store.client.command(f"SELECT count() FROM {store.table(name)}"))
             previous_now = self._kept.now if self._kept is not None else None
+            previous_since = self._kept.stored_since if self._kept is not None else None
             kept = _Kept(name, wanted, now, started - self._settle, started, full_at, rows)
             if self._held is not None:  # the last one taken was never published: readers still read the one before
                 self._retire(store, self._kept)
@@ -167,7 +169,7 @@ class Snapshots:
                 logger.debug("full snapshot at %s: %s", now, reason)
             if reason:
                 return Taken(store.table(name), "full", rows, reason)
-            return Taken(store.table(name), "incremental", len(touched), "", related, previous_now)
+            return Taken(store.table(name), "incremental", len(touched), "", related, previous_now, previous_since)
 
     def publish(self, store: Store, *, locked: bool = False) -> None:
         """Publish the snapshot taken with ``hold=True`` (nothing to do otherwise): the one readers read until

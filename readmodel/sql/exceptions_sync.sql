@@ -4,9 +4,11 @@
 --   resolve one that is no longer detected and was not resolved yet
 -- {found:Identifier} holds exceptions_found.sql's rows: one per exception, (process, key, kind), a
 -- problem detected twice (two duplicated events of one order) since its earliest start, at the stage
--- it was first detected at. The stored lifecycle is lifecycle.sql's.
+-- it was first detected at. The stored lifecycle is lifecycle.sql's. Built on the previous pass, only the
+-- exceptions of exceptions_sync_scope.sql are compared, found and stored (no other one has an event).
 WITH
-detected AS (SELECT process, key, kind, stage, since, system, priority, channel FROM {db:Identifier}.{found:Identifier}),
+detected AS (SELECT process, key, kind, stage, since, system, priority, channel FROM {db:Identifier}.{found:Identifier}
+             WHERE $in_scope),
 life AS ($lifecycle)
 -- an open and a reopen carry the exception's system, priority and channel (a resolve leaves them empty: the
 -- lifecycle keeps the latest ones recorded, for a resolved exception no longer detected)

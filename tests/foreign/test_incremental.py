@@ -12,8 +12,10 @@ it reaches them, and in-flight transactions turn stuck as their next stage falls
 from __future__ import annotations
 
 import time
+import uuid
 from contextlib import nullcontext
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
@@ -22,7 +24,8 @@ from biztrace.readmodel import exceptions, last_pass, mapping, reconcile
 from biztrace.readmodel.rules import snapshot_sql
 from biztrace.readmodel.snapshots import Snapshots
 from biztrace.readmodel.transactions import query_parameters
-from biztrace.store import Store
+from biztrace.store import Store, connect, schema
+from support import store_dsn
 
 from .conftest import BATCHES, MAPPINGS, NOW, Corpus, copy_batch
 
@@ -255,6 +258,71 @@ def test_the_bookkeeping_built_on_the_previous_pass_detects_what_a_full_detectio
     assert built_on_previous == [False, True, True, True]
     assert {"duplicate", "mismatch", "stuck"} <= kinds, kinds  # the carried-over kinds were there to carry
     assert straddling, "some window read pairs whose judgment did not hold for it (judged again)"
+
+
+EVENTS = "At, Process, Key, Kind, Stage, Action, Actor, Assignee, Note, System, Priority, Channel"
+
+
+def test_the_bookkeeping_built_on_the_previous_pass_records_what_a_full_one_does(
+    corpus: Corpus, replica: Store, store_root: Path
+) -> None:
+    """The audit trail the loop's passes write, each built on the one before (only the exceptions the two passes'
+    detections disagree on, or a person acted on since, compared with their stored lifecycle), is the one full
+    bookkeeping writes on the same spans and the same people's actions (another store): the same opens, reopens
+    and resolves, at the same times, including after a person resolved a detected exception, reopened one no
+    longer detected and acknowledged another."""
+    config = alerts_config.load()
+    full = connect(store_dsn(store_root, f"t_{uuid.uuid4().hex[:12]}"))
+    schema.apply(full, schema.SchemaOptions())
+    snapshots = Snapshots(settle=timedelta(0), full_share=float("inf"))
+    base = NOW.replace(tzinfo=None)
+    moments = [base - timedelta(days=2), base - timedelta(days=1), base, base + timedelta(days=3)]
+    built, acted = [], set()
+    events = replica.table(schema.EXCEPTION_EVENTS)
+
+    def last_actions(last: str, limit: int) -> list[tuple[str, str, str]]:
+        return [tuple(row) for row in replica.client.query(  # type: ignore[misc]
+            f"SELECT Process, Key, Kind FROM {events} WHERE Key != '' GROUP BY Process, Key, Kind "
+            f"HAVING argMax(Action, At) = {{last:String}} ORDER BY Key, Kind LIMIT {limit}",
+            parameters={"last": last}).result_rows]  # fmt: skip
+
+    try:
+        for batch, now in enumerate(moments):
+            if batch < BATCHES:
+                copy_batch(corpus, replica, batch)
+                copy_batch(corpus, full, batch)
+            taken = snapshots.take(replica, config, now)
+            built.append(taken.stored_since is not None)
+            exceptions.sync(replica, config, now, classified=taken.table, changed=taken.changed,
+                            previous_now=taken.previous_now, stored_since=taken.stored_since)  # fmt: skip
+            exceptions.sync(full, config, now)  # every exception detected and compared with its lifecycle
+            trails = [(one.table(schema.EXCEPTION_EVENTS), other.table(schema.EXCEPTION_EVENTS))
+                      for one, other in ((replica, full), (full, replica))]  # fmt: skip
+            only = [int(replica.client.command(f"SELECT count() FROM (SELECT {EVENTS} FROM {one} "
+                                               f"EXCEPT ALL SELECT {EVENTS} FROM {other})"))
+                    for one, other in trails]  # fmt: skip
+            assert only == [0, 0], (
+                f"pass {batch}: {only[0]} events only built on the previous pass, {only[1]} only full"
+            )
+            # people act between passes, the same on both stores
+            later = now + timedelta(minutes=1)
+            chosen = [("resolve", *last_actions("open", 1)[0]), ("acknowledge", *last_actions("open", 2)[1])]
+            chosen += [("reopen", *found) for found in last_actions("resolve", 1)]
+            for action, process, key, kind in chosen:
+                for store in (replica, full):
+                    exceptions.act(
+                        store, config, later, key=key, kind=kind, process=process, action=action, actor="ann"
+                    )
+                acted.add(action)
+        assert int(replica.client.command(f"SELECT count() FROM {events}")) > 0
+    finally:
+        snapshots.close(replica)
+        last_pass.forget(replica)
+        last_pass.forget(full)
+        full.client.command(f"DROP DATABASE IF EXISTS {full.database}")
+        full.close()
+    assert built == [False, True, True, True]
+    assert acted == {"resolve", "acknowledge", "reopen"}
 
 
 WINDOWS = (timedelta(hours=6), timedelta(days=1), timedelta(days=2), timedelta(days=30))
