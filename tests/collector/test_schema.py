@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from biztrace.store import schema
 
@@ -141,8 +141,24 @@ def test_the_upgrade_to_a_key_row_per_order_derives_them_from_the_stored_hops(em
         "map('order.id', 'O-OLD', 'customer.id', 'C-OLD') FROM numbers(5)"
     )
     assert int(store.client.command(f"SELECT count() FROM {store.table('biz_keys')}")) == 10  # per key and hop
-    assert [m.version for m in schema.apply(store, schema.SchemaOptions())][-1] == 15
+    assert 15 in [m.version for m in schema.apply(store, schema.SchemaOptions())]
     store.client.command(f"OPTIMIZE TABLE {store.table('biz_keys')} FINAL")
     rows = store.client.query(f"SELECT Key, OrderId FROM {store.table('biz_keys')} ORDER BY Key").result_rows
     assert rows == [("C-OLD", "O-OLD"), ("O-OLD", "O-OLD")]
     assert len(key_history(store, "C-OLD").hops) == 5
+
+
+def test_the_upgrade_that_stamps_exception_events_gives_the_stored_ones_its_time(empty_store):
+    """Migration 016 adds ``Inserted`` (the server's clock when an event was written, which the loop's
+    bookkeeping reads to find people's actions since its last pass): events stored before it get its time,
+    and every later insert, naming the columns it always named, gets the server's clock."""
+    store = _older(empty_store, 16)
+    events = store.table(schema.EXCEPTION_EVENTS)
+    insert = f"INSERT INTO {events} (At, Process, Key, Kind, Action, Actor) VALUES "
+    store.client.command(insert + "('2026-01-01 00:00:00', 'order_to_cash', 'O-1', 'stuck', 'open', 'biztrace')")
+    before = datetime.now(UTC).replace(tzinfo=None, microsecond=0) - timedelta(seconds=1)
+    assert 16 in [m.version for m in schema.apply(store, schema.SchemaOptions())]
+    store.client.command(insert + "('2026-01-02 00:00:00', 'order_to_cash', 'O-1', 'stuck', 'resolve', 'ann')")
+    stamps = store.client.query(f"SELECT Action, Inserted FROM {events} ORDER BY At").result_rows
+    assert [action for action, _ in stamps] == ["open", "resolve"]
+    assert all(inserted >= before for _, inserted in stamps), stamps

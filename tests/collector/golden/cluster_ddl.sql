@@ -380,3 +380,8 @@ ARRAY JOIN arrayFilter(k -> k.1 != '', arrayConcat(
     [(OrderId, 'order'), (CustomerId, 'customer'), (InvoiceId, 'invoice'),
      (ShipmentId, 'shipment'), (ReturnId, 'return')],
     arrayMap(s -> (s, 'sku'), SkuIds))) AS key;
+
+ALTER TABLE `otel`.biztrace_exception_events ON CLUSTER `biztrace`
+    ADD COLUMN IF NOT EXISTS Inserted DateTime DEFAULT now() CODEC(Delta(4), ZSTD(1));
+
+ALTER TABLE `otel`.biztrace_exception_events ON CLUSTER `biztrace` MATERIALIZE COLUMN Inserted;
