@@ -888,15 +888,12 @@ def sync(
             # stored lifecycle: the bookkeeping's cost follows what changed, not every exception ever recorded
             found = store.create_memory_table(*_found_statement(store, detected))
             scope = _sync_scope(store, config, found, previous_now, stored_since)
-        if scope is not None:
-            parameters |= {"scope": scope}
-            life = store.create_memory_table(*_lifecycle_statement(parameters, _SYNC_READS, scoped=True))
-        else:  # every exception: found and the stored lifecycle side by side (neither reads the other)
-            if found is None:
-                found, life = store.create_memory_tables([_found_statement(store, detected),
-                                                          _lifecycle_statement(parameters, _SYNC_READS)])  # fmt: skip
-            else:
-                life = store.create_memory_table(*_lifecycle_statement(parameters, _SYNC_READS))
+        if found is None:  # every exception: found and the stored lifecycle side by side (neither reads the other)
+            found, life = store.create_memory_tables([_found_statement(store, detected),
+                                                      _lifecycle_statement(parameters, _SYNC_READS)])  # fmt: skip
+        else:  # the lifecycle of the scope's exceptions (of every one without the previous pass's at hand)
+            parameters |= {"scope": scope} if scope is not None else {}
+            life = store.create_memory_table(*_lifecycle_statement(parameters, _SYNC_READS, scoped=scope is not None))
         statement = _over(_LIFE_TABLE, "exceptions_sync", in_scope=_IN_SCOPE if scope is not None else "true")
         with (
             _dropped(store, life),
