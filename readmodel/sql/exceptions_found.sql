@@ -5,6 +5,17 @@
 -- The earliest detection's fields; two at one instant (two rules' mismatches of one order) ordered by
 -- their detail, stage and system, so every reader picks the same one: the least of the detections'
 -- (since, detail, stage, system, priority, channel), one aggregate (an argMin per field took twice as long)
+-- Most exceptions are detected once (all 243k of a steady pass at 1M transactions): such a row is the
+-- exception as it is, its evidence made distinct, and only those detected more than once are aggregated
+-- (the arrays of every group cost ~0.2 s there; finding the repeated ones, ~0.03 s).
+WITH repeated AS (
+    SELECT process, key, kind FROM {db:Identifier}.{detected:Identifier} GROUP BY process, key, kind HAVING count() > 1
+)
+SELECT process, key, kind, since, stage, system, priority, channel, arrayDistinct(evidence) AS evidence, detail,
+    amount, currency
+FROM {db:Identifier}.{detected:Identifier}
+WHERE (process, key, kind) NOT IN (SELECT process, key, kind FROM repeated)
+UNION ALL
 SELECT process, key, kind, earliest.1 AS since, earliest.3 AS stage, earliest.4 AS system,
     earliest.5 AS priority, earliest.6 AS channel, evidence, earliest.2 AS detail, amount, currency
 FROM (
@@ -17,5 +28,6 @@ FROM (
         max(d.amount) AS amount,
         maxIf(d.currency, d.currency != '') AS currency
     FROM {db:Identifier}.{detected:Identifier} AS d
+    WHERE (process, key, kind) IN (SELECT process, key, kind FROM repeated)
     GROUP BY process, key, kind
 )
