@@ -163,11 +163,14 @@ def test_the_list_is_the_queue_one_exception_per_problem_with_its_evidence_and_d
     listed = list_exceptions(store, CONFIG, NOW)
     assert len({i.identity for i in listed}) == len(listed), "one row per (process, key, kind)"
     assert {i.identity for i in listed} == {i.identity for i in detected}
+    repeated = 0  # problems detected more than once (exceptions_found.sql aggregates only those)
     for item in listed:
         assert item.evidence and all(len(span) == 16 for span in item.evidence), item.identity
         same = [d for d in detected if d.identity == item.identity]
         assert item.since == min(d.since for d in same), "since its earliest start"
         assert set(item.evidence) == {span for d in same for span in d.evidence}
+        repeated += len(same) > 1
+    assert 0 < repeated < len(listed), repeated
     kinds = {i.kind: i for i in listed}
     assert set(kinds["stuck"].detail) == {"next_stage", "due_at", "stage_reached_at"}
     assert kinds["failed"].detail["error_type"]
