@@ -2,9 +2,6 @@
 -- exceptions_detected.sql's rows and the mismatches. A problem detected twice (two duplicated
 -- events of one order) is one exception, since its earliest start, with the evidence of both.
 -- exceptions_queue.sql applies the lifecycle to these rows.
--- The earliest detection's fields; two at one instant (two rules' mismatches of one order) ordered by
--- their detail, stage and system, so every reader picks the same one: the least of the detections'
--- (since, detail, stage, system, priority, channel), one aggregate (an argMin per field took twice as long)
 -- Most exceptions are detected once (all 243k of a steady pass at 1M transactions): such a row is the
 -- exception as it is, its evidence made distinct, and only those detected more than once are aggregated
 -- (the arrays of every group cost ~0.2 s there; finding the repeated ones, ~0.03 s).
@@ -16,6 +13,9 @@ SELECT process, key, kind, since, stage, system, priority, channel, arrayDistinc
 FROM {db:Identifier}.{detected:Identifier}
 WHERE (process, key, kind) NOT IN (SELECT process, key, kind FROM repeated)
 UNION ALL
+-- The earliest detection's fields; two at one instant (two rules' mismatches of one order) ordered by
+-- their detail, stage and system, so every reader picks the same one: the least of the detections'
+-- (since, detail, stage, system, priority, channel), one aggregate (an argMin per field took twice as long)
 SELECT process, key, kind, earliest.1 AS since, earliest.3 AS stage, earliest.4 AS system,
     earliest.5 AS priority, earliest.6 AS channel, evidence, earliest.2 AS detail, amount, currency
 FROM (
