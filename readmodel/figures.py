@@ -64,6 +64,15 @@ def sla_parameters(config: AlertsConfig) -> dict[str, Any]:
     return {"e2e_processes": list(timed), "e2e_s": list(timed.values()), **calendars.end_to_end_parameters(config)}
 
 
+def sla_adherence_sql(config: AlertsConfig, snapshot: str, group: Sequence[str], filters: str = "1") -> str:
+    """``sql/sla_adherence.sql`` over ``snapshot`` grouped by the columns ``group``: the statement of
+    :func:`sla_adherence`, for a statement that reads it as a subquery (the scorecards group it by a
+    column of their own). Its parameters: ``now``, ``window_start`` and :func:`sla_parameters`."""
+    return Template(sql("sla_adherence", config)).substitute(
+        group=", ".join(quote_identifier(label) for label in group) or "tuple()", snapshot=snapshot, filters=filters
+    )
+
+
 def sla_adherence(
     store: Store,
     config: AlertsConfig,
@@ -98,11 +107,7 @@ def sla_adherence(
         raise ValueError(f"SLA adherence groups by {', '.join(SLA_LABELS)}; not {unknown[0]!r}")
     wanted = {"process": process, "stage": stage, "system": system, "channel": channel, "priority": priority}
     filters = ["1"] + [f"{quote_identifier(label)} = {{f_{label}:String}}" for label, v in wanted.items() if v]
-    query = Template(sql("sla_adherence", config)).substitute(
-        group=", ".join(quote_identifier(label) for label in group) or "tuple()",
-        snapshot=snapshot,
-        filters=" AND ".join(filters),
-    )
+    query = sla_adherence_sql(config, snapshot, group, " AND ".join(filters))
     # a subquery's own parameters win (it may be of a narrowed configuration: its stage arrays are its own)
     parameters = {"now": now, "window_start": window_start, **sla_parameters(config), **(snapshot_parameters or {})}
     parameters.update({f"f_{label}": value for label, value in wanted.items() if value})

@@ -38,7 +38,7 @@ CLOCK = "cal_cum_ms"
 def _statements(store: Store, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every statement text the store's client is sent from now on (the statements still run)."""
     sent: list[str] = []
-    for name in ("query", "command"):
+    for name in ("query", "command", "raw_query"):
         original = getattr(store.client, name)
 
         def spy(text, *args, _original=original, **kwargs):

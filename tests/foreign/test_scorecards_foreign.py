@@ -3,6 +3,7 @@ priority): a transaction without a customer is the '(none)' row, never left out.
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from biztrace.alerts.loop import run_pass
 from biztrace.config import load
 from biztrace.readmodel import last_pass
+from biztrace.readmodel.exceptions import list_exceptions
 from biztrace.readmodel.scorecards import scorecards
 from biztrace.readmodel.snapshots import Snapshots
 from biztrace.readmodel.transactions import transactions
@@ -29,6 +31,14 @@ def test_every_transaction_is_in_one_scorecard_row(corpus: Corpus, by: str) -> N
         assert any(row.name == "(none)" for row in cards.rows), "these producers leave it out somewhere"
     exceptions = sum(sum(row.current.exceptions.values()) for row in cards.rows)
     assert exceptions >= len(corpus.faults) > 0
+    # the exceptions by kind and the mismatches by field, both periods, are the queue's (nothing resolved here)
+    queued = list_exceptions(corpus.store, config, now, since=now - 2 * period)
+    mismatched = Counter(item.detail.get("field") or "(whole)" for item in queued if item.kind == "mismatch")
+    assert len(mismatched) > 1, "these producers' mismatches disagree on more than one field"
+    for figure, expected in (("exceptions", Counter(item.kind for item in queued)), ("mismatches", mismatched)):
+        shown = sum((Counter(getattr(row.current, figure)) + Counter(getattr(row.previous, figure))
+                     for row in cards.rows), Counter())  # fmt: skip
+        assert shown == expected, figure
 
 
 def test_the_scorecards_of_the_loops_last_pass_are_those_computed_at_its_time(corpus: Corpus, replica: Store) -> None:

@@ -250,3 +250,29 @@ def test_the_api_and_the_cli_serve_the_same_scorecards(filled, config, tmp_path,
     assert main([*command[:-2], "--process", "nope"]) == 2
     err = capsys.readouterr().err
     assert "not defined" in err and err.strip().count("\n") == 0
+
+
+def test_the_first_rows_and_the_trend_are_those_of_every_row(filled, config, by_customer: Scorecards) -> None:
+    """``limit`` keeps the first rows (most transactions first, ties by name) and still counts every scope;
+    each trend is its row's period less the previous one (scorecard_rows.sql computes it), every currency of
+    either period in the money's."""
+    first = scorecards(filled[1], config, naive(NOW), period=PERIOD, by="customer", process="sc_orders", limit=2)
+    assert [row.model_dump() for row in first.rows] == [row.model_dump() for row in by_customer.rows[:2]]
+    assert (first.scopes, len(first.rows)) == (3, 2)
+    ordered = sorted(by_customer.rows, key=lambda row: (-row.current.transactions, row.name))
+    assert [row.name for row in by_customer.rows] == [row.name for row in ordered]
+    for row in by_customer.rows:
+        now, before = row.current, row.previous
+        currencies = set(now.money_affected) | set(before.money_affected)
+        money = {c: now.money_affected.get(c, 0.0) - before.money_affected.get(c, 0.0) for c in currencies}
+        assert row.trend.model_dump() == {
+            "transactions": now.transactions - before.transactions,
+            "end_to_end": None if None in (now.end_to_end.adherence, before.end_to_end.adherence)
+            else now.end_to_end.adherence - before.end_to_end.adherence,
+            "stage_sla": None if None in (now.stage_adherence, before.stage_adherence)
+            else now.stage_adherence - before.stage_adherence,
+            "exceptions": sum(now.exceptions.values()) - sum(before.exceptions.values()),
+            "money_affected": money,
+        }, row.name  # fmt: skip
+        assert all(stage.adherence == (stage.met / stage.measured) for stage in now.stages + before.stages)
+    assert any(row.trend.money_affected for row in by_customer.rows)
