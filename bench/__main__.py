@@ -14,6 +14,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 from rich.console import Console
@@ -72,6 +73,12 @@ def _alerts(quick: bool) -> dict:
         with _progress() as bar:
             task = bar.add_task("generating transactions", total=transactions)
             result = alerts_eval.run(store, transactions, progress=lambda n: bar.advance(task, n), calendars=True)
+    for name in alerts_eval.CONFIGURATIONS:  # each on the same transactions, in a store of its own
+        with _fresh_store(f"alerts-{name}") as store:
+            with _progress() as bar:
+                task = bar.add_task(f"generating transactions ({name})", total=transactions)
+                advance = partial(bar.advance, task)
+                result |= alerts_eval.run_configuration(store, transactions, name, advance)
     return result
 
 
