@@ -216,11 +216,13 @@ def _rows(
         query,
         parameters=parameters | figures.sla_parameters(config) | {"queue": queue, "window_start": previous_start},
         fmt="JSONEachRow",
-        # one JSON array; 64-bit integers as numbers (ClickHouse quotes them by default); tuples as objects
+        # one JSON array; 64-bit integers as numbers (ClickHouse quotes them by default); tuples as objects; a
+        # name that is not UTF-8 (a producer's bytes) with its bad sequences replaced, as JSON requires
         settings={
             "output_format_json_array_of_rows": 1,
             "output_format_json_quote_64bit_integers": 0,
             "output_format_json_named_tuples_as_objects": 1,
+            "output_format_json_validate_utf8": 1,
         },
     )
     return _ROWS.validate_json(found)

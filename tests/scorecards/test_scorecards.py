@@ -7,7 +7,7 @@ import csv
 import io
 import json
 import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
@@ -20,6 +20,7 @@ from biztrace.api.server import ApiServer
 from biztrace.readmodel import figures
 from biztrace.readmodel.scorecards import Scorecards, scorecards
 from biztrace.readmodel.transactions import transactions
+from biztrace.store import Store
 
 STAGES = ["sc.captured", "sc.accepted", "sc.shipped"]
 SLA_MIN = {"sc.accepted": (60, {"C-ACME": 30}, {"edi-gw": 120}), "sc.shipped": (240, {}, {})}
@@ -276,3 +277,16 @@ def test_the_first_rows_and_the_trend_are_those_of_every_row(filled, config, by_
         }, row.name  # fmt: skip
         assert all(stage.adherence == (stage.met / stage.measured) for stage in now.stages + before.stages)
     assert any(row.trend.money_affected for row in by_customer.rows)
+
+
+def test_a_name_that_is_not_utf8_is_a_row_of_its_own(store: Store) -> None:
+    """The scorecards are read as JSON: a customer id carrying bytes that are not UTF-8 (what a producer sent)
+    is its row, its bad bytes replaced, not an error."""
+    store.client.command(
+        f"INSERT INTO {store.table('biz_hops')} (Timestamp, SpanId, OrderId, CustomerId, Process, Stage, System) "
+        "VALUES (now64(9) - INTERVAL 2 HOUR, 'u1', 'O-U1', concat('C-', unhex('FF')), 'order_to_cash', "
+        "'order.captured', 'shop'), (now64(9) - INTERVAL 1 HOUR, 'u2', 'O-U2', 'C-2', 'order_to_cash', "
+        "'order.captured', 'shop')"
+    )
+    cards = scorecards(store, alerts_config.load(), naive(datetime.now(UTC)), period=timedelta(days=1))
+    assert sorted((row.name, row.current.transactions) for row in cards.rows) == [("C-2", 1), ("C-\ufffd", 1)]
