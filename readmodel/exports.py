@@ -116,7 +116,10 @@ def _stream(store: Store, query: str, parameters: dict, fmt: str, header: bytes)
     must not hold up the other readers of the store."""
     client = store.new_client()
     try:
-        stream = client.raw_stream(query, parameters=parameters, fmt=fmt)
+        # JSON must be UTF-8: a key's bytes that are not (a producer's) are replaced; ClickHouse writes them as
+        # they are unless told to check
+        settings = {"output_format_json_validate_utf8": 1} if fmt.startswith("JSON") else None
+        stream = client.raw_stream(query, parameters=parameters, fmt=fmt, settings=settings)
         try:
             if header:
                 yield header
