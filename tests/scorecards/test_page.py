@@ -55,9 +55,13 @@ def test_the_page_lists_the_scorecards_worst_money_first_with_their_figures(page
     frame = page.dataframe[0].value
     # two currencies: sorted by the one with the most affected (USD), then by transactions
     assert list(frame["customer"]) == ["C-BETA", "C-ACME", "(none)"]
+    money = {"type": "number", "format": "dollar"}  # drawn as the trend beside it is: "$300.00"
+    assert json.loads(page.dataframe[0].proto.columns)["money affected"] == {"label": "money affected (USD)",
+                                                                             "type_config": money}  # fmt: skip
     page.selectbox(key="sc_currency").set_value("EUR").run()
     frame = page.dataframe[0].value
     assert list(frame["customer"]) == ["C-ACME", "(none)", "C-BETA"]
+    assert json.loads(page.dataframe[0].proto.columns)["money affected"]["type_config"]["format"] == "euro"
     acme = frame.iloc[0]
     assert (acme["money affected"], acme["transactions"], acme["exceptions"]) == (170.0, 5, 2)
     assert (acme["stage SLAs"], acme["end-to-end SLA"], acme["by kind"]) == ("55.6%", "60.0%", "duplicate 1, stuck 1")
