@@ -49,8 +49,10 @@ def _arrow(delta: float | None, *, better_up: bool = True, points: bool = True) 
     return f"{'▲' if (delta > 0) == better_up else '▼'} {shown}"
 
 
-def _money(amounts: dict[str, float]) -> str:
-    return " · ".join(format_money(amount, currency) for currency, amount in sorted(amounts.items())) or "—"
+def _money(amounts: dict[str, float], *, signed: bool = False) -> str:
+    """Amounts per currency; ``signed``: a difference, "+" before an increase (as the other trends)."""
+    return " · ".join(("+" if signed and amount > 0 else "") + format_money(amount, currency)
+                      for currency, amount in sorted(amounts.items())) or "—"  # fmt: skip
 
 
 def table(cards: read_scorecards.Scorecards, currency: str) -> pd.DataFrame:
@@ -61,7 +63,7 @@ def table(cards: read_scorecards.Scorecards, currency: str) -> pd.DataFrame:
         rows.append({
             cards.by: row.name,
             "money affected": now.money_affected.get(currency, 0.0),
-            "money trend": _money({c: v for c, v in trend.money_affected.items() if v}),
+            "money trend": _money({c: v for c, v in trend.money_affected.items() if v}, signed=True),
             "money (all currencies)": _money(now.money_affected),
             "transactions": now.transactions,
             "transactions trend": f"{trend.transactions:+,}",

@@ -66,6 +66,7 @@ def test_the_page_lists_the_scorecards_worst_money_first_with_their_figures(page
     assert (acme["money affected"], acme["transactions"], acme["exceptions"]) == (170.0, 5, 2)
     assert (acme["stage SLAs"], acme["end-to-end SLA"], acme["by kind"]) == ("55.6%", "60.0%", "duplicate 1, stuck 1")
     assert acme["stage SLAs trend"] == "n/a" and acme["transactions trend"] == "+5"  # nothing the 30 days before
+    assert acme["money trend"] == "+€170.00"
     assert frame.iloc[1]["money affected"] == 50.0 and frame.iloc[1]["by kind"] == "failed 1"
 
     [chart] = page.get("plotly_chart")
