@@ -227,6 +227,7 @@ def _pass(
     previous = alert_store.current_alerts(store)
     current: dict[str, AlertInstance] = {}
     changes: list[tuple[AlertInstance, str]] = []
+    updates: list[AlertInstance] = []
     seen: set[str] = set()
     for result in results:
         rule = by_rule[result.rule]
@@ -240,7 +241,7 @@ def _pass(
             runbook=config.runbook(state._kind(rule), rule.process),
             at_risk=values.get(at_risk.group_of(rule.name, result.labels)),
         )  # fmt: skip
-        _track(before, after, fingerprint, current, changes)
+        _track(before, after, fingerprint, current, changes, updates)
     for fingerprint, before in previous.items():
         if fingerprint in seen:
             continue
@@ -252,7 +253,7 @@ def _pass(
             notes = {**before.alert.annotations, EVALUATION_ERROR: failed[rule.name]}
             current[fingerprint] = before.alert.model_copy(update={"annotations": notes})
             continue
-        _track(before, state.step(before.alert, None, rule, now), fingerprint, current, changes)
+        _track(before, state.step(before.alert, None, rule, now), fingerprint, current, changes, updates)
     fired_at = {fp: (previous[fp].since if fp in previous and previous[fp].alert.state == "firing" else now)
                 for fp, alert in current.items() if alert.state == "firing"}  # fmt: skip
     with stored_silences():
@@ -264,7 +265,7 @@ def _pass(
     due, muted = dispatch.plan(list(current.values()), fired_at, config, silences, alert_store.last_sent(store), now)
     queued = 0
     if dispatcher is not None:
-        alert_store.record_alerts(store, changes, now)
+        alert_store.record_alerts(store, changes, now, updates)
         queued = dispatcher.submit(due, generation)
     if bookkeeping is not None:
         raise bookkeeping
@@ -275,7 +276,10 @@ def _pass(
     )  # fmt: skip
 
 
-def _track(before, after: AlertInstance | None, fingerprint: str, current: dict, changes: list) -> None:
+def _track(before, after: AlertInstance | None, fingerprint: str, current: dict, changes: list, updates: list) -> None:
+    """``changes``: the transitions to record; ``updates``: the alerts still pending or firing whose figures
+    (value, sample, transactions, value at risk) changed, recorded too so that every reader shows this
+    pass's figures and not those of the transition."""
     if after is not None:
         current[fingerprint] = after
     old_state = before.alert.state if before else None
@@ -283,6 +287,12 @@ def _track(before, after: AlertInstance | None, fingerprint: str, current: dict,
         changes.append((before.alert, "inactive"))
     elif after is not None and after.state != old_state:
         changes.append((after, after.state))
+    elif after is not None and after.state in ("pending", "firing") and _figures(after) != _figures(before.alert):
+        updates.append(after)
+
+
+def _figures(alert: AlertInstance) -> tuple:
+    return alert.value, alert.sample, alert.transactions, alert.at_risk
 
 
 def _prepare(store: Store, config: AlertsConfig, at: datetime) -> None:

@@ -32,11 +32,13 @@ class Stored:
 
 
 def current_alerts(store: Store) -> dict[str, Stored]:
-    """Latest state per fingerprint of alerts that are pending, firing or recently resolved."""
+    """Latest state per fingerprint of alerts that are pending, firing or recently resolved: its figures
+    (value, sample, transactions, value at risk) as the last pass found them, and since when it is in
+    that state (its latest transition; a row ``Updated`` only refreshes the figures)."""
     rows = store.client.query(
         f"""
         SELECT Fingerprint, argMax(Rule, At), argMax(Labels, At), argMax(Annotations, At), argMax(State, At),
-               argMax(Value, At), argMax(ActiveSince, At), argMax(Transactions, At), max(At)
+               argMax(Value, At), argMax(ActiveSince, At), argMax(Transactions, At), maxIf(At, NOT Updated)
         FROM {store.table(schema.ALERT_EVENTS)}
         GROUP BY Fingerprint
         HAVING argMax(State, At) != 'inactive'
@@ -75,19 +77,23 @@ def _recording(alert: AlertInstance) -> str:
     })  # fmt: skip
 
 
-def record_alerts(store: Store, changes: list[tuple[AlertInstance, str]], now: datetime) -> None:
-    """Append state transitions: (alert, state) where state may be 'inactive' (dropped)."""
-    if not changes:
+def record_alerts(
+    store: Store, changes: list[tuple[AlertInstance, str]], now: datetime, updates: list[AlertInstance] = ()
+) -> None:
+    """Append state transitions: (alert, state) where state may be 'inactive' (dropped); and ``updates``:
+    alerts still in their state whose figures changed (marked ``Updated``: not a transition)."""
+    if not changes and not updates:
         return
     rows = [
         [_naive(now), alert.rule, alert.fingerprint, alert.labels, alert.annotations, state, alert.value,
-         _naive(alert.active_since), _recording(alert)]
-        for alert, state in changes
+         _naive(alert.active_since), _recording(alert), updated]
+        for (alert, state), updated in [*((change, False) for change in changes),
+                                        *(((alert, alert.state), True) for alert in updates)]
     ]  # fmt: skip
     store.client.insert(
         schema.ALERT_EVENTS, rows, database=store.database,
         column_names=["At", "Rule", "Fingerprint", "Labels", "Annotations", "State", "Value", "ActiveSince",
-                      "Transactions"],
+                      "Transactions", "Updated"],
     )  # fmt: skip
 
 
@@ -96,7 +102,7 @@ def history(store: Store, limit: int = 500) -> list[dict]:
     :class:`~biztrace.readmodel.models.AtRisk` fields (or None)."""
     result = store.client.query(
         f"SELECT At, Rule, Fingerprint, Labels, State, Value, Transactions FROM {store.table(schema.ALERT_EVENTS)} "
-        "ORDER BY At DESC LIMIT {limit:UInt32}",
+        "WHERE NOT Updated ORDER BY At DESC LIMIT {limit:UInt32}",
         parameters={"limit": limit},
     )
     rows = []

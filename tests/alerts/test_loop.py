@@ -201,3 +201,35 @@ def test_min_sample_is_refused_on_a_count():
 
     with pytest.raises(ConfigError, match="min_sample applies to"):
         alerts_config.loads("rules:\n  - {name: Stuck, kind: stuck_count, threshold: 0, min_sample: 5}\n")
+
+
+def test_a_firing_alert_shows_each_passs_figures_and_keeps_its_start(store):
+    """The stored alert (what the API, the Alerts page and the next pass read) carries the figures of the last
+    pass, not those of its transition: a dead letter more while it fires makes it 2, with both orders and their
+    value at risk; it is still firing since the first pass, and the history lists that transition only."""
+    config = alerts_config.loads("""
+rules:
+  - {name: DeadLetters, kind: dead_letters, threshold: 0, window: 1d, severity: critical}
+route: {receiver: ops}
+receivers: [{name: ops}]
+""")
+    channels = {"ops": [("recording", RecordingChannel("ops"))]}
+    columns = ["Timestamp", "SpanId", "OrderId", "Process", "Stage", "System", "DeadLetter", "Amount", "Currency"]
+
+    def dead_letter(order: str, at) -> None:
+        store.client.insert(store.table("biz_hops"), [[at, f"s-{order}", order, "order_to_cash", "order.captured",
+                                                       "edi", True, 100.0, "EUR"]], column_names=columns)  # fmt: skip
+
+    dead_letter("O-1", NOW - timedelta(hours=1))
+    run_pass(store, config, NOW, channels=channels, deliver=_quick)
+    dead_letter("O-2", NOW - timedelta(minutes=30))
+    run_pass(store, config, NOW + timedelta(minutes=1), channels=channels, deliver=_quick)
+    [stored] = alert_store.current_alerts(store).values()
+    assert (stored.alert.state, stored.alert.value) == ("firing", 2)
+    assert sorted(t.key for t in stored.alert.transactions) == ["O-1", "O-2"]
+    assert stored.alert.at_risk is not None and stored.alert.at_risk.amounts == {"EUR": 200.0}
+    assert stored.since == NOW.replace(tzinfo=None)  # firing since the first pass
+    assert [(row["State"], row["Value"]) for row in alert_store.history(store)] == [("firing", 1)]
+    run_pass(store, config, NOW + timedelta(minutes=2), channels=channels, deliver=_quick)  # nothing changed
+    rows = store.client.command(f"SELECT count() FROM {store.table('biztrace_alert_events')}")
+    assert int(rows) == 2, "a pass that changes nothing records nothing"

@@ -162,3 +162,19 @@ def test_the_upgrade_that_stamps_exception_events_gives_the_stored_ones_its_time
     stamps = store.client.query(f"SELECT Action, Inserted FROM {events} ORDER BY At").result_rows
     assert [action for action, _ in stamps] == ["open", "resolve"]
     assert all(inserted >= before for _, inserted in stamps), stamps
+
+
+def test_the_upgrade_that_marks_alert_updates_keeps_the_stored_alerts_as_transitions(empty_store):
+    """Migration 017 adds ``Updated`` (a row that refreshes a firing alert's figures, not a transition): the
+    alerts stored before it are transitions, listed in the history, their state's start where it was."""
+    from biztrace.readmodel import alert_store
+
+    store = _older(empty_store, 17)
+    store.client.command(
+        f"INSERT INTO {store.table(schema.ALERT_EVENTS)} (At, Rule, Fingerprint, Labels, State, Value, Transactions) "
+        "VALUES ('2026-01-01 00:00:00', 'DeadLetters', 'f1', map('alertname', 'DeadLetters'), 'firing', 3, '[]')"
+    )
+    assert 17 in [m.version for m in schema.apply(store, schema.SchemaOptions())]
+    [stored] = alert_store.current_alerts(store).values()
+    assert (stored.alert.state, stored.alert.value, stored.since) == ("firing", 3, datetime(2026, 1, 1))
+    assert [(row["State"], row["Value"]) for row in alert_store.history(store)] == [("firing", 3)]

@@ -385,3 +385,6 @@ ALTER TABLE `otel`.biztrace_exception_events ON CLUSTER `biztrace`
     ADD COLUMN IF NOT EXISTS Inserted DateTime DEFAULT now() CODEC(Delta(4), ZSTD(1));
 
 ALTER TABLE `otel`.biztrace_exception_events ON CLUSTER `biztrace` MATERIALIZE COLUMN Inserted;
+
+ALTER TABLE `otel`.biztrace_alert_events ON CLUSTER `biztrace`
+    ADD COLUMN IF NOT EXISTS Updated Bool DEFAULT false;
