@@ -34,14 +34,22 @@ class Stored:
 def current_alerts(store: Store) -> dict[str, Stored]:
     """Latest state per fingerprint of alerts that are pending, firing or recently resolved: its figures
     (value, sample, transactions, value at risk) as the last pass found them, and since when it is in
-    that state (its latest transition; a row ``Updated`` only refreshes the figures)."""
+    that state (its latest transition; a row ``Updated`` only refreshes the figures).
+
+    Only each alert's latest row is read whole (by the table's key, fingerprint and time): a firing alert
+    gains a row whenever its figures change, and reading every row's transactions would grow with them."""
+    table = store.table(schema.ALERT_EVENTS)
     rows = store.client.query(
         f"""
-        SELECT Fingerprint, argMax(Rule, At), argMax(Labels, At), argMax(Annotations, At), argMax(State, At),
-               argMax(Value, At), argMax(ActiveSince, At), argMax(Transactions, At), maxIf(At, NOT Updated)
-        FROM {store.table(schema.ALERT_EVENTS)}
-        GROUP BY Fingerprint
-        HAVING argMax(State, At) != 'inactive'
+        SELECT e.Fingerprint, e.Rule, e.Labels, e.Annotations, e.State, e.Value, e.ActiveSince, e.Transactions,
+               s.since
+        FROM {table} AS e
+        INNER JOIN (SELECT Fingerprint, maxIf(At, NOT Updated) AS since FROM {table} GROUP BY Fingerprint) AS s
+            ON s.Fingerprint = e.Fingerprint
+        WHERE (e.Fingerprint, e.At) IN (SELECT Fingerprint, max(At) FROM {table} GROUP BY Fingerprint)
+          AND e.State != 'inactive'
+        ORDER BY e.Fingerprint, e.Updated
+        LIMIT 1 BY e.Fingerprint
         """
     ).result_rows
     found = {}
