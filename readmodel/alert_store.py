@@ -92,12 +92,12 @@ def record_alerts(
     alerts still in their state whose figures changed (marked ``Updated``: not a transition)."""
     if not changes and not updates:
         return
-    rows = [
-        [_naive(now), alert.rule, alert.fingerprint, alert.labels, alert.annotations, state, alert.value,
-         _naive(alert.active_since), _recording(alert), updated]
-        for (alert, state), updated in [*((change, False) for change in changes),
-                                        *(((alert, alert.state), True) for alert in updates)]
-    ]  # fmt: skip
+
+    def row(alert: AlertInstance, state: str, updated: bool) -> list:
+        return [_naive(now), alert.rule, alert.fingerprint, alert.labels, alert.annotations, state, alert.value,
+                _naive(alert.active_since), _recording(alert), updated]  # fmt: skip
+
+    rows = [row(alert, state, False) for alert, state in changes] + [row(alert, alert.state, True) for alert in updates]
     store.client.insert(
         schema.ALERT_EVENTS, rows, database=store.database,
         column_names=["At", "Rule", "Fingerprint", "Labels", "Annotations", "State", "Value", "ActiveSince",
